@@ -1,0 +1,9 @@
+// Declarations shared by the shim's own .c files, not part of its API.
+#ifndef CGCSUPPORT_INTERNAL_H
+#define CGCSUPPORT_INTERNAL_H
+
+#include "CGCSupport.h"
+
+void cgc_install_event_callback(void);
+
+#endif

@@ -1,0 +1,88 @@
+// Initialisation and thread registration.
+//
+// Why C: GC_INIT is a macro; the registration fast path is a thread-local
+// flag; and the unregistration must happen in a pthread-key destructor.
+#include "internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+_Thread_local int cgc_thread_registered = 0;
+
+static pthread_key_t exit_key;
+
+// Runs when a registered thread exits: the collector must stop scanning
+// its stack before the stack is unmapped.
+static void unregister_at_exit(void *unused) {
+    (void)unused;
+    if (cgc_thread_registered) {
+        cgc_thread_registered = 0;
+        GC_unregister_my_thread();
+    }
+}
+
+// Dispatch's worker threads (and so Swift concurrency's pool) block most
+// signals, among them the two libgc stops and restarts the world with; a
+// registered thread that cannot receive them aborts the collector with
+// "Signals delivery fails constantly".
+static void unblock_world_stop_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, GC_get_suspend_signal());
+    sigaddset(&set, GC_get_thr_restart_signal());
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static int is_process_main_thread(void) {
+    return syscall(SYS_gettid) == getpid();
+}
+
+int cgc_init(void) {
+    // libgc 8.2.2 registers the initialising thread as the primordial one
+    // and scans it up to GC_stackbottom, which it takes from the process's
+    // main stack. From any other thread that range would span unmapped
+    // memory, so tell libgc where this thread's stack really ends.
+    if (!is_process_main_thread()) {
+        struct GC_stack_base sb;
+        if (GC_get_stack_base(&sb) == GC_SUCCESS) {
+            GC_set_stackbottom(NULL, &sb);
+        }
+    }
+    GC_INIT();
+    GC_allow_register_threads();
+    cgc_install_event_callback();
+    pthread_key_create(&exit_key, unregister_at_exit);
+    // The initialising thread is registered by GC_INIT; unregister it at
+    // exit like any other (libgc marks it detached, so that is allowed).
+    cgc_thread_registered = 1;
+    pthread_setspecific(exit_key, (void *)1);
+    unblock_world_stop_signals();
+    return 0;
+}
+
+int cgc_register_current_thread(void) {
+    if (GC_thread_is_registered()) {
+        // Registered by someone else (GC_INIT on the main thread, or a
+        // caller using libgc directly): just remember it.
+        cgc_thread_registered = 1;
+        unblock_world_stop_signals();
+        return 0;
+    }
+    struct GC_stack_base sb;
+    if (GC_get_stack_base(&sb) != GC_SUCCESS) return -1;
+    int status = GC_register_my_thread(&sb);
+    if (status != GC_SUCCESS && status != GC_DUPLICATE) return -1;
+    cgc_thread_registered = 1;
+    pthread_setspecific(exit_key, (void *)1);
+    unblock_world_stop_signals();
+    return 0;
+}
+
+void cgc_unregister_current_thread(void) {
+    if (!cgc_thread_registered) return;
+    cgc_thread_registered = 0;
+    pthread_setspecific(exit_key, NULL);
+    GC_unregister_my_thread();
+}

@@ -1,0 +1,54 @@
+internal import CBoehmGC
+internal import CGCSupport
+
+extension GC {
+    /// A snapshot of the collector's counters.
+    public struct Statistics: Sendable, Equatable {
+        /// Collections completed (libgc's `GC_gc_no`).
+        public var collections: Int
+        /// Bytes of heap the collector has mapped.
+        public var heapSize: Int
+        /// Bytes of heap currently free.
+        public var freeBytes: Int
+        /// Bytes of heap returned to the OS (unmapped) but still reserved.
+        public var unmappedBytes: Int
+        /// Bytes allocated since the last collection.
+        public var bytesSinceCollection: Int
+        /// Bytes allocated since start.
+        public var totalBytesAllocated: Int
+        /// Duration of the last collection (start to end event).
+        public var lastPause: Duration
+        /// Sum of all collection durations.
+        public var totalPause: Duration
+        /// Longest collection.
+        public var maxPause: Duration
+        /// Finalizers run so far (user finalizers and post-GC hook runs).
+        public var finalizersRun: Int
+    }
+
+    /// The collector's counters now. Heap figures are read together under
+    /// the collector's lock.
+    ///
+    /// The corresponding C function is `GC_get_heap_usage_safe`.
+    public static var statistics: Statistics {
+        enterCollector()
+        var heap: GC_word = 0
+        var free: GC_word = 0
+        var unmapped: GC_word = 0
+        var sinceGC: GC_word = 0
+        var total: GC_word = 0
+        GC_get_heap_usage_safe(&heap, &free, &unmapped, &sinceGC, &total)
+        return Statistics(
+            collections: Int(GC_get_gc_no()),
+            heapSize: Int(heap),
+            freeBytes: Int(free),
+            unmappedBytes: Int(unmapped),
+            bytesSinceCollection: Int(sinceGC),
+            totalBytesAllocated: Int(total),
+            lastPause: .nanoseconds(Int64(cgc_last_pause_ns())),
+            totalPause: .nanoseconds(Int64(cgc_total_pause_ns())),
+            maxPause: .nanoseconds(Int64(cgc_max_pause_ns())),
+            finalizersRun: Runtime.shared.finalizers.finalizersRun.load(ordering: .relaxed)
+        )
+    }
+}

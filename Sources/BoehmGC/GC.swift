@@ -1,0 +1,63 @@
+internal import CBoehmGC
+internal import CGCSupport
+
+/// The Boehm-Demers-Weiser collector, as a Swift namespace.
+///
+/// The collector starts on first use of any API of this module, on any
+/// thread; every thread that calls in is registered with it automatically
+/// and unregistered when it exits. To change start-up settings, call
+/// ``configure(_:)`` first.
+public enum GC {
+    /// Starts the collector now (it otherwise starts on first use) and
+    /// registers the calling thread.
+    public static func initialize() {
+        enterCollector()
+    }
+
+    /// Whether the collector has started.
+    public static var isInitialized: Bool { ConfigurationStore.shared.isSealed }
+
+    /// Runs a full collection now.
+    ///
+    /// Finalizers and post-GC hooks queued by it run later, on the finalizer
+    /// thread or at ``runFinalizers()``, never inside this call.
+    ///
+    /// The corresponding C function is `GC_gcollect`.
+    public static func collect() {
+        enterCollector()
+        GC_gcollect()
+    }
+
+    /// Runs, on the calling thread, every finalizer (and post-GC hook) that
+    /// is ready, and waits for any running on the finalizer thread.
+    ///
+    /// This is the safe point for tests and for shutdown: after
+    /// `GC.collect(); GC.runFinalizers()` every object found unreachable by
+    /// that collection has been finalized. Do not call it while holding a lock
+    /// that a finalizer may take.
+    ///
+    /// - Returns: How many finalizers ran in this call.
+    ///
+    /// The corresponding C function is `GC_invoke_finalizers`.
+    @discardableResult
+    public static func runFinalizers() -> Int {
+        enterCollector()
+        let count = Runtime.shared.finalizers.runReady()
+        PostGCHook.catchUpAll()
+        return count
+    }
+
+    /// Registers the calling thread with the collector now. Threads register
+    /// themselves on first use; this is for threads that will hold GC
+    /// pointers on their stack before calling any API.
+    public static func registerCurrentThread() {
+        enterCollector()
+    }
+
+    /// Number of collections completed since start, as counted by the
+    /// collection-event callback (the epoch post-GC hooks follow).
+    public static var collectionCount: UInt64 {
+        enterCollector()
+        return cgc_collection_epoch()
+    }
+}

@@ -1,0 +1,29 @@
+/// Errors thrown by the collector's Swift API.
+public enum GCError: Error, Equatable, Sendable {
+    /// The collector could not provide `byteCount` bytes: the heap limit was
+    /// reached or the system refused memory. Nothing already allocated is
+    /// affected; collect or drop data and try again.
+    case outOfMemory(byteCount: Int)
+    /// A setting that only takes effect before initialisation was given after
+    /// the collector had started.
+    case alreadyInitialized
+    /// The object already has a finalizer; libgc keeps one per object.
+    case finalizerAlreadySet
+    /// An argument was out of range; the message says which and why.
+    case invalidArgument(String)
+}
+
+extension GCError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .outOfMemory(let byteCount):
+            return "GC heap exhausted allocating \(byteCount) bytes"
+        case .alreadyInitialized:
+            return "the collector is already initialised; configure it before first use"
+        case .finalizerAlreadySet:
+            return "the object already has a finalizer (libgc keeps one per object)"
+        case .invalidArgument(let message):
+            return "invalid argument: \(message)"
+        }
+    }
+}

@@ -1,0 +1,62 @@
+internal import CBoehmGC
+internal import CGCSupport
+
+extension GCRoot {
+    /// Attaches a finalizer to the object: `body` runs once, after the
+    /// collector finds the object unreachable.
+    ///
+    /// It runs on the finalizer thread or at ``GC/runFinalizers()`` (see
+    /// ``GC/FinalizerMode``), never inside an unrelated call. It receives a
+    /// root to the object, which is still intact; keeping that root
+    /// resurrects the object, which is then not finalized again unless a new
+    /// finalizer is attached. Objects the finalized object points to are kept
+    /// alive with it, but may have been finalized in the same round
+    /// (libgc's no-order finalization, as Guile uses).
+    ///
+    /// `body` must not capture a root to the object itself (that root would
+    /// keep it alive forever).
+    ///
+    /// - Throws: ``GCError/finalizerAlreadySet`` if the object has one already
+    ///   (libgc keeps one per object); it is left in place.
+    ///
+    /// The corresponding C function is `GC_register_finalizer_no_order`.
+    public func setFinalizer(_ body: @escaping @Sendable (GCRoot) -> Void) throws(GCError) {
+        enterCollector()
+        let record = Unmanaged<FinalizerRecord>.passRetained(ClosureFinalizer(body))
+        var old: UnsafeMutableRawPointer?
+        let status = cgc_register_finalizer(unsafeAddress, record.toOpaque(), &old)
+        if status == 0 { return }
+        if status == 1, let previous = old {
+            // Put the previous finalizer back; ours comes out in `old`.
+            _ = cgc_register_finalizer(unsafeAddress, previous, &old)
+        }
+        record.release()
+        throw .finalizerAlreadySet
+    }
+
+    /// Removes the object's finalizer, if it was set by ``setFinalizer(_:)``.
+    ///
+    /// - Returns: Whether a finalizer was removed.
+    @discardableResult
+    public func removeFinalizer() -> Bool {
+        enterCollector()
+        var old: UnsafeMutableRawPointer?
+        guard cgc_unregister_finalizer(unsafeAddress, &old) == 1, let old else { return false }
+        Unmanaged<FinalizerRecord>.fromOpaque(old).release()
+        return true
+    }
+}
+
+/// A user finalizer: runs its closure once, then lets libgc's reference go.
+internal final class ClosureFinalizer: FinalizerRecord, @unchecked Sendable {
+    private let body: @Sendable (GCRoot) -> Void
+
+    init(_ body: @escaping @Sendable (GCRoot) -> Void) {
+        self.body = body
+    }
+
+    override func finalize(object: UnsafeMutableRawPointer, record: Unmanaged<FinalizerRecord>) {
+        body(GCRoot(rooting: object, byteCount: Int(GC_size(object))))
+        record.release()
+    }
+}

@@ -1,0 +1,168 @@
+internal import CBoehmGC
+internal import CGCSupport
+
+/// How the collector treats an object's contents.
+public enum GCMemoryKind: Sendable, Equatable {
+    /// Scanned for pointers: anything it points to stays alive.
+    case scanned
+    /// Never scanned (strings, numbers, buffers). Cheaper to collect; a
+    /// pointer stored here does not keep its target alive.
+    case pointerFree
+}
+
+/// A strong reference from Swift to an object on the GC heap.
+///
+/// The collector does not scan memory that Swift allocates (class instances,
+/// arrays, closure contexts, async frames), so a GC pointer kept only there
+/// can be freed under you. A `GCRoot` keeps its object alive for as long as
+/// the `GCRoot` itself is alive: it stores the address in a one-word
+/// uncollectable cell that the collector scans. Keep roots anywhere Swift
+/// values go: in arrays, classes, closures, across `await` and threads.
+///
+/// ```swift
+/// let node = try GCRoot(byteCount: 32)          // zeroed, scanned
+/// node.withUnsafeMutableBytes { $0.storeBytes(of: 42, as: Int.self) }
+/// let list = [node]                              // safe: the root keeps it
+/// GC.collect()
+/// ```
+///
+/// Copies of a `GCRoot` reference share one root; the object may be
+/// collected once the last copy is gone and nothing else reaches it.
+public final class GCRoot: @unchecked Sendable {
+    // The cell is written once, in init, and freed in deinit; the address it
+    // holds never changes, so sharing across threads needs no lock.
+    private let cell: UnsafeMutablePointer<UnsafeMutableRawPointer>
+
+    /// The usable size of the object in bytes.
+    public let byteCount: Int
+
+    /// Allocates a zeroed object on the GC heap.
+    ///
+    /// - Parameters:
+    ///   - byteCount: Size in bytes; 0 allocates the smallest object.
+    ///   - kind: Whether the collector scans the contents for pointers.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` when the heap limit is
+    ///   reached or the system refuses memory;
+    ///   ``GCError/invalidArgument(_:)`` for a negative size.
+    ///
+    /// The corresponding C functions are `GC_malloc` and `GC_malloc_atomic`.
+    public convenience init(byteCount: Int, kind: GCMemoryKind = .scanned) throws(GCError) {
+        let object = try GC.unsafeAllocate(byteCount: byteCount, kind: kind)
+        self.init(rooting: object, byteCount: byteCount)
+    }
+
+    /// Roots an object that is already on the GC heap.
+    ///
+    /// - Parameter unsafeAddress: The start of a live GC object. The caller
+    ///   must keep it reachable (on its stack, or stored in a reachable GC
+    ///   object) until this initialiser returns.
+    /// - Precondition: `unsafeAddress` is the start of a GC heap object.
+    public convenience init(unsafeAddress: UnsafeMutableRawPointer) {
+        enterCollector()
+        precondition(
+            GC_base(unsafeAddress) == unsafeAddress,
+            "GCRoot(unsafeAddress:) needs the start of a GC heap object")
+        self.init(rooting: unsafeAddress, byteCount: Int(GC_size(unsafeAddress)))
+    }
+
+    internal init(rooting object: UnsafeMutableRawPointer, byteCount: Int) {
+        enterCollector()
+        guard let raw = GC_malloc_uncollectable(MemoryLayout<UnsafeMutableRawPointer>.size) else {
+            // An out-of-memory error here would lose the caller's object; a
+            // one-word cell failing means the process is beyond saving.
+            preconditionFailure("GC heap exhausted allocating a root cell")
+        }
+        let cell = raw.bindMemory(to: UnsafeMutableRawPointer.self, capacity: 1)
+        cell.initialize(to: object)
+        self.cell = cell
+        self.byteCount = byteCount
+    }
+
+    deinit {
+        GC_free(cell)
+    }
+
+    /// The object's address.
+    ///
+    /// The object stays alive while this root is alive; the address must not
+    /// be kept past the root's lifetime, nor stored in Swift memory as the
+    /// only reference. Prefer ``withUnsafeMutableBytes(_:)``.
+    public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee }
+
+    /// Calls `body` with the object's bytes. The object is kept alive for
+    /// the call; do not let the buffer escape it.
+    public func withUnsafeMutableBytes<R, E: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        let result = try body(UnsafeMutableRawBufferPointer(start: cell.pointee, count: byteCount))
+        withExtendedLifetime(self) {}
+        return result
+    }
+
+    /// Stores a reference to `other`'s object (or nil) in pointer-sized slot
+    /// `index` of this object. In a scanned object this keeps `other` alive
+    /// for as long as this object is alive and the slot is not overwritten.
+    ///
+    /// - Precondition: the slot lies inside the object.
+    public func setReference(_ other: GCRoot?, at index: Int) {
+        precondition(
+            index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
+            "reference slot \(index) is outside a \(byteCount)-byte object")
+        cell.pointee.storeBytes(
+            of: other?.unsafeAddress, toByteOffset: index * MemoryLayout<UInt>.size,
+            as: UnsafeMutableRawPointer?.self)
+        withExtendedLifetime(other) {}
+    }
+
+    /// Reads pointer-sized slot `index` and roots the object it refers to,
+    /// or returns nil if it is null.
+    ///
+    /// - Precondition: the slot lies inside the object and holds null or the
+    ///   start of a GC object.
+    public func reference(at index: Int) -> GCRoot? {
+        precondition(
+            index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
+            "reference slot \(index) is outside a \(byteCount)-byte object")
+        guard
+            let target = cell.pointee.load(
+                fromByteOffset: index * MemoryLayout<UInt>.size, as: UnsafeMutableRawPointer?.self)
+        else { return nil }
+        let root = GCRoot(unsafeAddress: target)
+        withExtendedLifetime(self) {}
+        return root
+    }
+
+    /// Whether both roots refer to the same object.
+    public func refersToSameObject(as other: GCRoot) -> Bool {
+        unsafeAddress == other.unsafeAddress
+    }
+}
+
+extension GC {
+    /// Allocates a zeroed object on the GC heap and returns its address.
+    ///
+    /// Nothing keeps the object alive but a reference the collector can see:
+    /// the caller's stack (on a registered thread), a scanned GC object, or a
+    /// root. Prefer ``GCRoot/init(byteCount:kind:)``.
+    ///
+    /// - Throws: ``GCError/outOfMemory(byteCount:)``,
+    ///   ``GCError/invalidArgument(_:)`` for a negative size.
+    ///
+    /// The corresponding C functions are `GC_malloc` and `GC_malloc_atomic`.
+    public static func unsafeAllocate(
+        byteCount: Int, kind: GCMemoryKind = .scanned
+    ) throws(GCError) -> UnsafeMutableRawPointer {
+        guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
+        enterCollector()
+        let object: UnsafeMutableRawPointer?
+        switch kind {
+        case .scanned:
+            object = GC_malloc(byteCount)
+        case .pointerFree:
+            object = GC_malloc_atomic(byteCount)
+            if let object { object.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
+        }
+        guard let object else { throw .outOfMemory(byteCount: byteCount) }
+        return object
+    }
+}

@@ -1,0 +1,69 @@
+internal import CBoehmGC
+internal import CGCSupport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The started collector: initialised once, on first use, by whichever
+/// thread gets here first (a Swift global `let` is initialised exactly once,
+/// thread-safely).
+internal final class Runtime: Sendable {
+    static let shared = Runtime()
+
+    let configuration: GC.Configuration
+    let finalizers: FinalizerRunner
+
+    private init() {
+        let configuration = ConfigurationStore.shared.seal()
+        self.configuration = configuration
+        if let divisor = configuration.freeSpaceDivisor {
+            GC_set_free_space_divisor(GC_word(divisor))
+        }
+        if let limit = configuration.maximumHeapSize {
+            GC_set_max_heap_size(GC_word(limit))
+        }
+        // Finalizers never run inside an allocation: only on the finalizer
+        // thread or at GC.runFinalizers().
+        GC_set_finalize_on_demand(1)
+        // An allocation that cannot be satisfied returns NULL, which the
+        // Swift layer turns into GCError.outOfMemory, instead of aborting.
+        GC_set_oom_fn { _ in nil }
+        _ = cgc_init()
+        if let initial = configuration.initialHeapSize {
+            let current = Int(GC_get_heap_size())
+            if initial > current { _ = GC_expand_hp(initial - current) }
+        }
+        cgc_set_finalizer_handler { object, data in
+            guard let object, let data else { return }
+            let record = Unmanaged<FinalizerRecord>.fromOpaque(data)
+            record.takeUnretainedValue().finalize(object: object, record: record)
+        }
+        finalizers = FinalizerRunner(mode: configuration.finalizerMode)
+    }
+}
+
+/// Every public entry point calls this first: starts the collector on first
+/// use and registers the calling thread if it is new.
+@inline(__always)
+internal func enterCollector() {
+    _ = Runtime.shared
+    if cgc_current_thread_is_registered() == 0 { registerCurrentThreadSlow() }
+}
+
+@inline(never)
+private func registerCurrentThreadSlow() {
+    precondition(cgc_register_current_thread() == 0, "libgc refused to register this thread")
+}
+
+/// Something that runs when libgc finalizes an object: a user finalizer or a
+/// post-GC hook. libgc holds it as the finalizer's client data, retained.
+internal class FinalizerRecord: @unchecked Sendable {
+    /// Runs on the finalizer thread (or in GC.runFinalizers). `record` is
+    /// the retained reference libgc held; the implementation releases it
+    /// unless it registers the finalizer again.
+    func finalize(object: UnsafeMutableRawPointer, record: Unmanaged<FinalizerRecord>) {
+        fatalError("subclass responsibility")
+    }
+}
