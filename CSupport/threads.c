@@ -5,11 +5,15 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 _Thread_local int cgc_thread_registered = 0;
+
+// Threads registered through this shim and not yet unregistered.
+static _Atomic long registered_threads;
+
+long cgc_registered_thread_count(void) { return registered_threads; }
 
 static pthread_key_t exit_key;
 
@@ -20,6 +24,7 @@ static void unregister_at_exit(void *unused) {
     if (cgc_thread_registered) {
         cgc_thread_registered = 0;
         GC_unregister_my_thread();
+        registered_threads--;
     }
 }
 
@@ -35,21 +40,11 @@ static void unblock_world_stop_signals(void) {
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-static int is_process_main_thread(void) {
-    return syscall(SYS_gettid) == getpid();
-}
-
 int cgc_init(void) {
-    // libgc 8.2.2 registers the initialising thread as the primordial one
-    // and scans it up to GC_stackbottom, which it takes from the process's
-    // main stack. From any other thread that range would span unmapped
-    // memory, so tell libgc where this thread's stack really ends.
-    if (!is_process_main_thread()) {
-        struct GC_stack_base sb;
-        if (GC_get_stack_base(&sb) == GC_SUCCESS) {
-            GC_set_stackbottom(NULL, &sb);
-        }
-    }
+    // GC_INIT may run on any thread: on Linux, libgc 8.2.2 takes the
+    // primordial stack bottom from GC_get_stack_base of the calling thread
+    // (os_dep.c, GC_get_main_stack_base), so a worker thread's stack is
+    // scanned correctly (LifecycleTests.concurrentFirstUseFromWorkerThreads).
     GC_INIT();
     GC_allow_register_threads();
     cgc_install_event_callback();
@@ -57,6 +52,7 @@ int cgc_init(void) {
     // The initialising thread is registered by GC_INIT; unregister it at
     // exit like any other (libgc marks it detached, so that is allowed).
     cgc_thread_registered = 1;
+    registered_threads++;
     pthread_setspecific(exit_key, (void *)1);
     unblock_world_stop_signals();
     return 0;
@@ -75,6 +71,7 @@ int cgc_register_current_thread(void) {
     int status = GC_register_my_thread(&sb);
     if (status != GC_SUCCESS && status != GC_DUPLICATE) return -1;
     cgc_thread_registered = 1;
+    registered_threads++;
     pthread_setspecific(exit_key, (void *)1);
     unblock_world_stop_signals();
     return 0;
@@ -85,4 +82,5 @@ void cgc_unregister_current_thread(void) {
     cgc_thread_registered = 0;
     pthread_setspecific(exit_key, NULL);
     GC_unregister_my_thread();
+    registered_threads--;
 }

@@ -1,7 +1,6 @@
 // The C shim of BoehmGC: only what Swift cannot do.
 //
-// - GC_INIT is a macro, and initialising from a thread other than the
-//   process's main thread needs the stack bottom fixed first.
+// - GC_INIT is a macro.
 // - Thread registration must be fast (a thread-local flag) and must unblock
 //   the signals libgc stops the world with; Dispatch blocks them.
 // - The collection-event callback runs with the collector's lock held and the
@@ -26,10 +25,9 @@ extern "C" {
 
 // MARK: Lifecycle
 
-/// Initialises the collector on the calling thread (GC_INIT), first fixing
-/// libgc's idea of the primordial stack when that thread is not the process's
-/// main thread, then allows other threads to register and installs the
-/// collection-event callback. Call once, after the GC_set_* settings.
+/// Initialises the collector on the calling thread, any thread (GC_INIT),
+/// allows other threads to register, and installs the collection-event
+/// callback. Call once, after the GC_set_* settings.
 /// Returns 0.
 int cgc_init(void);
 
@@ -51,6 +49,9 @@ static inline int cgc_current_thread_is_registered(void) {
 
 /// Unregisters the calling thread now (it re-registers on next use).
 void cgc_unregister_current_thread(void);
+
+/// Threads registered through this shim and not yet unregistered.
+long cgc_registered_thread_count(void);
 
 // MARK: Collection events and statistics
 

@@ -54,6 +54,19 @@ public enum GC {
         enterCollector()
     }
 
+    /// Threads registered through this module and not yet exited (a test
+    /// hook: the collector's own count is not exposed).
+    package static var registeredThreadCount: Int {
+        enterCollector()
+        return cgc_registered_thread_count()
+    }
+
+    /// Unregisters the calling thread now; it registers again on its next
+    /// call. A test hook: the thread must hold no GC pointer on its stack.
+    package static func unregisterCurrentThread() {
+        cgc_unregister_current_thread()
+    }
+
     /// Number of collections completed since start, as counted by the
     /// collection-event callback (the epoch post-GC hooks follow).
     public static var collectionCount: UInt64 {

@@ -1,0 +1,107 @@
+import BoehmGC
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct AllocationTests {
+    @Test(arguments: [GCMemoryKind.scanned, .pointerFree])
+    func allocationsAreZeroed(kind: GCMemoryKind) throws {
+        // Dirty freed memory first so a missing clear would show.
+        for _ in 0..<200 {
+            let root = try GCRoot(byteCount: 256, kind: kind)
+            root.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0xAB) }
+        }
+        GC.collect()
+        var nonZero = 0
+        for _ in 0..<200 {
+            let root = try GCRoot(byteCount: 256, kind: kind)
+            nonZero += root.withUnsafeMutableBytes { bytes in bytes.count { $0 != 0 } }
+        }
+        #expect(nonZero == 0)
+    }
+
+    @Test func pointerFreeMemoryDoesNotKeepTargetsAlive() throws {
+        let holder = try GCRoot(byteCount: 8 * 100, kind: .pointerFree)
+        let links = try fill(holder, count: 100)
+        collectAndDrain()
+        let alive = links.count { !$0.isCleared }
+        print("pointer-free holder: \(alive) of 100 targets still alive")
+        #expect(alive <= 10)
+    }
+
+    @Test func scannedMemoryKeepsTargetsAlive() throws {
+        let holder = try GCRoot(byteCount: 8 * 100, kind: .scanned)
+        let links = try fill(holder, count: 100)
+        collectAndDrain()
+        #expect(links.allSatisfy { !$0.isCleared })
+        withExtendedLifetime(holder) {}
+    }
+
+    @Test func uncollectableMemoryIsScannedAndFreedExplicitly() throws {
+        let block = try GCUncollectable(byteCount: 8 * 50)
+        var links: [GCWeakReference] = []
+        for i in 0..<50 {
+            let target = try GCRoot(byteCount: 16)
+            links.append(try GCWeakReference(target))
+            block.withUnsafeMutableBytes {
+                $0.storeBytes(of: target.unsafeAddress, toByteOffset: i * 8, as: UnsafeMutableRawPointer.self)
+            }
+        }
+        collectAndDrain()
+        #expect(links.allSatisfy { !$0.isCleared })
+        block.free()
+        collectAndDrain()
+        let alive = links.count { !$0.isCleared }
+        print("after freeing the uncollectable block: \(alive) of 50 targets alive")
+        #expect(alive <= 5)
+    }
+
+    @Test func negativeSizeIsAnError() {
+        #expect(throws: GCError.invalidArgument("byteCount must not be negative, got -1")) {
+            _ = try GCRoot(byteCount: -1)
+        }
+    }
+
+    // A fresh process with a small heap limit: the allocation that does not
+    // fit throws, everything stored before is intact, and after dropping
+    // some data allocation works again.
+    @Test func exhaustionThrowsInsteadOfAborting() async {
+        await #expect(processExitsWith: .success) {
+            try! GC.configure(.init(maximumHeapSize: 32 << 20))
+            var kept: [GCRoot] = []
+            var error: GCError?
+            while error == nil {
+                do {
+                    let root = try GCRoot(byteCount: 256 << 10, kind: .pointerFree)
+                    root.withUnsafeMutableBytes { $0.storeBytes(of: kept.count, as: Int.self) }
+                    kept.append(root)
+                } catch let e as GCError {
+                    error = e
+                } catch {
+                    exit(5)
+                }
+            }
+            guard case .outOfMemory(byteCount: 256 << 10) = error else { exit(2) }
+            let intact = kept.enumerated().allSatisfy { i, r in r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i }
+            kept.removeLast(kept.count / 2)
+            GC.collect()
+            guard (try? GCRoot(byteCount: 256 << 10, kind: .pointerFree)) != nil else { exit(3) }
+            exit(intact ? 0 : 4)
+        }
+    }
+
+    @inline(never)
+    private func fill(_ holder: GCRoot, count: Int) throws -> [GCWeakReference] {
+        var links: [GCWeakReference] = []
+        for i in 0..<count {
+            let target = try GCRoot(byteCount: 16)
+            links.append(try GCWeakReference(target))
+            holder.withUnsafeMutableBytes {
+                $0.storeBytes(of: target.unsafeAddress, toByteOffset: i * 8, as: UnsafeMutableRawPointer.self)
+            }
+        }
+        return links
+    }
+}

@@ -1,0 +1,89 @@
+import BoehmGC
+import Testing
+
+@Suite struct GCRootTests {
+    // The failure GCRoot exists for: addresses kept only in Swift memory
+    // (an array's storage) do not keep their objects alive.
+    @Test func objectsKeptOnlyBySwiftMemoryAreCollected() throws {
+        let (addresses, links) = try unrootedObjectsRememberedInSwiftArray(1_000)
+        collectAndDrain()
+        let collected = links.count { $0.isCleared }
+        print("kept only in a Swift array: \(collected) of 1000 collected")
+        #expect(collected >= 900)
+        #expect(addresses.count == 1_000)
+    }
+
+    @Test func rootedObjectsSurviveHundredCollectionsIntact() throws {
+        var roots: [GCRoot] = []
+        for i in 0..<1_000 {
+            let root = try GCRoot(byteCount: 64)
+            root.withUnsafeMutableBytes { $0.storeBytes(of: i &* 7919, as: Int.self) }
+            roots.append(root)
+        }
+        final class Holder { let root: GCRoot; init(_ r: GCRoot) { root = r } }
+        let inClass = Holder(roots[0])
+        let inClosure = { [root = roots[1]] in root.withUnsafeMutableBytes { $0.load(as: Int.self) } }
+        for _ in 0..<100 {
+            GC.collect()
+            _ = try GCRoot(byteCount: 4_096)   // churn so freed memory is reused
+        }
+        let intact = roots.enumerated().allSatisfy { i, r in r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i &* 7919 }
+        #expect(intact)
+        #expect(inClass.root.withUnsafeMutableBytes { $0.load(as: Int.self) } == 0)
+        #expect(inClosure() == 7919)
+    }
+
+    @Test func rootsCrossAwaitAndThreads() async throws {
+        let root = try GCRoot(byteCount: 32)
+        root.withUnsafeMutableBytes { $0.storeBytes(of: 0x5EED, as: Int.self) }
+        for round in 0..<100 {
+            await Task.yield()
+            let seen = await Task.detached {
+                GC.collect()
+                return root.withUnsafeMutableBytes { $0.load(as: Int.self) }
+            }.value
+            #expect(seen == 0x5EED, "round \(round)")
+            if seen != 0x5EED { break }
+        }
+    }
+
+    @Test func referencesBetweenObjectsKeepTargetsAlive() throws {
+        let head = try GCRoot(byteCount: 16)
+        var node = head
+        for i in 1...1_000 {
+            let next = try GCRoot(byteCount: 16)
+            next.withUnsafeMutableBytes { $0.storeBytes(of: i, toByteOffset: 8, as: Int.self) }
+            node.setReference(next, at: 0)
+            node = next
+        }
+        node = head
+        collectAndDrain()
+        var count = 0
+        var cursor: GCRoot? = head.reference(at: 0)
+        while let current = cursor {
+            count += 1
+            #expect(current.withUnsafeMutableBytes { $0.load(fromByteOffset: 8, as: Int.self) } == count)
+            cursor = current.reference(at: 0)
+        }
+        #expect(count == 1_000)
+    }
+
+    @Test func rootingARawAddressRequiresAnObjectStart() async {
+        await #expect(processExitsWith: .failure) {
+            let root = try! GCRoot(byteCount: 64)
+            _ = GCRoot(unsafeAddress: root.unsafeAddress + 8)
+        }
+    }
+
+    @inline(never)
+    private func unrootedObjectsRememberedInSwiftArray(_ count: Int) throws -> ([UInt], [GCWeakReference]) {
+        var addresses: [UInt] = []
+        var links: [GCWeakReference] = []
+        for _ in 0..<count {
+            let root = try GCRoot(byteCount: 32)
+            addresses.append(UInt(bitPattern: root.unsafeAddress))
+            links.append(try GCWeakReference(root))
+        }
+        return (addresses, links)
+    }
+}

@@ -1,0 +1,43 @@
+import BoehmGC
+import Synchronization
+
+/// Collects and drains finalizers `rounds` times: after it, every object
+/// unreachable before the call has been finalized and every hook caught up.
+func collectAndDrain(rounds: Int = 3) {
+    for _ in 0..<rounds {
+        GC.collect()
+        GC.runFinalizers()
+    }
+}
+
+/// Allocates `count` objects, each with a short weak reference and no root,
+/// in a frame of its own so no address lingers in the caller's frame.
+@inline(never)
+func makeUnrootedObjects(_ count: Int, byteCount: Int = 32) throws -> [GCWeakReference] {
+    var links: [GCWeakReference] = []
+    links.reserveCapacity(count)
+    for _ in 0..<count {
+        let root = try GCRoot(byteCount: byteCount)
+        links.append(try GCWeakReference(root))
+    }
+    return links
+}
+
+/// Overwrites a few pages of the current stack so stale copies of
+/// addresses left by earlier calls do not keep objects alive.
+@inline(never)
+func scrubStack() {
+    var pad = [UInt8](repeating: 0, count: 1)
+    withUnsafeTemporaryAllocation(of: UInt.self, capacity: 4096) { buffer in
+        buffer.initialize(repeating: 0)
+        pad[0] = UInt8(truncatingIfNeeded: buffer[4095])
+    }
+    _ = pad
+}
+
+/// A counter shared with finalizers and hooks.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func increment() { value.add(1, ordering: .relaxed) }
+    var count: Int { value.load(ordering: .relaxed) }
+}
