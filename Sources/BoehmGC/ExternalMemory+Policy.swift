@@ -1,0 +1,188 @@
+extension ExternalMemory {
+    /// When foreign allocation asks for a collection (the trigger policies of
+    /// the memory-pressure issue, after the Erlang active-object thesis that
+    /// compared collecting never, always, on a count of new objects, on time,
+    /// and on either).
+    ///
+    /// Every counter a policy reads is "since the last collection": it starts
+    /// again from zero after every collection, whatever ran it, because the
+    /// accounting compares the collection epoch (``GC/collectionCount``) on
+    /// each report.
+    ///
+    /// The policy for a process is chosen once, with
+    /// ``ExternalMemory/configure(_:)``; ``init(argument:)`` parses the
+    /// spelling benchmarks take on their command line (`--policy`).
+    public enum TriggerPolicy: Sendable, Equatable {
+        /// Collect when foreign bytes reported since the last collection pass
+        /// `max(floor, heapFraction × GC heap size)` (the default).
+        ///
+        /// The floor keeps a small heap from collecting on every handle (an
+        /// iconv handle is ~33 kB of malloc); the heap term keeps a big heap
+        /// from collecting more often than its own allocation would make it:
+        /// with libgc's default free-space divisor of 3 a collection follows
+        /// roughly every heap/3 bytes of GC allocation, and the default
+        /// fraction treats foreign bytes the same way.
+        case bytes(floor: Int = TriggerPolicy.defaultFloor, heapFraction: Double = TriggerPolicy.defaultHeapFraction)
+        /// Collect when this many foreign objects were reported since the
+        /// last collection, whatever their size.
+        case objectCount(Int)
+        /// Collect at most once per interval: when foreign objects were
+        /// reported and the interval has passed since the last collection the
+        /// accounting saw (or requested).
+        case interval(Duration)
+        /// Collect when any of the policies would.
+        indirect case either([TriggerPolicy])
+        /// Never collect because of foreign memory: bytes and objects are
+        /// still counted for ``ExternalMemory/statistics``. This is
+        /// "accounting off".
+        case never
+
+        /// 8 MiB: ~250 iconv handles between collections on a small heap,
+        /// where a collection costs well under a millisecond.
+        public static let defaultFloor = 8 << 20
+        /// A third of the heap, as libgc paces its own allocation with the
+        /// default free-space divisor 3.
+        public static let defaultHeapFraction = 1.0 / 3.0
+        /// The default policy: `.bytes()`.
+        public static let `default` = TriggerPolicy.bytes()
+
+        /// Parses a command-line spelling.
+        ///
+        /// - `bytes` (the defaults), `bytes:FLOOR` or `bytes:FLOOR:FRACTION`;
+        ///   sizes take a `k`, `m` or `g` suffix (binary units)
+        /// - `count:N`
+        /// - `interval:T` with `T` in `ns`, `us`, `ms` or `s` (e.g. `interval:10ms`)
+        /// - `either:P,P,...`, e.g. `either:count:1000,interval:10ms`
+        /// - `never` (or `off`)
+        ///
+        /// Returns nil for anything else.
+        public init?(argument: String) {
+            let text = argument.lowercased()
+            if text.hasPrefix("either:") {
+                let parts = text.dropFirst("either:".count).split(separator: ",")
+                var policies: [TriggerPolicy] = []
+                for part in parts {
+                    guard let policy = TriggerPolicy(argument: String(part)), !part.hasPrefix("either") else {
+                        return nil
+                    }
+                    policies.append(policy)
+                }
+                guard !policies.isEmpty else { return nil }
+                self = .either(policies)
+                return
+            }
+            let fields = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            switch fields[0] {
+            case "never", "off":
+                guard fields.count == 1 else { return nil }
+                self = .never
+            case "bytes":
+                guard fields.count <= 3 else { return nil }
+                var floor = TriggerPolicy.defaultFloor
+                var fraction = TriggerPolicy.defaultHeapFraction
+                if fields.count > 1 {
+                    guard let value = parseSize(fields[1]) else { return nil }
+                    floor = value
+                }
+                if fields.count > 2 {
+                    guard let value = Double(fields[2]), value >= 0, value.isFinite else { return nil }
+                    fraction = value
+                }
+                self = .bytes(floor: floor, heapFraction: fraction)
+            case "count":
+                guard fields.count == 2, let n = Int(fields[1]), n > 0 else { return nil }
+                self = .objectCount(n)
+            case "interval":
+                guard fields.count == 2, let duration = parseDuration(fields[1]) else { return nil }
+                self = .interval(duration)
+            default:
+                return nil
+            }
+        }
+
+        /// The spelling ``init(argument:)`` reads back.
+        public var argument: String {
+            switch self {
+            case .bytes(let floor, let fraction): return "bytes:\(floor):\(fraction)"
+            case .objectCount(let n): return "count:\(n)"
+            case .interval(let duration):
+                let ns = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+                return "interval:\(ns)ns"
+            case .either(let policies): return "either:" + policies.map(\.argument).joined(separator: ",")
+            case .never: return "never"
+            }
+        }
+
+        /// The policy flattened into the thresholds the hot path checks.
+        internal var thresholds: Thresholds {
+            var result = Thresholds()
+            collect(into: &result)
+            return result
+        }
+
+        private func collect(into result: inout Thresholds) {
+            switch self {
+            case .bytes(let floor, let fraction):
+                // With several byte rules, the one that fires first wins.
+                if let old = result.byteFloor {
+                    result.byteFloor = min(old, floor)
+                    result.heapFraction = min(result.heapFraction ?? fraction, fraction)
+                } else {
+                    result.byteFloor = max(0, floor)
+                    result.heapFraction = max(0, fraction)
+                }
+            case .objectCount(let n):
+                result.objectLimit = min(result.objectLimit ?? Int.max, max(1, n))
+            case .interval(let duration):
+                let c = duration.components
+                let ns = max(0, c.seconds) &* 1_000_000_000 &+ max(0, c.attoseconds / 1_000_000_000)
+                result.intervalNanoseconds = min(result.intervalNanoseconds ?? UInt64.max, UInt64(ns))
+            case .either(let policies):
+                for policy in policies { policy.collect(into: &result) }
+            case .never:
+                break
+            }
+        }
+    }
+
+    /// What the accounting checks on each report; nil disables a rule.
+    internal struct Thresholds: Sendable, Equatable {
+        var byteFloor: Int?
+        var heapFraction: Double?
+        var objectLimit: Int?
+        var intervalNanoseconds: UInt64?
+
+        var isEmpty: Bool { byteFloor == nil && objectLimit == nil && intervalNanoseconds == nil }
+
+        /// The byte budget for a heap of `heapSize` bytes.
+        func byteBudget(heapSize: Int) -> Int? {
+            guard let floor = byteFloor else { return nil }
+            let proportional = Int(Double(heapSize) * (heapFraction ?? 0))
+            return max(floor, proportional)
+        }
+    }
+}
+
+private func parseSize(_ text: String) -> Int? {
+    var digits = Substring(text)
+    var scale = 1
+    switch text.last {
+    case "k": scale = 1 << 10
+    case "m": scale = 1 << 20
+    case "g": scale = 1 << 30
+    default: break
+    }
+    if scale != 1 { digits = digits.dropLast() }
+    guard let value = Int(digits), value >= 0 else { return nil }
+    let (product, overflow) = value.multipliedReportingOverflow(by: scale)
+    return overflow ? nil : product
+}
+
+private func parseDuration(_ text: String) -> Duration? {
+    let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        guard let value = Double(text.dropLast(suffix.count)), value > 0, value.isFinite else { return nil }
+        return .nanoseconds(Int64(value * scale * 1e9))
+    }
+    return nil
+}

@@ -1,0 +1,358 @@
+internal import CBoehmGC
+internal import CGCSupport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Accounting of memory that C code allocated behind GC objects.
+///
+/// The collector decides when to run from the bytes it allocated itself; a
+/// GC object of a few dozen bytes that owns an `iconv_t` (~33 kB of malloc)
+/// looks cheap to it, so dropped handles pile up between collections. Report
+/// such memory with ``add(byteCount:objects:)`` when it is allocated and
+/// ``remove(byteCount:objects:)`` when it is freed; when the foreign
+/// allocation since the last collection passes the ``TriggerPolicy``, the
+/// accounting runs a collection.
+///
+/// ## The rule
+/// The default policy, ``TriggerPolicy/bytes(floor:heapFraction:)``, collects
+/// when the foreign bytes added since the last collection pass
+/// `max(8 MiB, heap size / 3)`. Unlike Guile's rule (budget = heap size,
+/// counter never reset by ordinary collections), the counter starts again at
+/// every collection, whoever ran it: each report compares the collection
+/// epoch (``GC/collectionCount``) with the one it last saw, so the callback
+/// that counts collections does no work for the accounting.
+///
+/// ## Where the collection runs
+/// By default (``CollectionMode/inline``) the collection runs inside the
+/// ``add(byteCount:objects:)`` call that passed the budget, on the caller's
+/// thread. That is safe here: libgc runs in finalize-on-demand mode, so a
+/// collection only marks, runs the C weak-slot sweep and reclaims; no
+/// finalizer, post-GC hook or other Swift code runs inside it, so it cannot
+/// re-enter the caller or take the caller's locks. The caller must not hold
+/// the collector's own lock (no report from inside `GC_call_with_alloc_lock`).
+/// ``CollectionMode/backgroundThread`` posts the request to a collector
+/// thread instead, so the report returns at once.
+///
+/// Counters are atomics; reports from many threads need no lock. A report
+/// that races with the first report after a collection may be left out of
+/// the since-last-collection count (never out of the live count).
+public enum ExternalMemory {
+    /// Records `byteCount` foreign bytes (and `objects` foreign objects)
+    /// allocated, and runs or requests a collection if the trigger policy
+    /// says so.
+    ///
+    /// - Parameters:
+    ///   - byteCount: Bytes allocated outside the GC heap.
+    ///   - objects: Foreign objects they belong to (for
+    ///     ``TriggerPolicy/objectCount(_:)``); 1 by default.
+    /// - Precondition: both counts are non-negative.
+    public static func add(byteCount: Int, objects: Int = 1) {
+        precondition(byteCount >= 0 && objects >= 0, "ExternalMemory.add needs non-negative counts")
+        Accountant.shared.add(byteCount: byteCount, objects: objects)
+    }
+
+    /// Records `byteCount` foreign bytes (and `objects` foreign objects)
+    /// freed. Never collects.
+    ///
+    /// - Throws: ``AccountingError/removedMoreThanAdded(byteCount:objects:liveBytes:liveObjects:)``
+    ///   when more bytes or objects would be removed than are live; the
+    ///   counters are then left unchanged (never below zero).
+    ///   ``AccountingError/negativeCount`` for a negative argument.
+    public static func remove(byteCount: Int, objects: Int = 1) throws(AccountingError) {
+        guard byteCount >= 0, objects >= 0 else { throw .negativeCount }
+        try Accountant.shared.remove(byteCount: byteCount, objects: objects)
+    }
+
+    /// The accounting's counters now.
+    public static var statistics: Statistics { Accountant.shared.statistics }
+
+    /// Sets the policy and where collections run, for the whole process.
+    ///
+    /// - Warning: Only before the first report (``add(byteCount:objects:)``,
+    ///   ``remove(byteCount:objects:)`` or ``statistics``); the first report
+    ///   seals the configuration.
+    /// - Throws: ``GCError/alreadyInitialized`` after the first report.
+    public static func configure(_ configuration: Configuration) throws(GCError) {
+        try AccountingConfigurationStore.shared.set(configuration)
+    }
+
+    /// The configuration in force (sealing it if no report came yet).
+    public static var configuration: Configuration { Accountant.shared.configuration }
+
+    /// Where a collection asked for by the accounting runs.
+    public enum CollectionMode: Sendable, Equatable {
+        /// In the reporting call, on the caller's thread (the default; see
+        /// the type's discussion for why that is safe).
+        case inline
+        /// On a dedicated collector thread; the report returns at once and
+        /// further requests are merged until that collection has run.
+        case backgroundThread
+    }
+
+    /// The accounting's process-wide settings.
+    public struct Configuration: Sendable, Equatable {
+        /// When to collect; ``TriggerPolicy/never`` turns the trigger off.
+        public var policy: TriggerPolicy
+        /// Where the collection runs.
+        public var collectionMode: CollectionMode
+
+        public init(policy: TriggerPolicy = .default, collectionMode: CollectionMode = .inline) {
+            self.policy = policy
+            self.collectionMode = collectionMode
+        }
+    }
+
+    /// A snapshot of the accounting's counters.
+    public struct Statistics: Sendable, Equatable {
+        /// Foreign bytes added and not yet removed.
+        public var liveBytes: Int
+        /// Foreign objects added and not yet removed.
+        public var liveObjects: Int
+        /// Foreign bytes added since the last collection.
+        public var bytesSinceCollection: Int
+        /// Foreign objects added since the last collection.
+        public var objectsSinceCollection: Int
+        /// Collections the accounting ran or requested because of its policy.
+        public var collectionsRequested: Int
+        /// All foreign bytes ever added.
+        public var totalBytesAdded: Int
+        /// Removals refused because they exceeded the live counts.
+        public var refusedRemovals: Int
+        /// The byte budget now (nil when the policy has no byte rule).
+        public var byteBudget: Int?
+    }
+
+    /// Misuse of the accounting.
+    public enum AccountingError: Error, Equatable, Sendable, CustomStringConvertible {
+        /// A removal exceeded what is live; nothing was changed.
+        case removedMoreThanAdded(byteCount: Int, objects: Int, liveBytes: Int, liveObjects: Int)
+        /// A count was negative.
+        case negativeCount
+
+        public var description: String {
+            switch self {
+            case .removedMoreThanAdded(let bytes, let objects, let liveBytes, let liveObjects):
+                return "removing \(bytes) foreign bytes (\(objects) objects) but only \(liveBytes) "
+                    + "(\(liveObjects) objects) are live"
+            case .negativeCount:
+                return "foreign byte and object counts must not be negative"
+            }
+        }
+    }
+}
+
+/// The configuration until the first report seals it.
+internal final class AccountingConfigurationStore: Sendable {
+    static let shared = AccountingConfigurationStore()
+
+    private struct State {
+        var configuration = ExternalMemory.Configuration()
+        var sealed = false
+    }
+    private let state = Mutex(State())
+
+    func set(_ configuration: ExternalMemory.Configuration) throws(GCError) {
+        let accepted = state.withLock { state in
+            if state.sealed { return false }
+            state.configuration = configuration
+            return true
+        }
+        if !accepted { throw .alreadyInitialized }
+    }
+
+    func seal() -> ExternalMemory.Configuration {
+        state.withLock { state in
+            state.sealed = true
+            return state.configuration
+        }
+    }
+}
+
+/// The process's counters and trigger.
+internal final class Accountant: Sendable {
+    static let shared = Accountant()
+
+    let configuration: ExternalMemory.Configuration
+    private let thresholds: ExternalMemory.Thresholds
+
+    private let liveBytes = Atomic<Int>(0)
+    private let liveObjects = Atomic<Int>(0)
+    private let totalAdded = Atomic<Int>(0)
+    private let refused = Atomic<Int>(0)
+    private let sinceBytes = Atomic<Int>(0)
+    private let sinceObjects = Atomic<Int>(0)
+    /// The collection epoch the since-counters belong to.
+    private let epochSeen = Atomic<UInt64>(0)
+    /// CLOCK_MONOTONIC time, in ns, when the current window began: when the
+    /// accounting first saw the epoch, or requested its collection.
+    private let windowStart = Atomic<UInt64>(0)
+    private let requested = Atomic<Int>(0)
+    /// Set while a collection the accounting asked for is running (inline)
+    /// or pending (background): requests in between are merged.
+    private let collectionPending = Atomic<Bool>(false)
+    private let background: BackgroundCollector?
+
+    private init() {
+        configuration = AccountingConfigurationStore.shared.seal()
+        thresholds = configuration.policy.thresholds
+        epochSeen.store(cgc_collection_epoch(), ordering: .relaxed)
+        windowStart.store(monotonicNanoseconds(), ordering: .relaxed)
+        background =
+            configuration.collectionMode == .backgroundThread && !thresholds.isEmpty
+            ? BackgroundCollector() : nil
+    }
+
+    func add(byteCount: Int, objects: Int) {
+        liveBytes.add(byteCount, ordering: .relaxed)
+        liveObjects.add(objects, ordering: .relaxed)
+        totalAdded.add(byteCount, ordering: .relaxed)
+        if thresholds.isEmpty { return }
+        syncEpoch()
+        let bytes = sinceBytes.add(byteCount, ordering: .relaxed).newValue
+        let count = sinceObjects.add(objects, ordering: .relaxed).newValue
+        if isDue(bytes: bytes, objects: count) { requestCollection() }
+    }
+
+    func remove(byteCount: Int, objects: Int) throws(ExternalMemory.AccountingError) {
+        // Compare-and-swap so a removal can never take a counter below zero,
+        // even when removals race.
+        var bytes = liveBytes.load(ordering: .relaxed)
+        while true {
+            guard bytes >= byteCount else {
+                refused.add(1, ordering: .relaxed)
+                throw .removedMoreThanAdded(
+                    byteCount: byteCount, objects: objects, liveBytes: bytes,
+                    liveObjects: liveObjects.load(ordering: .relaxed))
+            }
+            let (done, current) = liveBytes.compareExchange(
+                expected: bytes, desired: bytes - byteCount, ordering: .relaxed)
+            if done { break }
+            bytes = current
+        }
+        var count = liveObjects.load(ordering: .relaxed)
+        while true {
+            guard count >= objects else {
+                liveBytes.add(byteCount, ordering: .relaxed)  // undo: nothing changes
+                refused.add(1, ordering: .relaxed)
+                throw .removedMoreThanAdded(
+                    byteCount: byteCount, objects: objects,
+                    liveBytes: liveBytes.load(ordering: .relaxed), liveObjects: count)
+            }
+            let (done, current) = liveObjects.compareExchange(
+                expected: count, desired: count - objects, ordering: .relaxed)
+            if done { break }
+            count = current
+        }
+    }
+
+    var statistics: ExternalMemory.Statistics {
+        let current = epochSeen.load(ordering: .relaxed) == cgc_collection_epoch()
+        return ExternalMemory.Statistics(
+            liveBytes: liveBytes.load(ordering: .relaxed),
+            liveObjects: liveObjects.load(ordering: .relaxed),
+            bytesSinceCollection: current ? sinceBytes.load(ordering: .relaxed) : 0,
+            objectsSinceCollection: current ? sinceObjects.load(ordering: .relaxed) : 0,
+            collectionsRequested: requested.load(ordering: .relaxed),
+            totalBytesAdded: totalAdded.load(ordering: .relaxed),
+            refusedRemovals: refused.load(ordering: .relaxed),
+            byteBudget: thresholds.byteBudget(heapSize: Int(GC_get_heap_size())))
+    }
+
+    /// Starts a new window when a collection happened since the last report:
+    /// the one thread that moves `epochSeen` on resets the since-counters.
+    @inline(__always)
+    private func syncEpoch() {
+        let epoch = cgc_collection_epoch()
+        let seen = epochSeen.load(ordering: .relaxed)
+        guard seen != epoch else { return }
+        let (won, _) = epochSeen.compareExchange(expected: seen, desired: epoch, ordering: .relaxed)
+        guard won else { return }
+        sinceBytes.store(0, ordering: .relaxed)
+        sinceObjects.store(0, ordering: .relaxed)
+        if thresholds.intervalNanoseconds != nil {
+            windowStart.store(monotonicNanoseconds(), ordering: .relaxed)
+        }
+    }
+
+    @inline(__always)
+    private func isDue(bytes: Int, objects: Int) -> Bool {
+        if let limit = thresholds.objectLimit, objects >= limit { return true }
+        if let floor = thresholds.byteFloor, bytes >= floor,
+            let budget = thresholds.byteBudget(heapSize: Int(GC_get_heap_size())), bytes >= budget
+        {
+            return true
+        }
+        if let interval = thresholds.intervalNanoseconds, objects > 0 {
+            let start = windowStart.load(ordering: .relaxed)
+            if monotonicNanoseconds() &- start >= interval { return true }
+        }
+        return false
+    }
+
+    private func requestCollection() {
+        // One request at a time; others arriving meanwhile are merged.
+        guard collectionPending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else { return }
+        requested.add(1, ordering: .relaxed)
+        if thresholds.intervalNanoseconds != nil {
+            windowStart.store(monotonicNanoseconds(), ordering: .relaxed)
+        }
+        if let background {
+            background.request()
+            return
+        }
+        enterCollector()
+        GC_gcollect()
+        collectionPending.store(false, ordering: .releasing)
+    }
+
+    /// Called by the background collector once its collection has run.
+    fileprivate func backgroundCollectionDone() {
+        collectionPending.store(false, ordering: .releasing)
+    }
+}
+
+/// A thread that runs the collections the accounting requests, when
+/// ``ExternalMemory/CollectionMode/backgroundThread`` is chosen.
+private final class BackgroundCollector: Sendable {
+    init() {
+        // Process-lifetime memory, never freed.
+        sem_init(collectorSemaphore, 0, 0)
+        var thread = pthread_t()
+        let status = pthread_create(
+            &thread, nil,
+            { _ in
+                collectorThreadMain()
+                return nil
+            }, nil)
+        precondition(status == 0, "cannot start the foreign-memory collector thread: error \(status)")
+        pthread_detach(thread)
+    }
+
+    func request() {
+        sem_post(collectorSemaphore)
+    }
+}
+
+// Initialised once, before the thread starts; then used only through
+// sem_post and sem_wait, which synchronise themselves.
+nonisolated(unsafe) private let collectorSemaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+
+private func collectorThreadMain() {
+    enterCollector()
+    while true {
+        while sem_wait(collectorSemaphore) != 0 {}
+        GC_gcollect()
+        Accountant.shared.backgroundCollectionDone()
+    }
+}
+
+@inline(__always)
+internal func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
