@@ -45,9 +45,11 @@ int cgc_init(void) {
     // primordial stack bottom from GC_get_stack_base of the calling thread
     // (os_dep.c, GC_get_main_stack_base), so a worker thread's stack is
     // scanned correctly (LifecycleTests.concurrentFirstUseFromWorkerThreads).
+    // Before GC_INIT, so the collection GC_INIT itself may run is counted
+    // and the epoch equals GC_get_gc_no().
+    cgc_install_event_callback();
     GC_INIT();
     GC_allow_register_threads();
-    cgc_install_event_callback();
     pthread_key_create(&exit_key, unregister_at_exit);
     // The initialising thread is registered by GC_INIT; unregister it at
     // exit like any other (libgc marks it detached, so that is allowed).
