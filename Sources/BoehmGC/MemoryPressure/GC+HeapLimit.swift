@@ -1,0 +1,63 @@
+internal import CBoehmGC
+import Synchronization
+
+extension GC {
+    /// The GC heap limit in bytes now, or nil when the heap may grow without
+    /// bound.
+    ///
+    /// It starts as ``Configuration/maximumHeapSize`` and changes with
+    /// ``setMaximumHeapSize(_:)``.
+    public static var maximumHeapSize: Int? {
+        enterCollector()
+        return HeapLimit.current
+    }
+
+    /// Changes the GC heap limit while the program runs.
+    ///
+    /// The heap stops growing past `bytes`; an allocation that does not fit
+    /// after a collection throws ``GCError/outOfMemory(byteCount:)``. A limit
+    /// below the current heap size does not shrink the heap: it only stops
+    /// further growth. Pass nil to remove the limit.
+    ///
+    /// - Parameter bytes: The new limit, or nil for none.
+    /// - Throws: ``GCError/invalidArgument(_:)`` for zero or a negative size.
+    ///
+    /// The corresponding C function is `GC_set_max_heap_size`.
+    public static func setMaximumHeapSize(_ bytes: Int?) throws(GCError) {
+        if let bytes, bytes <= 0 {
+            throw .invalidArgument("maximumHeapSize must be positive, got \(bytes)")
+        }
+        enterCollector()
+        HeapLimit.set(bytes)
+    }
+}
+
+/// The heap limit as last set. libgc has a setter but no getter for it.
+internal enum HeapLimit {
+    /// 0 means no limit, as in libgc; -1 means not yet read from the
+    /// configuration.
+    private static let stored = Atomic<Int>(-1)
+
+    static var current: Int? {
+        var value = stored.load(ordering: .acquiring)
+        if value < 0 {
+            let configured = Runtime.shared.configuration.maximumHeapSize ?? 0
+            // Keep a value set concurrently by set(_:).
+            (_, value) = stored.compareExchange(expected: -1, desired: configured, ordering: .acquiringAndReleasing)
+            if value < 0 { value = configured }
+        }
+        return value == 0 ? nil : value
+    }
+
+    static func set(_ bytes: Int?) {
+        let value = bytes ?? 0
+        // libgc's setter is unsynchronised (gc.h says so): run it under the
+        // allocation lock. The value travels in the context pointer.
+        _ = GC_call_with_alloc_lock(
+            { context in
+                GC_set_max_heap_size(GC_word(UInt(bitPattern: context)))
+                return nil
+            }, UnsafeMutableRawPointer(bitPattern: UInt(value)))
+        stored.store(value, ordering: .releasing)
+    }
+}

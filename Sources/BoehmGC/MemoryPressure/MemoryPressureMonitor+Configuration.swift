@@ -1,0 +1,126 @@
+extension MemoryPressureMonitor {
+    /// Which limit the GC heap is judged against.
+    public enum HeapBudget: Sendable, Equatable {
+        /// The collector's heap limit at each sample (``GC/maximumHeapSize``);
+        /// no GC-heap budget while there is none.
+        case collectorLimit
+        /// A fixed number of bytes.
+        case bytes(Int)
+        /// The GC heap takes no part in the level.
+        case unwatched
+    }
+
+    /// Where the cgroup v2 memory figures come from.
+    public enum CgroupSource: Sendable, Equatable {
+        /// The process's own cgroup, found through `/proc/self/cgroup` and
+        /// `/proc/self/mountinfo` when the monitor starts. No cgroup v2, or a
+        /// cgroup without `memory.max` (the root one), is normal: then this
+        /// budget takes no part.
+        case automatic
+        /// A directory holding `memory.max` and `memory.current`.
+        case directory(String)
+        /// Do not read cgroup files.
+        case none
+    }
+
+    /// How the monitor measures and judges memory.
+    ///
+    /// Each budget with a limit gives a ratio, used bytes over limit; the
+    /// largest ratio is the process's utilisation. The level rises as soon as
+    /// the utilisation reaches a threshold and falls only once it is
+    /// `hysteresis` below that threshold, so it does not flap around one.
+    public struct Configuration: Sendable {
+        /// Utilisation at which the level becomes ``MemoryPressureLevel/warning``.
+        public var warningThreshold: Double
+        /// Utilisation at which the level becomes ``MemoryPressureLevel/critical``.
+        public var criticalThreshold: Double
+        /// How far below a threshold the utilisation must fall for the level
+        /// to drop under it.
+        public var hysteresis: Double
+        /// How often a background thread samples; nil for no thread (then the
+        /// monitor samples at ``MemoryPressureMonitor/sample()`` and after
+        /// collections).
+        public var samplingInterval: Duration?
+        /// Whether to sample after every collection as well (a post-GC hook):
+        /// a collection is when the GC heap figure falls.
+        public var samplesAfterCollections: Bool
+        /// Whether a sample that would raise the level first runs a full
+        /// collection and samples again: the level then rises only if the
+        /// pressure is still there once garbage is gone.
+        public var collectsOnWarning: Bool
+        /// The GC heap's limit (its figure is the heap in use, garbage
+        /// included until the next collection).
+        public var gcHeapBudget: HeapBudget
+        /// Live foreign (non-GC) bytes, read at each sample: for example the
+        /// total of memory that GC objects own outside the GC heap. It must
+        /// be cheap, must not block for long, and must not call the monitor.
+        public var foreignBytes: (@Sendable () -> Int)?
+        /// The budget for foreign bytes; nil for none.
+        public var foreignLimit: Int?
+        /// Whether to read the resident set size (`/proc/self/statm`).
+        public var readsResidentSize: Bool
+        /// The budget for the resident set size; nil for none.
+        public var residentLimit: Int?
+        /// Where the cgroup figures come from.
+        public var cgroup: CgroupSource
+
+        public init(
+            warningThreshold: Double = 0.75,
+            criticalThreshold: Double = 0.90,
+            hysteresis: Double = 0.05,
+            samplingInterval: Duration? = .milliseconds(100),
+            samplesAfterCollections: Bool = true,
+            collectsOnWarning: Bool = false,
+            gcHeapBudget: HeapBudget = .collectorLimit,
+            foreignBytes: (@Sendable () -> Int)? = nil,
+            foreignLimit: Int? = nil,
+            readsResidentSize: Bool = true,
+            residentLimit: Int? = nil,
+            cgroup: CgroupSource = .automatic
+        ) {
+            self.warningThreshold = warningThreshold
+            self.criticalThreshold = criticalThreshold
+            self.hysteresis = hysteresis
+            self.samplingInterval = samplingInterval
+            self.samplesAfterCollections = samplesAfterCollections
+            self.collectsOnWarning = collectsOnWarning
+            self.gcHeapBudget = gcHeapBudget
+            self.foreignBytes = foreignBytes
+            self.foreignLimit = foreignLimit
+            self.readsResidentSize = readsResidentSize
+            self.residentLimit = residentLimit
+            self.cgroup = cgroup
+        }
+
+        /// Throws if a threshold or limit is out of range.
+        func validate() throws(GCError) {
+            guard warningThreshold > 0, criticalThreshold >= warningThreshold else {
+                throw .invalidArgument(
+                    "thresholds need 0 < warning <= critical, got \(warningThreshold) and \(criticalThreshold)")
+            }
+            guard hysteresis >= 0, hysteresis < warningThreshold else {
+                throw .invalidArgument("hysteresis must be in [0, warningThreshold), got \(hysteresis)")
+            }
+            if let samplingInterval, samplingInterval <= .zero {
+                throw .invalidArgument("samplingInterval must be positive, got \(samplingInterval)")
+            }
+            for (name, limit) in [("foreignLimit", foreignLimit), ("residentLimit", residentLimit)] {
+                if let limit, limit <= 0 { throw .invalidArgument("\(name) must be positive, got \(limit)") }
+            }
+            if case .bytes(let limit) = gcHeapBudget, limit <= 0 {
+                throw .invalidArgument("gcHeapBudget must be positive, got \(limit)")
+            }
+        }
+
+        /// The level after `current` for a sample of `utilization`: up at
+        /// once, down only past the hysteresis band.
+        func nextLevel(after current: MemoryPressureLevel, utilization: Double) -> MemoryPressureLevel {
+            let raw: MemoryPressureLevel =
+                utilization >= criticalThreshold ? .critical : utilization >= warningThreshold ? .warning : .normal
+            if raw >= current { return raw }
+            if current == .critical && utilization >= criticalThreshold - hysteresis { return .critical }
+            if utilization >= warningThreshold - hysteresis { return .warning }
+            return .normal
+        }
+    }
+}

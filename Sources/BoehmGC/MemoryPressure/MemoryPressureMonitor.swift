@@ -1,0 +1,318 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Watches the process's memory and tells the program when it runs short.
+///
+/// It reads the GC heap in use (against the heap limit), live foreign bytes
+/// (from a source you give), the resident set size, and the cgroup v2
+/// `memory.current` against `memory.max` when the process runs under such a
+/// limit; see ``Configuration``. From the largest used-to-limit ratio it
+/// keeps a ``MemoryPressureLevel`` with hysteresis, calls observers on each
+/// change, and can collect before raising the level.
+///
+/// ```swift
+/// let monitor = try MemoryPressureMonitor(.init(collectsOnWarning: true))
+/// monitor.addObserver { change in log("memory \(change.current)") }
+/// // per request:
+/// guard monitor.level == .normal else { return refuse() }
+/// ```
+///
+/// Samples are taken by a background thread every
+/// ``Configuration/samplingInterval``, after every collection
+/// (``Configuration/samplesAfterCollections``), and at ``sample()``. One
+/// sample costs a few microseconds (the figures are in the README);
+/// ``level`` is one atomic load.
+///
+/// The monitor stops when ``stop()`` is called or the monitor is released.
+public final class MemoryPressureMonitor: Sendable {
+    private let core: MonitorCore
+
+    /// Starts a monitor.
+    ///
+    /// Takes a first sample before returning, so ``level`` is meaningful at
+    /// once.
+    ///
+    /// - Parameter configuration: Thresholds, budgets and sampling.
+    /// - Throws: ``GCError/invalidArgument(_:)`` for a threshold or limit out
+    ///   of range; ``GCError/outOfMemory(byteCount:)`` if the post-GC hook
+    ///   cannot be allocated.
+    public init(_ configuration: Configuration = Configuration()) throws(GCError) {
+        try configuration.validate()
+        enterCollector()
+        let core = MonitorCore(configuration: configuration)
+        _ = core.sample(reason: .demand)
+        if configuration.samplesAfterCollections {
+            try core.installHook()
+        }
+        if let interval = configuration.samplingInterval {
+            core.startThread(interval: interval)
+        }
+        self.core = core
+    }
+
+    deinit {
+        core.stop()
+    }
+
+    /// The current level: one atomic load, cheap enough to check per request.
+    public var level: MemoryPressureLevel { core.level.load(ordering: .relaxed) }
+
+    /// The newest sample.
+    public var latestSample: MemoryPressureSample { core.latest.withLock { $0 } }
+
+    /// Takes a sample now, updates the level (collecting first if
+    /// ``Configuration/collectsOnWarning`` says so), calls observers on a
+    /// change, and returns the sample.
+    ///
+    /// Called from inside an observer, it returns the newest sample without
+    /// taking a new one.
+    @discardableResult
+    public func sample() -> MemoryPressureSample {
+        core.sample(reason: .demand)
+    }
+
+    /// Calls `body` on every level change, on the thread that took the
+    /// sample (the sampling thread, the finalizer thread after a collection,
+    /// or a caller of ``sample()``), one change at a time, in order.
+    ///
+    /// `body` must return quickly and must not call ``GC/runFinalizers()``.
+    ///
+    /// - Returns: An identifier for ``removeObserver(_:)``.
+    @discardableResult
+    public func addObserver(_ body: @escaping @Sendable (MemoryPressureChange) -> Void) -> ObserverID {
+        core.observers.withLock { registry in
+            registry.nextID += 1
+            registry.bodies[registry.nextID] = body
+            return ObserverID(rawValue: registry.nextID)
+        }
+    }
+
+    /// Stops calling an observer.
+    public func removeObserver(_ id: ObserverID) {
+        core.observers.withLock { _ = $0.bodies.removeValue(forKey: id.rawValue) }
+    }
+
+    /// Stops the sampling thread and the post-GC hook. ``level`` keeps its
+    /// last value; ``sample()`` still works.
+    public func stop() {
+        core.stop()
+    }
+
+    /// Counters of the monitor's own work.
+    public var statistics: Statistics {
+        Statistics(
+            samples: core.samples.load(ordering: .relaxed),
+            levelChanges: core.changes.load(ordering: .relaxed),
+            collectionsRequested: core.collections.load(ordering: .relaxed),
+            totalSampleCost: .nanoseconds(core.costNanoseconds.load(ordering: .relaxed)))
+    }
+
+    /// The cgroup directory the monitor reads, if any.
+    public var cgroupDirectory: String? { core.reader.cgroupDirectory }
+
+    /// Identifies an observer.
+    public struct ObserverID: RawRepresentable, Hashable, Sendable {
+        public var rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+    }
+
+    /// Counters of the monitor's own work.
+    public struct Statistics: Sendable, Equatable {
+        /// Samples taken.
+        public var samples: Int
+        /// Level changes.
+        public var levelChanges: Int
+        /// Collections run because of ``Configuration/collectsOnWarning``.
+        public var collectionsRequested: Int
+        /// Time spent reading sources, over all samples.
+        public var totalSampleCost: Duration
+    }
+}
+
+/// The monitor's state, shared by the public handle, the sampling thread and
+/// the post-GC hook; the handle's deinit stops the other two.
+internal final class MonitorCore: Sendable {
+    enum Reason { case demand, timer, collection }
+
+    struct Registry {
+        var nextID = 0
+        var bodies: [Int: @Sendable (MemoryPressureChange) -> Void] = [:]
+    }
+
+    let configuration: MemoryPressureMonitor.Configuration
+    let reader: SystemMemoryReader
+    let level = Atomic<MemoryPressureLevel>(.normal)
+    let latest: Mutex<MemoryPressureSample>
+    let observers = Mutex(Registry())
+    let samples = Atomic<Int>(0)
+    let changes = Atomic<Int>(0)
+    let collections = Atomic<Int>(0)
+    let costNanoseconds = Atomic<Int64>(0)
+    /// Held for a whole sample, observers included: samples and their
+    /// changes are handled one at a time, in order.
+    private let sampling = Mutex(())
+    /// The thread inside `sampling` (pthread_self), 0 for none: lets an
+    /// observer's call to sample() return instead of deadlocking.
+    private let samplingThread = Atomic<UInt>(0)
+    private let stopped = Atomic<Bool>(false)
+    private let hook = Mutex<PostGCHook?>(nil)
+    /// Wakes the sampling thread early (to stop). Allocated here, destroyed
+    /// in deinit, which runs after the thread has let go of the core.
+    // Used only through sem_* calls, which synchronise themselves.
+    nonisolated(unsafe) private let wakeup = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+
+    init(configuration: MemoryPressureMonitor.Configuration) {
+        self.configuration = configuration
+        let directory: String? =
+            switch configuration.cgroup {
+            case .automatic: SystemMemoryReader.discoverCgroupDirectory()
+            case .directory(let path): path
+            case .none: nil
+            }
+        reader = SystemMemoryReader(readsResident: configuration.readsResidentSize, cgroupDirectory: directory)
+        latest = Mutex(
+            MemoryPressureSample(
+                gcHeapBytes: 0, gcInUseBytes: 0, collections: 0, utilization: 0, time: .now, cost: .zero))
+        sem_init(wakeup, 0, 0)
+    }
+
+    deinit {
+        sem_destroy(wakeup)
+        wakeup.deallocate()
+    }
+
+    // MARK: Sampling
+
+    /// Reads every source once.
+    func read() -> MemoryPressureSample {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let statistics = GC.statistics
+        let heapLimit: Int? =
+            switch configuration.gcHeapBudget {
+            case .collectorLimit: HeapLimit.current
+            case .bytes(let bytes): bytes
+            case .unwatched: nil
+            }
+        var sample = MemoryPressureSample(
+            gcHeapBytes: statistics.heapSize,
+            gcInUseBytes: statistics.heapSize - statistics.freeBytes,
+            gcHeapLimit: heapLimit,
+            foreignBytes: configuration.foreignBytes?(),
+            foreignLimit: configuration.foreignLimit,
+            residentBytes: reader.residentBytes,
+            residentLimit: configuration.residentLimit,
+            cgroupCurrentBytes: reader.cgroupCurrentBytes,
+            cgroupLimitBytes: reader.cgroupLimitBytes,
+            collections: UInt64(statistics.collections),
+            utilization: 0,
+            time: start,
+            cost: .zero)
+        sample.computeUtilization()
+        sample.cost = clock.now - start
+        let (seconds, attoseconds) = sample.cost.components
+        costNanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
+        samples.add(1, ordering: .relaxed)
+        return sample
+    }
+
+    func sample(reason: Reason) -> MemoryPressureSample {
+        let me = UInt(bitPattern: Int(bitPattern: pthread_self()))
+        if samplingThread.load(ordering: .relaxed) == me { return latest.withLock { $0 } }
+        if reason == .collection {
+            // Never block the finalizer thread: a sample in progress will do.
+            return sampling.withLockIfAvailable { _ in sampleLocked(reason: reason, thread: me) }
+                ?? latest.withLock { $0 }
+        }
+        return sampling.withLock { _ in sampleLocked(reason: reason, thread: me) }
+    }
+
+    private func sampleLocked(reason: Reason, thread: UInt) -> MemoryPressureSample {
+        samplingThread.store(thread, ordering: .relaxed)
+        defer { samplingThread.store(0, ordering: .relaxed) }
+        let current = level.load(ordering: .relaxed)
+        var sample = read()
+        var next = configuration.nextLevel(after: current, utilization: sample.utilization)
+        // Right after a collection the reading is already free of garbage.
+        if next > current && configuration.collectsOnWarning && reason != .collection {
+            GC.collect()
+            collections.add(1, ordering: .relaxed)
+            sample = read()
+            next = configuration.nextLevel(after: current, utilization: sample.utilization)
+        }
+        latest.withLock { $0 = sample }
+        if next != current {
+            level.store(next, ordering: .relaxed)
+            changes.add(1, ordering: .relaxed)
+            let change = MemoryPressureChange(previous: current, current: next, sample: sample)
+            for body in observers.withLock({ Array($0.bodies.values) }) {
+                body(change)
+            }
+        }
+        return sample
+    }
+
+    // MARK: Hook and thread
+
+    func installHook() throws(GCError) {
+        let newHook = try PostGCHook { [self] event in
+            guard event.isLatest, !stopped.load(ordering: .relaxed) else { return }
+            _ = sample(reason: .collection)
+        }
+        hook.withLock { $0 = newHook }
+    }
+
+    func startThread(interval: Duration) {
+        let context = Unmanaged.passRetained(SamplingThreadContext(core: self, interval: interval))
+        var thread = pthread_t()
+        let status = pthread_create(
+            &thread, nil,
+            { raw in
+                let context = Unmanaged<SamplingThreadContext>.fromOpaque(raw!).takeRetainedValue()
+                context.core.runSamplingLoop(interval: context.interval)
+                return nil
+            }, context.toOpaque())
+        precondition(status == 0, "cannot start the memory-pressure sampling thread: error \(status)")
+        pthread_detach(thread)
+    }
+
+    private func runSamplingLoop(interval: Duration) {
+        let (seconds, attoseconds) = interval.components
+        let intervalNanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        while !stopped.load(ordering: .relaxed) {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            let total = Int(deadline.tv_nsec) + intervalNanoseconds
+            deadline.tv_sec += total / 1_000_000_000
+            deadline.tv_nsec = total % 1_000_000_000
+            // EINTR comes with libgc's stop-the-world signals: wait again
+            // for the same deadline.
+            while sem_timedwait(wakeup, &deadline) != 0 && errno == EINTR {}
+            if stopped.load(ordering: .relaxed) { break }
+            _ = sample(reason: .timer)
+        }
+    }
+
+    func stop() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        hook.withLock { hook in
+            hook?.cancel()
+            hook = nil
+        }
+        sem_post(wakeup)
+    }
+}
+
+/// What the sampling thread is started with.
+private final class SamplingThreadContext {
+    let core: MonitorCore
+    let interval: Duration
+
+    init(core: MonitorCore, interval: Duration) {
+        self.core = core
+        self.interval = interval
+    }
+}

@@ -1,0 +1,78 @@
+/// The memory budgets a ``MemoryPressureMonitor`` watches.
+public enum MemoryBudget: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// GC heap in use against the heap limit.
+    case gcHeap
+    /// Live foreign (non-GC) bytes against the foreign budget.
+    case foreign
+    /// Resident set size against the resident budget.
+    case resident
+    /// The cgroup v2 `memory.current` against `memory.max`.
+    case cgroup
+
+    public var description: String { rawValue }
+}
+
+/// One reading of the process's memory, and what it means for the level.
+///
+/// A figure the monitor could not read, or was not asked to, is nil; a limit
+/// that is not set is nil (then its budget takes no part in the level).
+public struct MemoryPressureSample: Sendable, Equatable {
+    /// Bytes of GC heap mapped (libgc's heap size, unmapped pages excluded).
+    public var gcHeapBytes: Int
+    /// Bytes of GC heap in blocks that hold objects: live objects and garbage
+    /// not yet collected. Right after a collection it is close to the live
+    /// data; it rises between collections.
+    public var gcInUseBytes: Int
+    /// The GC heap limit this sample was judged against.
+    public var gcHeapLimit: Int?
+    /// Live foreign bytes, from the configured source.
+    public var foreignBytes: Int?
+    /// The foreign budget.
+    public var foreignLimit: Int?
+    /// Resident set size of the process (`/proc/self/statm`).
+    public var residentBytes: Int?
+    /// The resident budget.
+    public var residentLimit: Int?
+    /// The cgroup's `memory.current`.
+    public var cgroupCurrentBytes: Int?
+    /// The cgroup's `memory.max`; nil when it is `max` (no limit) or absent.
+    public var cgroupLimitBytes: Int?
+    /// Collections completed when the sample was taken.
+    public var collections: UInt64
+    /// The largest used-to-limit ratio over the budgets that have a limit
+    /// (0 when none has).
+    public var utilization: Double
+    /// The budget with that ratio, or nil when no budget has a limit.
+    public var dominantBudget: MemoryBudget?
+    /// When the sample was taken.
+    public var time: ContinuousClock.Instant
+    /// How long taking the sample took (reading every source).
+    public var cost: Duration
+
+    /// The used-to-limit ratio of one budget, or nil if it has no limit or
+    /// no reading.
+    public func utilization(of budget: MemoryBudget) -> Double? {
+        func ratio(_ used: Int?, _ limit: Int?) -> Double? {
+            guard let used, let limit, limit > 0 else { return nil }
+            return Double(used) / Double(limit)
+        }
+        switch budget {
+        case .gcHeap: return ratio(gcInUseBytes, gcHeapLimit)
+        case .foreign: return ratio(foreignBytes, foreignLimit)
+        case .resident: return ratio(residentBytes, residentLimit)
+        case .cgroup: return ratio(cgroupCurrentBytes, cgroupLimitBytes)
+        }
+    }
+
+    /// Sets ``utilization`` and ``dominantBudget`` from the readings.
+    mutating func computeUtilization() {
+        utilization = 0
+        dominantBudget = nil
+        for budget in MemoryBudget.allCases {
+            if let ratio = utilization(of: budget), dominantBudget == nil || ratio > utilization {
+                utilization = ratio
+                dominantBudget = budget
+            }
+        }
+    }
+}
