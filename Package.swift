@@ -15,6 +15,7 @@ let package = Package(
         .target(name: "CGCSupport", dependencies: ["CBoehmGC"], path: "CSupport"),
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
         .executableTarget(name: "gc-demo", dependencies: ["BoehmGC"], path: "Benchmarks/Demo"),
+        .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
         .executableTarget(name: "port-churn", dependencies: ["BoehmGC"], path: "Benchmarks/PortChurn"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
     ],

@@ -46,7 +46,12 @@ extension MemoryPressureMonitor {
         public var samplesAfterCollections: Bool
         /// Whether a sample that would raise the level first runs a full
         /// collection and samples again: the level then rises only if the
-        /// pressure is still there once garbage is gone.
+        /// pressure is still there once garbage is gone. While the level
+        /// stays raised, the monitor also collects now and then (at most
+        /// every sampling interval, and every 20 pauses of the last
+        /// collection, so at most 5 % of the time) to see whether the program
+        /// has dropped data the collector has not yet found: a program that
+        /// refuses work allocates little and would otherwise not collect.
         public var collectsOnWarning: Bool
         /// The GC heap's limit (its figure is the heap in use, garbage
         /// included until the next collection).

@@ -153,7 +153,19 @@ internal final class MonitorCore: Sendable {
     let costNanoseconds = Atomic<Int64>(0)
     /// Held for a whole sample, observers included: samples and their
     /// changes are handled one at a time, in order.
-    private let sampling = Mutex(())
+    private let sampling = Mutex(SamplingState())
+
+    struct SamplingState {
+        /// The collection count of the previous sample.
+        var collections: UInt64 = 0
+        /// When a sample first saw the current collection count.
+        var collectionSeen = ContinuousClock.now
+    }
+
+    /// While the level is raised, a collection that checks whether the
+    /// pressure was garbage waits at least this many times the last pause,
+    /// so these collections take at most 1/20 (5 %) of the wall time.
+    static let recheckPauseFactor = 20
     /// The thread inside `sampling` (pthread_self), 0 for none: lets an
     /// observer's call to sample() return instead of deadlocking.
     private let samplingThread = Atomic<UInt>(0)
@@ -224,23 +236,30 @@ internal final class MonitorCore: Sendable {
         if samplingThread.load(ordering: .relaxed) == me { return latest.withLock { $0 } }
         if reason == .collection {
             // Never block the finalizer thread: a sample in progress will do.
-            return sampling.withLockIfAvailable { _ in sampleLocked(reason: reason, thread: me) }
+            return sampling.withLockIfAvailable { state in sampleLocked(&state, reason: reason, thread: me) }
                 ?? latest.withLock { $0 }
         }
-        return sampling.withLock { _ in sampleLocked(reason: reason, thread: me) }
+        return sampling.withLock { state in sampleLocked(&state, reason: reason, thread: me) }
     }
 
-    private func sampleLocked(reason: Reason, thread: UInt) -> MemoryPressureSample {
+    private func sampleLocked(_ state: inout SamplingState, reason: Reason, thread: UInt) -> MemoryPressureSample {
         samplingThread.store(thread, ordering: .relaxed)
         defer { samplingThread.store(0, ordering: .relaxed) }
         let current = level.load(ordering: .relaxed)
         var sample = read()
+        noteCollections(of: sample, in: &state)
         var next = configuration.nextLevel(after: current, utilization: sample.utilization)
-        // Right after a collection the reading is already free of garbage.
-        if next > current && configuration.collectsOnWarning && reason != .collection {
+        if configuration.collectsOnWarning && reason != .collection
+            && (next > current || (current > .normal && next >= current && recheckIsDue(state)))
+        {
+            // The GC heap figure counts garbage until a collection: before
+            // raising the level, and now and then while it stays raised (the
+            // program may have dropped its data since), collect and look again.
+            // Right after a collection (reason .collection) the figure is fresh.
             GC.collect()
             collections.add(1, ordering: .relaxed)
             sample = read()
+            noteCollections(of: sample, in: &state)
             next = configuration.nextLevel(after: current, utilization: sample.utilization)
         }
         latest.withLock { $0 = sample }
@@ -253,6 +272,23 @@ internal final class MonitorCore: Sendable {
             }
         }
         return sample
+    }
+
+    private func noteCollections(of sample: MemoryPressureSample, in state: inout SamplingState) {
+        if sample.collections != state.collections {
+            state.collections = sample.collections
+            state.collectionSeen = sample.time
+        }
+    }
+
+    /// Whether enough time passed since the last collection to collect again
+    /// while the level is raised: the sampling interval (10 ms without a
+    /// thread), and `recheckPauseFactor` times the last pause.
+    private func recheckIsDue(_ state: SamplingState) -> Bool {
+        let spacing = max(
+            configuration.samplingInterval ?? .milliseconds(10),
+            GC.statistics.lastPause * Self.recheckPauseFactor)
+        return ContinuousClock.now - state.collectionSeen >= spacing
     }
 
     // MARK: Hook and thread
