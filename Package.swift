@@ -5,6 +5,7 @@ let package = Package(
     name: "BoehmGC",
     products: [
         .library(name: "BoehmGC", targets: ["BoehmGC"]),
+        .library(name: "GCPorts", targets: ["GCPorts"]),
     ],
     targets: [
         .systemLibrary(
@@ -14,6 +15,8 @@ let package = Package(
         ),
         .target(name: "CGCSupport", dependencies: ["CBoehmGC"], path: "CSupport"),
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
+        .target(name: "GCPorts", dependencies: ["BoehmGC"]),
+        .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
         .executableTarget(name: "gc-demo", dependencies: ["BoehmGC"], path: "Benchmarks/Demo"),
         .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
         .executableTarget(name: "port-churn", dependencies: ["BoehmGC"], path: "Benchmarks/PortChurn"),
