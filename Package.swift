@@ -19,7 +19,7 @@ let package = Package(
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
         .executableTarget(name: "gc-demo", dependencies: ["BoehmGC"], path: "Benchmarks/Demo"),
         .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
-        .executableTarget(name: "port-churn", dependencies: ["BoehmGC"], path: "Benchmarks/PortChurn"),
+        .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/PortChurn"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
     ],
     swiftLanguageModes: [.v6]

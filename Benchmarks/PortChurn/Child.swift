@@ -20,7 +20,7 @@ enum Child {
         let duration = options.duration ?? 0
         do throws(RunError) {
             // Process-wide settings first: they are sealed by the first use.
-            var churner = try PortChurner(config: config, policy: options.runPolicy)
+            var churner = try PortChurner(config: config, policy: options.runPolicy, portKind: options.portKind)
             let ballast = try Ballast(megabytes: ballastMB)
             try churnLoop(
                 churner: &churner, config: config, duration: duration,
@@ -84,6 +84,8 @@ enum Child {
             ("gc_pause_total_ms", fixed(Double(gcStatistics.totalPause.components.attoseconds) / 1e15
                 + Double(gcStatistics.totalPause.components.seconds) * 1e3, 3)),
             ("collections_requested", String(portStatistics.collectionsRequested)),
+            ("table_dead", String(portStatistics.tableDeadAwaitingVacuum)),
+            ("vacuums", String(portStatistics.vacuums)),
         ]
         if let policy = churner.policyArgument { fields.append(("policy", policy)) }
         if stoppedByRSS { fields.append(("stopped", "rss_limit")) }
@@ -106,26 +108,33 @@ enum Child {
 }
 
 /// A live GC heap of a given size, like a server's working set: a linked list
-/// of 16-byte scanned cells (the size of a Guile pair, so the collector marks
-/// the same kind of heap as in the Guile peer's ballast), held by one root.
+/// of 16-byte scanned objects (the size of a Guile pair, so the collector
+/// marks the same kind of heap as in the Guile peer's ballast), held by one
+/// root.
 final class Ballast {
+    /// libgc adds one byte to every request (all-interior-pointers mode, the
+    /// default here: see GC_all_interior_pointers in gc.h), so a 16-byte
+    /// request takes a 32-byte object; 15 bytes take exactly 16. Each cell
+    /// only uses its first word, the pointer to the previous cell.
+    static let requestBytes = 15
+    static let cellBytes = 16
+
     private let head: GCRoot?
     let cellCount: Int
 
     init(megabytes: Int) throws(RunError) {
-        cellCount = megabytes * (1 << 20) / 16
+        cellCount = megabytes * (1 << 20) / Self.cellBytes
         guard cellCount > 0 else {
             head = nil
             return
         }
         do {
             // The list's head is on this (registered) thread's stack while it
-            // grows; each cell's first word points to the previous cell.
+            // grows.
             var previous: UnsafeMutableRawPointer? = nil
-            for index in 0..<cellCount {
-                let cell = try GC.unsafeAllocate(byteCount: 16, kind: .scanned)
+            for _ in 0..<cellCount {
+                let cell = try GC.unsafeAllocate(byteCount: Self.requestBytes, kind: .scanned)
                 cell.storeBytes(of: previous, as: UnsafeMutableRawPointer?.self)
-                cell.storeBytes(of: index, toByteOffset: 8, as: Int.self)
                 previous = cell
             }
             head = GCRoot(unsafeAddress: previous!)

@@ -64,6 +64,8 @@ struct Options: Sendable {
     /// Budget of the whole default run, spread over the configurations.
     var totalSeconds: Double = 120
     var sampleMilliseconds: Int = 100
+    /// The Swift side's port kind: `string` (in memory) or `file` (on /dev/null).
+    var portKind: String = "string"
     /// A run stops early when its RSS passes this many MB (a leaking
     /// configuration must not take the machine down).
     var maxRSSMegabytes: Int = 4096
@@ -93,12 +95,15 @@ struct Options: Sendable {
         writes a short line and drops it unclosed (except in `closed`). Every configuration
         runs in its own child process, so RSS and peak RSS are its own.
 
-          --configs LIST      lazy,eager,accounted,both,gc-every,closed (default: all)
+          --configs LIST      lazy,eager,accounted,both,gc-every,closed (default: all;
+                              `none` runs only the Guile peer)
           --ballast LIST      live GC heap in MB kept during the churn (default: 0,64)
           --duration SECONDS  seconds per configuration (default: about 120 s for the
                               whole run, spread over the configurations, 3 to 10 s each)
           --iterations N      ports per configuration; with --duration, whichever comes
                               first; alone, no time limit
+          --port string|file  the ports the Swift side churns: string ports, or file ports
+                              on /dev/null, each with its own descriptor (default string)
           --sample-ms MS      RSS sampling interval (default 100)
           --max-rss MB        stop a run early when its RSS passes this (default 4096)
           --peer guile|none   also run the churn in Guile 3.0 (default: when guile-3.0
@@ -141,7 +146,7 @@ struct Options: Sendable {
                 throw UsageError(nil)
             case "--configs":
                 var configs: [ChurnConfig] = []
-                for name in list(try value(flag)) {
+                for name in list(try value(flag)) where name != "none" {
                     guard let config = ChurnConfig(rawValue: name) else {
                         throw UsageError("unknown configuration \(name)")
                     }
@@ -168,6 +173,10 @@ struct Options: Sendable {
                 let text = try value(flag)
                 guard let ms = Int(text), ms > 0 else { throw UsageError("bad sample interval \(text)") }
                 options.sampleMilliseconds = ms
+            case "--port":
+                let text = try value(flag)
+                guard ["string", "file"].contains(text) else { throw UsageError("bad port kind \(text)") }
+                options.portKind = text
             case "--max-rss":
                 let text = try value(flag)
                 guard let mb = Int(text), mb > 0 else { throw UsageError("bad RSS limit \(text)") }

@@ -167,7 +167,7 @@ struct Report {
 
     // MARK: Files
 
-    func json(command: [String], secondsPerRun: Double, policies: [String]) -> String {
+    func json(command: [String], secondsPerRun: Double, portKind: String, policies: [String]) -> String {
         func string(_ text: String) -> String {
             var out = "\""
             for scalar in text.unicodeScalars {
@@ -208,6 +208,9 @@ struct Report {
                     ("table_live", run.isPeer ? "null" : optional(run.integer("table_live"))),
                     ("foreign_live_bytes", run.isPeer ? "null" : optional(run.integer("foreign_live"))),
                     ("heap_size_bytes", optional(run.integer("heap_size"))),
+                    ("collections_requested", run.isPeer ? "null" : optional(run.integer("collections_requested"))),
+                    ("table_dead_awaiting_vacuum", run.isPeer ? "null" : optional(run.integer("table_dead"))),
+                    ("vacuums", run.isPeer ? "null" : optional(run.integer("vacuums"))),
                     ("ports", String(run.ports)),
                     ("seconds", number(run.seconds)),
                 ]
@@ -226,6 +229,7 @@ struct Report {
             {
               "command": \(string(command.joined(separator: " "))),
               "seconds_per_run": \(number(secondsPerRun)),
+              "port_kind": \(string(portKind)),
               "policies": [\(policies.map(string).joined(separator: ", "))],
               "runs": [
             \(runs.joined(separator: ",\n"))

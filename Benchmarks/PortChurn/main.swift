@@ -83,7 +83,7 @@ let secondsPerRun = options.secondsPerRun(runCount: plans.count)
 let durationText = secondsPerRun > 0 ? "\(fixed(secondsPerRun, 1)) s" : "no time limit"
 let iterationsText = options.iterations > 0 ? ", at most \(options.iterations) ports" : ""
 print("port-churn: \(plans.count) runs, \(durationText) each\(iterationsText), one child process per run")
-print("ports: ISO-8859-15 output through iconv; one short line per port")
+print("ports: \(options.portKind) ports writing ISO-8859-15 through iconv, one short line each")
 if let guile {
     print("peer: \(guile.binary) \(guile.script) (string ports: iconv, not in the open-ports table; file ports on /dev/null: iconv, fd and the open-ports table)")
     // Compile the script once, so no run pays Guile's compiler in time or RSS.
@@ -110,6 +110,7 @@ for (index, plan) in plans.enumerated() {
         var child = [
             executable, "--run-one", plan.config, "--ballast", String(plan.ballastMB),
             "--sample-ms", String(options.sampleMilliseconds), "--max-rss", String(options.maxRSSMegabytes),
+            "--port", options.portKind,
         ]
         if secondsPerRun > 0 { child += ["--duration", String(secondsPerRun)] }
         if options.iterations > 0 { child += ["--iterations", String(options.iterations)] }
@@ -169,7 +170,9 @@ if let path = options.plotPath {
 if let path = options.jsonPath {
     do {
         try System.writeFile(
-            path, report.json(command: ["port-churn"] + arguments, secondsPerRun: secondsPerRun, policies: options.policies))
+            path, report.json(
+                command: ["port-churn"] + arguments, secondsPerRun: secondsPerRun, portKind: options.portKind,
+                policies: options.policies))
         print("JSON: \(path)")
     } catch {
         System.printError("port-churn: \(error)")
