@@ -139,6 +139,7 @@ print("")
 print("ports/s and peak RSS are also given relative to `closed` at the same ballast; MB/100k is the")
 print("RSS slope per 100,000 ports from 10% of the run to its end; GCs are collections during the churn.")
 print(report.summaryTable())
+for note in report.notes() { print("note: \(note)") }
 let goals = report.goalsTable()
 if !goals.isEmpty {
     print("\ngoals (issue 5):")
