@@ -2,7 +2,8 @@
 // tests, and the benchmark of one monitor sample.
 //
 //   gc-pressure-child heap-limit [--limit-mb N] [--runtime-limit]
-//   gc-pressure-child churn [--monitor] [--limit-mb N] [--requests N]
+//   gc-pressure-child churn [--monitor] [--limit-mb N] [--requests N] [--live-mb N]
+//                           [--share-percent N]
 //   gc-pressure-child sample-cost [--samples N] [--live-mb N] [--json PATH]
 //
 // Each mode prints one `result {...}` JSON line. Exit codes: 0 success,
@@ -233,8 +234,19 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
     let requests = arguments.int("requests", 600)
     let chunks = 32
     let chunkSize = 4096
+    let liveBytes = (Int(arguments.options["live-mb"] ?? "0") ?? 0) << 20
     try GC.configure(.init(maximumHeapSize: limit))
     GC.initialize()
+    // Optional long-lived data the churn runs beside (scanned 256-byte
+    // objects in a chain of tables), to see what the monitor's collections
+    // cost when each one must mark a big live heap.
+    let live = try Table(capacity: max(1, liveBytes / 256))
+    for index in 0..<(liveBytes / 256) {
+        let object = try GC.unsafeAllocate(byteCount: 256, kind: .scanned)
+        if index > 0 { object.storeBytes(of: live[index - 1], as: UnsafeMutableRawPointer?.self) }
+        live[index] = object
+    }
+    let pauseBefore = GC.statistics.totalPause
 
     let monitor: MemoryPressureMonitor?
     if arguments.flag("monitor") {
@@ -242,7 +254,8 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
         monitor = try MemoryPressureMonitor(
             .init(
                 warningThreshold: 0.6, criticalThreshold: 0.8, hysteresis: 0.1,
-                samplingInterval: .milliseconds(2), collectsOnWarning: true, cgroup: .none))
+                samplingInterval: .milliseconds(2), collectsOnWarning: true,
+                collectionTimeShare: Double(arguments.int("share-percent", 5)) / 100, cgroup: .none))
         monitor?.addObserver { change in
             let at = ContinuousClock.now - started
             let text =
@@ -319,7 +332,10 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
         "levelChanges": monitorStats?.levelChanges ?? 0, "samples": monitorStats?.samples ?? 0,
         "monitorCollections": monitorStats?.collectionsRequested ?? 0,
         "elapsedMs": Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+        "liveBytes": liveBytes, "gcPauseMs": fixed(nanoseconds(stats.totalPause - pauseBefore) / 1e6, 1),
+        "maxPauseMs": fixed(nanoseconds(stats.maxPause) / 1e6, 1),
     ]
+    precondition(liveBytes == 0 || live[liveBytes / 256 - 1] != nil)
     finish(bad > 0 ? .corrupted : .success, fields)
 }
 
@@ -345,12 +361,28 @@ func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
             samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
             foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40, residentLimit: 1 << 40))
 
-    func measure() -> (floor: Duration, sample: Duration, level: Double) {
+    // The same without the files: what reading /proc (and cgroupfs) adds.
+    let heapOnly = try MemoryPressureMonitor(
+        .init(
+            samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
+            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40,
+            readsResidentSize: false, cgroup: .none))
+
+    struct Figures {
+        var floor: Duration
+        var sample: Duration
+        var heapOnly: Duration
+        var level: Double
+    }
+
+    func measure() -> Figures {
         var floors: [Duration] = []
         var samples: [Duration] = []
+        var heapOnlySamples: [Duration] = []
         for _ in 0..<count {
             floors.append(clock.measure { _ = GC.statistics })
             samples.append(clock.measure { monitor.sample() })
+            heapOnlySamples.append(clock.measure { heapOnly.sample() })
         }
         var sum = 0
         let loads = count * 100
@@ -358,7 +390,9 @@ func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
             for _ in 0..<loads { sum &+= Int(monitor.level.rawValue) }
         }
         precondition(sum >= 0)
-        return (median(floors), median(samples), nanoseconds(levelTime) / Double(loads))
+        return Figures(
+            floor: median(floors), sample: median(samples), heapOnly: median(heapOnlySamples),
+            level: nanoseconds(levelTime) / Double(loads))
     }
 
     let empty = measure()
@@ -369,27 +403,28 @@ func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
     GC.collect()
     let live = measure()
     let last = monitor.latestSample
-    let figures: [(String, Any)] = [
-        ("samples", count), ("liveBytes", liveBytes),
-        ("floorNsEmpty", Int(nanoseconds(empty.floor))), ("sampleNsEmpty", Int(nanoseconds(empty.sample))),
-        ("ratioEmpty", nanoseconds(empty.sample) / nanoseconds(empty.floor)),
-        ("floorNsLive", Int(nanoseconds(live.floor))), ("sampleNsLive", Int(nanoseconds(live.sample))),
-        ("ratioLive", nanoseconds(live.sample) / nanoseconds(live.floor)),
-        ("levelNs", live.level), ("cgroupDirectory", monitor.cgroupDirectory ?? "none"),
-        ("residentBytes", last.residentBytes ?? -1), ("gcHeapBytes", last.gcHeapBytes),
+    func ns(_ duration: Duration) -> String { "\(Int(nanoseconds(duration)))" }
+    let figures: [(String, String)] = [
+        ("samples", "\(count)"), ("liveBytes", "\(liveBytes)"),
+        ("floorNsEmpty", ns(empty.floor)), ("sampleNsEmpty", ns(empty.sample)),
+        ("heapOnlySampleNsEmpty", ns(empty.heapOnly)),
+        ("floorNsLive", ns(live.floor)), ("sampleNsLive", ns(live.sample)),
+        ("heapOnlySampleNsLive", ns(live.heapOnly)),
+        ("ratioLive", fixed(nanoseconds(live.sample) / nanoseconds(live.floor), 2)),
+        ("levelNs", fixed(live.level, 3)), ("cgroupDirectory", "\"\(monitor.cgroupDirectory ?? "none")\""),
+        ("residentBytes", "\(last.residentBytes ?? -1)"), ("gcHeapBytes", "\(last.gcHeapBytes)"),
     ]
-    print("one monitor sample (GC heap + foreign + RSS + cgroup), median of \(count):")
+    print("one monitor sample, median of \(count) (floor: GC.statistics alone, libgc's counters under its lock):")
     for (name, figures) in [("empty heap", empty), ("\(liveBytes >> 20) MB live", live)] {
         print(
-            "  \(name): sample \(fixed(nanoseconds(figures.sample), 0)) ns,"
-                + " floor (GC.statistics) \(fixed(nanoseconds(figures.floor), 0)) ns,"
+            "  \(name): full sample (GC heap + foreign + RSS + cgroup) \(fixed(nanoseconds(figures.sample), 0)) ns,"
+                + " without /proc and cgroup files \(fixed(nanoseconds(figures.heapOnly), 0)) ns,"
+                + " floor \(fixed(nanoseconds(figures.floor), 0)) ns,"
                 + " ratio \(fixed(nanoseconds(figures.sample) / nanoseconds(figures.floor), 1))")
     }
     print("  level check: \(fixed(live.level, 2)) ns")
     if let path = arguments.options["json"] {
-        let json = "{" + figures.map { key, value in
-            value is String ? "\"\(key)\":\"\(value)\"" : "\"\(key)\":\(value)"
-        }.joined(separator: ",") + "}\n"
+        let json = "{" + figures.map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}\n"
         guard let file = fopen(path, "w") else { arguments.fail("cannot write \(path)") }
         fputs(json, file)
         fclose(file)

@@ -97,6 +97,8 @@ func milliseconds(_ duration: Duration) -> Double {
             .init(gcHeapBudget: .bytes(0)),
             .init(foreignLimit: -1),
             .init(residentLimit: 0),
+            .init(collectionTimeShare: 0),
+            .init(collectionTimeShare: 1.5),
         ]
         for configuration in bad {
             #expect(throws: GCError.self) { try MemoryPressureMonitor(configuration) }
@@ -200,6 +202,28 @@ func milliseconds(_ duration: Duration) -> Double {
         monitor.sample()
         #expect(monitor.level == .normal)
         #expect(monitor.statistics.collectionsRequested == requested, "falling needs no collection")
+    }
+
+    @Test func collectionsWhileRaisedStayWithinTheirShare() throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial, collectsOnWarning: true)
+        dial.set(800)
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < .milliseconds(200) {
+            monitor.sample()
+            usleep(500)
+        }
+        let elapsed = clock.now - start
+        let statistics = monitor.statistics
+        // Rationed to 5 % of the time, after a burst of at most two pauses.
+        let bound = elapsed * 0.05 + GC.statistics.maxPause * 2 + .milliseconds(1)
+        print(
+            "while raised for \(milliseconds(elapsed)) ms: \(statistics.collectionsRequested) monitor collection(s), \(milliseconds(statistics.totalCollectionTime)) ms (bound \(milliseconds(bound)) ms)"
+        )
+        #expect(statistics.collectionsRequested >= 2, "no recheck while raised")
+        #expect(statistics.totalCollectionTime <= bound)
+        #expect(monitor.level == .warning)
     }
 
     @Test func gcHeapBudgetUsesTheGivenLimit() throws {

@@ -107,6 +107,7 @@ public final class MemoryPressureMonitor: Sendable {
             samples: core.samples.load(ordering: .relaxed),
             levelChanges: core.changes.load(ordering: .relaxed),
             collectionsRequested: core.collections.load(ordering: .relaxed),
+            totalCollectionTime: .nanoseconds(core.collectionNanoseconds.load(ordering: .relaxed)),
             totalSampleCost: .nanoseconds(core.costNanoseconds.load(ordering: .relaxed)))
     }
 
@@ -127,6 +128,8 @@ public final class MemoryPressureMonitor: Sendable {
         public var levelChanges: Int
         /// Collections run because of ``Configuration/collectsOnWarning``.
         public var collectionsRequested: Int
+        /// Time those collections took.
+        public var totalCollectionTime: Duration
         /// Time spent reading sources, over all samples.
         public var totalSampleCost: Duration
     }
@@ -151,21 +154,24 @@ internal final class MonitorCore: Sendable {
     let changes = Atomic<Int>(0)
     let collections = Atomic<Int>(0)
     let costNanoseconds = Atomic<Int64>(0)
+    let collectionNanoseconds = Atomic<Int64>(0)
     /// Held for a whole sample, observers included: samples and their
     /// changes are handled one at a time, in order.
     private let sampling = Mutex(SamplingState())
 
     struct SamplingState {
-        /// The collection count of the previous sample.
-        var collections: UInt64 = 0
-        /// When a sample first saw the current collection count.
-        var collectionSeen = ContinuousClock.now
+        /// The collection count of the previous sample (nil before the first).
+        var collections: UInt64?
+        /// When a sample first saw the current collection count; nil if that
+        /// collection predates the monitor.
+        var collectionSeen: ContinuousClock.Instant?
+        /// Collection time the monitor may still spend (a token bucket that
+        /// fills at `collectionTimeShare` of wall time); nil until first used,
+        /// when it starts full.
+        var allowance: Duration?
+        var allowanceUpdated = ContinuousClock.now
     }
 
-    /// While the level is raised, a collection that checks whether the
-    /// pressure was garbage waits at least this many times the last pause,
-    /// so these collections take at most 1/20 (5 %) of the wall time.
-    static let recheckPauseFactor = 20
     /// The thread inside `sampling` (pthread_self), 0 for none: lets an
     /// observer's call to sample() return instead of deadlocking.
     private let samplingThread = Atomic<UInt>(0)
@@ -225,8 +231,7 @@ internal final class MonitorCore: Sendable {
             cost: .zero)
         sample.computeUtilization()
         sample.cost = clock.now - start
-        let (seconds, attoseconds) = sample.cost.components
-        costNanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
+        costNanoseconds.add(nanoseconds(sample.cost), ordering: .relaxed)
         samples.add(1, ordering: .relaxed)
         return sample
     }
@@ -250,14 +255,18 @@ internal final class MonitorCore: Sendable {
         noteCollections(of: sample, in: &state)
         var next = configuration.nextLevel(after: current, utilization: sample.utilization)
         if configuration.collectsOnWarning && reason != .collection
-            && (next > current || (current > .normal && next >= current && recheckIsDue(state)))
+            && (next > current || (current > .normal && next >= current)) && collectionIsDue(&state)
         {
             // The GC heap figure counts garbage until a collection: before
             // raising the level, and now and then while it stays raised (the
             // program may have dropped its data since), collect and look again.
-            // Right after a collection (reason .collection) the figure is fresh.
-            GC.collect()
+            // Right after a collection (reason .collection) the figure is
+            // fresh. When a collection is not due, the level follows the
+            // reading; a later recheck lowers it if it was garbage.
+            let pause = ContinuousClock().measure { GC.collect() }
+            state.allowance = (state.allowance ?? .zero) - pause
             collections.add(1, ordering: .relaxed)
+            collectionNanoseconds.add(nanoseconds(pause), ordering: .relaxed)
             sample = read()
             noteCollections(of: sample, in: &state)
             next = configuration.nextLevel(after: current, utilization: sample.utilization)
@@ -275,20 +284,34 @@ internal final class MonitorCore: Sendable {
     }
 
     private func noteCollections(of sample: MemoryPressureSample, in state: inout SamplingState) {
-        if sample.collections != state.collections {
+        guard let previous = state.collections else {
+            state.collections = sample.collections
+            return
+        }
+        if sample.collections != previous {
             state.collections = sample.collections
             state.collectionSeen = sample.time
         }
     }
 
-    /// Whether enough time passed since the last collection to collect again
-    /// while the level is raised: the sampling interval (10 ms without a
-    /// thread), and `recheckPauseFactor` times the last pause.
-    private func recheckIsDue(_ state: SamplingState) -> Bool {
-        let spacing = max(
-            configuration.samplingInterval ?? .milliseconds(10),
-            GC.statistics.lastPause * Self.recheckPauseFactor)
-        return ContinuousClock.now - state.collectionSeen >= spacing
+    /// Whether the monitor may collect now: the last collection (anyone's)
+    /// is at least a sampling interval old (10 ms without a thread), and the
+    /// allowance holds the last pause. The allowance fills at
+    /// `collectionTimeShare` of wall time, up to two pauses, so after a quiet
+    /// spell the check before a rise and one recheck run at once, and after
+    /// that the monitor's collections average at most that share.
+    private func collectionIsDue(_ state: inout SamplingState) -> Bool {
+        let now = ContinuousClock.now
+        let share = configuration.collectionTimeShare
+        let lastPause = max(GC.statistics.lastPause, .microseconds(100))
+        let cap = lastPause * 2
+        let accrued = (state.allowance ?? cap) + (now - state.allowanceUpdated) * share
+        state.allowance = min(cap, accrued)
+        state.allowanceUpdated = now
+        if let seen = state.collectionSeen, now - seen < configuration.samplingInterval ?? .milliseconds(10) {
+            return false
+        }
+        return state.allowance! >= lastPause
     }
 
     // MARK: Hook and thread
@@ -340,6 +363,11 @@ internal final class MonitorCore: Sendable {
         }
         sem_post(wakeup)
     }
+}
+
+private func nanoseconds(_ duration: Duration) -> Int64 {
+    let (seconds, attoseconds) = duration.components
+    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
 }
 
 /// What the sampling thread is started with.
