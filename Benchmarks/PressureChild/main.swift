@@ -4,6 +4,7 @@
 //   gc-pressure-child heap-limit [--limit-mb N] [--runtime-limit]
 //   gc-pressure-child churn [--monitor] [--limit-mb N] [--requests N] [--live-mb N]
 //                           [--share-percent N]
+//   gc-pressure-child roots [--limit-mb N] [--byte-count N]
 //   gc-pressure-child sample-cost [--samples N] [--live-mb N] [--json PATH]
 //
 // Each mode prints one `result {...}` JSON line. Exit codes: 0 success,
@@ -15,7 +16,7 @@ import BoehmGC
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 enum ExitCode: Int32 {
@@ -123,7 +124,9 @@ struct Table: ~Copyable {
     subscript(index: Int) -> UnsafeMutableRawPointer? {
         get { block.withUnsafeMutableBytes { $0.load(fromByteOffset: index * 8, as: UnsafeMutableRawPointer?.self) } }
         nonmutating set {
-            block.withUnsafeMutableBytes { $0.storeBytes(of: newValue, toByteOffset: index * 8, as: UnsafeMutableRawPointer?.self) }
+            block.withUnsafeMutableBytes {
+                $0.storeBytes(of: newValue, toByteOffset: index * 8, as: UnsafeMutableRawPointer?.self)
+            }
         }
     }
 }
@@ -339,6 +342,31 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
     finish(bad > 0 ? .corrupted : .success, fields)
 }
 
+// MARK: roots
+
+/// Fills the heap with small objects held by `GCRoot`s until the error, then
+/// drops them and allocates again. Each root also allocates a one-word
+/// uncollectable cell, which can be what fails at the limit.
+func rootsAtLimit(_ arguments: Arguments) throws(GCError) -> Never {
+    let limit = arguments.int("limit-mb", 8) << 20
+    let byteCount = arguments.int("byte-count", 32)
+    try GC.configure(.init(maximumHeapSize: limit))
+    var roots: [GCRoot] = []
+    var error = ""
+    do {
+        while true { roots.append(try GCRoot(byteCount: byteCount, kind: .pointerFree)) }
+    } catch let caught {
+        error = "\(caught)"
+    }
+    let filled = roots.count
+    roots.removeAll()
+    GC.collect()
+    let again = (try? GCRoot(byteCount: byteCount, kind: .pointerFree)) != nil
+    finish(
+        again ? .success : .reallocationFailed,
+        ["mode": "roots", "byteCount": byteCount, "filled": filled, "error": error, "allocatesAgain": again])
+}
+
 // MARK: sample-cost
 
 func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
@@ -438,8 +466,9 @@ do {
     switch arguments.mode {
     case "heap-limit": try heapLimit(arguments)
     case "churn": try churn(arguments)
+    case "roots": try rootsAtLimit(arguments)
     case "sample-cost": try sampleCost(arguments)
-    default: arguments.fail("usage: gc-pressure-child heap-limit|churn|sample-cost [options]")
+    default: arguments.fail("usage: gc-pressure-child heap-limit|churn|roots|sample-cost [options]")
     }
 } catch {
     print("gc-pressure-child: unexpected error: \(error)")

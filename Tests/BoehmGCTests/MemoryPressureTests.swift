@@ -173,7 +173,9 @@ func milliseconds(_ duration: Duration) -> Double {
         let up = try #require(try await waitFor(.critical))
         dial.set(100)
         let down = try #require(try await waitFor(.normal))
-        print("sampling thread (5 ms): observer told of critical after \(milliseconds(up)) ms, of normal after \(milliseconds(down)) ms")
+        print(
+            "sampling thread (5 ms): observer told of critical after \(milliseconds(up)) ms, of normal after \(milliseconds(down)) ms"
+        )
         #expect(monitor.level == .normal)
         #expect(changes.value.map(\.0) == [.critical, .normal])
         monitor.stop()
@@ -196,7 +198,9 @@ func milliseconds(_ duration: Duration) -> Double {
         let requested = monitor.statistics.collectionsRequested
         // Rechecks while raised are at least 10 ms apart (no thread: 10 ms).
         let bound = 2 + Int(milliseconds(elapsed) / 10)
-        print("collect on warning: \(requested) collection(s) over 51 samples in \(milliseconds(elapsed)) ms (bound \(bound))")
+        print(
+            "collect on warning: \(requested) collection(s) over 51 samples in \(milliseconds(elapsed)) ms (bound \(bound))"
+        )
         #expect(requested <= bound)
         dial.set(100)
         monitor.sample()
