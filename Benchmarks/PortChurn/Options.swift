@@ -16,6 +16,13 @@ enum ChurnConfig: String, CaseIterable, Sendable {
     case gcEvery = "gc-every"
     /// Every port closed by hand: the floor.
     case closed
+    /// Every port closed by hand and the foreign-memory trigger off: the
+    /// floor without the collections the accounting asks for (not in the
+    /// default set).
+    case closedRaw = "closed-raw"
+
+    /// The configurations of issue 5, run by default.
+    static let defaults: [ChurnConfig] = [.lazy, .eager, .accounted, .both, .gcEvery, .closed]
 }
 
 /// The foreign-memory trigger policies of issue 6 by their short names; any
@@ -55,7 +62,7 @@ enum PeerChoice: String, Sendable {
 
 /// Command-line options of `port-churn`.
 struct Options: Sendable {
-    var configs: [ChurnConfig] = ChurnConfig.allCases
+    var configs: [ChurnConfig] = ChurnConfig.defaults
     var ballasts: [Int] = [0, 64]
     /// Seconds per configuration; `nil` means derived from `totalSeconds`.
     var duration: Double?
@@ -95,8 +102,9 @@ struct Options: Sendable {
         writes a short line and drops it unclosed (except in `closed`). Every configuration
         runs in its own child process, so RSS and peak RSS are its own.
 
-          --configs LIST      lazy,eager,accounted,both,gc-every,closed (default: all;
-                              `none` runs only the Guile peer)
+          --configs LIST      lazy,eager,accounted,both,gc-every,closed (the default), and
+                              closed-raw (closed, foreign-memory trigger off); `none` runs
+                              only the Guile peer
           --ballast LIST      live GC heap in MB kept during the churn (default: 0,64)
           --duration SECONDS  seconds per configuration (default: about 120 s for the
                               whole run, spread over the configurations, 3 to 10 s each)

@@ -36,7 +36,7 @@ struct PortChurner {
         let accounted: Bool
         switch config {
         case .lazy: (eager, accounted) = (false, false)
-        case .eager, .gcEvery: (eager, accounted) = (true, false)
+        case .eager, .gcEvery, .closedRaw: (eager, accounted) = (true, false)
         case .accounted: (eager, accounted) = (false, true)
         case .both, .closed: (eager, accounted) = (true, true)
         }
@@ -70,7 +70,7 @@ struct PortChurner {
                 port = try OutputPort.openString(encoding: Self.encoding)
             }
             try port.write(Self.line)
-            if config == .closed { try port.close() }
+            if config == .closed || config == .closedRaw { try port.close() }
         } catch let error as RunError {
             throw error
         } catch {

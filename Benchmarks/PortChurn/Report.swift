@@ -136,7 +136,7 @@ struct Report {
         goals().map { goal in
             let relation = goal.atLeast ? ">=" : "<="
             return "\(goal.met ? "met   " : "MISSED") \(pad("\(goal.ballastMB) MB", 6)) "
-                + "\(pad(goal.name, 44, left: true)) \(pad(fixed(goal.value, 2), 6)) (goal \(relation) \(fixed(goal.limit, 2)))"
+                + "\(pad(goal.name, 44, left: true)) \(pad(fixed(goal.value, 3), 7)) (goal \(relation) \(fixed(goal.limit, 2)))"
         }.joined(separator: "\n")
     }
 
@@ -163,6 +163,7 @@ struct Report {
                 if let run = result("both", ballast, policy: policy) { rows.append((policy, run)) }
             }
             rows.append(("closed (floor)", closed))
+            if let raw = result("closed-raw", ballast) { rows.append(("closed-raw (floor, trigger off)", raw)) }
             for (name, run) in rows {
                 let timeRatio = closed.portsPerSecond / max(run.portsPerSecond, 1e-9)
                 lines.append(
@@ -307,7 +308,8 @@ struct Report {
             set output "\(path)"
             set multiplot layout \(panels.count),1
             set xlabel "ports opened (thousands)"
-            set ylabel "RSS (MB)"
+            set ylabel "RSS (MB, log scale)"
+            set logscale y 2
             set key outside right top
             set grid
 
