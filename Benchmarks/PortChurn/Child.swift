@@ -1,7 +1,7 @@
 import BoehmGC
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The child process: runs one configuration and reports on standard output,
@@ -81,8 +81,12 @@ enum Child {
             ("table_capacity", String(portStatistics.tableCapacity)),
             ("table_live", String(portStatistics.tableLive)),
             ("foreign_live", String(portStatistics.foreignLiveBytes)),
-            ("gc_pause_total_ms", fixed(Double(gcStatistics.totalPause.components.attoseconds) / 1e15
-                + Double(gcStatistics.totalPause.components.seconds) * 1e3, 3)),
+            (
+                "gc_pause_total_ms",
+                fixed(
+                    Double(gcStatistics.totalPause.components.attoseconds) / 1e15
+                        + Double(gcStatistics.totalPause.components.seconds) * 1e3, 3)
+            ),
             ("collections_requested", String(portStatistics.collectionsRequested)),
             ("table_dead", String(portStatistics.tableDeadAwaitingVacuum)),
             ("vacuums", String(portStatistics.vacuums)),

@@ -2,7 +2,7 @@ import BoehmGC
 import GCPorts
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Open-ports table and accounting figures at the end of a run.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One goal of issue 5, checked on the figures of this run.
@@ -268,7 +268,8 @@ struct Report {
         var lines = ["config,ballast_mb,ports,seconds,rss_bytes"]
         for run in results {
             for sample in run.samples {
-                lines.append("\(run.label),\(run.ballastMB),\(sample.ports),\(fixed(sample.seconds, 3)),\(sample.rssBytes)")
+                lines.append(
+                    "\(run.label),\(run.ballastMB),\(sample.ports),\(fixed(sample.seconds, 3)),\(sample.rssBytes)")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -291,7 +292,8 @@ struct Report {
                 blockIndex += 1
                 script += "\(name) << EOD\n"
                 for sample in run.samples {
-                    script += "\(fixed(Double(sample.ports) / 1000, 3)) \(fixed(Double(sample.rssBytes) / 1_048_576, 2))\n"
+                    script +=
+                        "\(fixed(Double(sample.ports) / 1000, 3)) \(fixed(Double(sample.rssBytes) / 1_048_576, 2))\n"
                 }
                 script += "EOD\n"
                 let style = run.isPeer ? "dashtype 2 " : ""

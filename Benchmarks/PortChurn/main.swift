@@ -2,7 +2,7 @@
 // issue 6). See Benchmarks/README.md and `port-churn --help`.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -85,10 +85,14 @@ let iterationsText = options.iterations > 0 ? ", at most \(options.iterations) p
 print("port-churn: \(plans.count) runs, \(durationText) each\(iterationsText), one child process per run")
 print("ports: \(options.portKind) ports writing ISO-8859-15 through iconv, one short line each")
 if let guile {
-    print("peer: \(guile.binary) \(guile.script) (string ports: iconv, not in the open-ports table; file ports on /dev/null: iconv, fd and the open-ports table)")
+    print(
+        "peer: \(guile.binary) \(guile.script) (string ports: iconv, not in the open-ports table; file ports on /dev/null: iconv, fd and the open-ports table)"
+    )
     // Compile the script once, so no run pays Guile's compiler in time or RSS.
     var warmUp = RunResult(config: "guile-warm-up", ballastMB: 0, isPeer: true)
-    Runner.run([guile.binary, guile.script, "closed", "string", "0", "1", "1", "1000"], into: &warmUp, quietStderr: true) { _ in }
+    Runner.run(
+        [guile.binary, guile.script, "closed", "string", "0", "1", "1", "1000"], into: &warmUp, quietStderr: true
+    ) { _ in }
     if let error = warmUp.error { System.printError("port-churn: Guile warm-up failed: \(error)") }
 }
 
@@ -97,7 +101,8 @@ let showProgress = System.stderrIsTerminal
 let executable = System.executablePath()
 var results: [RunResult] = []
 for (index, plan) in plans.enumerated() {
-    var result = RunResult(config: plan.config, ballastMB: plan.ballastMB, policy: plan.policy, isPeer: plan.peer != nil)
+    var result = RunResult(
+        config: plan.config, ballastMB: plan.ballastMB, policy: plan.policy, isPeer: plan.peer != nil)
     let command: [String]
     if let peer = plan.peer, let guile {
         // Guile has no "no time limit": a long deadline stands in for it.
@@ -129,7 +134,9 @@ for (index, plan) in plans.enumerated() {
     if let error = result.error {
         System.printError("\(tag): failed: \(error)")
     } else if showProgress {
-        System.printError("\(tag): \(fixed(result.portsPerSecond, 0)) ports/s, peak \(fixed(Double(result.peakRSS) / 1_048_576, 1)) MB")
+        System.printError(
+            "\(tag): \(fixed(result.portsPerSecond, 0)) ports/s, peak \(fixed(Double(result.peakRSS) / 1_048_576, 1)) MB"
+        )
     }
     results.append(result)
 }
@@ -171,7 +178,8 @@ if let path = options.plotPath {
 if let path = options.jsonPath {
     do {
         try System.writeFile(
-            path, report.json(
+            path,
+            report.json(
                 command: ["port-churn"] + arguments, secondsPerRun: secondsPerRun, portKind: options.portKind,
                 policies: options.policies))
         print("JSON: \(path)")
