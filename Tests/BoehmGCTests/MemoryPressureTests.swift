@@ -81,7 +81,9 @@ func milliseconds(_ duration: Duration) -> Double {
         let dial = PressureDial()
         let monitor = try dialMonitor(dial)
         let inner = Locked<MemoryPressureSample?>(nil)
-        monitor.addObserver { [monitor] _ in inner.withLock { $0 = monitor.sample() } }
+        // Holding the monitor in its own observer is a cycle: remove it after.
+        let id = monitor.addObserver { [monitor] _ in inner.withLock { $0 = monitor.sample() } }
+        defer { monitor.removeObserver(id) }
         dial.set(950)
         let outer = monitor.sample()
         #expect(inner.value?.utilization == outer.utilization)

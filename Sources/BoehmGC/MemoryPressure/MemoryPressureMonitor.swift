@@ -79,6 +79,9 @@ public final class MemoryPressureMonitor: Sendable {
     /// or a caller of ``sample()``), one change at a time, in order.
     ///
     /// `body` must return quickly and must not call ``GC/runFinalizers()``.
+    /// It should not hold the monitor strongly: the monitor stops when it is
+    /// released, and a monitor its own observer holds is never released
+    /// (call ``stop()`` then).
     ///
     /// - Returns: An identifier for ``removeObserver(_:)``.
     @discardableResult
