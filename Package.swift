@@ -17,6 +17,7 @@ let package = Package(
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
         .target(name: "GCPorts", dependencies: ["BoehmGC"]),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
+        .executableTarget(name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/ForeignBench"),
         .executableTarget(name: "gc-demo", dependencies: ["BoehmGC"], path: "Benchmarks/Demo"),
         .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
         .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/PortChurn"),
