@@ -11,7 +11,9 @@
 //   and drops it, under each trigger policy, with the collection run inline
 //   (in the accounting call) or on a background thread; `closed` (the port is
 //   closed each iteration) is the baseline, `gc-every` (a collection every
-//   iteration) the floor of Guile's small-heap behaviour.
+//   iteration) the floor of Guile's small-heap behaviour; `shared` and
+//   `shared-never` borrow pooled converters (Ports.Configuration.sharesConverters)
+//   with the default policy and with accounting off.
 // - release: a ForeignResource owning an iconv_t, dropped each iteration,
 //   released by a libgc finalizer or by a weak-table registry vacuum.
 // Each configuration runs in a child process of its own (this binary with
@@ -89,7 +91,8 @@ struct Converter: @unchecked Sendable {
 
 func policy(for trigger: String) -> (ExternalMemory.TriggerPolicy, ExternalMemory.CollectionMode) {
     switch trigger {
-    case "closed", "never", "gc-every": return (.never, .inline)
+    case "closed", "never", "gc-every", "shared-never": return (.never, .inline)
+    case "shared": return (.default, .inline)
     case "background": return (.default, .backgroundThread)
     default:
         guard let policy = ExternalMemory.TriggerPolicy(argument: trigger) else {
@@ -120,6 +123,7 @@ func resourceIteration(release: ForeignResource<Converter>.Release, size: Int, c
 func runOne(_ config: Config) -> Never {
     let (policy, mode) = policy(for: config.trigger)
     try! ExternalMemory.configure(.init(policy: policy, collectionMode: mode))
+    if config.trigger.hasPrefix("shared") { try! Ports.configure(.init(sharesConverters: true)) }
     GC.initialize()
     let ballast = makeBallast(megabytes: config.ballastMB)
     GC.collect()
@@ -264,7 +268,7 @@ var configs: [Config] = []
 for ballast in ballasts {
     if only == nil || only == "accounting" {
         for trigger in ["closed", "never", "gc-every", "bytes", "background", "bytes:0:1", "bytes:0:0.125", "bytes:32m:0.333",
-                        "count:250", "interval:10ms", "either:count:250,interval:10ms"] {
+                        "count:250", "interval:10ms", "either:count:250,interval:10ms", "shared", "shared-never"] {
             configs.append(Config(experiment: "accounting", trigger: trigger, ballastMB: ballast,
                                   iterations: iterationsFor(ballast), seconds: seconds))
         }

@@ -79,19 +79,20 @@ public final class OutputPort: Sendable {
         invalidInput: InvalidInputPolicy
     ) throws -> OutputPort {
         let state = Ports.state
-        let converterBytes = try Iconv.measuredSize(of: encoding)
+        let pool = try ConverterPool.named(encoding)
+        let shares = state.configuration.sharesConverters && pool.isStateless
         let resource = try ForeignResource<PortCore>(
-            byteCount: converterBytes + bufferCapacity,
+            byteCount: (shares ? 0 : pool.converterBytes) + bufferCapacity,
             accounted: state.configuration.accountsForeignMemory,
             release: state.release,
             open: {
-                let converter = try Iconv.open(encoding)
+                let source: ConverterSource = shares ? .shared(pool) : .owned(try Iconv.open(encoding))
                 do {
                     return try PortCore(
-                        converter: converter, descriptor: descriptor, closesDescriptor: closesDescriptor,
+                        source: source, descriptor: descriptor, closesDescriptor: closesDescriptor,
                         bufferCapacity: bufferCapacity, invalidInput: invalidInput)
                 } catch {
-                    iconv_close(converter)
+                    if case .owned(let converter) = source { iconv_close(converter) }
                     throw error
                 }
             },
@@ -175,7 +176,8 @@ public final class OutputPort: Sendable {
     public var object: GCRoot { resource.object }
 
     /// Foreign bytes reported for the port: its converter (measured once per
-    /// encoding) and its initial buffer.
+    /// encoding; none when it borrows shared converters) and its initial
+    /// buffer.
     public var foreignByteCount: Int { resource.byteCount }
 
     private func withCore<R>(_ body: (PortCore) throws(PortError) -> R) throws(PortError) -> R {

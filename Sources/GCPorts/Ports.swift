@@ -24,10 +24,23 @@ public enum Ports {
         /// ``ExternalMemory`` (so dropped ports make the collector run
         /// sooner; the trigger policy is ``ExternalMemory/configure(_:)``'s).
         public var accountsForeignMemory: Bool
+        /// Whether ports writing a stateless encoding (no byte-order mark,
+        /// no shift states: ISO-8859-x, UTF-8, UTF-16LE, ...) borrow a
+        /// converter from a per-encoding pool for each write instead of
+        /// owning one. A port then holds no iconv memory between writes, so
+        /// a dropped port leaves only its buffer behind. Off by default;
+        /// ports of stateful encodings (UTF-16 with BOM, ISO-2022-JP) always
+        /// own theirs. Up to 64 idle converters per
+        /// encoding are kept (~33 kB each), not counted as foreign bytes.
+        public var sharesConverters: Bool
 
-        public init(vacuum: GCWeakTable.VacuumPolicy = .eager, accountsForeignMemory: Bool = true) {
+        public init(
+            vacuum: GCWeakTable.VacuumPolicy = .eager, accountsForeignMemory: Bool = true,
+            sharesConverters: Bool = false
+        ) {
             self.vacuum = vacuum
             self.accountsForeignMemory = accountsForeignMemory
+            self.sharesConverters = sharesConverters
         }
     }
 

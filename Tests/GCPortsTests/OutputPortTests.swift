@@ -290,4 +290,31 @@ func scrubStack() {
         #expect(text.count == expected1.count + expected2.count)
         #expect(text.starts(with: expected1) || text.starts(with: expected2))
     }
+
+    // Stateless encodings borrow pooled converters: a dropped port leaves
+    // only its buffer; stateful ones keep their own.
+    @Test func sharedConvertersLeaveNoIconvMemoryBehind() async {
+        await #expect(processExitsWith: .success) {
+            try! Ports.configure(.init(sharesConverters: true))
+            let latin9 = try! OutputPort.openString(encoding: "ISO-8859-15")
+            let utf16 = try! OutputPort.openString(encoding: "UTF-16")
+            guard latin9.foreignByteCount == 256, utf16.foreignByteCount > 30_000 else { exit(1) }
+            try! latin9.write("a €")
+            try! latin9.write("b €")
+            try! utf16.write("a")
+            try! utf16.write("b")
+            guard try! latin9.contents() == [0x61, 0x20, 0xA4, 0x62, 0x20, 0xA4] else { exit(2) }
+            guard try! utf16.contents().count == 6 else { exit(3) }  // one BOM, two units
+            try! latin9.close()
+            try! utf16.close()
+            var maxLive = 0
+            for _ in 0..<20 {
+                try! openAndDropPorts(1_000)
+                maxLive = max(maxLive, ExternalMemory.statistics.liveBytes)
+            }
+            // 20,000 dropped ports: at most the 8 MiB budget of 256-byte buffers.
+            guard maxLive <= 9 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(4) }
+            exit(0)
+        }
+    }
 }
