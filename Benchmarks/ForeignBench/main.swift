@@ -22,7 +22,7 @@ import BoehmGC
 import GCPorts
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Config {
@@ -34,9 +34,14 @@ struct Config {
     var seconds: Double
 
     var name: String { experiment == "release" ? "\(release)/\(trigger)" : trigger }
-    var encoded: String { [experiment, trigger, release, "\(ballastMB)", "\(iterations)", "\(seconds)"].joined(separator: ";") }
+    var encoded: String {
+        [experiment, trigger, release, "\(ballastMB)", "\(iterations)", "\(seconds)"].joined(separator: ";")
+    }
 
-    init(experiment: String, trigger: String, release: String = "registry", ballastMB: Int, iterations: Int, seconds: Double) {
+    init(
+        experiment: String, trigger: String, release: String = "registry", ballastMB: Int, iterations: Int,
+        seconds: Double
+    ) {
         self.experiment = experiment
         self.trigger = trigger
         self.release = release
@@ -267,25 +272,35 @@ if tiny { seconds = 0.5 }
 var configs: [Config] = []
 for ballast in ballasts {
     if only == nil || only == "accounting" {
-        for trigger in ["closed", "never", "gc-every", "bytes", "background", "bytes:0:1", "bytes:0:0.125", "bytes:32m:0.333",
-                        "count:250", "interval:10ms", "either:count:250,interval:10ms", "shared", "shared-never"] {
-            configs.append(Config(experiment: "accounting", trigger: trigger, ballastMB: ballast,
-                                  iterations: iterationsFor(ballast), seconds: seconds))
+        for trigger in [
+            "closed", "never", "gc-every", "bytes", "background", "bytes:0:1", "bytes:0:0.125", "bytes:32m:0.333",
+            "count:250", "interval:10ms", "either:count:250,interval:10ms", "shared", "shared-never",
+        ] {
+            configs.append(
+                Config(
+                    experiment: "accounting", trigger: trigger, ballastMB: ballast,
+                    iterations: iterationsFor(ballast), seconds: seconds))
         }
     }
     if only == nil || only == "release" {
         for trigger in ["never", "bytes"] {
             for release in ["finalizer", "registry"] {
-                configs.append(Config(experiment: "release", trigger: trigger, release: release, ballastMB: ballast,
-                                      iterations: iterationsFor(ballast), seconds: seconds))
+                configs.append(
+                    Config(
+                        experiment: "release", trigger: trigger, release: release, ballastMB: ballast,
+                        iterations: iterationsFor(ballast), seconds: seconds))
             }
         }
     }
 }
 
-let columns = ["itPerSec", "peakRSSMiB", "collections", "requested", "liveForeignMiBAtEnd", "maxPauseMs", "maxIterationMs"]
+let columns = [
+    "itPerSec", "peakRSSMiB", "collections", "requested", "liveForeignMiBAtEnd", "maxPauseMs", "maxIterationMs",
+]
 let headers = ["it/s", "peak RSS MiB", "collections", "requested", "foreign MiB end", "max pause ms", "max iter ms"]
-print(pad("experiment", 11) + pad("ballast", 8) + pad("config", 32) + headers.map { lpad($0, 16) }.joined() + lpad("vs closed", 11))
+print(
+    pad("experiment", 11) + pad("ballast", 8) + pad("config", 32) + headers.map { lpad($0, 16) }.joined()
+        + lpad("vs closed", 11))
 var json: [String] = []
 var closedRate: [Int: Double] = [:]
 for config in configs {
@@ -293,10 +308,13 @@ for config in configs {
     let rate = Double(result["itPerSec"] ?? "0") ?? 0
     if config.experiment == "accounting" && config.trigger == "closed" { closedRate[config.ballastMB] = rate }
     let ratio = closedRate[config.ballastMB].map { $0 > 0 ? String(format2(rate / $0)) : "-" } ?? "-"
-    print(pad(config.experiment, 11) + pad("\(config.ballastMB) MiB", 8) + pad(config.name, 32)
-          + columns.map { lpad(result[$0] ?? "?", 16) }.joined() + lpad(ratio, 11))
+    print(
+        pad(config.experiment, 11) + pad("\(config.ballastMB) MiB", 8) + pad(config.name, 32)
+            + columns.map { lpad(result[$0] ?? "?", 16) }.joined() + lpad(ratio, 11))
     let fields = result.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
-    json.append("{\"experiment\": \"\(config.experiment)\", \"config\": \"\(config.name)\", \"ballastMB\": \(config.ballastMB), \(fields)}")
+    json.append(
+        "{\"experiment\": \"\(config.experiment)\", \"config\": \"\(config.name)\", \"ballastMB\": \(config.ballastMB), \(fields)}"
+    )
 }
 
 func format2(_ x: Double) -> String {

@@ -1,7 +1,7 @@
 import BoehmGC
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A text output port: text written to it is encoded with iconv into a
@@ -48,8 +48,9 @@ public final class OutputPort: Sendable {
     public static func openString(
         encoding: String, invalidInput: InvalidInputPolicy = .error
     ) throws -> OutputPort {
-        try open(encoding: encoding, descriptor: -1, closesDescriptor: false,
-                 bufferCapacity: Ports.stringPortInitialCapacity, invalidInput: invalidInput)
+        try open(
+            encoding: encoding, descriptor: -1, closesDescriptor: false,
+            bufferCapacity: Ports.stringPortInitialCapacity, invalidInput: invalidInput)
     }
 
     /// Opens a buffered file port on a descriptor.
@@ -70,8 +71,9 @@ public final class OutputPort: Sendable {
     ) throws -> OutputPort {
         precondition(descriptor >= 0, "a file port needs an open descriptor")
         precondition(bufferCapacity > 0, "a file port needs a buffer")
-        return try open(encoding: encoding, descriptor: descriptor, closesDescriptor: closesDescriptor,
-                        bufferCapacity: bufferCapacity, invalidInput: invalidInput)
+        return try open(
+            encoding: encoding, descriptor: descriptor, closesDescriptor: closesDescriptor,
+            bufferCapacity: bufferCapacity, invalidInput: invalidInput)
     }
 
     private static func open(

@@ -2,7 +2,7 @@ import BoehmGC
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The process's ports: settings, the open-ports table, flushing and counters.

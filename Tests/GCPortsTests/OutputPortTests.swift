@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A temporary file, removed on deinit.
@@ -263,7 +263,9 @@ func scrubStack() {
             guard maxLive <= 48 << 20, maxRegistered <= 1_500, maxCapacity <= 4_096,
                 s.collectionsRequested >= 100, p.opened == 100_000
             else {
-                print("max live \(maxLive) registered \(maxRegistered) capacity \(maxCapacity) requested \(s.collectionsRequested)")
+                print(
+                    "max live \(maxLive) registered \(maxRegistered) capacity \(maxCapacity) requested \(s.collectionsRequested)"
+                )
                 exit(1)
             }
             exit(0)

@@ -2,7 +2,7 @@ import BoehmGC
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A port's foreign state: the iconv converter, the output buffer and, for a
@@ -327,4 +327,3 @@ internal final class ConverterPool: Sendable {
 
     private static let pools = Mutex<[String: ConverterPool]>([:])
 }
-
