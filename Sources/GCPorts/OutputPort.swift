@@ -84,7 +84,7 @@ public final class OutputPort: Sendable {
         let pool = try ConverterPool.named(encoding)
         let shares = state.configuration.sharesConverters && pool.isStateless
         let resource = try ForeignResource<PortCore>(
-            byteCount: (shares ? 0 : pool.converterBytes) + bufferCapacity,
+            byteCount: (shares ? 0 : pool.converterBytes) + bufferCapacity + Ports.portObjectBytes,
             accounted: state.configuration.accountsForeignMemory,
             release: state.release,
             open: {
@@ -178,8 +178,8 @@ public final class OutputPort: Sendable {
     public var object: GCRoot { resource.object }
 
     /// Foreign bytes reported for the port: its converter (measured once per
-    /// encoding; none when it borrows shared converters) and its initial
-    /// buffer.
+    /// encoding; none when it borrows shared converters), its initial
+    /// buffer, and the Swift objects behind it.
     public var foreignByteCount: Int { resource.byteCount }
 
     private func withCore<R>(_ body: (PortCore) throws(PortError) -> R) throws(PortError) -> R {

@@ -300,7 +300,7 @@ func scrubStack() {
             try! Ports.configure(.init(sharesConverters: true))
             let latin9 = try! OutputPort.openString(encoding: "ISO-8859-15")
             let utf16 = try! OutputPort.openString(encoding: "UTF-16")
-            guard latin9.foreignByteCount == 256, utf16.foreignByteCount > 30_000 else { exit(1) }
+            guard latin9.foreignByteCount == 512, utf16.foreignByteCount > 30_000 else { exit(1) }
             try! latin9.write("a €")
             try! latin9.write("b €")
             try! utf16.write("a")
@@ -314,7 +314,7 @@ func scrubStack() {
                 try! openAndDropPorts(1_000)
                 maxLive = max(maxLive, ExternalMemory.statistics.liveBytes)
             }
-            // 20,000 dropped ports: at most the 8 MiB budget of 256-byte buffers.
+            // 20,000 dropped ports of 512 bytes: at most the 8 MiB budget.
             guard maxLive <= 9 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(4) }
             exit(0)
         }
