@@ -319,4 +319,28 @@ func scrubStack() {
             exit(0)
         }
     }
+
+    // Lazy vacuum: dropped ports wait in the table (their converters open)
+    // until a vacuum runs; then they are released like eager ones.
+    @Test func lazyVacuumReleasesOnlyWhenAsked() async {
+        await #expect(processExitsWith: .success) {
+            try! ExternalMemory.configure(.init(policy: .never))
+            try! Ports.configure(.init(vacuum: .lazyOnly))
+            try! openAndDropPorts(1_000)
+            for _ in 0..<3 {
+                GC.collect()
+                GC.runFinalizers()
+            }
+            let waiting = Ports.statistics
+            guard waiting.releasedByCollector == 0, waiting.registered == 1_000,
+                waiting.table.deadAwaitingVacuum >= 990, ExternalMemory.statistics.liveObjects == 1_000
+            else { exit(1) }
+            Ports.vacuum()
+            let after = Ports.statistics
+            guard after.releasedByCollector >= 990, after.registered <= 10,
+                ExternalMemory.statistics.liveObjects <= 10
+            else { exit(2) }
+            exit(0)
+        }
+    }
 }
