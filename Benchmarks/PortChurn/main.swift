@@ -126,7 +126,10 @@ for (index, plan) in plans.enumerated() {
         command = child
     }
     let tag = "[\(index + 1)/\(plans.count)] \(result.label), \(plan.ballastMB) MB"
-    Runner.run(command, into: &result) { partial in
+    // A run ends on its own after its duration (plus the ballast's set-up);
+    // one that does not is killed.
+    let timeLimit = secondsPerRun > 0 ? secondsPerRun * 3 + 120 : nil
+    Runner.run(command, into: &result, timeLimit: timeLimit) { partial in
         guard showProgress, let last = partial.samples.last else { return }
         System.printError(
             "\r\u{1B}[K\(tag): \(last.ports) ports, RSS \(fixed(Double(last.rssBytes) / 1_048_576, 1)) MB, "
