@@ -30,13 +30,15 @@ enum ChurnConfig: String, CaseIterable, Sendable {
 /// `ExternalMemory.TriggerPolicy(argument:)` (e.g. `count:500`, `interval:5ms`).
 enum TriggerPolicyShorthand {
     /// Short name and full spelling, in the order of the policy table.
-    /// `count` and `time` are set to fire about as often as `bytes` on a small
-    /// heap: 8 MiB floor / ~33 kB per iconv handle is ~250 handles.
+    /// `count` fires every 1,000 ports (~33 MB of iconv handles, about
+    /// half the 64 MB ballast); `time` at most every 50 ms, about the cost
+    /// of one full collection of the 64 MB ballast, so collections take at
+    /// most about half the time.
     static let all: [(name: String, argument: String)] = [
         ("bytes", "bytes"),
-        ("count", "count:256"),
-        ("time", "interval:10ms"),
-        ("either", "either:count:256,interval:10ms"),
+        ("count", "count:1000"),
+        ("time", "interval:50ms"),
+        ("either", "either:count:1000,interval:50ms"),
     ]
 
     static func expand(_ item: String) -> String {
