@@ -217,6 +217,28 @@ func milliseconds(_ duration: Duration) -> Double {
         #expect(monitor.statistics.collectionsRequested == requested, "falling needs no collection")
     }
 
+    @Test func samplesAfterEveryCollectionUntilStopped() throws {
+        let dial = PressureDial()
+        let monitor = try MemoryPressureMonitor(
+            .init(
+                samplingInterval: nil, samplesAfterCollections: true, gcHeapBudget: .unwatched,
+                foreignBytes: { dial.value }, foreignLimit: 1000, readsResidentSize: false, cgroup: .none))
+        let before = monitor.statistics.samples
+        dial.set(950)
+        GC.collect()
+        GC.runFinalizers()  // runs every post-GC hook for that collection
+        #expect(monitor.statistics.samples > before)
+        #expect(monitor.level == .critical, "the post-collection sample did not see the source")
+        monitor.stop()
+        GC.runFinalizers()  // waits for a hook run already under way
+        let stopped = monitor.statistics.samples
+        for _ in 0..<3 {
+            GC.collect()
+            GC.runFinalizers()
+        }
+        #expect(monitor.statistics.samples == stopped, "the hook still samples after stop()")
+    }
+
     @Test func gcHeapBudgetUsesTheGivenLimit() throws {
         let monitor = try MemoryPressureMonitor(
             .init(
