@@ -21,6 +21,8 @@ let package = Package(
         .executableTarget(name: "gc-demo", dependencies: ["BoehmGC"], path: "Benchmarks/Demo"),
         .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
         .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/PortChurn"),
+        .target(name: "CWeakFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CWeakFloor"),
+        .executableTarget(name: "weak-table-bench", dependencies: ["BoehmGC", "CWeakFloor"], path: "Benchmarks/WeakTableBench"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
     ],
     swiftLanguageModes: [.v6]

@@ -28,42 +28,67 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-// Clears each entry of `storage` whose weak side the marker did not reach.
-// A cleared entry becomes a tombstone; its strong side is dropped too, so
-// whatever it held can go at the next collection.
+// Marks DEAD each entry of `storage` whose weak side the marker did not
+// reach (runs at mark end: world stopped, allocation lock held, so no owner
+// is between two of its instructions in a way that matters: owners change
+// weak fields with compare-and-exchange and treat DEAD as final). The strong
+// half of a dead entry stays in place, still traced, for the owner's vacuum.
+// A field that is 0 while the key is set is an entry being written (weak
+// values, whose target the writer holds): nothing to test yet.
 static size_t sweep_storage(cgc_slot *storage, size_t capacity, int flags) {
-    size_t cleared = 0;
-    for (size_t i = 0; i < capacity; i++) {
-        cgc_slot *slot = &storage[i];
-        uintptr_t key = slot->key;
-        if (key <= CGC_SLOT_TOMBSTONE) continue;
-        int dead = 0;
-        if ((flags & CGC_WEAK_KEYS) && !GC_is_marked(cgc_reveal(key))) dead = 1;
-        if (!dead && (flags & CGC_WEAK_VALUES) && slot->value != 0
-            && !GC_is_marked(cgc_reveal(slot->value))) dead = 1;
-        if (dead) {
-            slot->key = CGC_SLOT_TOMBSTONE;
-            slot->value = 0;
-            cleared++;
+    size_t dead = 0;
+    switch (flags) {
+    case CGC_WEAK_KEYS:
+        for (size_t i = 0; i < capacity; i++) {
+            uintptr_t key = storage[i].key;
+            if (key <= CGC_SLOT_DEAD || GC_is_marked(cgc_reveal(key))) continue;
+            storage[i].key = CGC_SLOT_DEAD;
+            dead++;
         }
+        break;
+    case CGC_WEAK_VALUES:
+        for (size_t i = 0; i < capacity; i++) {
+            uintptr_t value = storage[i].value;
+            if (storage[i].key <= CGC_SLOT_DEAD || value <= CGC_SLOT_DEAD
+                || GC_is_marked(cgc_reveal(value)))
+                continue;
+            storage[i].value = CGC_SLOT_DEAD;
+            dead++;
+        }
+        break;
+    default: // keys and values: nothing strong to keep
+        for (size_t i = 0; i < capacity; i++) {
+            uintptr_t key = storage[i].key;
+            if (key <= CGC_SLOT_DEAD) continue;
+            uintptr_t value = storage[i].value;
+            if (GC_is_marked(cgc_reveal(key))
+                && (value <= CGC_SLOT_DEAD || GC_is_marked(cgc_reveal(value))))
+                continue;
+            storage[i].key = CGC_SLOT_DEAD;
+            storage[i].value = 0;
+            dead++;
+        }
+        break;
     }
-    return cleared;
+    return dead;
 }
 
 static void sweep_weak_regions(void) {
     if (regions == NULL) return;
     uint64_t start = now_ns();
     for (cgc_weak_region *r = regions; r != NULL; r = r->next) {
-        size_t cleared = 0;
-        for (int i = 0; i < 2; i++) {
-            cgc_slot *storage = atomic_load_explicit(&r->storage[i], memory_order_relaxed);
-            size_t capacity = atomic_load_explicit(&r->capacity[i], memory_order_relaxed);
-            if (storage != NULL) cleared += sweep_storage(storage, capacity, r->flags);
+        uint64_t region_start = now_ns();
+        // Storage 1, during a move, holds copies of entries of storage 0:
+        // mark both, count storage 0 only.
+        if (r->storage[1] != NULL) (void)sweep_storage(r->storage[1], r->capacity[1], r->flags);
+        if (r->storage[0] != NULL) {
+            size_t dead = sweep_storage(r->storage[0], r->capacity[0], r->flags);
+            if (dead) {
+                __atomic_fetch_add(&r->dead, dead, __ATOMIC_RELEASE);
+                __atomic_fetch_add(&r->dead_total, dead, __ATOMIC_RELAXED);
+            }
         }
-        if (cleared) {
-            atomic_fetch_add_explicit(&r->cleared, cleared, memory_order_relaxed);
-            atomic_fetch_add_explicit(&r->cleared_total, cleared, memory_order_relaxed);
-        }
+        __atomic_fetch_add(&r->sweep_ns, now_ns() - region_start, __ATOMIC_RELAXED);
     }
     atomic_fetch_add_explicit(&weak_sweep_ns, now_ns() - start, memory_order_relaxed);
 }
@@ -140,4 +165,42 @@ cgc_weak_region *cgc_weak_region_create(int flags) {
 void cgc_weak_region_destroy(cgc_weak_region *region) {
     GC_call_with_alloc_lock(unlink_region, region);
     GC_FREE(region);
+}
+
+struct publish_args {
+    cgc_weak_region *region;
+    cgc_slot *storage;
+    size_t capacity;
+    void *hashes;
+};
+
+static void *publish_locked(void *arg) {
+    struct publish_args *a = arg;
+    a->region->storage[0] = a->storage;
+    a->region->capacity[0] = a->capacity;
+    a->region->hashes[0] = a->hashes;
+    a->region->storage[1] = NULL;
+    a->region->capacity[1] = 0;
+    a->region->hashes[1] = NULL;
+    return NULL;
+}
+
+static void *begin_move_locked(void *arg) {
+    struct publish_args *a = arg;
+    a->region->storage[1] = a->storage;
+    a->region->capacity[1] = a->capacity;
+    a->region->hashes[1] = a->hashes;
+    return NULL;
+}
+
+void cgc_weak_region_publish(cgc_weak_region *region, cgc_slot *storage, size_t capacity,
+                             void *hashes) {
+    struct publish_args args = {region, storage, capacity, hashes};
+    GC_call_with_alloc_lock(publish_locked, &args);
+}
+
+void cgc_weak_region_begin_move(cgc_weak_region *region, cgc_slot *storage, size_t capacity,
+                                void *hashes) {
+    struct publish_args args = {region, storage, capacity, hashes};
+    GC_call_with_alloc_lock(begin_move_locked, &args);
 }

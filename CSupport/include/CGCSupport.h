@@ -129,76 +129,171 @@ void cgc_sentinel_rearm(void *sentinel, void *data);
 size_t cgc_malloc_in_use_bytes(void);
 
 // MARK: Weak slots (weak hash tables)
+//
+// A weak table's storage is one scanned GC array of cgc_slot. A weak field
+// holds its object hidden (bitwise complement, cgc_hide), so the marker never
+// sees it; a strong field holds it plainly and is traced as usual. Nothing is
+// registered with libgc per entry. At GC_EVENT_MARK_END (world stopped, lock
+// held) the sweep in events.c walks every registered region and marks DEAD
+// each entry whose weak target is unmarked (GC_is_marked): short-link
+// semantics, as GC_general_register_disappearing_link. The sweep never drops
+// the strong half of a dead entry; the owner's vacuum hands it on and then
+// turns the slot into a tombstone.
 
-/// Word values of a slot's key field that are not objects.
+/// Word values of a slot field that are not objects. A hidden address
+/// (~p, p aligned and below 2^47) is never one of them.
 #define CGC_SLOT_EMPTY ((uintptr_t)0)
 #define CGC_SLOT_TOMBSTONE ((uintptr_t)1)
+/// The weak target of the entry died at a collection; the entry waits for
+/// its table's vacuum. Written by the sweep only: into the key field for weak
+/// keys (and keys-and-values, whose value is then zeroed), into the value
+/// field for weak values (the strong key stays for the vacuum).
+#define CGC_SLOT_DEAD ((uintptr_t)2)
 
-/// One entry of a weak table's storage, in scanned GC memory. A weak field
-/// holds its object hidden (bitwise complement), so the marker does not see
-/// it; a strong field holds it plainly and is traced as usual.
+/// One entry of a weak table's storage, in scanned GC memory.
 typedef struct cgc_slot {
     uintptr_t key;
     uintptr_t value;
 } cgc_slot;
 
+_Static_assert(sizeof(cgc_slot) == 2 * sizeof(void *), "a slot is two words");
+
+/// Which fields of a region's slots are weak.
 enum {
     CGC_WEAK_KEYS = 1,
     CGC_WEAK_VALUES = 2,
 };
 
-/// What the mark-end sweep knows of one table: up to two storages (the
-/// current one and, during a resize, the next one), its weakness, and the
-/// counters the sweep updates. Lives in uncollectable memory, so the
-/// storages it points to stay alive. Fields are written by the table's owner
-/// under its own lock; the sweep reads them with the world stopped.
+/// What the mark-end sweep knows of one table: its storage (index 0) and,
+/// while the owner moves the entries to a new storage, that one too (index
+/// 1); its weakness; the counters the sweep updates. Lives in uncollectable
+/// (scanned) memory, so the storages and hash arrays it names stay alive.
+/// The owner changes the storage fields only through the functions below,
+/// under the allocation lock, so the sweep never sees a storage with the
+/// wrong capacity. During a move every entry of storage 1 is a copy of one
+/// in storage 0, so the sweep counts dead entries in storage 0 only.
 typedef struct cgc_weak_region {
     struct cgc_weak_region *next;
     struct cgc_weak_region *prev;
-    cgc_slot *_Atomic storage[2];
-    _Atomic size_t capacity[2];
+    cgc_slot *storage[2];
+    size_t capacity[2];
+    /// The table's pointer-free arrays of hashes, or NULL; held here only
+    /// so the collector keeps them alive.
+    void *hashes[2];
     int flags;
-    /// Entries cleared by the sweep since the owner last reset it.
-    _Atomic size_t cleared;
-    /// Sum of all entries cleared by the sweep.
-    _Atomic uint64_t cleared_total;
+    // The counters below are read and written only with __atomic builtins.
+    /// Entries marked DEAD by the sweep and not yet vacuumed by the owner.
+    size_t dead;
+    /// Sum of all entries the sweep marked DEAD.
+    uint64_t dead_total;
+    /// Time the sweep spent on this region, in ns, in total.
+    uint64_t sweep_ns;
 } cgc_weak_region;
 
 /// Allocates a region (uncollectable) and adds it to the sweep list.
 /// Returns NULL on allocation failure.
 cgc_weak_region *cgc_weak_region_create(int flags);
 
-/// Removes the region from the sweep list and frees it.
+/// Removes the region from the sweep list and frees it (the storage it held
+/// becomes garbage unless referenced elsewhere).
 void cgc_weak_region_destroy(cgc_weak_region *region);
+
+/// Makes `storage` (with `capacity` slots) and `hashes` the region's only
+/// storage (ending a move, if one was under way).
+void cgc_weak_region_publish(cgc_weak_region *region, cgc_slot *storage, size_t capacity,
+                             void *hashes);
+
+/// Starts a move: `storage` is swept too (as storage 1) until the next
+/// cgc_weak_region_publish.
+void cgc_weak_region_begin_move(cgc_weak_region *region, cgc_slot *storage, size_t capacity,
+                                void *hashes);
+
+/// Copies live slot `from` to empty slot `to` of the storage being moved
+/// to, unless the sweep marked it dead since the caller read it: reads both
+/// words, reveals the objects into registers, reads again and, if nothing
+/// changed, writes the copy (value first) while the objects are still held
+/// in registers, where a collection sees them. Returns 1 if copied, 0 if the
+/// entry died (its words in `from` then show DEAD).
+static inline int cgc_weak_copy_slot(const cgc_slot *from, cgc_slot *to, int flags) {
+    uintptr_t k = __atomic_load_n(&from->key, __ATOMIC_ACQUIRE);
+    uintptr_t v = __atomic_load_n(&from->value, __ATOMIC_ACQUIRE);
+    void *kp = (flags & CGC_WEAK_KEYS) ? (void *)~k : (void *)k;
+    void *vp = (flags & CGC_WEAK_VALUES) ? (void *)~v : (void *)v;
+    __asm__ __volatile__("" : : "r"(kp), "r"(vp) : "memory");
+    if (__atomic_load_n(&from->key, __ATOMIC_ACQUIRE) != k
+        || __atomic_load_n(&from->value, __ATOMIC_ACQUIRE) != v)
+        return 0;
+    __atomic_store_n(&to->value, v, __ATOMIC_RELEASE);
+    __atomic_store_n(&to->key, k, __ATOMIC_RELEASE);
+    __asm__ __volatile__("" : : "r"(kp), "r"(vp) : "memory");
+    return 1;
+}
+
+/// Keeps `p` in a register up to this point, so a collection before it sees
+/// the object (Swift's withExtendedLifetime does not do this for raw
+/// pointers).
+static inline void cgc_keep_alive(const void *p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
+
+static inline size_t cgc_weak_region_dead(const cgc_weak_region *region) {
+    return __atomic_load_n(&region->dead, __ATOMIC_ACQUIRE);
+}
+
+/// The owner vacuumed `count` dead entries.
+static inline void cgc_weak_region_forget_dead(cgc_weak_region *region, size_t count) {
+    __atomic_fetch_sub(&region->dead, count, __ATOMIC_ACQ_REL);
+}
+
+static inline uint64_t cgc_weak_region_dead_total(const cgc_weak_region *region) {
+    return __atomic_load_n(&region->dead_total, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t cgc_weak_region_sweep_ns(const cgc_weak_region *region) {
+    return __atomic_load_n(&region->sweep_ns, __ATOMIC_RELAXED);
+}
 
 static inline uintptr_t cgc_hide(const void *p) { return ~(uintptr_t)p; }
 static inline void *cgc_reveal(uintptr_t w) { return (void *)~w; }
 
 /// Reads a weak field and returns the object it holds, or NULL if the field
-/// is empty, a tombstone, or was cleared by a collection while we read it.
-/// The object is returned only after the field was read again with the
+/// is empty, a tombstone, DEAD, or was cleared by a collection while we read
+/// it. The object is returned only after the field was read again with the
 /// revealed address live in a register, so a collection in between either
-/// saw the address (and kept the object) or cleared the field (and we
+/// saw the address (and kept the object) or marked the field DEAD (and we
 /// return NULL). The address is then safe while it stays on the stack.
 static inline void *cgc_load_weak(const uintptr_t *field) {
     uintptr_t w = __atomic_load_n(field, __ATOMIC_ACQUIRE);
-    if (w <= CGC_SLOT_TOMBSTONE) return NULL;
+    if (w <= CGC_SLOT_DEAD) return NULL;
     void *p = cgc_reveal(w);
     __asm__ __volatile__("" : : "r"(p) : "memory");
     if (__atomic_load_n(field, __ATOMIC_ACQUIRE) != w) return NULL;
     return p;
 }
 
-/// Reads a strong field (the same contract for symmetry: NULL for empty).
+/// Reads a strong field (the same contract for symmetry: NULL for a marker).
 static inline void *cgc_load_strong(const uintptr_t *field) {
     uintptr_t w = __atomic_load_n(field, __ATOMIC_ACQUIRE);
-    if (w <= CGC_SLOT_TOMBSTONE) return NULL;
+    if (w <= CGC_SLOT_DEAD) return NULL;
     return (void *)w;
+}
+
+/// Reads a field's raw word (hidden, plain or a marker).
+static inline uintptr_t cgc_load_field(const uintptr_t *field) {
+    return __atomic_load_n(field, __ATOMIC_ACQUIRE);
 }
 
 static inline void cgc_store_field(uintptr_t *field, uintptr_t w) {
     __atomic_store_n(field, w, __ATOMIC_RELEASE);
 }
+
+/// Replaces a field's word only if it still holds `expected` (the sweep may
+/// have marked it DEAD since it was read). Returns 1 if replaced.
+static inline int cgc_exchange_field(uintptr_t *field, uintptr_t expected, uintptr_t desired) {
+    return __atomic_compare_exchange_n(field, &expected, desired, 0, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+/// Prefetches a slot the next probe will read.
+static inline void cgc_prefetch(const void *p) { __builtin_prefetch(p, 0, 1); }
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,1 @@
+print("weak-table-bench: work in progress")

@@ -1,0 +1,52 @@
+internal import CGCSupport
+
+extension GCWeakTable {
+    /// A snapshot of a table's counters.
+    public struct Statistics: Sendable, Equatable {
+        /// Slots in the storage.
+        public var capacity: Int
+        /// Live entries (as ``GCWeakTable/count``).
+        public var liveEntries: Int
+        /// Entries the collector found dead that no vacuum removed yet.
+        public var deadAwaitingVacuum: Int
+        /// Slots freed by removals and vacuums, not yet reused or rehashed.
+        public var tombstones: Int
+        /// Bytes of GC memory the storage takes (slots and stored hashes).
+        public var storageBytes: Int
+        /// Vacuums that removed at least one dead entry.
+        public var vacuums: Int
+        /// Dead entries removed, by vacuums, rehashes and probing inserts.
+        public var entriesVacuumed: Int
+        /// Time spent in vacuums, in total.
+        public var vacuumTime: Duration
+        /// Time the last vacuum took.
+        public var lastVacuumTime: Duration
+        /// Entries the collector's mark-end sweep found dead, in total.
+        public var entriesFoundDead: Int
+        /// Time the mark-end sweep spent on this table, in total (inside
+        /// collection pauses).
+        public var sweepTime: Duration
+        /// Storage reallocations (growth, shrinking, tombstone cleanup).
+        public var resizes: Int
+    }
+
+    /// The table's counters now.
+    public var statistics: Statistics {
+        enterCollector()
+        return state.withLock { state in
+            Statistics(
+                capacity: state.capacity,
+                liveEntries: state.liveCount,
+                deadAwaitingVacuum: state.deadCount,
+                tombstones: state.tombstones,
+                storageBytes: state.storageBytes,
+                vacuums: state.vacuums,
+                entriesVacuumed: state.entriesVacuumed,
+                vacuumTime: .nanoseconds(Int64(state.vacuumNanoseconds)),
+                lastVacuumTime: .nanoseconds(Int64(state.lastVacuumNanoseconds)),
+                entriesFoundDead: Int(cgc_weak_region_dead_total(state.region)),
+                sweepTime: .nanoseconds(Int64(cgc_weak_region_sweep_ns(state.region))),
+                resizes: state.resizes)
+        }
+    }
+}

@@ -1,0 +1,502 @@
+internal import CBoehmGC
+internal import CGCSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The words a slot field holds besides objects (CGC_SLOT_* in CGCSupport.h;
+// the C macros carry casts, which Swift does not import).
+let slotEmpty: UInt = 0
+let slotTombstone: UInt = 1
+let slotDead: UInt = 2
+
+/// A weak table's storage and counters, guarded by the table's mutex.
+///
+/// Storage: `capacity` slots of two words (key, value) in one scanned GC
+/// array, open addressing with linear probing, capacity a power of two,
+/// Fibonacci hashing of the identity hash (the address) or of the user's
+/// content hash. A weak field holds its object complemented (`cgc_hide`), a
+/// strong one plainly. The array is kept alive by the table's
+/// `cgc_weak_region` (uncollectable, scanned), which also puts it in the
+/// mark-end sweep; this struct's copies of the pointers are for speed and are
+/// never the only reference.
+///
+/// Slot states, read from the key word first: empty (0), tombstone (1), dead
+/// (key word 2 for weak keys and keys-and-values; value word 2 with the
+/// strong key kept for weak values), live otherwise. Only the sweep makes an
+/// entry dead; only the owner (under the mutex) makes a dead entry a
+/// tombstone. An owner change to a weak field uses compare-and-exchange, so
+/// it never overwrites a DEAD the sweep wrote after the field was read.
+///
+/// `@unchecked Sendable`: the raw pointers are touched only by the holder
+/// of `GCWeakTable.state` (a Mutex) and by the collector's sweep, which runs
+/// with the world stopped.
+struct WeakTableState: @unchecked Sendable {
+    let region: UnsafeMutablePointer<cgc_weak_region>
+    let weakKeys: Bool
+    let weakValues: Bool
+    let hash: (@Sendable (UnsafeRawPointer) -> Int)?
+    let equals: (@Sendable (UnsafeRawPointer, UnsafeRawPointer) -> Bool)?
+    /// Whether dead entries must be kept for the vacuum (onDeadEntry set
+    /// and the table has a strong half to hand over).
+    let keepsDeadEntries: Bool
+
+    var words: UnsafeMutablePointer<UInt>
+    var hashes: UnsafeMutablePointer<Int>?
+    var capacity: Int
+    var shift: UInt
+    /// Live and dead entries (not tombstones).
+    var occupied = 0
+    var tombstones = 0
+    /// Capacity never shrinks below this (from minimumCapacity and
+    /// reserveCapacity).
+    var floorCapacity: Int
+
+    // Statistics.
+    var vacuums = 0
+    var entriesVacuumed = 0
+    var vacuumNanoseconds: UInt64 = 0
+    var lastVacuumNanoseconds: UInt64 = 0
+    var resizes = 0
+
+    static let smallestCapacity = 8
+
+    /// The capacity (a power of two) that holds `count` entries at no more
+    /// than half load.
+    static func capacity(forCount count: Int, floor: Int) -> Int {
+        var capacity = max(smallestCapacity, floor)
+        while capacity < count * 2 { capacity *= 2 }
+        return capacity
+    }
+
+    /// The smallest capacity holding `count` entries below the 90% growth
+    /// threshold.
+    static func capacity(reserving count: Int) -> Int {
+        var capacity = smallestCapacity
+        while (count + 1) * 10 > capacity * 9 { capacity *= 2 }
+        return capacity
+    }
+
+    /// Allocates zeroed storage (and hashes) for `capacity` slots.
+    static func allocate(
+        capacity: Int, withHashes: Bool
+    ) -> (UnsafeMutablePointer<UInt>, UnsafeMutablePointer<Int>?)? {
+        let bytes = capacity * 2 * MemoryLayout<UInt>.size
+        guard let raw = GC_malloc(bytes) else { return nil }
+        var hashes: UnsafeMutablePointer<Int>? = nil
+        if withHashes {
+            // Pointer-free: hashes are never read before their slot is set.
+            guard let h = GC_malloc_atomic(capacity * MemoryLayout<Int>.size) else { return nil }
+            hashes = h.bindMemory(to: Int.self, capacity: capacity)
+        }
+        return (raw.bindMemory(to: UInt.self, capacity: capacity * 2), hashes)
+    }
+
+    init(
+        region: UnsafeMutablePointer<cgc_weak_region>, weakKeys: Bool, weakValues: Bool,
+        hashing: GCWeakTable.Hashing, keepsDeadEntries: Bool, minimumCapacity: Int
+    ) throws(GCError) {
+        self.region = region
+        self.weakKeys = weakKeys
+        self.weakValues = weakValues
+        self.hash = hashing.hash
+        self.equals = hashing.equals
+        self.keepsDeadEntries = keepsDeadEntries
+        let capacity = Self.capacity(reserving: minimumCapacity)
+        guard let storage = Self.allocate(capacity: capacity, withHashes: hashing.hash != nil) else {
+            throw .outOfMemory(byteCount: capacity * 2 * MemoryLayout<UInt>.size)
+        }
+        self.words = storage.0
+        self.hashes = storage.1
+        self.capacity = capacity
+        self.shift = UInt(64 - capacity.trailingZeroBitCount)
+        self.floorCapacity = capacity
+        publish()
+    }
+
+    /// Makes the current storage the region's (so the sweep covers it and
+    /// the collector keeps it).
+    func publish() {
+        cgc_weak_region_publish(
+            region, UnsafeMutableRawPointer(words).assumingMemoryBound(to: cgc_slot.self), capacity,
+            hashes.map { UnsafeMutableRawPointer($0) })
+    }
+
+    var mask: Int { capacity - 1 }
+    var deadCount: Int { cgc_weak_region_dead(region) }
+    var liveCount: Int { occupied - deadCount }
+    var storageBytes: Int {
+        capacity * 2 * MemoryLayout<UInt>.size + (hashes == nil ? 0 : capacity * MemoryLayout<Int>.size)
+    }
+
+    // MARK: Encoding
+
+    @inline(__always) func keyWord(_ key: UnsafeMutableRawPointer) -> UInt {
+        weakKeys ? cgc_hide(key) : UInt(bitPattern: key)
+    }
+
+    @inline(__always) func valueWord(_ value: UnsafeMutableRawPointer) -> UInt {
+        weakValues ? cgc_hide(value) : UInt(bitPattern: value)
+    }
+
+    @inline(__always) func keyField(_ i: Int) -> UnsafeMutablePointer<UInt> { words + 2 &* i }
+    @inline(__always) func valueField(_ i: Int) -> UnsafeMutablePointer<UInt> { words + (2 &* i &+ 1) }
+
+    @inline(__always) func hashValue(of key: UnsafeMutableRawPointer) -> UInt {
+        if let hash { return UInt(bitPattern: hash(UnsafeRawPointer(key))) }
+        return UInt(bitPattern: key)
+    }
+
+    @inline(__always) func bucket(_ hash: UInt) -> Int {
+        Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) &>> shift)
+    }
+
+    /// Whether slot `i` holds a dead entry awaiting vacuum.
+    @inline(__always) func isDead(_ i: Int) -> Bool {
+        let key = cgc_load_field(keyField(i))
+        if key == slotDead { return true }
+        return !weakKeys && weakValues && key > slotDead && cgc_load_field(valueField(i)) == slotDead
+    }
+
+    /// The key object of a live slot, or nil if the entry died (weak keys
+    /// read with the read-reveal-reread of `cgc_load_weak`).
+    @inline(__always) func keyObject(_ i: Int) -> UnsafeMutableRawPointer? {
+        weakKeys ? cgc_load_weak(keyField(i)) : cgc_load_strong(keyField(i))
+    }
+
+    /// The value object of a live slot, or nil if the entry died.
+    @inline(__always) func valueObject(_ i: Int) -> UnsafeMutableRawPointer? {
+        weakValues ? cgc_load_weak(valueField(i)) : cgc_load_strong(valueField(i))
+    }
+
+    // MARK: Lookup
+
+    /// The slot of the live entry for `key`, or nil.
+    @inline(__always)
+    func find(_ key: UnsafeMutableRawPointer) -> Int? {
+        if hash == nil { return findIdentity(key) }
+        return findContent(key, hash: hashValue(of: key))
+    }
+
+    @inline(__always)
+    func findIdentity(_ key: UnsafeMutableRawPointer) -> Int? {
+        let wanted = keyWord(key)
+        var i = bucket(UInt(bitPattern: key))
+        while true {
+            let word = cgc_load_field(keyField(i))
+            if word == wanted {
+                // Weak keys: a matching key word is live (the sweep writes
+                // DEAD into the key word). Weak values keep the strong key
+                // and mark the value word; a duplicate live entry may follow.
+                if !(weakValues && !weakKeys) || cgc_load_field(valueField(i)) != slotDead { return i }
+            } else if word == slotEmpty {
+                return nil
+            }
+            i = (i &+ 1) & mask
+        }
+    }
+
+    func findContent(_ key: UnsafeMutableRawPointer, hash h: UInt) -> Int? {
+        guard let hashes, let equals else { return nil }
+        let stored = Int(bitPattern: h)
+        var i = bucket(h)
+        while true {
+            let word = cgc_load_field(keyField(i))
+            if word == slotEmpty { return nil }
+            if word > slotDead, hashes[i] == stored, let candidate = keyObject(i),
+                weakKeys || !weakValues || cgc_load_field(valueField(i)) != slotDead
+            {
+                if candidate == key || equals(UnsafeRawPointer(candidate), UnsafeRawPointer(key)) {
+                    withExtendedLifetime(candidate) {}
+                    return i
+                }
+            }
+            i = (i &+ 1) & mask
+        }
+    }
+
+    // MARK: Insert, replace, remove
+
+    enum InsertOutcome {
+        case inserted
+        case replaced
+        /// The table must grow or be rehashed first.
+        case full
+    }
+
+    /// Inserts or replaces. Returns `.full` without change when the new
+    /// entry would take an empty slot past 90% of capacity (tombstones
+    /// included).
+    ///
+    /// A dead entry met on the way is dropped here (lazy vacuum) and its
+    /// slot reused; if the table keeps dead entries for `onDeadEntry`, its
+    /// strong half is appended to `pending` first, for the caller to deliver
+    /// outside the lock. (Otherwise keys at reused addresses pile up behind
+    /// the dead entries of earlier keys with the same hash.)
+    mutating func insert(
+        _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer,
+        pending: inout [GCRoot]
+    ) -> InsertOutcome {
+        let h = hashValue(of: key)
+        let wantedKey = keyWord(key)
+        let storedHash = Int(bitPattern: h)
+        var i = bucket(h)
+        var reusable = -1
+        while true {
+            let word = cgc_load_field(keyField(i))
+            if word == slotEmpty { break }
+            if word == slotTombstone {
+                if reusable < 0 { reusable = i }
+            } else if isDead(i) {
+                if reusable < 0 { reusable = i }
+            } else if matches(i, word: word, wantedKey: wantedKey, key: key, hash: storedHash) {
+                if replaceValue(at: i, with: value) {
+                    cgc_keep_alive(key)
+                    cgc_keep_alive(value)
+                    return .replaced
+                }
+                // The value died after it was read (weak values): the entry
+                // is dead now; go on as for any dead entry.
+                if reusable < 0 { reusable = i }
+            }
+            i = (i &+ 1) & mask
+        }
+        if reusable < 0 {
+            if (occupied + tombstones + 1) * 10 > capacity * 9 { return .full }
+            reusable = i
+        } else if cgc_load_field(keyField(reusable)) == slotTombstone {
+            tombstones -= 1
+        } else {
+            // A dead entry: drop it here (lazy vacuum).
+            if keepsDeadEntries, let strong = strongHalfOfDead(reusable) {
+                pending.append(GCRoot(rooting: strong, byteCount: Int(GC_size(strong))))
+            }
+            clear(reusable)
+            cgc_weak_region_forget_dead(region, 1)
+            occupied -= 1
+            entriesVacuumed += 1
+        }
+        if let hashes { hashes[reusable] = storedHash }
+        // Value first, key last: the sweep and probes treat the slot as an
+        // entry only once the key word is set.
+        cgc_store_field(valueField(reusable), valueWord(value))
+        cgc_store_field(keyField(reusable), wantedKey)
+        occupied += 1
+        cgc_keep_alive(key)
+        cgc_keep_alive(value)
+        return .inserted
+    }
+
+    @inline(__always)
+    func matches(
+        _ i: Int, word: UInt, wantedKey: UInt, key: UnsafeMutableRawPointer, hash: Int
+    ) -> Bool {
+        guard let hashes, let equals else { return word == wantedKey }
+        guard hashes[i] == hash, let candidate = keyObject(i) else { return false }
+        let equal = candidate == key || equals(UnsafeRawPointer(candidate), UnsafeRawPointer(key))
+        withExtendedLifetime(candidate) {}
+        return equal
+    }
+
+    /// Replaces the value of live slot `i`. False if the sweep marked the
+    /// entry dead since it was read.
+    @inline(__always)
+    func replaceValue(at i: Int, with value: UnsafeMutableRawPointer) -> Bool {
+        let field = valueField(i)
+        if !weakValues {
+            // Weak keys only: the caller's key is reachable, so the entry
+            // cannot die under us; the value word is never written by the
+            // sweep.
+            cgc_store_field(field, valueWord(value))
+            return true
+        }
+        let old = cgc_load_field(field)
+        if old == slotDead { return false }
+        return cgc_exchange_field(field, old, valueWord(value)) != 0
+            && cgc_load_field(keyField(i)) != slotDead
+    }
+
+    /// Turns slot `i` into a tombstone (key word first, so the sweep skips
+    /// the slot from then on).
+    @inline(__always)
+    func clear(_ i: Int) {
+        cgc_store_field(keyField(i), slotTombstone)
+        cgc_store_field(valueField(i), slotEmpty)
+    }
+
+    /// Removes the live entry for `key`; returns its value, or nil if there
+    /// was none (a dead entry stays for the vacuum).
+    mutating func remove(_ key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+        guard let i = find(key) else { return nil }
+        let value: UnsafeMutableRawPointer
+        if weakValues {
+            // Reveal the value into a register first (it stays visible to a
+            // collection from here on), then detach it; if the sweep marked
+            // the entry dead meanwhile, the exchange fails and the entry is
+            // the vacuum's.
+            guard let v = cgc_load_weak(valueField(i)),
+                cgc_exchange_field(valueField(i), cgc_hide(v), slotEmpty) != 0
+            else { return nil }
+            value = v
+            cgc_store_field(keyField(i), slotTombstone)
+        } else {
+            guard let v = cgc_load_strong(valueField(i)) else { return nil }
+            value = v
+            clear(i)
+        }
+        occupied -= 1
+        tombstones += 1
+        cgc_keep_alive(key)
+        cgc_keep_alive(value)
+        return value
+    }
+
+    // MARK: Vacuum and resize
+
+    /// Turns every dead entry into a tombstone, appending its strong half
+    /// to `pending` when one is given. Returns how many were vacuumed.
+    mutating func vacuumDeadEntries(pending: inout [GCRoot]?) -> Int {
+        let expected = deadCount
+        guard expected > 0 else { return 0 }
+        let start = weakTableClockNanoseconds()
+        var cleared = 0
+        var i = 0
+        while i < capacity && cleared < expected {
+            if isDead(i) {
+                if pending != nil, let strong = strongHalfOfDead(i) {
+                    pending!.append(GCRoot(rooting: strong, byteCount: Int(GC_size(strong))))
+                }
+                clear(i)
+                cleared += 1
+            }
+            i += 1
+        }
+        cgc_weak_region_forget_dead(region, cleared)
+        occupied -= cleared
+        tombstones += cleared
+        entriesVacuumed += cleared
+        vacuums += 1
+        let elapsed = weakTableClockNanoseconds() - start
+        lastVacuumNanoseconds = elapsed
+        vacuumNanoseconds += elapsed
+        return cleared
+    }
+
+    /// The strong half of dead slot `i`: the value for weak keys, the key for
+    /// weak values; nil for keys and values.
+    func strongHalfOfDead(_ i: Int) -> UnsafeMutableRawPointer? {
+        if weakKeys && weakValues { return nil }
+        let word = weakKeys ? cgc_load_field(valueField(i)) : cgc_load_field(keyField(i))
+        return word > slotDead ? UnsafeMutableRawPointer(bitPattern: word) : nil
+    }
+
+    /// Whether the table should shrink: live entries below a quarter of a
+    /// capacity above the floor.
+    var wantsShrink: Bool {
+        capacity > floorCapacity && liveCount * 4 < capacity
+    }
+
+    /// Moves every entry into new storage of `newCapacity` slots (a power of
+    /// two holding all entries below 90%). Dead entries are dropped, unless
+    /// the table keeps them for its vacuum (the caller vacuums first; only
+    /// entries that died since are carried over) or `carryDead` asks to keep
+    /// them all (lazy tables).
+    ///
+    /// Collections may happen during the move (they are neither disabled nor
+    /// blocked): the new storage is swept too while it fills, and each live
+    /// entry is copied by `cgc_weak_copy_slot`, which holds its objects in
+    /// registers from the check that it is still live to the end of the copy.
+    mutating func rehash(to newCapacity: Int, carryDead: Bool = false) throws(GCError) {
+        // Allocate first: this may collect, and the sweep covers the old
+        // storage.
+        guard let storage = Self.allocate(capacity: newCapacity, withHashes: hashes != nil) else {
+            throw .outOfMemory(byteCount: newCapacity * 2 * MemoryLayout<UInt>.size)
+        }
+        let flags = Int32((weakKeys ? CGC_WEAK_KEYS : 0) | (weakValues ? CGC_WEAK_VALUES : 0))
+        let newSlots = UnsafeMutableRawPointer(storage.0).assumingMemoryBound(to: cgc_slot.self)
+        cgc_weak_region_begin_move(region, newSlots, newCapacity, storage.1.map { UnsafeMutableRawPointer($0) })
+        let oldWords = words
+        let oldHashes = hashes
+        let oldCapacity = capacity
+        let oldSlots = UnsafeMutableRawPointer(oldWords).assumingMemoryBound(to: cgc_slot.self)
+        words = storage.0
+        hashes = storage.1
+        capacity = newCapacity
+        shift = UInt(64 - newCapacity.trailingZeroBitCount)
+        let keepDead = keepsDeadEntries || carryDead
+        var moved = 0
+        var droppedDead = 0
+        for j in 0..<oldCapacity {
+            let key = cgc_load_field(oldWords + 2 &* j)
+            if key == slotEmpty || key == slotTombstone { continue }
+            let value = cgc_load_field(oldWords + (2 &* j &+ 1))
+            if !(key == slotDead || (!weakKeys && value == slotDead)) {
+                let h = oldHashes.map { UInt(bitPattern: $0[j]) } ?? (weakKeys ? ~key : key)
+                var i = bucket(h)
+                while cgc_load_field(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
+                if cgc_weak_copy_slot(oldSlots + j, newSlots + i, flags) != 0 {
+                    if let hashes { hashes[i] = Int(bitPattern: h) }
+                    moved += 1
+                    continue
+                }
+                // It died since it was read: its old words now show DEAD.
+            }
+            if !keepDead {
+                droppedDead += 1
+                continue
+            }
+            // Anywhere will do: no probe matches a dead entry, and DEAD is
+            // final, so the sweep no longer writes these words.
+            var i = j & mask
+            while cgc_load_field(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
+            cgc_store_field(valueField(i), cgc_load_field(oldWords + (2 &* j &+ 1)))
+            cgc_store_field(keyField(i), cgc_load_field(oldWords + 2 &* j))
+            moved += 1
+        }
+        publish()
+        if droppedDead > 0 {
+            cgc_weak_region_forget_dead(region, droppedDead)
+            entriesVacuumed += droppedDead
+        }
+        occupied = moved
+        tombstones = 0
+        resizes += 1
+    }
+
+    /// Removes every live entry in place; dead ones stay for the vacuum.
+    mutating func removeAllLive() {
+        for i in 0..<capacity where clearLive(i) {
+            occupied -= 1
+            tombstones += 1
+        }
+    }
+
+    /// Turns live slot `i` into a tombstone; false if it is not live (the
+    /// sweep's DEAD is never overwritten: the field it writes is exchanged).
+    @inline(__always)
+    func clearLive(_ i: Int) -> Bool {
+        let key = cgc_load_field(keyField(i))
+        guard key > slotDead else { return false }
+        if weakKeys {
+            guard cgc_exchange_field(keyField(i), key, slotTombstone) != 0 else { return false }
+            cgc_store_field(valueField(i), slotEmpty)
+        } else {
+            let value = cgc_load_field(valueField(i))
+            guard value > slotDead, cgc_exchange_field(valueField(i), value, slotEmpty) != 0 else { return false }
+            cgc_store_field(keyField(i), slotTombstone)
+        }
+        return true
+    }
+
+    /// The capacity a rehash should pick now: fits the entries at no more
+    /// than half load, and never below the floor.
+    var fittingCapacity: Int { Self.capacity(forCount: occupied + 1, floor: floorCapacity) }
+}
+
+@inline(__always)
+private func weakTableClockNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

@@ -1,0 +1,411 @@
+internal import CBoehmGC
+internal import CGCSupport
+import Synchronization
+
+/// A hash table from GC objects to GC objects whose entries disappear when
+/// their weak side is collected.
+///
+/// ```swift
+/// let table = try GCWeakTable(weakness: .keys)
+/// let key = try GCRoot(byteCount: 32)
+/// try table.setValue(try GCRoot(byteCount: 64), forKey: key)
+/// table[key]                // the value, while `key` is reachable
+/// ```
+///
+/// ## How weak slots work
+/// The storage is one scanned GC array of two-word slots. A weak field holds
+/// its object complemented, so the conservative marker never sees it; a
+/// strong field holds it plainly and is traced. No entry is registered with
+/// libgc: once marking ends (world stopped, lock held) the collector's event
+/// callback walks every table and marks dead each entry whose weak object was
+/// not marked. This is the semantics of a *short* disappearing link: the
+/// entry goes as soon as its weak object is unreachable, before that
+/// object's finalizer runs, even if the finalizer resurrects it. The cost is
+/// O(capacity of all tables) per collection and nothing per insert; a libgc
+/// disappearing link per entry would force a full collection every ~4,096
+/// registrations under churn.
+///
+/// ## Vacuum
+/// The collector never drops the strong half of a dead entry (the value of a
+/// weak-key table, the key of a weak-value table): the *vacuum* does, after
+/// handing it to `onDeadEntry`. With ``VacuumPolicy/eager`` (the default) a
+/// ``PostGCHook`` vacuums after every collection, so dead entries and their
+/// strong halves go one collection after their weak half. With
+/// ``VacuumPolicy/lazyOnly`` (the old behaviour, kept for tests and
+/// benchmarks) dead entries, and the strong halves they hold, stay until an
+/// insert probes them, the table is traversed by ``forEach(_:)``, or
+/// ``vacuum()`` is called; growth carries them along and sizes for them, and
+/// the table never shrinks on its own. Capacity grows above
+/// 90% occupancy (tombstones and dead entries included; an eager table
+/// vacuums before it sizes) and shrinks below 25% after a vacuum, never below
+/// `minimumCapacity` or ``reserveCapacity(_:)``.
+///
+/// ## No ephemerons
+/// libgc 8.2.2 has no ephemerons: in a weak-key table, a value that
+/// references its own key (directly or through other objects) keeps the key
+/// reachable from the table's strong half, so that entry is never removed.
+/// Break such cycles yourself (for example store the back-reference in a
+/// second, weak-value table).
+///
+/// ## Threads
+/// All operations are safe from any thread; each table has one lock. The
+/// collector's sweep never takes it. `onDeadEntry` and content hashing
+/// closures must not call back into the same table (hash and equality run
+/// under the lock; `onDeadEntry` runs outside it and may use the table).
+public final class GCWeakTable: Sendable {
+    /// Which side of an entry is weak.
+    public enum Weakness: Sendable, Equatable {
+        /// The entry goes when its key is collected; the value is held
+        /// strongly until then.
+        case keys
+        /// The entry goes when its value is collected; the key is held
+        /// strongly until then.
+        case values
+        /// The entry goes when either is collected.
+        case keysAndValues
+    }
+
+    /// When dead entries are removed.
+    public enum VacuumPolicy: Sendable, Equatable {
+        /// After every collection, through a post-GC hook (the default).
+        case eager
+        /// Only when probed by an insert, on traversal, or on an explicit
+        /// ``GCWeakTable/vacuum()``; growth keeps dead entries. Reproduces the
+        /// old tables' behaviour.
+        case lazyOnly
+    }
+
+    /// How keys are hashed and compared.
+    public struct Hashing: Sendable {
+        let hash: (@Sendable (UnsafeRawPointer) -> Int)?
+        let equals: (@Sendable (UnsafeRawPointer, UnsafeRawPointer) -> Bool)?
+
+        /// By object identity (the address). The default.
+        public static var identity: Hashing { Hashing(hash: nil, equals: nil) }
+
+        /// By content, with the given functions of the key object's address.
+        /// The hash is computed once per insert and stored; it must come
+        /// from content that never changes while the key is in a table.
+        /// Both run under the table's lock, so they must not use the table.
+        public static func content(
+            hash: @escaping @Sendable (UnsafeRawPointer) -> Int,
+            equals: @escaping @Sendable (UnsafeRawPointer, UnsafeRawPointer) -> Bool
+        ) -> Hashing {
+            Hashing(hash: hash, equals: equals)
+        }
+    }
+
+    /// The entry kind of this table.
+    public let weakness: Weakness
+    /// When dead entries are removed.
+    public let vacuumPolicy: VacuumPolicy
+
+    let state: Mutex<WeakTableState>
+    let onDeadEntry: (@Sendable (GCRoot) -> Void)?
+    /// The eager hook, set once at the end of init; the object it watches
+    /// (`hookOwner`) is rooted by the table, so the hook dies with it.
+    let hook = Mutex<PostGCHook?>(nil)
+    let hookOwner: GCRoot?
+
+    /// Creates an empty table.
+    ///
+    /// - Parameters:
+    ///   - weakness: Which side of each entry is weak.
+    ///   - hashing: Identity (default) or content hashing of keys.
+    ///   - vacuum: When dead entries are removed; eager by default.
+    ///   - minimumCapacity: Entries the table holds without growing; it
+    ///     never shrinks below that.
+    ///   - onDeadEntry: Receives the strong half of each entry whose weak
+    ///     half died (the value for `.keys`, the key for `.values`; never
+    ///     called for `.keysAndValues`), from the vacuum (or from an insert
+    ///     that met the dead entry while probing), outside every lock, on
+    ///     the thread that vacuumed; it may allocate and use the table. Not called for entries removed
+    ///     by ``removeValue(forKey:)``, replaced, or dropped by
+    ///     ``removeAll()`` while alive.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)``;
+    ///   ``GCError/invalidArgument(_:)`` for a negative `minimumCapacity`.
+    public init(
+        weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy = .eager,
+        minimumCapacity: Int = 0, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
+    ) throws(GCError) {
+        guard minimumCapacity >= 0 else {
+            throw .invalidArgument("minimumCapacity must not be negative, got \(minimumCapacity)")
+        }
+        enterCollector()
+        let weakKeys = weakness != .values
+        let weakValues = weakness != .keys
+        let flags = Int32((weakKeys ? CGC_WEAK_KEYS : 0) | (weakValues ? CGC_WEAK_VALUES : 0))
+        guard let region = cgc_weak_region_create(flags) else {
+            throw .outOfMemory(byteCount: MemoryLayout<cgc_weak_region>.size)
+        }
+        let initial: WeakTableState
+        do {
+            initial = try WeakTableState(
+                region: region, weakKeys: weakKeys, weakValues: weakValues, hashing: hashing,
+                keepsDeadEntries: onDeadEntry != nil && weakness != .keysAndValues,
+                minimumCapacity: minimumCapacity)
+        } catch {
+            cgc_weak_region_destroy(region)
+            throw error
+        }
+        self.weakness = weakness
+        self.vacuumPolicy = vacuum
+        self.onDeadEntry = onDeadEntry
+        self.state = Mutex(initial)
+        self.hookOwner = vacuum == .eager ? try GCRoot(byteCount: 16, kind: .pointerFree) : nil
+        if let hookOwner {
+            let installed = try PostGCHook(owner: hookOwner) { [weak self] event in
+                guard event.isLatest, let self else { return }
+                self.vacuumAfterCollection()
+            }
+            hook.withLock { $0 = installed }
+        }
+    }
+
+    deinit {
+        hook.withLock { $0?.cancel() }
+        state.withLock { cgc_weak_region_destroy($0.region) }
+    }
+
+    // MARK: Safe API
+
+    /// The value for `key`, rooted, or nil if there is no live entry.
+    public subscript(key: GCRoot) -> GCRoot? {
+        enterCollector()
+        guard let value = lookup(key.unsafeAddress) else { return nil }
+        let root = GCRoot(rooting: value, byteCount: Int(GC_size(value)))
+        withExtendedLifetime(key) {}
+        return root
+    }
+
+    /// Inserts an entry, or replaces the value of the live entry for `key`
+    /// (with content hashing, the key already in the table is kept).
+    ///
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the table must grow
+    ///   and cannot; the table is unchanged.
+    public func setValue(_ value: GCRoot, forKey key: GCRoot) throws(GCError) {
+        try unsafeSetValue(value.unsafeAddress, forKey: key.unsafeAddress)
+        withExtendedLifetime((key, value)) {}
+    }
+
+    /// Removes the live entry for `key` and returns its value, rooted; nil if
+    /// there was none. `onDeadEntry` is not called.
+    @discardableResult
+    public func removeValue(forKey key: GCRoot) -> GCRoot? {
+        enterCollector()
+        let value = state.withLock { $0.remove(key.unsafeAddress) }
+        withExtendedLifetime(key) {}
+        guard let value else { return nil }
+        return GCRoot(rooting: value, byteCount: Int(GC_size(value)))
+    }
+
+    /// Whether there is a live entry for `key`.
+    public func contains(_ key: GCRoot) -> Bool {
+        let found = unsafeContains(key.unsafeAddress)
+        withExtendedLifetime(key) {}
+        return found
+    }
+
+    /// Live entries: entries whose weak side was not found dead by a
+    /// collection. An entry whose weak side is unreachable still counts
+    /// until the next collection.
+    public var count: Int {
+        enterCollector()
+        return state.withLock { $0.liveCount }
+    }
+
+    /// Whether there are no live entries.
+    public var isEmpty: Bool { count == 0 }
+
+    /// Calls `body` with each live entry, rooted.
+    ///
+    /// Iterates a snapshot: under the lock, dead entries are vacuumed and the
+    /// live ones rooted; `body` then runs outside the lock. It may use the
+    /// table (and other threads may too): changes made during the iteration
+    /// are not seen by it, and an entry removed or dead since the snapshot is
+    /// still yielded (the snapshot keeps both halves alive until `forEach`
+    /// returns). Never yields an entry that was dead when it was called.
+    public func forEach(_ body: (GCRoot, GCRoot) throws -> Void) rethrows {
+        enterCollector()
+        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
+        let snapshot: [(GCRoot, GCRoot)] = state.withLock { state in
+            _ = state.vacuumDeadEntries(pending: &pending)
+            var entries: [(GCRoot, GCRoot)] = []
+            entries.reserveCapacity(state.liveCount)
+            for i in 0..<state.capacity where cgc_load_field(state.keyField(i)) > slotDead {
+                guard let key = state.keyObject(i), let value = state.valueObject(i) else { continue }
+                entries.append((
+                    GCRoot(rooting: key, byteCount: Int(GC_size(key))),
+                    GCRoot(rooting: value, byteCount: Int(GC_size(value)))
+                ))
+            }
+            return entries
+        }
+        deliver(pending)
+        for (key, value) in snapshot { try body(key, value) }
+    }
+
+    /// Removes every entry. Dead entries still awaiting vacuum go to
+    /// `onDeadEntry` first; live ones are dropped without a call. The
+    /// capacity returns to its floor.
+    public func removeAll() {
+        enterCollector()
+        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
+        state.withLock { state in
+            state.removeAllLive()
+            _ = state.vacuumDeadEntries(pending: &pending)
+            if state.capacity > state.floorCapacity {
+                // A failed shrink leaves the (empty) storage as it is.
+                try? state.rehash(to: state.floorCapacity, carryDead: true)
+            }
+        }
+        deliver(pending)
+    }
+
+    /// Makes room for `minimumCount` entries without growing, and keeps the
+    /// capacity from shrinking below that.
+    ///
+    /// - Throws: ``GCError/outOfMemory(byteCount:)``;
+    ///   ``GCError/invalidArgument(_:)`` for a negative count.
+    public func reserveCapacity(_ minimumCount: Int) throws(GCError) {
+        guard minimumCount >= 0 else {
+            throw .invalidArgument("capacity must not be negative, got \(minimumCount)")
+        }
+        enterCollector()
+        let wanted = WeakTableState.capacity(reserving: minimumCount)
+        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
+        let result: Result<Void, GCError> = state.withLock { state in
+            state.floorCapacity = max(state.floorCapacity, wanted)
+            guard wanted > state.capacity else { return .success(()) }
+            _ = state.vacuumDeadEntries(pending: &pending)
+            do throws(GCError) {
+                try state.rehash(to: max(wanted, state.fittingCapacity))
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        deliver(pending)
+        try result.get()
+    }
+
+    // MARK: Unsafe fast paths
+
+    /// Inserts or replaces, with raw addresses.
+    ///
+    /// - Parameters:
+    ///   - value: The start of a live GC object.
+    ///   - key: The start of a live GC object.
+    /// - Precondition: both are starts of GC heap objects (not checked) and
+    ///   the caller keeps both reachable (a registered thread's stack, a
+    ///   scanned GC object, a root) until the call returns.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the table must grow
+    ///   and cannot.
+    public func unsafeSetValue(
+        _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer
+    ) throws(GCError) {
+        enterCollector()
+        var pending: [GCRoot] = []
+        let outcome: WeakTableState.InsertOutcome = state.withLock {
+            $0.insert(value, forKey: key, pending: &pending)
+        }
+        if !pending.isEmpty { deliver(pending) }
+        if case .full = outcome { try insertAfterGrowing(value, forKey: key) }
+    }
+
+    /// Whether there is a live entry for `key`.
+    ///
+    /// - Precondition: `key` is the start of a GC heap object the caller
+    ///   keeps reachable for the call (for identity hashing, any address
+    ///   works: it is only compared).
+    public func unsafeContains(_ key: UnsafeMutableRawPointer) -> Bool {
+        enterCollector()
+        return state.withLock { $0.find(key) != nil }
+    }
+
+    /// The value for `key`, or nil. The lookup fast path: no root is made.
+    ///
+    /// - Precondition: as for ``unsafeContains(_:)``.
+    /// - Returns: The value's address. Only the caller's stack keeps it alive
+    ///   after the call: root it (``GCRoot/init(unsafeAddress:)``) or store
+    ///   it in a reachable GC object before relying on it past its use.
+    public func unsafeValue(forKey key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+        enterCollector()
+        return lookup(key)
+    }
+
+    /// Looks up many keys under one lock: `values[i]` becomes the value for
+    /// `keys[i]`, or nil.
+    ///
+    /// - Precondition: `values.count >= keys.count`; each key as for
+    ///   ``unsafeContains(_:)``; the addresses written to `values` are kept
+    ///   alive only by what the caller does with them (`values` should be
+    ///   on the stack or in scanned GC memory).
+    public func unsafeValues(
+        forKeys keys: UnsafeBufferPointer<UnsafeMutableRawPointer>,
+        into values: UnsafeMutableBufferPointer<UnsafeMutableRawPointer?>
+    ) {
+        precondition(values.count >= keys.count, "values must hold one slot per key")
+        enterCollector()
+        state.withLock { state in
+            for n in keys.indices {
+                values[n] = state.find(keys[n]).flatMap { state.valueObject($0) }
+            }
+        }
+    }
+
+    /// Removes the live entry for `key`; returns whether there was one.
+    ///
+    /// - Precondition: as for ``unsafeContains(_:)``.
+    @discardableResult
+    public func unsafeRemoveValue(forKey key: UnsafeMutableRawPointer) -> Bool {
+        enterCollector()
+        return state.withLock { $0.remove(key) != nil }
+    }
+
+    // MARK: Internals
+
+    @inline(__always)
+    func lookup(_ key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+        state.withLock { state in
+            guard let i = state.find(key) else { return nil }
+            return state.valueObject(i)
+        }
+    }
+
+    @inline(never)
+    func insertAfterGrowing(
+        _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer
+    ) throws(GCError) {
+        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
+        var probed: [GCRoot] = []
+        let result: Result<Void, GCError> = state.withLock { state in
+            while true {
+                if case .full = state.insert(value, forKey: key, pending: &probed) {
+                    // Eager: drop dead entries first (their strong halves go
+                    // to onDeadEntry), then size for what is left. Lazy: as
+                    // the old tables did, carry them and size for them too.
+                    let eager = vacuumPolicy == .eager
+                    if eager { _ = state.vacuumDeadEntries(pending: &pending) }
+                    do throws(GCError) {
+                        try state.rehash(to: state.fittingCapacity, carryDead: !eager)
+                    } catch {
+                        return .failure(error)
+                    }
+                    continue
+                }
+                return .success(())
+            }
+        }
+        deliver(probed)
+        deliver(pending)
+        try result.get()
+    }
+
+    /// Hands strong halves of vacuumed entries to `onDeadEntry`, outside
+    /// every lock.
+    func deliver(_ pending: [GCRoot]?) {
+        guard let onDeadEntry, let pending else { return }
+        for root in pending { onDeadEntry(root) }
+    }
+}
