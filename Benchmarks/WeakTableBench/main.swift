@@ -1,1 +1,320 @@
-print("weak-table-bench: work in progress")
+// weak-table-bench: GCWeakTable against the raw libgc floor, in one process.
+//
+//   swift run -c release weak-table-bench [--entries N] [--live-mb M] [--tiny] [--json PATH]
+//
+// Figures (ns per operation unless named otherwise), at 0 MB and M MB (64)
+// of live heap: insert (allocate a 32-byte key + insert, keys kept), lookup
+// hit / miss, remove, churn insert (keys die at once); bytes of table storage
+// per live entry; eager vacuum time per million dead entries next to the
+// pause of the collection it follows; and the floor: the same allocation
+// plus a libgc disappearing link (C, CWeakFloor).
+import BoehmGC
+import CWeakFloor
+import Foundation
+
+struct Options {
+    var entries = 1_000_000
+    var liveMB = 64
+    var json: String?
+
+    init() {
+        var args = CommandLine.arguments.dropFirst()
+        while let arg = args.popFirst() {
+            switch arg {
+            case "--entries": entries = Int(args.popFirst() ?? "") ?? entries
+            case "--live-mb": liveMB = Int(args.popFirst() ?? "") ?? liveMB
+            case "--tiny":
+                entries = 20_000
+                liveMB = 4
+            case "--json": json = args.popFirst()
+            default:
+                print("usage: weak-table-bench [--entries N] [--live-mb M] [--tiny] [--json PATH]")
+                exit(2)
+            }
+        }
+    }
+}
+
+let options = Options()
+let n = options.entries
+var figures: [(String, Double)] = []
+
+@MainActor func record(_ key: String, _ value: Double, _ label: String) {
+    figures.append((key, value))
+    print("  " + label.padding(toLength: 50, withPad: " ", startingAt: 0) + String(format: "%10.2f", value))
+}
+
+@inline(__always)
+func nanoseconds(_ body: () throws -> Void) rethrows -> Double {
+    var start = timespec()
+    var end = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &start)
+    try body()
+    clock_gettime(CLOCK_MONOTONIC, &end)
+    return Double(end.tv_sec - start.tv_sec) * 1e9 + Double(end.tv_nsec - start.tv_nsec)
+}
+
+/// Best of `runs` (the machine is shared; the minimum is the least disturbed).
+func best(_ runs: Int = 3, _ body: () throws -> Double) rethrows -> Double {
+    var result = Double.infinity
+    for _ in 0..<runs { result = min(result, try body()) }
+    return result
+}
+
+/// A scanned uncollectable array of `count` words: keeps what it points to.
+final class Keep {
+    let root: GCRoot
+    let words: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    init(_ count: Int) throws {
+        root = try GCRoot(byteCount: count * 8)
+        words = root.unsafeAddress.bindMemory(to: UnsafeMutableRawPointer?.self, capacity: count)
+    }
+    func clear(_ count: Int) { words.update(repeating: nil, count: count) }
+}
+
+/// Builds `mb` MB of live, pointer-rich heap: 64-byte scanned objects, each
+/// pointing at the previous one, all held by one array.
+func makeLiveHeap(mb: Int) throws -> Keep? {
+    guard mb > 0 else { return nil }
+    let count = mb * 1024 * 1024 / 64
+    let keep = try Keep(count)
+    var previous: UnsafeMutableRawPointer? = nil
+    for i in 0..<count {
+        let object = try GC.unsafeAllocate(byteCount: 64)
+        object.storeBytes(of: previous, as: UnsafeMutableRawPointer?.self)
+        keep.words[i] = object
+        previous = object
+    }
+    return keep
+}
+
+@inline(never)
+func churnInsert(_ table: GCWeakTable, count: Int, value: UnsafeMutableRawPointer) throws -> Double {
+    try nanoseconds {
+        for _ in 0..<count {
+            let key = try GC.unsafeAllocate(byteCount: 32)
+            try table.unsafeSetValue(value, forKey: key)
+        }
+    } / Double(count)
+}
+
+func runFloor(label: String, count: Int, keep: Int32) -> Double {
+    let ns = cwf_alloc_link_ns(count, 32, keep)
+    precondition(ns >= 0, "floor: out of memory")
+    return ns
+}
+
+GC.initialize()
+let value = try GCRoot(byteCount: 32)
+print("weak-table-bench: \(n) entries, live heap 0 and \(options.liveMB) MB, release build expected")
+
+// MARK: 0 MB live heap
+
+print("\n[0 MB live heap]")
+let allocNs = best { cwf_alloc_ns(n, 32) }
+record("floor_alloc_ns", allocNs, "floor: GC_MALLOC(32)")
+let floorInsert = best {
+    let ns = runFloor(label: "insert", count: n, keep: 1)
+    GC.collect()
+    return ns
+}
+record("floor_insert_ns", floorInsert, "floor: GC_MALLOC(32) + disappearing link, kept")
+let floorChurn = best { runFloor(label: "churn", count: n, keep: 0) }
+record("floor_churn_ns", floorChurn, "floor: GC_MALLOC(32) + disappearing link, dying")
+
+// Insert: allocate the key, keep it, insert it (what the floor does, with a
+// table instead of a link).
+let keys = try Keep(n)
+var table = try GCWeakTable(weakness: .keys)
+let insertNs = try best {
+    keys.clear(n)
+    table = try GCWeakTable(weakness: .keys)
+    GC.collect()
+    let t = table
+    let words = keys.words
+    let v = value.unsafeAddress
+    return try nanoseconds {
+        for i in 0..<n {
+            let key = try GC.unsafeAllocate(byteCount: 32)
+            words[i] = key
+            try t.unsafeSetValue(v, forKey: key)
+        }
+    } / Double(n)
+}
+record("insert_ns", insertNs, "insert (allocate key + insert)")
+record("insert_ratio_to_floor", insertNs / floorInsert, "  ratio to floor (target <= 2)")
+let stats = table.statistics
+let bytesPerEntry = Double(stats.storageBytes) / Double(stats.liveEntries)
+record("bytes_per_entry", bytesPerEntry, "bytes of storage per live entry (<= 64)")
+
+let insertOnlyNs = try best {
+    let t = try GCWeakTable(weakness: .keys)
+    let words = keys.words
+    let v = value.unsafeAddress
+    return try nanoseconds {
+        for i in 0..<n { try t.unsafeSetValue(v, forKey: words[i]!) }
+    } / Double(n)
+}
+record("insert_only_ns", insertOnlyNs, "insert only (keys exist)")
+
+var found = 0
+let lookupOrdered = best {
+    let t = table
+    let words = keys.words
+    var hits = 0
+    let ns = nanoseconds {
+        for i in 0..<n where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
+    } / Double(n)
+    found += hits
+    return ns
+}
+var order = Array(0..<n)
+order.shuffle()
+let lookupRandom = best {
+    let t = table
+    let words = keys.words
+    var hits = 0
+    let ns = nanoseconds {
+        for i in order where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
+    } / Double(n)
+    found += hits
+    return ns
+}
+let batch = 256
+let lookupBatch = best {
+    nanoseconds {
+        withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: batch) { out in
+            var start = 0
+            while start < n {
+                let count = min(batch, n - start)
+                let slice = UnsafeBufferPointer(
+                    start: UnsafeRawPointer(keys.words + start).assumingMemoryBound(to: UnsafeMutableRawPointer.self),
+                    count: count)
+                table.unsafeValues(forKeys: slice, into: out)
+                if out[count - 1] != nil { found += 1 }
+                start += count
+            }
+        }
+    } / Double(n)
+}
+let safeLookup = best {
+    let sample = min(n, 200_000)
+    var roots: [GCRoot] = []
+    roots.reserveCapacity(sample)
+    for i in 0..<sample { roots.append(GCRoot(unsafeAddress: keys.words[i]!)) }
+    return nanoseconds {
+        for r in roots where table[r] != nil { found += 1 }
+    } / Double(sample)
+}
+record("lookup_hit_ns", lookupOrdered, "lookup hit, unsafeValue, insertion order")
+record("lookup_hit_random_ns", lookupRandom, "lookup hit, unsafeValue, random order")
+record("lookup_hit_batch_ns", lookupBatch, "lookup hit, unsafeValues x256, insertion order")
+record("lookup_hit_safe_ns", safeLookup, "lookup hit, subscript (roots the value)")
+
+let misses = try Keep(n)
+for i in 0..<n { misses.words[i] = try GC.unsafeAllocate(byteCount: 32) }
+let lookupMiss = best {
+    let t = table
+    let words = misses.words
+    var hits = 0
+    let ns = nanoseconds {
+        for i in 0..<n where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
+    } / Double(n)
+    found += hits
+    return ns
+}
+record("lookup_miss_ns", lookupMiss, "lookup miss, unsafeValue")
+misses.clear(n)
+
+let removeNs = try best {
+    let t = try GCWeakTable(weakness: .keys)
+    for i in 0..<n { try t.unsafeSetValue(value.unsafeAddress, forKey: keys.words[i]!) }
+    let words = keys.words
+    return nanoseconds {
+        for i in 0..<n { t.unsafeRemoveValue(forKey: words[i]!) }
+    } / Double(n)
+}
+record("remove_ns", removeNs, "remove, unsafeRemoveValue")
+
+// Eager vacuum of n dead entries, next to the pause of the collection that
+// found them dead.
+@MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, sweep: Double, entries: Int) {
+    keys.clear(n)
+    table = try GCWeakTable(weakness: .keys)
+    GC.collect()
+    GC.runFinalizers()
+    for i in 0..<n {
+        let key = try GC.unsafeAllocate(byteCount: 32)
+        keys.words[i] = key
+        try table.unsafeSetValue(value.unsafeAddress, forKey: key)
+    }
+    let before = table.statistics
+    keys.clear(n)
+    GC.collect()
+    let pause = Double(GC.statistics.lastPause.components.attoseconds) / 1e9
+        + Double(GC.statistics.lastPause.components.seconds) * 1e9
+    GC.runFinalizers()
+    let after = table.statistics
+    let vacuum = after.vacuumTime - before.vacuumTime
+    let sweep = after.sweepTime - before.sweepTime
+    func ns(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9
+    }
+    return (ns(vacuum), pause, ns(sweep), after.entriesVacuumed - before.entriesVacuumed)
+}
+let perMillion = 1_000_000.0
+var v0 = try measureVacuum()
+for _ in 0..<2 {
+    let v = try measureVacuum()
+    if v.vacuum < v0.vacuum { v0 = v }
+}
+let scale0 = perMillion / Double(max(v0.entries, 1))
+record("vacuum_ms_per_million", v0.vacuum * scale0 / 1e6, "eager vacuum, ms per million dead entries")
+record("gc_pause_ms_per_million", v0.pause * scale0 / 1e6, "  pause of the collection before it (scaled)")
+record("sweep_ms_per_million", v0.sweep * scale0 / 1e6, "  of which the mark-end sweep of the table")
+record("vacuum_to_pause", v0.vacuum / v0.pause, "  vacuum / pause (target <= 0.25)")
+print("  (\(v0.entries) entries vacuumed)")
+
+table = try GCWeakTable(weakness: .keys)
+keys.clear(n)
+GC.collect()
+GC.runFinalizers()
+let churnTable = try GCWeakTable(weakness: .keys)
+let churn0 = try best { try churnInsert(churnTable, count: n, value: value.unsafeAddress) }
+record("churn_insert_ns", churn0, "churn insert (fresh keys die at once)")
+record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor")
+
+// MARK: Live heap
+
+print("\n[\(options.liveMB) MB live heap]")
+let live = try makeLiveHeap(mb: options.liveMB)
+GC.collect()
+let heapMB = Double(GC.statistics.heapSize) / 1048576
+print(String(format: "  heap %.0f MB after building the live heap", heapMB))
+let churnTable64 = try GCWeakTable(weakness: .keys)
+let gcBefore = GC.collectionCount
+let churn64 = try best { try churnInsert(churnTable64, count: n, value: value.unsafeAddress) }
+let gcDuring = GC.collectionCount - gcBefore
+record("churn_insert_64mb_ns", churn64, "churn insert")
+print("  (\(gcDuring) collections over 3 runs; table capacity now \(churnTable64.statistics.capacity))")
+let floorCount = max(n / 20, 1_000)
+let gcFloorBefore = cwf_gc_count()
+let floorChurn64 = runFloor(label: "churn64", count: floorCount, keep: 0)
+record("floor_churn_64mb_ns", floorChurn64, "floor: GC_MALLOC(32) + link, dying (\(floorCount))")
+print("  (\(cwf_gc_count() - gcFloorBefore) collections forced by the link table)")
+record("churn_64mb_vs_floor", churn64 / floorChurn64, "  table churn / link floor")
+
+var v64 = try measureVacuum()
+let scale64 = perMillion / Double(max(v64.entries, 1))
+record("vacuum_64mb_ms_per_million", v64.vacuum * scale64 / 1e6, "eager vacuum, ms per million dead entries")
+record("gc_pause_64mb_ms_per_million", v64.pause * scale64 / 1e6, "  pause of the collection before it (scaled)")
+v64 = (0, 0, 0, 0)
+withExtendedLifetime((live, keys, value, table, churnTable, churnTable64)) {}
+if found == 42 { print("") }
+
+if let path = options.json {
+    let body = figures.map { "  \"\($0.0)\": \(String(format: "%.3f", $0.1))" }.joined(separator: ",\n")
+    let extra = "  \"entries\": \(n),\n  \"live_heap_mb\": \(options.liveMB),\n"
+    try ("{\n" + extra + body + "\n}\n").write(toFile: path, atomically: true, encoding: .utf8)
+    print("\nwrote \(path)")
+}

@@ -211,4 +211,50 @@ func insertDoomedEntries(
         print("concurrent: live after \(table.count) \(table.statistics)")
         #expect(table.count <= 4 * 900 + 16)
     }
+
+    /// Lock-free lookups (identity tables) race writers that resize the
+    /// storage and collections that mark entries dead: a reader must always
+    /// find its own rooted keys, with their values.
+    @Test(arguments: kinds)
+    func lookupsDuringResizesAndCollections(weakness: GCWeakTable.Weakness) async throws {
+        let table = try GCWeakTable(weakness: weakness)
+        let keys = try (0..<500).map { try makeTagged($0) }
+        let values = try (0..<500).map { try makeTagged(5_000 + $0) }
+        for (k, v) in zip(keys, values) { try table.setValue(v, forKey: k) }
+        let misses = try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask {
+                // Writer: doomed entries force growth, collections force
+                // shrinking vacuums.
+                for round in 0..<20 {
+                    try insertDoomed(into: table, count: 5_000, firstTag: 1_000_000 + round)
+                    GC.collect()
+                }
+                return 0
+            }
+            for _ in 0..<2 {
+                group.addTask {
+                    var misses = 0
+                    for _ in 0..<40 {
+                        for (i, k) in keys.enumerated() {
+                            guard let v = table.unsafeValue(forKey: k.unsafeAddress) else {
+                                misses += 1
+                                continue
+                            }
+                            if v != values[i].unsafeAddress { misses += 1 }
+                            if !table.unsafeContains(k.unsafeAddress) { misses += 1 }
+                        }
+                    }
+                    return misses
+                }
+            }
+            var total = 0
+            for try await m in group { total += m }
+            return total
+        }
+        let s = table.statistics
+        print("\(weakness) lock-free lookups during \(s.resizes) resizes: \(misses) misses")
+        #expect(misses == 0)
+        #expect(s.resizes >= 4)
+        withExtendedLifetime((keys, values)) {}
+    }
 }

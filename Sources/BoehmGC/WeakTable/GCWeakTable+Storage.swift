@@ -495,7 +495,7 @@ struct WeakTableState: @unchecked Sendable {
 }
 
 @inline(__always)
-private func weakTableClockNanoseconds() -> UInt64 {
+func weakTableClockNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

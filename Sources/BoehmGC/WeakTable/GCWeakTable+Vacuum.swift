@@ -21,13 +21,17 @@ extension GCWeakTable {
 
     private func runVacuum() {
         var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
-        state.withLock { state in
+        mutate { state in
             guard state.deadCount > 0 || state.wantsShrink else { return }
             _ = state.vacuumDeadEntries(pending: &pending)
             if state.wantsShrink {
                 // A failed shrink leaves the table as it is; the next vacuum
-                // tries again.
+                // tries again. Its time counts as vacuum time.
+                let start = weakTableClockNanoseconds()
                 try? state.rehash(to: state.fittingCapacity)
+                let elapsed = weakTableClockNanoseconds() - start
+                state.lastVacuumNanoseconds += elapsed
+                state.vacuumNanoseconds += elapsed
             }
         }
         deliver(pending)

@@ -101,6 +101,13 @@ public final class GCWeakTable: Sendable {
     public let vacuumPolicy: VacuumPolicy
 
     let state: Mutex<WeakTableState>
+    /// A sequence lock over the storage for lock-free lookups (identity
+    /// hashing only): odd while a holder of `state` changes slots or
+    /// storage. `readWords`/`readShift` mirror the storage for readers.
+    let version = Atomic<UInt>(0)
+    let readWords = Atomic<UInt>(0)
+    let readShift = Atomic<UInt>(0)
+    let lockFreeLookups: Bool
     let onDeadEntry: (@Sendable (GCRoot) -> Void)?
     /// The eager hook, set once at the end of init; the object it watches
     /// (`hookOwner`) is rooted by the table, so the hook dies with it.
@@ -151,6 +158,9 @@ public final class GCWeakTable: Sendable {
         self.weakness = weakness
         self.vacuumPolicy = vacuum
         self.onDeadEntry = onDeadEntry
+        self.readWords.store(UInt(bitPattern: initial.words), ordering: .relaxed)
+        self.readShift.store(initial.shift, ordering: .relaxed)
+        self.lockFreeLookups = hashing.hash == nil
         self.state = Mutex(initial)
         self.hookOwner = vacuum == .eager ? try GCRoot(byteCount: 16, kind: .pointerFree) : nil
         if let hookOwner {
@@ -193,7 +203,7 @@ public final class GCWeakTable: Sendable {
     @discardableResult
     public func removeValue(forKey key: GCRoot) -> GCRoot? {
         enterCollector()
-        let value = state.withLock { $0.remove(key.unsafeAddress) }
+        let value = mutate { $0.remove(key.unsafeAddress) }
         withExtendedLifetime(key) {}
         guard let value else { return nil }
         return GCRoot(rooting: value, byteCount: Int(GC_size(value)))
@@ -228,7 +238,7 @@ public final class GCWeakTable: Sendable {
     public func forEach(_ body: (GCRoot, GCRoot) throws -> Void) rethrows {
         enterCollector()
         var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
-        let snapshot: [(GCRoot, GCRoot)] = state.withLock { state in
+        let snapshot: [(GCRoot, GCRoot)] = mutate { state in
             _ = state.vacuumDeadEntries(pending: &pending)
             var entries: [(GCRoot, GCRoot)] = []
             entries.reserveCapacity(state.liveCount)
@@ -251,7 +261,7 @@ public final class GCWeakTable: Sendable {
     public func removeAll() {
         enterCollector()
         var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
-        state.withLock { state in
+        mutate { state in
             state.removeAllLive()
             _ = state.vacuumDeadEntries(pending: &pending)
             if state.capacity > state.floorCapacity {
@@ -274,7 +284,7 @@ public final class GCWeakTable: Sendable {
         enterCollector()
         let wanted = WeakTableState.capacity(reserving: minimumCount)
         var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
-        let result: Result<Void, GCError> = state.withLock { state in
+        let result: Result<Void, GCError> = mutate { state in
             state.floorCapacity = max(state.floorCapacity, wanted)
             guard wanted > state.capacity else { return .success(()) }
             _ = state.vacuumDeadEntries(pending: &pending)
@@ -306,7 +316,7 @@ public final class GCWeakTable: Sendable {
     ) throws(GCError) {
         enterCollector()
         var pending: [GCRoot] = []
-        let outcome: WeakTableState.InsertOutcome = state.withLock {
+        let outcome: WeakTableState.InsertOutcome = mutate {
             $0.insert(value, forKey: key, pending: &pending)
         }
         if !pending.isEmpty { deliver(pending) }
@@ -320,6 +330,7 @@ public final class GCWeakTable: Sendable {
     ///   works: it is only compared).
     public func unsafeContains(_ key: UnsafeMutableRawPointer) -> Bool {
         enterCollector()
+        if lockFreeLookups, let (found, _) = optimisticLookup(key) { return found }
         return state.withLock { $0.find(key) != nil }
     }
 
@@ -360,17 +371,80 @@ public final class GCWeakTable: Sendable {
     @discardableResult
     public func unsafeRemoveValue(forKey key: UnsafeMutableRawPointer) -> Bool {
         enterCollector()
-        return state.withLock { $0.remove(key) != nil }
+        return mutate { $0.remove(key) != nil }
     }
 
     // MARK: Internals
 
     @inline(__always)
     func lookup(_ key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
-        state.withLock { state in
+        if lockFreeLookups, let (_, value) = optimisticLookup(key) { return value }
+        return state.withLock { state in
             guard let i = state.find(key) else { return nil }
             return state.valueObject(i)
         }
+    }
+
+    /// Runs `body` under the lock as a writer of the sequence lock that
+    /// lock-free lookups validate against.
+    @inline(__always)
+    func mutate<R>(_ body: (inout WeakTableState) -> sending R) -> sending R {
+        state.withLock { state in
+            version.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            let result = body(&state)
+            readWords.store(UInt(bitPattern: state.words), ordering: .relaxed)
+            readShift.store(state.shift, ordering: .relaxed)
+            version.wrappingAdd(1, ordering: .releasing)
+            return result
+        }
+    }
+
+    /// A lookup without the lock (identity hashing): probes the storage as
+    /// published, then checks that no writer ran meanwhile. Returns nil when
+    /// a writer interfered (the caller then takes the lock), else whether the
+    /// key was found and its value. The storage read stays alive while its
+    /// address is in a register (the collector scans registers); a value
+    /// read is valid because the slot still held it when the version was
+    /// checked again, and weak values go through `cgc_load_weak`.
+    @inline(__always)
+    func optimisticLookup(_ key: UnsafeMutableRawPointer) -> (Bool, UnsafeMutableRawPointer?)? {
+        let before = version.load(ordering: .acquiring)
+        if before & 1 != 0 { return nil }
+        guard let words = UnsafeMutablePointer<UInt>(bitPattern: readWords.load(ordering: .relaxed)) else {
+            return nil
+        }
+        let shift = readShift.load(ordering: .relaxed)
+        let mask = Int(bitPattern: (1 as UInt) &<< (64 &- shift)) &- 1
+        let weakKeys = weakness != .values
+        let weakValues = weakness != .keys
+        let wanted = weakKeys ? cgc_hide(key) : UInt(bitPattern: key)
+        var i = Int(truncatingIfNeeded: (UInt(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) &>> shift)
+        var found = false
+        var value: UnsafeMutableRawPointer? = nil
+        var steps = 0
+        while steps <= mask {
+            let word = cgc_load_field(words + 2 &* i)
+            if word == wanted {
+                let field = words + (2 &* i &+ 1)
+                if weakValues {
+                    value = cgc_load_weak(field)
+                } else {
+                    value = cgc_load_strong(field)
+                }
+                if value != nil || weakKeys {
+                    found = value != nil
+                    break
+                }
+                // A dead weak-value entry: a live one for the key may follow.
+            } else if word == slotEmpty {
+                break
+            }
+            i = (i &+ 1) & mask
+            steps &+= 1
+        }
+        guard version.load(ordering: .acquiring) == before, steps <= mask else { return nil }
+        cgc_keep_alive(words)
+        return (found, value)
     }
 
     @inline(never)
@@ -379,7 +453,7 @@ public final class GCWeakTable: Sendable {
     ) throws(GCError) {
         var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
         var probed: [GCRoot] = []
-        let result: Result<Void, GCError> = state.withLock { state in
+        let result: Result<Void, GCError> = mutate { state in
             while true {
                 if case .full = state.insert(value, forKey: key, pending: &probed) {
                     // Eager: drop dead entries first (their strong halves go
