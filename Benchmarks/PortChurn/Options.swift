@@ -94,6 +94,8 @@ struct Options: Sendable {
     var csvPath: String? = "bench-out/port-churn.csv"
     var plotPath: String? = "bench-out/port-churn.png"
     var guileScript: String?
+    /// Redraw the plot from a CSV this benchmark wrote, without running.
+    var plotFrom: String?
     var tiny = false
     /// Child mode: the configuration to run in this process.
     var runOne: String?
@@ -135,6 +137,7 @@ struct Options: Sendable {
           --csv PATH          RSS time series (default bench-out/port-churn.csv; `none` to skip)
           --plot PATH         PNG of RSS against ports, with gnuplot (default
                               bench-out/port-churn.png; `none` to skip)
+          --plot-from CSV     only redraw the plot (--plot PATH) from a CSV written before
           --guile-script PATH the Guile peer (default: Benchmarks/guile/port-churn.scm)
           --tiny              seconds in all: 0.3 s per configuration, ballast 0 and 4 MB, no peer
           -h, --help          this text
@@ -227,6 +230,8 @@ struct Options: Sendable {
             case "--plot":
                 let path = try value(flag)
                 options.plotPath = path == "none" ? nil : path
+            case "--plot-from":
+                options.plotFrom = try value(flag)
             case "--guile-script":
                 options.guileScript = try value(flag)
             case "--tiny":

@@ -28,8 +28,9 @@ struct Report {
 
     func summaryTable() -> String {
         var lines: [String] = []
+        let width = max(24, results.map(\.label.count).max() ?? 0)
         let header = [
-            pad("config", 24, left: true), pad("ballast", 7), pad("ports/s", 10), pad("x closed", 8),
+            pad("config", width, left: true), pad("ballast", 7), pad("ports/s", 10), pad("x closed", 8),
             pad("peak MB", 8), pad("x closed", 8), pad("10% MB", 7), pad("end MB", 7), pad("end/10%", 7),
             pad("MB/100k", 8), pad("GCs", 6), pad("heap MB", 7), pad("table cap/live", 15),
             pad("foreign MB", 10),
@@ -39,7 +40,7 @@ struct Report {
         for ballast in ballasts {
             let closed = result(ChurnConfig.closed.rawValue, ballast)
             for run in results where run.ballastMB == ballast {
-                var row = [pad(run.label, 24, left: true), pad("\(run.ballastMB) MB", 7)]
+                var row = [pad(run.label, width, left: true), pad("\(run.ballastMB) MB", 7)]
                 if let error = run.error {
                     row.append("  failed: \(error)")
                     lines.append(row.joined(separator: " "))
@@ -270,13 +271,44 @@ struct Report {
     func csv() -> String {
         var lines = ["config,ballast_mb,ports,seconds,rss_bytes"]
         for run in results {
+            // Policy labels may hold commas: quote them (RFC 4180).
+            let label = run.label.contains(",") ? "\"\(run.label)\"" : run.label
             for sample in run.samples {
                 lines.append(
-                    "\(run.label),\(run.ballastMB),\(sample.ports),\(fixed(sample.seconds, 3)),\(sample.rssBytes)")
+                    "\(label),\(run.ballastMB),\(sample.ports),\(fixed(sample.seconds, 3)),\(sample.rssBytes)")
             }
         }
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// The runs of a CSV written by ``csv()`` (samples only), for redrawing.
+    static func results(fromCSV text: String) -> [RunResult] {
+        var results: [RunResult] = []
+        for line in text.split(separator: "\n").dropFirst() {
+            var rest = Substring(line)
+            var label = ""
+            if rest.hasPrefix("\""), let close = rest.dropFirst().firstIndex(of: "\"") {
+                label = String(rest[rest.index(after: rest.startIndex)..<close])
+                rest = rest[rest.index(after: close)...]
+            }
+            var fields = rest.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if !label.isEmpty { fields[0] = label }
+            guard fields.count == 5, let ballast = Int(fields[1]), let ports = Int(fields[2]),
+                let seconds = Double(fields[3]), let rss = Int(fields[4])
+            else { continue }
+            if results.last?.config != fields[0] || results.last?.ballastMB != ballast {
+                results.append(RunResult(config: fields[0], ballastMB: ballast, isPeer: fields[0].hasPrefix("guile-")))
+            }
+            results[results.count - 1].samples.append(Sample(ports: ports, seconds: seconds, rssBytes: rss))
+        }
+        return results
+    }
+
+    /// Distinct line colors (Okabe-Ito, then a few more).
+    static let colors = [
+        "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000", "#F0E442",
+        "#999999", "#8B4513", "#6A3D9A", "#B15928",
+    ]
 
     /// Draws RSS against ports, one panel per ballast, with gnuplot.
     ///
@@ -287,6 +319,9 @@ struct Report {
         }
         var script = ""
         var panels: [String] = []
+        // One color per configuration, the same in every panel.
+        var labels: [String] = []
+        for run in results where !labels.contains(run.label) { labels.append(run.label) }
         var blockIndex = 0
         for ballast in ballasts {
             var plots: [String] = []
@@ -300,7 +335,10 @@ struct Report {
                 }
                 script += "EOD\n"
                 let style = run.isPeer ? "dashtype 2 " : ""
-                plots.append("\(name) using 1:2 with lines \(style)linewidth 2 title \"\(run.label)\"")
+                let color = Self.colors[(labels.firstIndex(of: run.label) ?? 0) % Self.colors.count]
+                plots.append(
+                    "\(name) using 1:2 with lines \(style)linewidth 2 linecolor rgb \"\(color)\" title \"\(run.label)\""
+                )
             }
             guard !plots.isEmpty else { continue }
             panels.append(

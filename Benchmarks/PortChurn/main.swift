@@ -22,6 +22,22 @@ if let config = options.runOne {
     exit(Child.run(configName: config, options: options))
 }
 
+if let csvPath = options.plotFrom {
+    guard let text = System.readFile(csvPath) else {
+        System.printError("port-churn: cannot read \(csvPath)")
+        exit(1)
+    }
+    let results = Report.results(fromCSV: text)
+    let ballasts = results.map(\.ballastMB).reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
+    let path = options.plotPath ?? "bench-out/port-churn.png"
+    if let problem = Report(results: results, ballasts: ballasts).plot(to: path) {
+        System.printError("port-churn: \(problem)")
+        exit(1)
+    }
+    print("plot: \(path)")
+    exit(0)
+}
+
 /// A run to do: a Swift configuration (possibly under a trigger policy) or a
 /// Guile peer run.
 struct Plan {
