@@ -180,6 +180,7 @@ if let policyTable = report.policyTable(policies: options.policies) {
     print(policyTable.verdict)
 }
 
+fflush(nil)  // the tables before any message on standard error
 var failed = results.contains { $0.error != nil }
 if let path = options.csvPath {
     do {
