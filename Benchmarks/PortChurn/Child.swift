@@ -40,6 +40,7 @@ enum Child {
         churner: inout PortChurner, config: ChurnConfig, duration: Double,
         iterations: Int, sampleMilliseconds: Int, maxRSSBytes: Int
     ) throws(RunError) {
+        _ = System.residentBytes()  // opens /proc/self/status before the churn takes descriptors
         let collectionsBefore = GC.collectionCount
         let start = System.now()
         let deadline = duration > 0 ? start + duration : .infinity
@@ -50,10 +51,18 @@ enum Child {
         let clockMask = collectEveryPort ? 0 : 63
         var nextSample = start + sampleInterval
         var ports = 0
-        var stoppedByRSS = false
         emitSample(ports: 0, seconds: 0)
+        var stopReason: String?
         while ports < limit {
-            try churner.churnOne()
+            do {
+                try churner.churnOne()
+            } catch {
+                // A leaking configuration that runs out of descriptors ends
+                // its run there and reports it.
+                guard let reason = error.stopReason else { throw error }
+                stopReason = reason
+                break
+            }
             if collectEveryPort { GC.collect() }
             ports += 1
             if ports & clockMask == 0 {
@@ -63,7 +72,7 @@ enum Child {
                     let rss = emitSample(ports: ports, seconds: now - start)
                     nextSample = now + sampleInterval
                     if rss > maxRSSBytes {
-                        stoppedByRSS = true
+                        stopReason = "rss_limit"
                         break
                     }
                 }
@@ -94,7 +103,7 @@ enum Child {
             ("vacuums", String(portStatistics.vacuums)),
         ]
         if let policy = churner.policyArgument { fields.append(("policy", policy)) }
-        if stoppedByRSS { fields.append(("stopped", "rss_limit")) }
+        if let stopReason { fields.append(("stopped", stopReason)) }
         emit("result " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
     }
 

@@ -65,7 +65,10 @@ struct PortChurner {
             if portKind == "file" {
                 let descriptor = open("/dev/null", O_WRONLY | O_CLOEXEC)
                 guard descriptor >= 0 else {
-                    throw RunError("open /dev/null: \(String(cString: strerror(errno)))")
+                    let code = errno
+                    throw RunError(
+                        "open /dev/null: \(String(cString: strerror(code)))",
+                        stopReason: code == EMFILE || code == ENFILE ? "fd_limit" : nil)
                 }
                 port = try OutputPort.openFile(
                     descriptor: descriptor, encoding: Self.encoding, closesDescriptor: true)

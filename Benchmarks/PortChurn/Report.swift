@@ -61,7 +61,11 @@ struct Report {
                     pad(run.fields["gc_count"] ?? "-", 6), pad(mb(run.integer("heap_size") ?? 0), 7),
                     pad(table, 15), pad(foreign, 10),
                 ]
-                if run.fields["stopped"] == "rss_limit" { row.append("  (stopped at the RSS limit)") }
+                switch run.fields["stopped"] {
+                case "rss_limit": row.append("  (stopped at the RSS limit)")
+                case "fd_limit": row.append("  (stopped: out of file descriptors)")
+                default: break
+                }
                 lines.append(row.joined(separator: " "))
             }
         }
@@ -80,8 +84,15 @@ struct Report {
                         + "asked for by the foreign-memory accounting, although every port was closed "
                         + "(bytes added since the last collection count ports already closed)")
             }
-            if let lazy = result("lazy", ballast), lazy.fields["stopped"] == "rss_limit" {
-                notes.append("lazy, \(ballast) MB: stopped at the RSS limit (--max-rss)")
+            for run in results where run.ballastMB == ballast {
+                switch run.fields["stopped"] {
+                case "rss_limit": notes.append("\(run.label), \(ballast) MB: stopped at the RSS limit (--max-rss)")
+                case "fd_limit":
+                    notes.append(
+                        "\(run.label), \(ballast) MB: stopped after \(run.ports) ports: out of file descriptors "
+                            + "(dropped file ports keep theirs until released)")
+                default: break
+                }
             }
         }
         return notes

@@ -15,7 +15,7 @@ enum System {
     /// Resident set size and its peak (VmRSS and VmHWM of /proc/self/status),
     /// in bytes; 0 where /proc is missing.
     static func residentBytes() -> (current: Int, peak: Int) {
-        guard let text = readFile("/proc/self/status") else { return (0, 0) }
+        guard let text = readStatus() else { return (0, 0) }
         var current = 0
         var peak = 0
         for line in text.split(separator: "\n") {
@@ -26,6 +26,26 @@ enum System {
             }
         }
         return (current, peak)
+    }
+
+    /// /proc/self/status, opened once and re-read with pread: a run that
+    /// exhausts its descriptors can still be sampled, and a sample costs no
+    /// open(2).
+    private static let statusDescriptor = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+
+    private static func readStatus() -> String? {
+        guard statusDescriptor >= 0 else { return nil }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes {
+                pread(statusDescriptor, $0.baseAddress, $0.count, off_t(bytes.count))
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<count])
+        }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
     }
 
     private static func kilobytes(_ line: Substring) -> Int {
@@ -115,7 +135,13 @@ enum System {
 
 struct RunError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// Set when the run may stop here and still report (a resource limit
+    /// reached by a leaking configuration): the `stopped` field's value.
+    var stopReason: String?
+    init(_ description: String, stopReason: String? = nil) {
+        self.description = description
+        self.stopReason = stopReason
+    }
 }
 
 /// Fixed-point formatting without Foundation.
