@@ -29,13 +29,15 @@ import Testing
         let finalized = Counter()
         let pairs = try makeFinalizableObjectsWithBothLinks(100, finalized: finalized)
         scrubStack()
-        GC.collect()   // finds them unreachable, queues finalizers
+        GC.collect()  // finds them unreachable, queues finalizers
         let shortCleared = pairs.count { $0.short.isCleared }
         let longClearedBeforeFinalizers = pairs.count { $0.long.isCleared }
         GC.runFinalizers()
         collectAndDrain()
         let longClearedAfter = pairs.count { $0.long.isCleared }
-        print("short cleared \(shortCleared), long cleared before finalizers \(longClearedBeforeFinalizers), after \(longClearedAfter), finalized \(finalized.count)")
+        print(
+            "short cleared \(shortCleared), long cleared before finalizers \(longClearedBeforeFinalizers), after \(longClearedAfter), finalized \(finalized.count)"
+        )
         #expect(shortCleared >= 90)
         #expect(longClearedBeforeFinalizers == 0)
         #expect(longClearedAfter >= 90)

@@ -3,7 +3,7 @@ internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs ready finalizers: on a dedicated thread woken by libgc's finalizer
@@ -27,10 +27,12 @@ internal final class FinalizerRunner: Sendable {
             sem_post(finalizerSemaphore)
         }
         var thread = pthread_t()
-        let status = pthread_create(&thread, nil, { _ in
-            finalizerThreadMain()
-            return nil
-        }, nil)
+        let status = pthread_create(
+            &thread, nil,
+            { _ in
+                finalizerThreadMain()
+                return nil
+            }, nil)
         precondition(status == 0, "cannot start the finalizer thread: error \(status)")
         pthread_detach(thread)
     }

@@ -3,7 +3,7 @@ internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The started collector: initialised once, on first use, by whichever
