@@ -14,7 +14,7 @@ let package = Package(
         ),
         .target(name: "CGCSupport", dependencies: ["CBoehmGC"], path: "CSupport"),
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
-        .executableTarget(name: "gc-demo", dependencies: ["BoehmGC"], path: "Benchmarks/Demo"),
+        .executableTarget(name: "core-bench", dependencies: ["BoehmGC"], path: "Benchmarks/CoreBench"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
     ],
     swiftLanguageModes: [.v6]
