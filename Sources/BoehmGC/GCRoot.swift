@@ -79,6 +79,8 @@ public final class GCRoot: @unchecked Sendable {
     }
 
     deinit {
+        // The last reference may go on any thread, even one new to libgc.
+        enterCollector()
         GC_free(cell)
     }
 

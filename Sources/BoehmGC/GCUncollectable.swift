@@ -39,6 +39,7 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     public consuming func free() {}
 
     deinit {
+        enterCollector()
         GC_free(base)
     }
 }

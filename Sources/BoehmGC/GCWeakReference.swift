@@ -56,6 +56,7 @@ public final class GCWeakReference: @unchecked Sendable {
     }
 
     deinit {
+        enterCollector()
         let link = UnsafeMutableRawPointer(cell).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
         switch strength {
         case .short: _ = GC_unregister_disappearing_link(link)
