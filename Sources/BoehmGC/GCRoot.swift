@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 
 /// How the collector treats an object's contents.
@@ -60,14 +59,14 @@ public final class GCRoot: @unchecked Sendable {
     public convenience init(unsafeAddress: UnsafeMutableRawPointer) {
         enterCollector()
         precondition(
-            GC_base(unsafeAddress) == unsafeAddress,
+            libgc_base(unsafeAddress) == unsafeAddress,
             "GCRoot(unsafeAddress:) needs the start of a GC heap object")
-        self.init(rooting: unsafeAddress, byteCount: Int(GC_size(unsafeAddress)))
+        self.init(rooting: unsafeAddress, byteCount: libgc_size(unsafeAddress))
     }
 
     internal init(rooting object: UnsafeMutableRawPointer, byteCount: Int) {
         enterCollector()
-        guard let raw = GC_malloc_uncollectable(MemoryLayout<UnsafeMutableRawPointer>.size) else {
+        guard let raw = libgc_mallocUncollectable(MemoryLayout<UnsafeMutableRawPointer>.size) else {
             // An out-of-memory error here would lose the caller's object; a
             // one-word cell failing means the process is beyond saving.
             preconditionFailure("GC heap exhausted allocating a root cell")
@@ -81,7 +80,7 @@ public final class GCRoot: @unchecked Sendable {
     deinit {
         // The last reference may go on any thread, even one new to libgc.
         enterCollector()
-        GC_free(cell)
+        libgc_free(cell)
     }
 
     /// The object's address.
@@ -156,15 +155,11 @@ extension GC {
     ) throws(GCError) -> UnsafeMutableRawPointer {
         guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
         enterCollector()
-        let object: UnsafeMutableRawPointer?
-        switch kind {
-        case .scanned:
-            object = GC_malloc(byteCount)
-        case .pointerFree:
-            object = GC_malloc_atomic(byteCount)
-            if let object { object.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
+        guard let object = libgc_malloc(byteCount, pointerFree: kind == .pointerFree) else {
+            throw .outOfMemory(byteCount: byteCount)
         }
-        guard let object else { throw .outOfMemory(byteCount: byteCount) }
+        // GC_malloc_atomic does not clear; every allocation here is zeroed.
+        if kind == .pointerFree { object.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
         return object
     }
 }

@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 import Synchronization
 
@@ -20,7 +19,7 @@ internal final class FinalizerRunner: Sendable {
         guard mode == .dedicatedThread else { return }
         // The semaphore is process-lifetime memory, never freed.
         sem_init(finalizerSemaphore, 0, 0)
-        GC_set_finalizer_notifier {
+        libgc_setFinalizerNotifier {
             // Called by libgc outside its lock, once per collection that
             // queued finalizers. sem_post is async-signal-safe and never
             // allocates.
