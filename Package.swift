@@ -5,6 +5,7 @@ let package = Package(
     name: "BoehmGC",
     products: [
         .library(name: "BoehmGC", targets: ["BoehmGC"]),
+        .library(name: "GCPorts", targets: ["GCPorts"]),
     ],
     targets: [
         .systemLibrary(
@@ -14,7 +15,11 @@ let package = Package(
         ),
         .target(name: "CGCSupport", dependencies: ["CBoehmGC"], path: "CSupport"),
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
+        .target(name: "GCPorts", dependencies: ["BoehmGC"]),
+        .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
         .executableTarget(name: "core-bench", dependencies: ["BoehmGC"], path: "Benchmarks/CoreBench"),
+        .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
+        .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/PortChurn"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
     ],
     swiftLanguageModes: [.v6]

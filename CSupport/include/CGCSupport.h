@@ -120,6 +120,14 @@ static inline int cgc_in_finalizer(void) { return cgc_finalizer_depth > 0; }
 /// Re-registers the trampoline finalizer on the sentinel being finalized.
 void cgc_sentinel_rearm(void *sentinel, void *data);
 
+// MARK: Foreign memory (ExternalMemory, ForeignResource)
+
+/// Bytes of malloc memory in use by the whole process (glibc mallinfo2:
+/// arena bytes in use plus mmapped chunks). Swift cannot call it: <malloc.h>
+/// is not in the Glibc module. Process-wide, so other threads' allocations
+/// show up in a difference taken around a call.
+size_t cgc_malloc_in_use_bytes(void);
+
 // MARK: Weak slots (weak hash tables)
 
 /// Word values of a slot's key field that are not objects.

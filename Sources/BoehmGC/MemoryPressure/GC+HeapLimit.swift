@@ -6,7 +6,7 @@ extension GC {
     /// bound.
     ///
     /// It starts as ``Configuration/maximumHeapSize`` and changes with
-    /// ``setMaximumHeapSize(_:)``.
+    /// ``setMaximumHeapSize(_:)``. Reading it starts the collector.
     public static var maximumHeapSize: Int? {
         enterCollector()
         return HeapLimit.current

@@ -46,8 +46,25 @@ extension MemoryPressureMonitor {
         public var samplesAfterCollections: Bool
         /// Whether a sample that would raise the level first runs a full
         /// collection and samples again: the level then rises only if the
-        /// pressure is still there once garbage is gone.
+        /// pressure is still there once garbage is gone. While the level
+        /// stays raised, the monitor also collects now and then to see
+        /// whether the program has dropped data the collector has not yet
+        /// found: a program that refuses work allocates little and would
+        /// otherwise not collect.
+        ///
+        /// These collections are rationed: the monitor collects only when
+        /// the last collection (its own or anyone's) is at least one
+        /// sampling interval old; after a quiet spell two may run at once,
+        /// after that they take at most ``collectionTimeShare`` of wall time,
+        /// even with a large live heap. When a collection is not due, the
+        /// level follows the reading.
         public var collectsOnWarning: Bool
+        /// The largest share of wall time the collections of
+        /// ``collectsOnWarning`` may take on average (default 0.05). Larger
+        /// values let a raised level fall sooner after the program drops
+        /// data: with 40 ms pauses, rechecks come every 0.8 s at 0.05 and
+        /// every 0.2 s at 0.2.
+        public var collectionTimeShare: Double
         /// The GC heap's limit (its figure is the heap in use, garbage
         /// included until the next collection).
         public var gcHeapBudget: HeapBudget
@@ -71,6 +88,7 @@ extension MemoryPressureMonitor {
             samplingInterval: Duration? = .milliseconds(100),
             samplesAfterCollections: Bool = true,
             collectsOnWarning: Bool = false,
+            collectionTimeShare: Double = 0.05,
             gcHeapBudget: HeapBudget = .collectorLimit,
             foreignBytes: (@Sendable () -> Int)? = nil,
             foreignLimit: Int? = nil,
@@ -84,6 +102,7 @@ extension MemoryPressureMonitor {
             self.samplingInterval = samplingInterval
             self.samplesAfterCollections = samplesAfterCollections
             self.collectsOnWarning = collectsOnWarning
+            self.collectionTimeShare = collectionTimeShare
             self.gcHeapBudget = gcHeapBudget
             self.foreignBytes = foreignBytes
             self.foreignLimit = foreignLimit
@@ -100,6 +119,9 @@ extension MemoryPressureMonitor {
             }
             guard hysteresis >= 0, hysteresis < warningThreshold else {
                 throw .invalidArgument("hysteresis must be in [0, warningThreshold), got \(hysteresis)")
+            }
+            guard collectionTimeShare > 0, collectionTimeShare <= 1 else {
+                throw .invalidArgument("collectionTimeShare must be in (0, 1], got \(collectionTimeShare)")
             }
             if let samplingInterval, samplingInterval <= .zero {
                 throw .invalidArgument("samplingInterval must be positive, got \(samplingInterval)")

@@ -1,7 +1,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Watches the process's memory and tells the program when it runs short.
@@ -79,6 +79,9 @@ public final class MemoryPressureMonitor: Sendable {
     /// or a caller of ``sample()``), one change at a time, in order.
     ///
     /// `body` must return quickly and must not call ``GC/runFinalizers()``.
+    /// It should not hold the monitor strongly: the monitor stops when it is
+    /// released, and a monitor its own observer holds is never released
+    /// (call ``stop()`` then).
     ///
     /// - Returns: An identifier for ``removeObserver(_:)``.
     @discardableResult
@@ -107,6 +110,7 @@ public final class MemoryPressureMonitor: Sendable {
             samples: core.samples.load(ordering: .relaxed),
             levelChanges: core.changes.load(ordering: .relaxed),
             collectionsRequested: core.collections.load(ordering: .relaxed),
+            totalCollectionTime: .nanoseconds(core.collectionNanoseconds.load(ordering: .relaxed)),
             totalSampleCost: .nanoseconds(core.costNanoseconds.load(ordering: .relaxed)))
     }
 
@@ -127,6 +131,8 @@ public final class MemoryPressureMonitor: Sendable {
         public var levelChanges: Int
         /// Collections run because of ``Configuration/collectsOnWarning``.
         public var collectionsRequested: Int
+        /// Time those collections took.
+        public var totalCollectionTime: Duration
         /// Time spent reading sources, over all samples.
         public var totalSampleCost: Duration
     }
@@ -151,9 +157,24 @@ internal final class MonitorCore: Sendable {
     let changes = Atomic<Int>(0)
     let collections = Atomic<Int>(0)
     let costNanoseconds = Atomic<Int64>(0)
+    let collectionNanoseconds = Atomic<Int64>(0)
     /// Held for a whole sample, observers included: samples and their
     /// changes are handled one at a time, in order.
-    private let sampling = Mutex(())
+    private let sampling = Mutex(SamplingState())
+
+    struct SamplingState {
+        /// The collection count of the previous sample (nil before the first).
+        var collections: UInt64?
+        /// When a sample first saw the current collection count; nil if that
+        /// collection predates the monitor.
+        var collectionSeen: ContinuousClock.Instant?
+        /// Collection time the monitor may still spend (a token bucket that
+        /// fills at `collectionTimeShare` of wall time); nil until first used,
+        /// when it starts full.
+        var allowance: Duration?
+        var allowanceUpdated = ContinuousClock.now
+    }
+
     /// The thread inside `sampling` (pthread_self), 0 for none: lets an
     /// observer's call to sample() return instead of deadlocking.
     private let samplingThread = Atomic<UInt>(0)
@@ -213,8 +234,7 @@ internal final class MonitorCore: Sendable {
             cost: .zero)
         sample.computeUtilization()
         sample.cost = clock.now - start
-        let (seconds, attoseconds) = sample.cost.components
-        costNanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
+        costNanoseconds.add(nanoseconds(sample.cost), ordering: .relaxed)
         samples.add(1, ordering: .relaxed)
         return sample
     }
@@ -224,23 +244,34 @@ internal final class MonitorCore: Sendable {
         if samplingThread.load(ordering: .relaxed) == me { return latest.withLock { $0 } }
         if reason == .collection {
             // Never block the finalizer thread: a sample in progress will do.
-            return sampling.withLockIfAvailable { _ in sampleLocked(reason: reason, thread: me) }
+            return sampling.withLockIfAvailable { state in sampleLocked(&state, reason: reason, thread: me) }
                 ?? latest.withLock { $0 }
         }
-        return sampling.withLock { _ in sampleLocked(reason: reason, thread: me) }
+        return sampling.withLock { state in sampleLocked(&state, reason: reason, thread: me) }
     }
 
-    private func sampleLocked(reason: Reason, thread: UInt) -> MemoryPressureSample {
+    private func sampleLocked(_ state: inout SamplingState, reason: Reason, thread: UInt) -> MemoryPressureSample {
         samplingThread.store(thread, ordering: .relaxed)
         defer { samplingThread.store(0, ordering: .relaxed) }
         let current = level.load(ordering: .relaxed)
         var sample = read()
+        noteCollections(of: sample, in: &state)
         var next = configuration.nextLevel(after: current, utilization: sample.utilization)
-        // Right after a collection the reading is already free of garbage.
-        if next > current && configuration.collectsOnWarning && reason != .collection {
-            GC.collect()
+        if configuration.collectsOnWarning && reason != .collection
+            && (next > current || (current > .normal && next >= current)) && collectionIsDue(&state)
+        {
+            // The GC heap figure counts garbage until a collection: before
+            // raising the level, and now and then while it stays raised (the
+            // program may have dropped its data since), collect and look again.
+            // Right after a collection (reason .collection) the figure is
+            // fresh. When a collection is not due, the level follows the
+            // reading; a later recheck lowers it if it was garbage.
+            let pause = ContinuousClock().measure { GC.collect() }
+            state.allowance = (state.allowance ?? .zero) - pause
             collections.add(1, ordering: .relaxed)
+            collectionNanoseconds.add(nanoseconds(pause), ordering: .relaxed)
             sample = read()
+            noteCollections(of: sample, in: &state)
             next = configuration.nextLevel(after: current, utilization: sample.utilization)
         }
         latest.withLock { $0 = sample }
@@ -253,6 +284,37 @@ internal final class MonitorCore: Sendable {
             }
         }
         return sample
+    }
+
+    private func noteCollections(of sample: MemoryPressureSample, in state: inout SamplingState) {
+        guard let previous = state.collections else {
+            state.collections = sample.collections
+            return
+        }
+        if sample.collections != previous {
+            state.collections = sample.collections
+            state.collectionSeen = sample.time
+        }
+    }
+
+    /// Whether the monitor may collect now: the last collection (anyone's)
+    /// is at least a sampling interval old (10 ms without a thread), and the
+    /// allowance holds the last pause. The allowance fills at
+    /// `collectionTimeShare` of wall time, up to two pauses, so after a quiet
+    /// spell the check before a rise and one recheck run at once, and after
+    /// that the monitor's collections average at most that share.
+    private func collectionIsDue(_ state: inout SamplingState) -> Bool {
+        let now = ContinuousClock.now
+        let share = configuration.collectionTimeShare
+        let lastPause = max(GC.statistics.lastPause, .microseconds(100))
+        let cap = lastPause * 2
+        let accrued = (state.allowance ?? cap) + (now - state.allowanceUpdated) * share
+        state.allowance = min(cap, accrued)
+        state.allowanceUpdated = now
+        if let seen = state.collectionSeen, now - seen < configuration.samplingInterval ?? .milliseconds(10) {
+            return false
+        }
+        return state.allowance! >= lastPause
     }
 
     // MARK: Hook and thread
@@ -304,6 +366,11 @@ internal final class MonitorCore: Sendable {
         }
         sem_post(wakeup)
     }
+}
+
+private func nanoseconds(_ duration: Duration) -> Int64 {
+    let (seconds, attoseconds) = duration.components
+    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
 }
 
 /// What the sampling thread is started with.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A small kernel file (procfs, cgroupfs) kept open and re-read from offset

@@ -1,0 +1,476 @@
+// gc-pressure-child: the child process of the heap-limit and memory-pressure
+// tests, and the benchmark of one monitor sample.
+//
+//   gc-pressure-child heap-limit [--limit-mb N] [--runtime-limit]
+//   gc-pressure-child churn [--monitor] [--limit-mb N] [--requests N] [--live-mb N]
+//                           [--share-percent N]
+//   gc-pressure-child roots [--limit-mb N] [--byte-count N]
+//   gc-pressure-child sample-cost [--samples N] [--live-mb N] [--json PATH]
+//
+// Each mode prints one `result {...}` JSON line. Exit codes: 0 success,
+// 1 a checked object was corrupted, 2 the heap limit was never reached,
+// 3 the churn ran out of memory (caught as GCError.outOfMemory), 4 memory
+// freed under the limit could not be allocated again, 64 bad arguments.
+
+import BoehmGC
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+enum ExitCode: Int32 {
+    case success = 0
+    case corrupted = 1
+    case limitNeverReached = 2
+    case outOfMemory = 3
+    case reallocationFailed = 4
+    case usage = 64
+}
+
+func finish(_ code: ExitCode, _ fields: KeyValuePairs<String, Any>) -> Never {
+    let body = fields.map { key, value in
+        if let text = value as? String { return "\"\(key)\":\"\(text)\"" }
+        return "\"\(key)\":\(value)"
+    }.joined(separator: ",")
+    print("result {\(body),\"exit\":\(code.rawValue)}")
+    exit(code.rawValue)
+}
+
+struct Arguments {
+    var mode = ""
+    var options: [String: String] = [:]
+
+    init() {
+        var rest = CommandLine.arguments.dropFirst()
+        mode = rest.popFirst() ?? ""
+        while let flag = rest.popFirst() {
+            guard flag.hasPrefix("--") else { fail("unexpected argument \(flag)") }
+            let name = String(flag.dropFirst(2))
+            if ["monitor", "runtime-limit", "tiny"].contains(name) {
+                options[name] = "1"
+            } else {
+                guard let value = rest.popFirst() else { fail("\(flag) needs a value") }
+                options[name] = value
+            }
+        }
+    }
+
+    func flag(_ name: String) -> Bool { options[name] != nil }
+
+    func int(_ name: String, _ defaultValue: Int) -> Int {
+        guard let text = options[name] else { return defaultValue }
+        guard let value = Int(text), value > 0 else { fail("--\(name) needs a positive integer") }
+        return value
+    }
+
+    func fail(_ message: String) -> Never {
+        print("gc-pressure-child: \(message)")
+        exit(ExitCode.usage.rawValue)
+    }
+}
+
+/// Level changes the churn's observer saw, printed at the end.
+let changeLog = Mutex<[String]>([])
+/// The sample-cost benchmark's foreign-bytes source.
+let foreignBytes = Atomic<Int>(0)
+
+/// `value` with `digits` decimals.
+func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = (value * scale).rounded()
+    guard digits > 0 else { return "\(Int(scaled))" }
+    let whole = Int(scaled / scale)
+    let fraction = Int(abs(scaled) - Double(abs(whole)) * scale)
+    let text = String(fraction)
+    return "\(value < 0 && whole == 0 ? "-" : "")\(whole)." + String(repeating: "0", count: digits - text.count) + text
+}
+
+// MARK: Object patterns
+
+/// A word no heap address looks like, so conservative scanning of scanned
+/// objects does not retain anything by accident.
+func pattern(_ index: Int, _ word: Int) -> UInt {
+    0xA5A5_0000_0000_0000 | UInt(truncatingIfNeeded: index &* 131 &+ word) & 0x0000_FFFF_FFFF_FFFF
+}
+
+/// Fills every word but `skipping` (a pointer slot) with the pattern.
+func fill(_ object: UnsafeMutableRawPointer, byteCount: Int, index: Int, skipping: Int = -1) {
+    let words = object.bindMemory(to: UInt.self, capacity: byteCount / 8)
+    for word in 0..<byteCount / 8 where word != skipping { words[word] = pattern(index, word) }
+}
+
+func check(_ object: UnsafeMutableRawPointer, byteCount: Int, index: Int, skipping: Int = -1) -> Bool {
+    let words = object.assumingMemoryBound(to: UInt.self)
+    for word in 0..<byteCount / 8 where word != skipping && words[word] != pattern(index, word) {
+        return false
+    }
+    return true
+}
+
+/// A table of object addresses in uncollectable (scanned, never freed)
+/// memory: what keeps the child's data alive. Nothing here is kept in Swift
+/// memory, which the collector does not scan.
+struct Table: ~Copyable {
+    let block: GCUncollectable
+    let capacity: Int
+
+    init(capacity: Int) throws(GCError) {
+        block = try GCUncollectable(byteCount: capacity * 8)
+        self.capacity = capacity
+    }
+
+    subscript(index: Int) -> UnsafeMutableRawPointer? {
+        get { block.withUnsafeMutableBytes { $0.load(fromByteOffset: index * 8, as: UnsafeMutableRawPointer?.self) } }
+        nonmutating set {
+            block.withUnsafeMutableBytes {
+                $0.storeBytes(of: newValue, toByteOffset: index * 8, as: UnsafeMutableRawPointer?.self)
+            }
+        }
+    }
+}
+
+// MARK: heap-limit
+
+/// Object `index`: sizes cycle from 64 B to 16 KiB; even objects are scanned
+/// and hold, in word 1, a 48-byte pointer-free payload reachable only
+/// through them.
+let sizes = [64, 256, 1024, 4096, 16384]
+let payloadSize = 48
+
+func allocateObject(_ index: Int) throws(GCError) -> UnsafeMutableRawPointer {
+    let size = sizes[index % sizes.count]
+    if index % 2 == 0 {
+        let object = try GC.unsafeAllocate(byteCount: size, kind: .scanned)
+        fill(object, byteCount: size, index: index, skipping: 1)
+        let payload = try GC.unsafeAllocate(byteCount: payloadSize, kind: .pointerFree)
+        fill(payload, byteCount: payloadSize, index: ~index)
+        object.storeBytes(of: payload, toByteOffset: 8, as: UnsafeMutableRawPointer.self)
+        return object
+    }
+    let object = try GC.unsafeAllocate(byteCount: size, kind: .pointerFree)
+    fill(object, byteCount: size, index: index)
+    return object
+}
+
+func checkObject(_ object: UnsafeMutableRawPointer, _ index: Int) -> Bool {
+    let size = sizes[index % sizes.count]
+    if index % 2 == 0 {
+        let payload = object.load(fromByteOffset: 8, as: UnsafeMutableRawPointer.self)
+        return check(object, byteCount: size, index: index, skipping: 1)
+            && check(payload, byteCount: payloadSize, index: ~index)
+    }
+    return check(object, byteCount: size, index: index)
+}
+
+func heapLimit(_ arguments: Arguments) throws(GCError) -> Never {
+    let limit = arguments.int("limit-mb", 32) << 20
+    if arguments.flag("runtime-limit") {
+        GC.initialize()
+        try GC.setMaximumHeapSize(limit)
+    } else {
+        try GC.configure(.init(maximumHeapSize: limit))
+    }
+    let table = try Table(capacity: limit / 512)
+    // Fill until the collector refuses.
+    var filled = 0
+    var oomSize = 0
+    while true {
+        guard filled < table.capacity else {
+            finish(.limitNeverReached, ["mode": "heap-limit", "filled": filled])
+        }
+        do {
+            table[filled] = try allocateObject(filled)
+            filled += 1
+        } catch {
+            guard case .outOfMemory(let size) = error else { throw error }
+            oomSize = size
+            break
+        }
+    }
+    let heapAtLimit = GC.statistics.heapSize
+    var bad = (0..<filled).count { !checkObject(table[$0]!, $0) }
+    guard bad == 0 else { finish(.corrupted, ["mode": "heap-limit", "phase": "fill", "bad": bad]) }
+    // Drop every second object, collect, allocate into the freed room.
+    for index in stride(from: 0, to: filled, by: 2) { table[index] = nil }
+    GC.collect()
+    let dropped = (filled + 1) / 2
+    var reallocated = 0
+    var secondError = ""
+    for index in stride(from: 0, to: filled, by: 2) {
+        do {
+            table[index] = try allocateObject(index)
+            reallocated += 1
+        } catch {
+            secondError = "\(error)"
+            break
+        }
+    }
+    bad = (0..<filled).count { index in
+        guard let object = table[index] else { return false }
+        return !checkObject(object, index)
+    }
+    let survivors = (0..<filled).count { table[$0] != nil }
+    let stats = GC.statistics
+    let fields: KeyValuePairs<String, Any> = [
+        "mode": "heap-limit", "limitBytes": limit, "runtimeLimit": arguments.flag("runtime-limit"),
+        "filled": filled, "oomByteCount": oomSize, "heapAtLimit": heapAtLimit, "dropped": dropped,
+        "reallocated": reallocated, "survivorsChecked": survivors, "bad": bad,
+        "secondError": secondError, "heapAtEnd": stats.heapSize, "collections": stats.collections,
+    ]
+    if bad > 0 { finish(.corrupted, fields) }
+    // Half the dropped objects must fit again: fragmentation may cost some.
+    if reallocated * 2 < dropped { finish(.reallocationFailed, fields) }
+    finish(.success, fields)
+}
+
+// MARK: churn
+
+/// A server: every iteration a request arrives and, if accepted, holds a
+/// working set (a scanned header pointing to 4 KiB pointer-free chunks) and
+/// makes some garbage; every second iteration the oldest request completes.
+/// In-flight work grows by half a request per iteration, past the heap limit
+/// unless the server refuses work when told of pressure.
+func churn(_ arguments: Arguments) throws(GCError) -> Never {
+    let limit = arguments.int("limit-mb", 24) << 20
+    let requests = arguments.int("requests", 600)
+    let chunks = 32
+    let chunkSize = 4096
+    let liveBytes = (Int(arguments.options["live-mb"] ?? "0") ?? 0) << 20
+    try GC.configure(.init(maximumHeapSize: limit))
+    GC.initialize()
+    // Optional long-lived data the churn runs beside (scanned 256-byte
+    // objects in a chain of tables), to see what the monitor's collections
+    // cost when each one must mark a big live heap.
+    let live = try Table(capacity: max(1, liveBytes / 256))
+    for index in 0..<(liveBytes / 256) {
+        let object = try GC.unsafeAllocate(byteCount: 256, kind: .scanned)
+        if index > 0 { object.storeBytes(of: live[index - 1], as: UnsafeMutableRawPointer?.self) }
+        live[index] = object
+    }
+    let pauseBefore = GC.statistics.totalPause
+
+    let monitor: MemoryPressureMonitor?
+    if arguments.flag("monitor") {
+        let started = ContinuousClock.now
+        monitor = try MemoryPressureMonitor(
+            .init(
+                warningThreshold: 0.6, criticalThreshold: 0.8, hysteresis: 0.1,
+                samplingInterval: .milliseconds(2), collectsOnWarning: true,
+                collectionTimeShare: Double(arguments.int("share-percent", 5)) / 100, cgroup: .none))
+        monitor?.addObserver { change in
+            let at = ContinuousClock.now - started
+            let text =
+                "\(change.previous)->\(change.current) at \(fixed(nanoseconds(at) / 1e6, 1)) ms"
+                + " (gc heap in use \(change.sample.gcInUseBytes >> 10) KiB of \((change.sample.gcHeapLimit ?? 0) >> 10) KiB)"
+            changeLog.withLock { $0.append(text) }
+        }
+    } else {
+        monitor = nil
+    }
+
+    let inFlight = try Table(capacity: requests)
+    var oldest = 0
+    var newest = 0
+    var accepted = 0
+    var refused = 0
+    var completed = 0
+    var peakInFlight = 0
+    var bad = 0
+    let start = ContinuousClock.now
+    for iteration in 0..<requests {
+        if let monitor, monitor.level >= .warning {
+            refused += 1
+        } else {
+            do {
+                let header = try GC.unsafeAllocate(byteCount: chunks * 8 + 8, kind: .scanned)
+                header.storeBytes(of: UInt(iteration), as: UInt.self)
+                for chunk in 0..<chunks {
+                    let data = try GC.unsafeAllocate(byteCount: chunkSize, kind: .pointerFree)
+                    fill(data, byteCount: chunkSize, index: iteration * chunks + chunk)
+                    header.storeBytes(of: data, toByteOffset: 8 + chunk * 8, as: UnsafeMutableRawPointer.self)
+                }
+                // Garbage: a parsed request, a response buffer.
+                for _ in 0..<8 { _ = try GC.unsafeAllocate(byteCount: 2048, kind: .pointerFree) }
+                inFlight[newest] = header
+                newest += 1
+                accepted += 1
+            } catch {
+                let stats = GC.statistics
+                finish(
+                    .outOfMemory,
+                    [
+                        "mode": "churn", "monitor": monitor != nil, "error": "\(error)", "iteration": iteration,
+                        "accepted": accepted, "inFlight": newest - oldest, "heapBytes": stats.heapSize,
+                        "limitBytes": limit,
+                    ])
+            }
+        }
+        peakInFlight = max(peakInFlight, newest - oldest)
+        if iteration % 2 == 1 && oldest < newest {
+            // Complete the oldest request: check its data, let it go.
+            let header = inFlight[oldest]!
+            let number = Int(header.load(as: UInt.self))
+            for chunk in 0..<chunks {
+                let data = header.load(fromByteOffset: 8 + chunk * 8, as: UnsafeMutableRawPointer.self)
+                if !check(data, byteCount: chunkSize, index: number * chunks + chunk) { bad += 1 }
+            }
+            inFlight[oldest] = nil
+            oldest += 1
+            completed += 1
+        }
+        usleep(250)  // the request's I/O
+    }
+    let elapsed = ContinuousClock.now - start
+    let stats = GC.statistics
+    let monitorStats = monitor?.statistics
+    monitor?.stop()
+    for line in changeLog.withLock({ $0 }) { print("change \(line)") }
+    let fields: KeyValuePairs<String, Any> = [
+        "mode": "churn", "monitor": monitor != nil, "requests": requests, "accepted": accepted,
+        "refused": refused, "completed": completed, "peakInFlight": peakInFlight,
+        "peakInFlightBytes": peakInFlight * chunks * chunkSize, "limitBytes": limit, "bad": bad,
+        "heapBytes": stats.heapSize, "collections": stats.collections,
+        "levelChanges": monitorStats?.levelChanges ?? 0, "samples": monitorStats?.samples ?? 0,
+        "monitorCollections": monitorStats?.collectionsRequested ?? 0,
+        "elapsedMs": Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+        "liveBytes": liveBytes, "gcPauseMs": fixed(nanoseconds(stats.totalPause - pauseBefore) / 1e6, 1),
+        "maxPauseMs": fixed(nanoseconds(stats.maxPause) / 1e6, 1),
+    ]
+    precondition(liveBytes == 0 || live[liveBytes / 256 - 1] != nil)
+    finish(bad > 0 ? .corrupted : .success, fields)
+}
+
+// MARK: roots
+
+/// Fills the heap with small objects held by `GCRoot`s until the error, then
+/// drops them and allocates again. Each root also allocates a one-word
+/// uncollectable cell, which can be what fails at the limit.
+func rootsAtLimit(_ arguments: Arguments) throws(GCError) -> Never {
+    let limit = arguments.int("limit-mb", 8) << 20
+    let byteCount = arguments.int("byte-count", 32)
+    try GC.configure(.init(maximumHeapSize: limit))
+    var roots: [GCRoot] = []
+    var error = ""
+    do {
+        while true { roots.append(try GCRoot(byteCount: byteCount, kind: .pointerFree)) }
+    } catch let caught {
+        error = "\(caught)"
+    }
+    let filled = roots.count
+    roots.removeAll()
+    GC.collect()
+    let again = (try? GCRoot(byteCount: byteCount, kind: .pointerFree)) != nil
+    finish(
+        again ? .success : .reallocationFailed,
+        ["mode": "roots", "byteCount": byteCount, "filled": filled, "error": error, "allocatesAgain": again])
+}
+
+// MARK: sample-cost
+
+func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
+
+func nanoseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9
+}
+
+/// The cost of one monitor sample against its floor (GC.statistics alone,
+/// libgc's heap counters under its lock), with an empty heap and with a live
+/// heap, and of one `level` check.
+func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
+    let tiny = arguments.flag("tiny")
+    let count = arguments.int("samples", tiny ? 200 : 20_000)
+    let liveBytes = arguments.int("live-mb", tiny ? 4 : 64) << 20
+    GC.initialize()
+    let clock = ContinuousClock()
+    let monitor = try MemoryPressureMonitor(
+        .init(
+            samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
+            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40, residentLimit: 1 << 40))
+
+    // The same without the files: what reading /proc (and cgroupfs) adds.
+    let heapOnly = try MemoryPressureMonitor(
+        .init(
+            samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
+            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40,
+            readsResidentSize: false, cgroup: .none))
+
+    struct Figures {
+        var floor: Duration
+        var sample: Duration
+        var heapOnly: Duration
+        var level: Double
+    }
+
+    func measure() -> Figures {
+        var floors: [Duration] = []
+        var samples: [Duration] = []
+        var heapOnlySamples: [Duration] = []
+        for _ in 0..<count {
+            floors.append(clock.measure { _ = GC.statistics })
+            samples.append(clock.measure { monitor.sample() })
+            heapOnlySamples.append(clock.measure { heapOnly.sample() })
+        }
+        var sum = 0
+        let loads = count * 100
+        let levelTime = clock.measure {
+            for _ in 0..<loads { sum &+= Int(monitor.level.rawValue) }
+        }
+        precondition(sum >= 0)
+        return Figures(
+            floor: median(floors), sample: median(samples), heapOnly: median(heapOnlySamples),
+            level: nanoseconds(levelTime) / Double(loads))
+    }
+
+    let empty = measure()
+    // A live heap of `liveBytes` in 4 KiB pointer-free objects, held by a
+    // table: the sample's cost must not grow with the heap.
+    let table = try Table(capacity: liveBytes / 4096)
+    for index in 0..<table.capacity { table[index] = try GC.unsafeAllocate(byteCount: 4096, kind: .pointerFree) }
+    GC.collect()
+    let live = measure()
+    let last = monitor.latestSample
+    func ns(_ duration: Duration) -> String { "\(Int(nanoseconds(duration)))" }
+    let figures: [(String, String)] = [
+        ("samples", "\(count)"), ("liveBytes", "\(liveBytes)"),
+        ("floorNsEmpty", ns(empty.floor)), ("sampleNsEmpty", ns(empty.sample)),
+        ("heapOnlySampleNsEmpty", ns(empty.heapOnly)),
+        ("floorNsLive", ns(live.floor)), ("sampleNsLive", ns(live.sample)),
+        ("heapOnlySampleNsLive", ns(live.heapOnly)),
+        ("ratioLive", fixed(nanoseconds(live.sample) / nanoseconds(live.floor), 2)),
+        ("levelNs", fixed(live.level, 3)), ("cgroupDirectory", "\"\(monitor.cgroupDirectory ?? "none")\""),
+        ("residentBytes", "\(last.residentBytes ?? -1)"), ("gcHeapBytes", "\(last.gcHeapBytes)"),
+    ]
+    print("one monitor sample, median of \(count) (floor: GC.statistics alone, libgc's counters under its lock):")
+    for (name, figures) in [("empty heap", empty), ("\(liveBytes >> 20) MB live", live)] {
+        print(
+            "  \(name): full sample (GC heap + foreign + RSS + cgroup) \(fixed(nanoseconds(figures.sample), 0)) ns,"
+                + " without /proc and cgroup files \(fixed(nanoseconds(figures.heapOnly), 0)) ns,"
+                + " floor \(fixed(nanoseconds(figures.floor), 0)) ns,"
+                + " ratio \(fixed(nanoseconds(figures.sample) / nanoseconds(figures.floor), 1))")
+    }
+    print("  level check: \(fixed(live.level, 2)) ns")
+    if let path = arguments.options["json"] {
+        let json = "{" + figures.map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}\n"
+        guard let file = fopen(path, "w") else { arguments.fail("cannot write \(path)") }
+        fputs(json, file)
+        fclose(file)
+    }
+    precondition(table[0] != nil)  // the live heap stays live up to here
+    finish(.success, ["mode": "sample-cost", "sampleNsLive": Int(nanoseconds(live.sample))])
+}
+
+let arguments = Arguments()
+do {
+    switch arguments.mode {
+    case "heap-limit": try heapLimit(arguments)
+    case "churn": try churn(arguments)
+    case "roots": try rootsAtLimit(arguments)
+    case "sample-cost": try sampleCost(arguments)
+    default: arguments.fail("usage: gc-pressure-child heap-limit|churn|roots|sample-cost [options]")
+    }
+} catch {
+    print("gc-pressure-child: unexpected error: \(error)")
+    exit(ExitCode.usage.rawValue)
+}

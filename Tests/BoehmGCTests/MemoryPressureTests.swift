@@ -1,0 +1,270 @@
+import BoehmGC
+import Foundation
+import Synchronization
+import Testing
+
+/// A foreign-bytes source the tests turn up and down.
+final class PressureDial: Sendable {
+    private let bytes = Atomic<Int>(0)
+    func set(_ value: Int) { bytes.store(value, ordering: .relaxed) }
+    var value: Int { bytes.load(ordering: .relaxed) }
+}
+
+/// A monitor driven only by `dial` against a 1,000-byte foreign budget: no
+/// GC heap, RSS or cgroup budget, so other tests running in parallel cannot
+/// move its level.
+func dialMonitor(
+    _ dial: PressureDial, interval: Duration? = nil, collectsOnWarning: Bool = false
+) throws -> MemoryPressureMonitor {
+    try MemoryPressureMonitor(
+        .init(
+            warningThreshold: 0.70, criticalThreshold: 0.90, hysteresis: 0.05,
+            samplingInterval: interval, samplesAfterCollections: false, collectsOnWarning: collectsOnWarning,
+            gcHeapBudget: .unwatched, foreignBytes: { dial.value }, foreignLimit: 1000,
+            readsResidentSize: false, cgroup: .none))
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
+}
+
+@Suite struct MemoryPressureTests {
+    @Test func levelsRiseAtOnceAndFallPastTheHysteresisBand() throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial)
+        let seen = Locked<[MemoryPressureLevel]>([])
+        monitor.addObserver { change in seen.withLock { $0.append(change.current) } }
+        let steps: [(Int, MemoryPressureLevel)] = [
+            (500, .normal), (710, .warning), (680, .warning), (655, .warning), (640, .normal),
+            (950, .critical), (860, .critical), (840, .warning), (960, .critical), (100, .normal),
+        ]
+        for (bytes, expected) in steps {
+            dial.set(bytes)
+            let sample = monitor.sample()
+            #expect(monitor.level == expected, "at \(bytes) bytes")
+            #expect(sample.dominantBudget == .foreign)
+            #expect(abs(sample.utilization - Double(bytes) / 1000) < 1e-9)
+        }
+        #expect(seen.value == [.warning, .normal, .critical, .warning, .critical, .normal])
+        #expect(monitor.statistics.levelChanges == 6)
+    }
+
+    @Test func noiseAroundAThresholdDoesNotFlap() throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial)
+        let changes = Counter()
+        monitor.addObserver { _ in changes.increment() }
+        for step in 0..<200 {
+            dial.set(step % 2 == 0 ? 690 : 710)  // ±1 % around the warning threshold
+            monitor.sample()
+        }
+        print("200 samples alternating 69 % / 71 %: \(changes.count) level change(s)")
+        #expect(changes.count == 1)
+        #expect(monitor.level == .warning)
+    }
+
+    @Test func removedObserverIsNotCalled() throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial)
+        let calls = Counter()
+        let id = monitor.addObserver { _ in calls.increment() }
+        dial.set(800)
+        monitor.sample()
+        monitor.removeObserver(id)
+        dial.set(0)
+        monitor.sample()
+        #expect(calls.count == 1)
+        #expect(monitor.level == .normal)
+    }
+
+    @Test func observerMaySampleWithoutDeadlock() throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial)
+        let inner = Locked<MemoryPressureSample?>(nil)
+        // Holding the monitor in its own observer is a cycle: remove it after.
+        let id = monitor.addObserver { [monitor] _ in inner.withLock { $0 = monitor.sample() } }
+        defer { monitor.removeObserver(id) }
+        dial.set(950)
+        let outer = monitor.sample()
+        #expect(inner.value?.utilization == outer.utilization)
+    }
+
+    @Test func invalidSettingsThrow() {
+        let bad: [MemoryPressureMonitor.Configuration] = [
+            .init(warningThreshold: 0),
+            .init(warningThreshold: 0.9, criticalThreshold: 0.8),
+            .init(hysteresis: -0.1),
+            .init(warningThreshold: 0.5, hysteresis: 0.5),
+            .init(samplingInterval: .zero),
+            .init(gcHeapBudget: .bytes(0)),
+            .init(foreignLimit: -1),
+            .init(residentLimit: 0),
+            .init(collectionTimeShare: 0),
+            .init(collectionTimeShare: 1.5),
+        ]
+        for configuration in bad {
+            #expect(throws: GCError.self) { try MemoryPressureMonitor(configuration) }
+        }
+        #expect(throws: GCError.self) { try GC.setMaximumHeapSize(0) }
+    }
+
+    @Test func readsCgroupFilesAndTreatsMaxAsNoLimit() throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("gc-pressure-cgroup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let max = directory.appendingPathComponent("memory.max")
+        let current = directory.appendingPathComponent("memory.current")
+        try "1048576\n".write(to: max, atomically: false, encoding: .utf8)
+        try "996148\n".write(to: current, atomically: false, encoding: .utf8)
+        let monitor = try MemoryPressureMonitor(
+            .init(
+                samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .unwatched,
+                readsResidentSize: false, cgroup: .directory(directory.path)))
+        var sample = monitor.latestSample
+        #expect(sample.cgroupLimitBytes == 1_048_576)
+        #expect(sample.cgroupCurrentBytes == 996_148)
+        #expect(sample.dominantBudget == .cgroup)
+        #expect(monitor.level == .critical)
+        // Rewritten in place (same inode), as the kernel's files change.
+        try "max\n".write(to: max, atomically: false, encoding: .utf8)
+        try "2000000\n".write(to: current, atomically: false, encoding: .utf8)
+        sample = monitor.sample()
+        #expect(sample.cgroupLimitBytes == nil)
+        #expect(sample.cgroupCurrentBytes == 2_000_000)
+        #expect(sample.dominantBudget == nil)
+        #expect(monitor.level == .normal)
+    }
+
+    @Test func findsOrSkipsTheProcessCgroup() throws {
+        let monitor = try MemoryPressureMonitor(.init(samplingInterval: nil, samplesAfterCollections: false))
+        let sample = monitor.latestSample
+        print(
+            "cgroup v2 directory: \(monitor.cgroupDirectory ?? "none"), memory.max \(sample.cgroupLimitBytes.map(String.init) ?? "max/absent"), memory.current \(sample.cgroupCurrentBytes.map(String.init) ?? "absent"), RSS \(sample.residentBytes ?? -1)"
+        )
+        if monitor.cgroupDirectory == nil {
+            #expect(sample.cgroupCurrentBytes == nil && sample.cgroupLimitBytes == nil)
+        } else {
+            #expect(sample.cgroupCurrentBytes != nil)
+        }
+        let resident = try #require(sample.residentBytes)
+        #expect(resident > 1 << 20 && resident < 1 << 40)
+        #expect(sample.gcHeapBytes > 0 && sample.gcInUseBytes <= sample.gcHeapBytes)
+    }
+
+    @Test func samplingThreadFollowsTheSourceAndStops() async throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial, interval: .milliseconds(5))
+        let clock = ContinuousClock()
+        // Each change and when the observer (on the sampling thread) saw it.
+        let changes = Locked<[(MemoryPressureLevel, ContinuousClock.Instant)]>([])
+        monitor.addObserver { change in changes.withLock { $0.append((change.current, clock.now)) } }
+
+        func waitFor(_ level: MemoryPressureLevel) async throws -> Duration? {
+            let start = clock.now
+            while clock.now - start < .seconds(5) {
+                if let seen = changes.value.last(where: { $0.0 == level }), seen.1 >= start {
+                    return seen.1 - start
+                }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            return nil
+        }
+
+        dial.set(950)
+        let up = try #require(try await waitFor(.critical))
+        dial.set(100)
+        let down = try #require(try await waitFor(.normal))
+        print(
+            "sampling thread (5 ms): observer told of critical after \(milliseconds(up)) ms, of normal after \(milliseconds(down)) ms"
+        )
+        #expect(monitor.level == .normal)
+        #expect(changes.value.map(\.0) == [.critical, .normal])
+        monitor.stop()
+        try await Task.sleep(for: .milliseconds(20))
+        let samples = monitor.statistics.samples
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(monitor.statistics.samples == samples, "the thread still samples after stop()")
+    }
+
+    @Test func collectsBeforeRaisingAndRarelyWhileRaised() throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial, collectsOnWarning: true)
+        dial.set(800)
+        let start = ContinuousClock.now
+        monitor.sample()
+        #expect(monitor.level == .warning)
+        #expect(monitor.statistics.collectionsRequested == 1)
+        for _ in 0..<50 { monitor.sample() }
+        let elapsed = ContinuousClock.now - start
+        let requested = monitor.statistics.collectionsRequested
+        // Rechecks while raised are at least 10 ms apart (no thread: 10 ms).
+        let bound = 2 + Int(milliseconds(elapsed) / 10)
+        print(
+            "collect on warning: \(requested) collection(s) over 51 samples in \(milliseconds(elapsed)) ms (bound \(bound))"
+        )
+        #expect(requested <= bound)
+        dial.set(100)
+        monitor.sample()
+        #expect(monitor.level == .normal)
+        #expect(monitor.statistics.collectionsRequested == requested, "falling needs no collection")
+    }
+
+    @Test func collectionsWhileRaisedStayWithinTheirShare() throws {
+        let dial = PressureDial()
+        let monitor = try dialMonitor(dial, collectsOnWarning: true)
+        dial.set(800)
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < .milliseconds(200) {
+            monitor.sample()
+            usleep(500)
+        }
+        let elapsed = clock.now - start
+        let statistics = monitor.statistics
+        // Rationed to 5 % of the time, after a burst of at most two pauses.
+        let bound = elapsed * 0.05 + GC.statistics.maxPause * 2 + .milliseconds(1)
+        print(
+            "while raised for \(milliseconds(elapsed)) ms: \(statistics.collectionsRequested) monitor collection(s), \(milliseconds(statistics.totalCollectionTime)) ms (bound \(milliseconds(bound)) ms)"
+        )
+        #expect(statistics.collectionsRequested >= 2, "no recheck while raised")
+        #expect(statistics.totalCollectionTime <= bound)
+        #expect(monitor.level == .warning)
+    }
+
+    @Test func gcHeapBudgetUsesTheGivenLimit() throws {
+        let monitor = try MemoryPressureMonitor(
+            .init(
+                samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
+                readsResidentSize: false, cgroup: .none))
+        let sample = monitor.sample()
+        #expect(sample.gcHeapLimit == 1 << 40)
+        #expect(sample.dominantBudget == .gcHeap)
+        #expect(sample.utilization == Double(sample.gcInUseBytes) / Double(1 << 40))
+        #expect(monitor.level == .normal)
+    }
+
+    @Test func sampleAndLevelCost() throws {
+        let dial = PressureDial()
+        let monitor = try MemoryPressureMonitor(
+            .init(
+                samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
+                foreignBytes: { dial.value }, foreignLimit: 1 << 40, residentLimit: 1 << 40))
+        let clock = ContinuousClock()
+        var costs: [Duration] = []
+        for _ in 0..<2000 { costs.append(clock.measure { monitor.sample() }) }
+        costs.sort()
+        let median = costs[costs.count / 2]
+        let p99 = costs[costs.count * 99 / 100]
+        var sum = 0
+        let loads = 1_000_000
+        let levelTime = clock.measure {
+            for _ in 0..<loads { sum &+= Int(monitor.level.rawValue) }
+        }
+        print(
+            "one sample (GC heap + foreign + RSS + cgroup \(monitor.cgroupDirectory ?? "none")), debug build: median \(milliseconds(median) * 1000) µs, p99 \(milliseconds(p99) * 1000) µs; level check \(milliseconds(levelTime) * 1e6 / Double(loads)) ns"
+        )
+        #expect(sum == 0)
+        #expect(median < .microseconds(500))
+    }
+}

@@ -1,0 +1,293 @@
+import BoehmGC
+import GCPorts
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A temporary file, removed on deinit.
+final class TemporaryFile {
+    let path: String
+    let descriptor: Int32
+
+    init(_ name: String = "gcports-\(getpid())-\(UInt32.random(in: 0...UInt32.max))") {
+        path = "/tmp/\(name)"
+        descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        precondition(descriptor >= 0, "cannot create \(path)")
+    }
+
+    var contents: [UInt8] { readFile(path) }
+
+    deinit {
+        close(descriptor)
+        unlink(path)
+    }
+}
+
+func readFile(_ path: String) -> [UInt8] {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return [] }
+    defer { close(fd) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+        if n <= 0 { break }
+        result.append(contentsOf: chunk[..<n])
+    }
+    return result
+}
+
+/// Opens `count` string ports, writes a line to each and drops them unclosed,
+/// in a frame of its own.
+@inline(never)
+func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15") throws {
+    for i in 0..<count {
+        let port = try OutputPort.openString(encoding: encoding)
+        try port.write("line \(i) €\n")
+    }
+    scrubStack()
+}
+
+@inline(never)
+func scrubStack() {
+    withUnsafeTemporaryAllocation(of: UInt.self, capacity: 4096) { buffer in
+        buffer.initialize(repeating: 0)
+        _ = buffer[4095]
+    }
+}
+
+@Suite struct OutputPortTests {
+    @Test func encodesInTheChosenEncoding() throws {
+        let latin9 = try withOutputToString(encoding: "ISO-8859-15") { try $0.write("10 €\n") }
+        #expect(latin9 == [0x31, 0x30, 0x20, 0xA4, 0x0A])
+        let utf16 = try withOutputToString(encoding: "UTF-16LE") { try $0.write("é€") }
+        #expect(utf16 == [0xE9, 0x00, 0xAC, 0x20])
+        let utf8 = try withOutputToString(encoding: "UTF-8") { port in
+            for _ in 0..<1_000 { try port.write("ü") }  // several iconv rounds
+        }
+        #expect(utf8.count == 2_000)
+    }
+
+    @Test func statefulEncodingEndsInTheInitialState() throws {
+        let jis = try withOutputToString(encoding: "ISO-2022-JP") { try $0.write("a日") }
+        // ESC $ B, two bytes of 日, then ESC ( B back to ASCII.
+        #expect(jis.prefix(4) == [0x61, 0x1B, 0x24, 0x42])
+        #expect(jis.suffix(3) == [0x1B, 0x28, 0x42])
+    }
+
+    @Test func unknownEncodingIsAnError() {
+        #expect(throws: PortError.unknownEncoding("NO-SUCH-ENCODING")) {
+            _ = try OutputPort.openString(encoding: "NO-SUCH-ENCODING")
+        }
+        let file = TemporaryFile()
+        #expect(throws: PortError.unknownEncoding("NO-SUCH-ENCODING")) {
+            _ = try OutputPort.openFile(descriptor: file.descriptor, encoding: "NO-SUCH-ENCODING")
+        }
+    }
+
+    @Test func unencodableTextIsAnErrorOrAReplacement() throws {
+        let port = try OutputPort.openString(encoding: "ISO-8859-15")
+        try port.write("ok ")
+        #expect(throws: PortError.invalidInput(byteOffset: 2)) { try port.write("ab日本c") }
+        try port.write("€")
+        #expect(try port.contents() == Array("ok ".utf8) + [0xA4])  // the failed write added nothing
+        try port.close()
+
+        let replaced = try withOutputToString(encoding: "ISO-8859-15", invalidInput: .replace()) {
+            try $0.write("ab日本c")
+        }
+        #expect(replaced == Array("ab??c".utf8))
+        #expect(throws: PortError.unencodableReplacement("¤€日")) {
+            _ = try OutputPort.openString(encoding: "ISO-8859-15", invalidInput: .replace(with: "¤€日"))
+        }
+    }
+
+    @Test func invalidUTF8IsAnErrorOrAReplacement() throws {
+        let bad: [UInt8] = [0x61, 0xFF, 0x62, 0xE2, 0x82]  // a, invalid byte, b, truncated €
+        let replaced = try withOutputToString(encoding: "ISO-8859-15", invalidInput: .replace(with: "?")) { port in
+            try bad.withUnsafeBytes { try port.write(utf8Bytes: $0) }
+        }
+        #expect(replaced == Array("a?b??".utf8))
+        #expect(throws: PortError.invalidInput(byteOffset: 1)) {
+            _ = try withOutputToString(encoding: "ISO-8859-15") { port in
+                try bad.withUnsafeBytes { try port.write(utf8Bytes: $0) }
+            }
+        }
+    }
+
+    @Test func doubleCloseIsHarmlessAndUseAfterCloseIsAnError() throws {
+        let port = try OutputPort.openString(encoding: "UTF-8")
+        try port.write("x")
+        try port.close()
+        try port.close()
+        #expect(port.isClosed)
+        #expect(throws: PortError.closed) { try port.write("y") }
+        #expect(throws: PortError.closed) { try port.contents() }
+        #expect(throws: PortError.closed) { try port.flush() }
+    }
+
+    @Test func scopedPortsCloseWhenTheBodyThrows() throws {
+        struct Stop: Error {}
+        let seen = Mutex<OutputPort?>(nil)
+        #expect(throws: Stop.self) {
+            _ = try withOutputToString(encoding: "UTF-8") { port in
+                seen.withLock { $0 = port }
+                throw Stop()
+            }
+        }
+        #expect(seen.withLock { $0?.isClosed } == true)
+        let file = TemporaryFile()
+        #expect(throws: Stop.self) {
+            try withOutputToFile(descriptor: file.descriptor, encoding: "ISO-8859-15") { port in
+                try port.write("kept €")
+                seen.withLock { $0 = port }
+                throw Stop()
+            }
+        }
+        #expect(seen.withLock { $0?.isClosed } == true)
+        #expect(file.contents == Array("kept ".utf8) + [0xA4])  // flushed at close
+    }
+
+    @Test func filePortsBufferAndFlush() throws {
+        let file = TemporaryFile()
+        let port = try OutputPort.openFile(descriptor: file.descriptor, encoding: "ISO-8859-15", bufferCapacity: 64)
+        try port.write("é")
+        #expect(file.contents.isEmpty)  // buffered
+        for _ in 0..<100 { try port.write("0123456789") }  // passes the buffer several times
+        #expect(file.contents.count >= 960)
+        try port.flush()
+        #expect(file.contents.count == 1_001)
+        try port.write("€")
+        Ports.flushAll()  // reaches the open port
+        #expect(file.contents.count == 1_002)
+        #expect(file.contents.last == 0xA4)
+        try port.close()
+        #expect(fcntl(file.descriptor, F_GETFD) >= 0)  // the port did not own it
+    }
+
+    @Test func portsOwningTheirDescriptorCloseIt() throws {
+        let path = "/tmp/gcports-own-\(getpid())"
+        defer { unlink(path) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let port = try OutputPort.openFile(descriptor: fd, encoding: "UTF-8", closesDescriptor: true)
+        try port.write("bye")
+        try port.close()
+        #expect(fcntl(fd, F_GETFD) == -1)
+        #expect(readFile(path) == Array("bye".utf8))
+    }
+
+    @Test func concurrentWritersLoseNothing() async throws {
+        let port = try OutputPort.openString(encoding: "UTF-16LE")
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask { for _ in 0..<2_000 { try! port.write("ab") } }
+            }
+        }
+        #expect(try port.contents().count == 4 * 2_000 * 4)
+        try port.close()
+    }
+
+    @Test func droppedPortsAreCollectedAndReleased() throws {
+        let before = Ports.statistics
+        try openAndDropPorts(500)
+        for _ in 0..<3 {
+            GC.collect()
+            GC.runFinalizers()
+        }
+        Ports.vacuum()
+        let after = Ports.statistics
+        print("500 dropped: \(after.releasedByCollector - before.releasedByCollector) released by the vacuum")
+        // Other suites may release ports at the same time; only a lower bound holds.
+        #expect(after.releasedByCollector - before.releasedByCollector >= 490)
+    }
+}
+
+// Exact process-wide counts: each in a child process.
+@Suite struct PortAccountingTests {
+    @Test func foreignBytesReturnToZeroWhenEveryPortIsClosed() async {
+        await #expect(processExitsWith: .success) {
+            var ports: [OutputPort] = []
+            let file = TemporaryFile()
+            for i in 0..<100 {
+                let port =
+                    i % 2 == 0
+                    ? try! OutputPort.openString(encoding: "ISO-8859-15")
+                    : try! OutputPort.openFile(descriptor: file.descriptor, encoding: "UTF-16")
+                try! port.write("line \(i)\n")
+                ports.append(port)
+            }
+            let open = ExternalMemory.statistics
+            guard open.liveObjects == 100, open.liveBytes >= 100 * 30_000 else { exit(1) }
+            for port in ports { try! port.close() }
+            let closed = ExternalMemory.statistics
+            guard closed.liveBytes == 0, closed.liveObjects == 0, closed.refusedRemovals == 0 else { exit(2) }
+            guard Ports.statistics.registered == 0 else { exit(3) }
+            // Dropped unclosed: at most a small bound is left once collected
+            // (a stale stack word may keep a port or two alive).
+            try! openAndDropPorts(1_000)
+            for _ in 0..<3 {
+                GC.collect()
+                GC.runFinalizers()
+            }
+            Ports.vacuum()
+            let dropped = ExternalMemory.statistics
+            let perPort = open.liveBytes / 100
+            guard dropped.liveBytes <= 4 * perPort, dropped.refusedRemovals == 0,
+                Ports.statistics.registered <= 4
+            else { exit(4) }
+            exit(0)
+        }
+    }
+
+    // 100,000 ports dropped unclosed, default policy (bytes: max(8 MiB, heap/3)).
+    @Test func droppedPortsStayBounded() async {
+        await #expect(processExitsWith: .success) {
+            var maxLive = 0
+            var maxRegistered = 0
+            var maxCapacity = 0
+            for _ in 0..<100 {
+                try! openAndDropPorts(1_000)
+                let s = ExternalMemory.statistics
+                let p = Ports.statistics
+                maxLive = max(maxLive, s.liveBytes)
+                maxRegistered = max(maxRegistered, p.registered)
+                maxCapacity = max(maxCapacity, p.table.capacity)
+            }
+            let p = Ports.statistics
+            let s = ExternalMemory.statistics
+            // Budget 8 MiB ≈ 250 ports of ~33 kB between collections, plus the
+            // ports opened while the vacuum catches up.
+            guard maxLive <= 48 << 20, maxRegistered <= 1_500, maxCapacity <= 4_096,
+                s.collectionsRequested >= 100, p.opened == 100_000
+            else {
+                print("max live \(maxLive) registered \(maxRegistered) capacity \(maxCapacity) requested \(s.collectionsRequested)")
+                exit(1)
+            }
+            exit(0)
+        }
+    }
+
+    // The exit handler flushes file ports still open (alive, or dropped but
+    // not yet collected).
+    @Test func exitFlushesOpenFilePorts() async {
+        let path = "/tmp/gcports-exit-\(getpid())"
+        defer { unlink(path) }
+        await #expect(processExitsWith: .success) {
+            let path = "/tmp/gcports-exit-\(getppid())"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            let kept = try! OutputPort.openFile(descriptor: fd, encoding: "ISO-8859-15", bufferCapacity: 1 << 16)
+            try! kept.write("kept €\n")
+            try! OutputPort.openFile(descriptor: fd, encoding: "ISO-8859-15", bufferCapacity: 1 << 16)
+                .write("dropped €\n")
+            withExtendedLifetime(kept) { exit(0) }
+        }
+        let text = readFile(path)
+        let expected1 = Array("kept ".utf8) + [0xA4, 0x0A]
+        let expected2 = Array("dropped ".utf8) + [0xA4, 0x0A]
+        #expect(text.count == expected1.count + expected2.count)
+        #expect(text.starts(with: expected1) || text.starts(with: expected2))
+    }
+}
