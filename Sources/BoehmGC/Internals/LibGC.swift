@@ -116,3 +116,10 @@ internal func libgc_readUnderLock(_ cell: UnsafeMutablePointer<UnsafeMutableRawP
 }
 
 internal let libgc_success = Int32(GC_SUCCESS)
+
+// MARK: Roots
+
+/// Registers [start, start + byteCount) as a root range the collector scans.
+internal func libgc_addRoots(_ start: UnsafeMutableRawPointer, byteCount: Int) {
+    GC_add_roots(start, start + byteCount)
+}
