@@ -18,6 +18,7 @@ let package = Package(
         .target(name: "GCPorts", dependencies: ["BoehmGC"]),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
         .executableTarget(name: "core-bench", dependencies: ["BoehmGC"], path: "Benchmarks/CoreBench"),
+        .executableTarget(name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/ForeignBench"),
         .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
         .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/PortChurn"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-swift run -c release core-bench "$@"
+swift run -c release port-churn "$@"

@@ -20,7 +20,9 @@ enum Child {
         let duration = options.duration ?? 0
         do throws(RunError) {
             // Process-wide settings first: they are sealed by the first use.
-            var churner = try PortChurner(config: config, policy: options.runPolicy, portKind: options.portKind)
+            var churner = try PortChurner(
+                config: config, policy: options.runPolicy, portKind: options.portKind,
+                sharedConverters: options.sharedConverters)
             let ballast = try Ballast(megabytes: ballastMB)
             try churnLoop(
                 churner: &churner, config: config, duration: duration,

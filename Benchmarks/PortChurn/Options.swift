@@ -30,13 +30,15 @@ enum ChurnConfig: String, CaseIterable, Sendable {
 /// `ExternalMemory.TriggerPolicy(argument:)` (e.g. `count:500`, `interval:5ms`).
 enum TriggerPolicyShorthand {
     /// Short name and full spelling, in the order of the policy table.
-    /// `count` and `time` are set to fire about as often as `bytes` on a small
-    /// heap: 8 MiB floor / ~33 kB per iconv handle is ~250 handles.
+    /// `count` fires every 1,000 ports (~33 MB of iconv handles, about
+    /// half the 64 MB ballast); `time` at most every 50 ms, about the cost
+    /// of one full collection of the 64 MB ballast, so collections take at
+    /// most about half the time.
     static let all: [(name: String, argument: String)] = [
         ("bytes", "bytes"),
-        ("count", "count:256"),
-        ("time", "interval:10ms"),
-        ("either", "either:count:256,interval:10ms"),
+        ("count", "count:1000"),
+        ("time", "interval:50ms"),
+        ("either", "either:count:1000,interval:50ms"),
     ]
 
     static func expand(_ item: String) -> String {
@@ -73,6 +75,9 @@ struct Options: Sendable {
     var sampleMilliseconds: Int = 100
     /// The Swift side's port kind: `string` (in memory) or `file` (on /dev/null).
     var portKind: String = "string"
+    /// Ports borrow pooled converters instead of owning one (GCPorts'
+    /// `sharesConverters`, off by default).
+    var sharedConverters = false
     /// A run stops early when its RSS passes this many MB (a leaking
     /// configuration must not take the machine down).
     var maxRSSMegabytes: Int = 4096
@@ -112,6 +117,8 @@ struct Options: Sendable {
                               first; alone, no time limit
           --port string|file  the ports the Swift side churns: string ports, or file ports
                               on /dev/null, each with its own descriptor (default string)
+          --shared-converters ports borrow a pooled iconv converter per write instead of owning
+                              one (GCPorts' sharesConverters; off by default, as in the library)
           --sample-ms MS      RSS sampling interval (default 100)
           --max-rss MB        stop a run early when its RSS passes this (default 4096)
           --peer guile|none   also run the churn in Guile 3.0 (default: when guile-3.0
@@ -185,6 +192,8 @@ struct Options: Sendable {
                 let text = try value(flag)
                 guard ["string", "file"].contains(text) else { throw UsageError("bad port kind \(text)") }
                 options.portKind = text
+            case "--shared-converters":
+                options.sharedConverters = true
             case "--max-rss":
                 let text = try value(flag)
                 guard let mb = Int(text), mb > 0 else { throw UsageError("bad RSS limit \(text)") }

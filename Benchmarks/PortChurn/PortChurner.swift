@@ -28,7 +28,7 @@ struct PortChurner {
     static let encoding = "ISO-8859-15"
     static let line = "churn: café € 42\n"
 
-    init(config: ChurnConfig, policy: String?, portKind: String) throws(RunError) {
+    init(config: ChurnConfig, policy: String?, portKind: String, sharedConverters: Bool) throws(RunError) {
         self.config = config
         self.policyArgument = policy
         self.portKind = portKind
@@ -49,7 +49,10 @@ struct PortChurner {
         }
         do {
             try ExternalMemory.configure(.init(policy: accounted ? triggerPolicy : .never))
-            try Ports.configure(.init(vacuum: eager ? .eager : .lazyOnly, accountsForeignMemory: true))
+            try Ports.configure(
+                .init(
+                    vacuum: eager ? .eager : .lazyOnly, accountsForeignMemory: true,
+                    sharesConverters: sharedConverters))
         } catch {
             throw RunError("cannot configure the ports: \(error)")
         }

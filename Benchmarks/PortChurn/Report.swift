@@ -189,7 +189,9 @@ struct Report {
 
     // MARK: Files
 
-    func json(command: [String], secondsPerRun: Double, portKind: String, policies: [String]) -> String {
+    func json(
+        command: [String], secondsPerRun: Double, portKind: String, sharedConverters: Bool, policies: [String]
+    ) -> String {
         func string(_ text: String) -> String {
             var out = "\""
             for scalar in text.unicodeScalars {
@@ -252,6 +254,7 @@ struct Report {
               "command": \(string(command.joined(separator: " "))),
               "seconds_per_run": \(number(secondsPerRun)),
               "port_kind": \(string(portKind)),
+              "shared_converters": \(sharedConverters),
               "policies": [\(policies.map(string).joined(separator: ", "))],
               "runs": [
             \(runs.joined(separator: ",\n"))

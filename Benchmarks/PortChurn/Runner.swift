@@ -63,9 +63,11 @@ enum Runner {
     /// Runs `arguments[0]` with `arguments`, reads its records until it exits.
     ///
     /// - Parameter progress: called for every sample (for the terminal).
+    /// - Parameter timeLimit: seconds after which the child is killed (a
+    ///   hung run must not hang CI); `nil` for none.
     static func run(
         _ arguments: [String], into result: inout RunResult, quietStderr: Bool = false,
-        progress: (RunResult) -> Void
+        timeLimit: Double? = nil, progress: (RunResult) -> Void
     ) {
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else {
@@ -93,7 +95,20 @@ enum Runner {
         }
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
+        let killTime = timeLimit.map { System.now() + $0 }
+        var killed = false
         while true {
+            if let killTime {
+                var poller = pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0)
+                let ready = poll(&poller, 1, 1000)
+                if ready == 0 || (ready < 0 && errno == EINTR) {
+                    if !killed && System.now() > killTime {
+                        kill(pid, SIGKILL)
+                        killed = true
+                    }
+                    continue
+                }
+            }
             let count = buffer.withUnsafeMutableBytes { read(pipeFDs[0], $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
@@ -109,7 +124,9 @@ enum Runner {
         while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
         let exited = waitStatus & 0x7f == 0
         let code = (waitStatus >> 8) & 0xff
-        if result.error == nil && (!exited || code != 0) {
+        if killed {
+            result.error = "killed after the time limit (\(fixed(timeLimit ?? 0, 0)) s)"
+        } else if result.error == nil && (!exited || code != 0) {
             result.error = exited ? "exited with status \(code)" : "killed by signal \(waitStatus & 0x7f)"
         }
         if result.error == nil && result.fields.isEmpty {

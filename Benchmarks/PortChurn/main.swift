@@ -83,7 +83,9 @@ let secondsPerRun = options.secondsPerRun(runCount: plans.count)
 let durationText = secondsPerRun > 0 ? "\(fixed(secondsPerRun, 1)) s" : "no time limit"
 let iterationsText = options.iterations > 0 ? ", at most \(options.iterations) ports" : ""
 print("port-churn: \(plans.count) runs, \(durationText) each\(iterationsText), one child process per run")
-print("ports: \(options.portKind) ports writing ISO-8859-15 through iconv, one short line each")
+print(
+    "ports: \(options.portKind) ports writing ISO-8859-15 through iconv, one short line each"
+        + (options.sharedConverters ? " (pooled converters)" : " (one converter per port)"))
 if let guile {
     print(
         "peer: \(guile.binary) \(guile.script) (string ports: iconv, not in the open-ports table; file ports on /dev/null: iconv, fd and the open-ports table)"
@@ -117,13 +119,17 @@ for (index, plan) in plans.enumerated() {
             "--sample-ms", String(options.sampleMilliseconds), "--max-rss", String(options.maxRSSMegabytes),
             "--port", options.portKind,
         ]
+        if options.sharedConverters { child.append("--shared-converters") }
         if secondsPerRun > 0 { child += ["--duration", String(secondsPerRun)] }
         if options.iterations > 0 { child += ["--iterations", String(options.iterations)] }
         if let policy = plan.policy { child += ["--run-policy", policy] }
         command = child
     }
     let tag = "[\(index + 1)/\(plans.count)] \(result.label), \(plan.ballastMB) MB"
-    Runner.run(command, into: &result) { partial in
+    // A run ends on its own after its duration (plus the ballast's set-up);
+    // one that does not is killed.
+    let timeLimit = secondsPerRun > 0 ? secondsPerRun * 3 + 120 : nil
+    Runner.run(command, into: &result, timeLimit: timeLimit) { partial in
         guard showProgress, let last = partial.samples.last else { return }
         System.printError(
             "\r\u{1B}[K\(tag): \(last.ports) ports, RSS \(fixed(Double(last.rssBytes) / 1_048_576, 1)) MB, "
@@ -181,6 +187,7 @@ if let path = options.jsonPath {
             path,
             report.json(
                 command: ["port-churn"] + arguments, secondsPerRun: secondsPerRun, portKind: options.portKind,
+                sharedConverters: options.sharedConverters,
                 policies: options.policies))
         print("JSON: \(path)")
     } catch {

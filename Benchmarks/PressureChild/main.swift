@@ -5,7 +5,9 @@
 //   gc-pressure-child churn [--monitor] [--limit-mb N] [--requests N] [--live-mb N]
 //                           [--share-percent N]
 //   gc-pressure-child roots [--limit-mb N] [--byte-count N]
-//   gc-pressure-child sample-cost [--samples N] [--live-mb N] [--json PATH]
+//   gc-pressure-child ration [--share-percent N] [--ms N] [--min-collections N] [--live-mb N]
+//   gc-pressure-child sample-cost [--samples N] [--live-mb N] [--json PATH] [--tiny]
+//                                 [--cgroup-dir DIR]  (DIR holds memory.max and memory.current)
 //
 // Each mode prints one `result {...}` JSON line. Exit codes: 0 success,
 // 1 a checked object was corrupted, 2 the heap limit was never reached,
@@ -236,7 +238,9 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
     let limit = arguments.int("limit-mb", 24) << 20
     let requests = arguments.int("requests", 600)
     let chunks = 32
-    let chunkSize = 4096
+    // 4080, not 4096: libgc adds a byte to each object (interior pointers),
+    // which would make a 4096-byte object take two 4 KiB blocks.
+    let chunkSize = 4080
     let liveBytes = (Int(arguments.options["live-mb"] ?? "0") ?? 0) << 20
     try GC.configure(.init(maximumHeapSize: limit))
     GC.initialize()
@@ -342,6 +346,59 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
     finish(bad > 0 ? .corrupted : .success, fields)
 }
 
+// MARK: ration
+
+/// Holds the level at warning (through the foreign budget) with
+/// collect-on-warning for `--ms` milliseconds, sampling every 0.5 ms, beside
+/// `--live-mb` of live data, and reports how much time the monitor's own
+/// collections took. Nothing else allocates here, so every such collection
+/// is a recheck charged to the time allowance.
+func ration(_ arguments: Arguments) throws(GCError) -> Never {
+    let share = Double(arguments.int("share-percent", 5)) / 100
+    let duration = Duration.milliseconds(arguments.int("ms", 300))
+    let liveBytes = (Int(arguments.options["live-mb"] ?? "0") ?? 0) << 20
+    GC.initialize()
+    let live = try Table(capacity: max(1, liveBytes / 256))
+    for index in 0..<(liveBytes / 256) {
+        live[index] = try GC.unsafeAllocate(byteCount: 240, kind: .scanned)
+    }
+    GC.collect()
+    foreignBytes.store(800, ordering: .relaxed)
+    let monitor = try MemoryPressureMonitor(
+        .init(
+            warningThreshold: 0.7, criticalThreshold: 0.9, samplingInterval: nil, samplesAfterCollections: false,
+            collectsOnWarning: true, collectionTimeShare: share, gcHeapBudget: .unwatched,
+            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1000, readsResidentSize: false,
+            cgroup: .none))
+    let clock = ContinuousClock()
+    let start = clock.now
+    var longest = Duration.zero
+    var last = Duration.zero
+    // At least `--ms`, and until `--min-collections` ran (at most 10 s).
+    let minimumCollections = arguments.int("min-collections", 1)
+    while clock.now - start < duration
+        || (monitor.statistics.collectionsRequested < minimumCollections && clock.now - start < .seconds(10))
+    {
+        monitor.sample()
+        let total = monitor.statistics.totalCollectionTime
+        longest = max(longest, total - last)
+        last = total
+        usleep(500)
+    }
+    let elapsed = clock.now - start
+    let statistics = monitor.statistics
+    precondition(liveBytes == 0 || live[0] != nil)
+    finish(
+        monitor.level == .warning ? .success : .corrupted,
+        [
+            "mode": "ration", "share": fixed(share, 2), "liveBytes": liveBytes,
+            "elapsedMs": fixed(nanoseconds(elapsed) / 1e6, 1), "collections": statistics.collectionsRequested,
+            "collectionMs": fixed(nanoseconds(statistics.totalCollectionTime) / 1e6, 2),
+            "longestMs": fixed(nanoseconds(longest) / 1e6, 2),
+            "boundMs": fixed((nanoseconds(elapsed) * share + 3 * nanoseconds(longest)) / 1e6 + 1, 2),
+        ])
+}
+
 // MARK: roots
 
 /// Fills the heap with small objects held by `GCRoot`s until the error, then
@@ -387,7 +444,8 @@ func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
     let monitor = try MemoryPressureMonitor(
         .init(
             samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
-            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40, residentLimit: 1 << 40))
+            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40, residentLimit: 1 << 40,
+            cgroup: arguments.options["cgroup-dir"].map { .directory($0) } ?? .automatic))
 
     // The same without the files: what reading /proc (and cgroupfs) adds.
     let heapOnly = try MemoryPressureMonitor(
@@ -467,8 +525,9 @@ do {
     case "heap-limit": try heapLimit(arguments)
     case "churn": try churn(arguments)
     case "roots": try rootsAtLimit(arguments)
+    case "ration": try ration(arguments)
     case "sample-cost": try sampleCost(arguments)
-    default: arguments.fail("usage: gc-pressure-child heap-limit|churn|roots|sample-cost [options]")
+    default: arguments.fail("usage: gc-pressure-child heap-limit|churn|roots|ration|sample-cost [options]")
     }
 } catch {
     print("gc-pressure-child: unexpected error: \(error)")

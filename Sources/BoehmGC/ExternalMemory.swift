@@ -3,7 +3,7 @@ internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Accounting of memory that C code allocated behind GC objects.

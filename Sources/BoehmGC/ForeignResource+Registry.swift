@@ -40,6 +40,17 @@ public final class ForeignResourceRegistry: Sendable {
             })
     }
 
+    /// Resources still registered when the registry goes away (only
+    /// possible once every Swift wrapper of them is gone, since each holds
+    /// the registry) are closed here, so no handle is leaked.
+    deinit {
+        let remaining = states.map.withLock { map in
+            defer { map.removeAll() }
+            return Array(map.values)
+        }
+        for core in remaining { core.closeFromCollector() }
+    }
+
     func register(_ core: ForeignResourceCoreBase, for object: GCRoot) throws(GCError) {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let value = try GCRoot(byteCount: MemoryLayout<Int>.size, kind: .pointerFree)

@@ -1,7 +1,7 @@
 import BoehmGC
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A text output port: text written to it is encoded with iconv into a
@@ -48,8 +48,9 @@ public final class OutputPort: Sendable {
     public static func openString(
         encoding: String, invalidInput: InvalidInputPolicy = .error
     ) throws -> OutputPort {
-        try open(encoding: encoding, descriptor: -1, closesDescriptor: false,
-                 bufferCapacity: Ports.stringPortInitialCapacity, invalidInput: invalidInput)
+        try open(
+            encoding: encoding, descriptor: -1, closesDescriptor: false,
+            bufferCapacity: Ports.stringPortInitialCapacity, invalidInput: invalidInput)
     }
 
     /// Opens a buffered file port on a descriptor.
@@ -70,8 +71,9 @@ public final class OutputPort: Sendable {
     ) throws -> OutputPort {
         precondition(descriptor >= 0, "a file port needs an open descriptor")
         precondition(bufferCapacity > 0, "a file port needs a buffer")
-        return try open(encoding: encoding, descriptor: descriptor, closesDescriptor: closesDescriptor,
-                        bufferCapacity: bufferCapacity, invalidInput: invalidInput)
+        return try open(
+            encoding: encoding, descriptor: descriptor, closesDescriptor: closesDescriptor,
+            bufferCapacity: bufferCapacity, invalidInput: invalidInput)
     }
 
     private static func open(
@@ -79,19 +81,20 @@ public final class OutputPort: Sendable {
         invalidInput: InvalidInputPolicy
     ) throws -> OutputPort {
         let state = Ports.state
-        let converterBytes = try Iconv.measuredSize(of: encoding)
+        let pool = try ConverterPool.named(encoding)
+        let shares = state.configuration.sharesConverters && pool.isStateless
         let resource = try ForeignResource<PortCore>(
-            byteCount: converterBytes + bufferCapacity,
+            byteCount: (shares ? 0 : pool.converterBytes) + bufferCapacity + Ports.portObjectBytes,
             accounted: state.configuration.accountsForeignMemory,
             release: state.release,
             open: {
-                let converter = try Iconv.open(encoding)
+                let source: ConverterSource = shares ? .shared(pool) : .owned(try Iconv.open(encoding))
                 do {
                     return try PortCore(
-                        converter: converter, descriptor: descriptor, closesDescriptor: closesDescriptor,
+                        source: source, descriptor: descriptor, closesDescriptor: closesDescriptor,
                         bufferCapacity: bufferCapacity, invalidInput: invalidInput)
                 } catch {
-                    iconv_close(converter)
+                    if case .owned(let converter) = source { iconv_close(converter) }
                     throw error
                 }
             },
@@ -175,7 +178,8 @@ public final class OutputPort: Sendable {
     public var object: GCRoot { resource.object }
 
     /// Foreign bytes reported for the port: its converter (measured once per
-    /// encoding) and its initial buffer.
+    /// encoding; none when it borrows shared converters), its initial
+    /// buffer, and the Swift objects behind it.
     public var foreignByteCount: Int { resource.byteCount }
 
     private func withCore<R>(_ body: (PortCore) throws(PortError) -> R) throws(PortError) -> R {

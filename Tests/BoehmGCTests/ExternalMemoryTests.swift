@@ -3,8 +3,28 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
+
+/// The thread inside ExternalMemory.add while a test watches (0: none).
+private let threadInAdd = Atomic<UInt>(0)
+/// Finalizers or hooks that ran on that thread during the call.
+private let ranInsideAdd = Atomic<Int>(0)
+private let finalizersRan = Atomic<Int>(0)
+
+@inline(never)
+private func dropFinalizableObjects(_ count: Int) {
+    for _ in 0..<count {
+        let root = try! GCRoot(byteCount: 32)
+        try! root.setFinalizer { _ in
+            finalizersRan.add(1, ordering: .relaxed)
+            if threadInAdd.load(ordering: .acquiring) == UInt(pthread_self()) {
+                ranInsideAdd.add(1, ordering: .relaxed)
+            }
+        }
+    }
+    scrubStack()
+}
 
 // Exact counts are checked in child processes (exit tests): the accounting
 // is process-wide and other suites use it in parallel.
@@ -20,7 +40,9 @@ import Glibc
                 try ExternalMemory.remove(byteCount: 601, objects: 1)
                 exit(2)
             } catch {
-                guard error as? ExternalMemory.AccountingError == .removedMoreThanAdded(byteCount: 601, objects: 1, liveBytes: 600, liveObjects: 1)
+                guard
+                    error as? ExternalMemory.AccountingError
+                        == .removedMoreThanAdded(byteCount: 601, objects: 1, liveBytes: 600, liveObjects: 1)
                 else { exit(3) }
             }
             do {
@@ -38,6 +60,33 @@ import Glibc
             // configure after the first report is refused
             guard (try? ExternalMemory.configure(.init())) == nil else { exit(7) }
             exit(0)
+        }
+    }
+
+    // The inline collection only marks, sweeps weak slots and reclaims:
+    // finalizers and post-GC hooks never run inside the reporting call.
+    @Test func inlineCollectionRunsNoFinalizerInTheCaller() async {
+        await #expect(processExitsWith: .success) {
+            try! ExternalMemory.configure(.init(policy: .objectCount(1)))
+            let owner = try! GCRoot(byteCount: 16)
+            let hook = try! PostGCHook(owner: owner) { _ in
+                if threadInAdd.load(ordering: .acquiring) == UInt(pthread_self()) {
+                    ranInsideAdd.add(1, ordering: .relaxed)
+                }
+            }
+            let start = GC.collectionCount
+            for _ in 0..<50 {
+                dropFinalizableObjects(100)
+                threadInAdd.store(UInt(pthread_self()), ordering: .releasing)
+                ExternalMemory.add(byteCount: 1)  // collects here
+                threadInAdd.store(0, ordering: .releasing)
+            }
+            GC.runFinalizers()
+            let collections = GC.collectionCount - start
+            let ran = finalizersRan.load(ordering: .relaxed)
+            withExtendedLifetime((owner, hook)) {}
+            guard collections >= 50, ran >= 4_000, hook.runCount >= 50 else { exit(1) }
+            exit(ranInsideAdd.load(ordering: .relaxed) == 0 ? 0 : 2)
         }
     }
 
@@ -70,7 +119,9 @@ import Glibc
             for _ in 0..<160 { ExternalMemory.add(byteCount: 64 << 10) }  // 10 MiB
             var s = ExternalMemory.statistics
             let collections = GC.collectionCount - start
-            print("10 MiB in 64 KiB reports, 1 MiB budget: \(s.collectionsRequested) requested, \(collections) collections")
+            print(
+                "10 MiB in 64 KiB reports, 1 MiB budget: \(s.collectionsRequested) requested, \(collections) collections"
+            )
             guard s.collectionsRequested == 10, collections >= 10, s.byteBudget == 1 << 20 else { exit(1) }
             // A collection run by someone else starts the window again.
             ExternalMemory.add(byteCount: 900 << 10)
@@ -174,14 +225,18 @@ import Glibc
         #expect(P(argument: "count:500") == .objectCount(500))
         #expect(P(argument: "interval:10ms") == .interval(.milliseconds(10)))
         #expect(P(argument: "interval:2s") == .interval(.seconds(2)))
-        #expect(P(argument: "either:count:1000,interval:10ms") == .either([.objectCount(1000), .interval(.milliseconds(10))]))
+        #expect(
+            P(argument: "either:count:1000,interval:10ms")
+                == .either([.objectCount(1000), .interval(.milliseconds(10))]))
         #expect(P(argument: "never") == .never)
         #expect(P(argument: "off") == .never)
         for bad in ["", "bytes:x", "count:0", "count", "interval:10", "either:", "either:either:count:1", "sometimes"] {
             #expect(P(argument: bad) == nil, "\(bad)")
         }
-        for policy: P in [.bytes(), .objectCount(7), .interval(.microseconds(250)), .never,
-                          .either([.objectCount(3), .interval(.milliseconds(1))])] {
+        for policy: P in [
+            .bytes(), .objectCount(7), .interval(.microseconds(250)), .never,
+            .either([.objectCount(3), .interval(.milliseconds(1))]),
+        ] {
             #expect(P(argument: policy.argument) == policy)
         }
     }

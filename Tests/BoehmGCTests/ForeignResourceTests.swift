@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fake foreign handle: a malloc'd block whose close is counted.
@@ -94,7 +94,8 @@ private func openAndDrop(
             for resource in kept { resource.close() }
             for resource in kept { resource.close() }
             let s = ExternalMemory.statistics
-            print("after closing 200 twice: live \(s.liveBytes) bytes, \(s.liveObjects) objects, \(closes.count) closes")
+            print(
+                "after closing 200 twice: live \(s.liveBytes) bytes, \(s.liveObjects) objects, \(closes.count) closes")
             guard s.liveBytes == 0, s.liveObjects == 0, s.refusedRemovals == 0, closes.count == 200 else { exit(2) }
             // Dropped unclosed: returned after collection, within a small bound
             // (a stale address on the stack can keep one or two alive).
@@ -115,7 +116,8 @@ private func openAndDrop(
         let registry = try ForeignResourceRegistry()
         var kept: [ForeignResource<Int>] = []
         for i in 0..<10 {
-            kept.append(try ForeignResource<Int>(byteCount: 0, release: .registry(registry), open: { i }, close: { _ in }))
+            kept.append(
+                try ForeignResource<Int>(byteCount: 0, release: .registry(registry), open: { i }, close: { _ in }))
         }
         kept[3].close()
         var seen: [Int] = []

@@ -130,6 +130,22 @@ extension HeapLimitTests {
         #expect(outcome.int("monitorCollections") <= outcome.int("samples"))
     }
 
+    /// Collect-on-warning while the level stays raised: in a child (nothing
+    /// else allocates, so each collection is a recheck charged to the time
+    /// allowance), with 2 MiB live, the monitor's collections stay within
+    /// 5 % of the time plus the starting allowance (two pauses) and one
+    /// overrun (one pause), and rechecks do happen (the child samples until
+    /// the third collection: about 20 pauses after the first two).
+    @Test func collectionsWhileRaisedStayWithinTheirShare() async throws {
+        let outcome = try await PressureChild.run(
+            ["ration", "--share-percent", "5", "--ms", "300", "--min-collections", "3", "--live-mb", "2"])
+        #expect(outcome.exitStatus == 0, "the level left warning")
+        let spent = Double(outcome.result["collectionMs"] as? String ?? "") ?? .infinity
+        let bound = Double(outcome.result["boundMs"] as? String ?? "") ?? 0
+        #expect(spent <= bound)
+        #expect(outcome.int("collections") >= 3, "no recheck after the starting allowance")
+    }
+
     /// The same churn without the monitor runs into the heap limit: the
     /// allocation throws GCError.outOfMemory, which the child catches and
     /// reports with exit status 3 (not a signal).

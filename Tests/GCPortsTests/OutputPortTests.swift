@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A temporary file, removed on deinit.
@@ -263,7 +263,9 @@ func scrubStack() {
             guard maxLive <= 48 << 20, maxRegistered <= 1_500, maxCapacity <= 4_096,
                 s.collectionsRequested >= 100, p.opened == 100_000
             else {
-                print("max live \(maxLive) registered \(maxRegistered) capacity \(maxCapacity) requested \(s.collectionsRequested)")
+                print(
+                    "max live \(maxLive) registered \(maxRegistered) capacity \(maxCapacity) requested \(s.collectionsRequested)"
+                )
                 exit(1)
             }
             exit(0)
@@ -289,5 +291,56 @@ func scrubStack() {
         let expected2 = Array("dropped ".utf8) + [0xA4, 0x0A]
         #expect(text.count == expected1.count + expected2.count)
         #expect(text.starts(with: expected1) || text.starts(with: expected2))
+    }
+
+    // Stateless encodings borrow pooled converters: a dropped port leaves
+    // only its buffer; stateful ones keep their own.
+    @Test func sharedConvertersLeaveNoIconvMemoryBehind() async {
+        await #expect(processExitsWith: .success) {
+            try! Ports.configure(.init(sharesConverters: true))
+            let latin9 = try! OutputPort.openString(encoding: "ISO-8859-15")
+            let utf16 = try! OutputPort.openString(encoding: "UTF-16")
+            guard latin9.foreignByteCount == 512, utf16.foreignByteCount > 30_000 else { exit(1) }
+            try! latin9.write("a €")
+            try! latin9.write("b €")
+            try! utf16.write("a")
+            try! utf16.write("b")
+            guard try! latin9.contents() == [0x61, 0x20, 0xA4, 0x62, 0x20, 0xA4] else { exit(2) }
+            guard try! utf16.contents().count == 6 else { exit(3) }  // one BOM, two units
+            try! latin9.close()
+            try! utf16.close()
+            var maxLive = 0
+            for _ in 0..<20 {
+                try! openAndDropPorts(1_000)
+                maxLive = max(maxLive, ExternalMemory.statistics.liveBytes)
+            }
+            // 20,000 dropped ports of 512 bytes: at most the 8 MiB budget.
+            guard maxLive <= 9 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(4) }
+            exit(0)
+        }
+    }
+
+    // Lazy vacuum: dropped ports wait in the table (their converters open)
+    // until a vacuum runs; then they are released like eager ones.
+    @Test func lazyVacuumReleasesOnlyWhenAsked() async {
+        await #expect(processExitsWith: .success) {
+            try! ExternalMemory.configure(.init(policy: .never))
+            try! Ports.configure(.init(vacuum: .lazyOnly))
+            try! openAndDropPorts(1_000)
+            for _ in 0..<3 {
+                GC.collect()
+                GC.runFinalizers()
+            }
+            let waiting = Ports.statistics
+            guard waiting.releasedByCollector == 0, waiting.registered == 1_000,
+                waiting.table.deadAwaitingVacuum >= 990, ExternalMemory.statistics.liveObjects == 1_000
+            else { exit(1) }
+            Ports.vacuum()
+            let after = Ports.statistics
+            guard after.releasedByCollector >= 990, after.registered <= 10,
+                ExternalMemory.statistics.liveObjects <= 10
+            else { exit(2) }
+            exit(0)
+        }
     }
 }

@@ -54,10 +54,11 @@ extension MemoryPressureMonitor {
         ///
         /// These collections are rationed: the monitor collects only when
         /// the last collection (its own or anyone's) is at least one
-        /// sampling interval old; after a quiet spell two may run at once,
-        /// after that they take at most ``collectionTimeShare`` of wall time,
-        /// even with a large live heap. When a collection is not due, the
-        /// level follows the reading.
+        /// sampling interval old, and then either when a sixth of the heap
+        /// was allocated since (half of libgc's own trigger: garbage a
+        /// collection would soon find anyway) or, for data dropped long after
+        /// it was allocated, within ``collectionTimeShare`` of wall time.
+        /// When a collection is not due, the level follows the reading.
         public var collectsOnWarning: Bool
         /// The largest share of wall time the collections of
         /// ``collectsOnWarning`` may take on average (default 0.05). Larger

@@ -258,7 +258,8 @@ internal final class MonitorCore: Sendable {
         noteCollections(of: sample, in: &state)
         var next = configuration.nextLevel(after: current, utilization: sample.utilization)
         if configuration.collectsOnWarning && reason != .collection
-            && (next > current || (current > .normal && next >= current)) && collectionIsDue(&state)
+            && (next > current || (current > .normal && next >= current)),
+            let charged = collectionIsDue(&state, sample: sample)
         {
             // The GC heap figure counts garbage until a collection: before
             // raising the level, and now and then while it stays raised (the
@@ -267,7 +268,7 @@ internal final class MonitorCore: Sendable {
             // fresh. When a collection is not due, the level follows the
             // reading; a later recheck lowers it if it was garbage.
             let pause = ContinuousClock().measure { GC.collect() }
-            state.allowance = (state.allowance ?? .zero) - pause
+            if charged { state.allowance = (state.allowance ?? .zero) - pause }
             collections.add(1, ordering: .relaxed)
             collectionNanoseconds.add(nanoseconds(pause), ordering: .relaxed)
             sample = read()
@@ -297,24 +298,34 @@ internal final class MonitorCore: Sendable {
         }
     }
 
-    /// Whether the monitor may collect now: the last collection (anyone's)
-    /// is at least a sampling interval old (10 ms without a thread), and the
-    /// allowance holds the last pause. The allowance fills at
-    /// `collectionTimeShare` of wall time, up to two pauses, so after a quiet
-    /// spell the check before a rise and one recheck run at once, and after
-    /// that the monitor's collections average at most that share.
-    private func collectionIsDue(_ state: inout SamplingState) -> Bool {
+    /// Whether the monitor may collect now, and whether the collection is
+    /// charged to the time allowance (nil: not now).
+    ///
+    /// Never within a sampling interval (10 ms without a thread) of the last
+    /// collection, anyone's. Then free of charge when a sixth of the heap
+    /// (half of libgc's own trigger, heap size / free-space divisor) was
+    /// allocated since the last collection: libgc would collect soon anyway,
+    /// so the monitor at most doubles the collection rate of an allocating
+    /// program. Otherwise (data dropped long after it was allocated, which
+    /// only a collection finds) it is charged to an allowance that fills at
+    /// `collectionTimeShare` of wall time, up to two pauses: after a quiet
+    /// spell one check runs at once, after that these collections average at
+    /// most that share.
+    private func collectionIsDue(_ state: inout SamplingState, sample: MemoryPressureSample) -> Bool? {
         let now = ContinuousClock.now
+        let statistics = GC.statistics
         let share = configuration.collectionTimeShare
-        let lastPause = max(GC.statistics.lastPause, .microseconds(100))
+        let lastPause = max(statistics.lastPause, .microseconds(100))
         let cap = lastPause * 2
         let accrued = (state.allowance ?? cap) + (now - state.allowanceUpdated) * share
         state.allowance = min(cap, accrued)
         state.allowanceUpdated = now
         if let seen = state.collectionSeen, now - seen < configuration.samplingInterval ?? .milliseconds(10) {
-            return false
+            return nil
         }
-        return state.allowance! >= lastPause
+        let divisor = Runtime.shared.configuration.freeSpaceDivisor ?? 3
+        if statistics.bytesSinceCollection >= statistics.heapSize / (2 * divisor) { return false }
+        return state.allowance! >= lastPause ? true : nil
     }
 
     // MARK: Hook and thread

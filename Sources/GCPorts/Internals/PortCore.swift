@@ -2,7 +2,7 @@ import BoehmGC
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A port's foreign state: the iconv converter, the output buffer and, for a
@@ -14,7 +14,9 @@ internal final class PortCore: @unchecked Sendable {
     // Mutable fields (buffer, counters) are touched only under the lock of
     // the ForeignResource that owns this core (withHandle), or by its close
     // function, which runs once, after the handle was taken out of that lock.
-    let converter: iconv_t
+    /// The port's own converter, or the shared pool it borrows one from for
+    /// each write (stateless encodings with `Ports.Configuration.sharesConverters`).
+    let source: ConverterSource
     let descriptor: Int32
     let closesDescriptor: Bool
     let bufferCapacity: Int
@@ -28,10 +30,10 @@ internal final class PortCore: @unchecked Sendable {
     var isFilePort: Bool { descriptor >= 0 }
 
     init(
-        converter: iconv_t, descriptor: Int32, closesDescriptor: Bool, bufferCapacity: Int,
+        source: ConverterSource, descriptor: Int32, closesDescriptor: Bool, bufferCapacity: Int,
         invalidInput: InvalidInputPolicy
     ) throws(PortError) {
-        self.converter = converter
+        self.source = source
         self.descriptor = descriptor
         self.closesDescriptor = closesDescriptor
         self.bufferCapacity = bufferCapacity
@@ -41,20 +43,28 @@ internal final class PortCore: @unchecked Sendable {
         var encoded: [UInt8] = []
         if case .replace(let text) = invalidInput {
             var utf8 = Array(text.utf8)
-            let status = utf8.withUnsafeMutableBytes { input in
-                Iconv.convert(converter, input, into: &encoded)
+            let status = try source.withConverter { converter in
+                let status = utf8.withUnsafeMutableBytes { input in
+                    Iconv.convert(converter, input, into: &encoded)
+                }
+                // The replacement leaves the converter in its initial state.
+                Iconv.appendReset(converter, into: &encoded)
+                return status
             }
             guard status == .done else {
                 throw .unencodableReplacement(text)
             }
-            // The replacement leaves the converter in its initial state.
-            Iconv.appendReset(converter, into: &encoded)
         }
         replacement = encoded
     }
 
     /// Encodes `utf8` onto the buffer; flushes a file port whose buffer is full.
     func write(_ utf8: UnsafeRawBufferPointer) throws(PortError) {
+        try source.withConverter { converter throws(PortError) in try write(utf8, with: converter) }
+        if isFilePort && buffer.count >= bufferCapacity { try flush() }
+    }
+
+    private func write(_ utf8: UnsafeRawBufferPointer, with converter: iconv_t) throws(PortError) {
         let start = buffer.count
         var consumed = 0
         var remaining = UnsafeMutableRawBufferPointer(mutating: utf8)
@@ -83,7 +93,6 @@ internal final class PortCore: @unchecked Sendable {
                 throw .system(operation: "iconv", errno: code)
             }
         }
-        if isFilePort && buffer.count >= bufferCapacity { try flush() }
     }
 
     /// Writes the buffer of a file port to its descriptor. On an error the
@@ -108,7 +117,9 @@ internal final class PortCore: @unchecked Sendable {
     /// Returns the encoder to its initial state, writing the bytes that
     /// takes (stateful encodings only).
     func finishShiftState() {
-        Iconv.appendReset(converter, into: &buffer)
+        // A shared converter is stateless and back in its initial state
+        // after every write.
+        if case .owned(let converter) = source { Iconv.appendReset(converter, into: &buffer) }
     }
 
     /// The close function of the port's resource: flush what is buffered,
@@ -122,7 +133,7 @@ internal final class PortCore: @unchecked Sendable {
             core.flushFailures += 1
             PortCounters.flushFailures.add(1, ordering: .relaxed)
         }
-        iconv_close(core.converter)
+        if case .owned(let converter) = core.source { iconv_close(converter) }
         if core.closesDescriptor { _ = Glibc.close(core.descriptor) }
         PortCounters.released.add(1, ordering: .relaxed)
     }
@@ -211,21 +222,108 @@ internal enum Iconv {
         _ = iconv(converter, nil, nil, nil, nil)
     }
 
-    /// Malloc bytes one converter to `encoding` holds, measured once per
-    /// encoding around a second `iconv_open` (the first also loads and
-    /// caches glibc's conversion module: 33,040 against 37,952 bytes for
-    /// ISO-8859-15 on glibc 2.36).
-    static func measuredSize(of encoding: String) throws(PortError) -> Int {
-        if let size = sizes.withLock({ $0[encoding] }) { return size }
-        let warmUp = try open(encoding)
+    /// Whether converters to `encoding` keep no state between writes: the
+    /// output of "a" does not change on a second conversion (no byte-order
+    /// mark) and no shift sequence is needed to return to the initial state
+    /// after a few non-ASCII characters (ISO-2022 and the like need one).
+    static func isStateless(_ encoding: String) throws(PortError) -> Bool {
+        let converter = try open(encoding)
+        defer { iconv_close(converter) }
+        var first: [UInt8] = []
+        var second: [UInt8] = []
+        var a: [UInt8] = [0x61]
+        _ = a.withUnsafeMutableBytes { convert(converter, $0, into: &first) }
+        _ = a.withUnsafeMutableBytes { convert(converter, $0, into: &second) }
+        if first != second { return false }
+        for sample in ["é", "€", "日", "ア", "Ω"] {
+            var bytes = Array(sample.utf8)
+            var output: [UInt8] = []
+            _ = bytes.withUnsafeMutableBytes { convert(converter, $0, into: &output) }
+            var shift: [UInt8] = []
+            appendReset(converter, into: &shift)
+            if !shift.isEmpty { return false }
+            reset(converter)
+        }
+        return true
+    }
+}
+
+/// Where a port's converter comes from.
+internal enum ConverterSource: @unchecked Sendable {
+    // An owned converter is used only under its port's lock; a pool is Sendable.
+    case owned(iconv_t)
+    case shared(ConverterPool)
+
+    /// Runs `body` with a converter in its initial state; a shared one is
+    /// reset and returned to the pool afterwards.
+    func withConverter<R>(_ body: (iconv_t) throws(PortError) -> R) throws(PortError) -> R {
+        switch self {
+        case .owned(let converter):
+            return try body(converter)
+        case .shared(let pool):
+            let converter = try pool.take()
+            defer {
+                Iconv.reset(converter)
+                pool.put(converter)
+            }
+            return try body(converter)
+        }
+    }
+}
+
+/// What the ports know of one encoding: the malloc bytes of one converter,
+/// whether converters are stateless, and the idle converters ports share
+/// when `Ports.Configuration.sharesConverters` is on.
+internal final class ConverterPool: Sendable {
+    let encoding: String
+    /// Malloc bytes one converter holds, measured once around a second
+    /// `iconv_open` (the first also loads and caches glibc's conversion
+    /// module: 33,040 against 37,952 bytes for ISO-8859-15 on glibc 2.36).
+    let converterBytes: Int
+    let isStateless: Bool
+    /// Idle converters, as bit patterns (an iconv_t is a plain pointer).
+    private let idle = Mutex<[UInt]>([])
+
+    /// Idle converters kept per encoding; more are closed when returned.
+    static let maximumIdle = 64
+
+    private init(encoding: String) throws(PortError) {
+        self.encoding = encoding
+        let warmUp = try Iconv.open(encoding)
         let before = ForeignResources.mallocBytesInUse
-        let probe = try open(encoding)
-        let size = max(0, ForeignResources.mallocBytesInUse - before)
+        let probe = try Iconv.open(encoding)
+        converterBytes = max(0, ForeignResources.mallocBytesInUse - before)
         iconv_close(probe)
         iconv_close(warmUp)
-        sizes.withLock { $0[encoding] = size }
-        return size
+        isStateless = try Iconv.isStateless(encoding)
     }
 
-    private static let sizes = Mutex<[String: Int]>([:])
+    func take() throws(PortError) -> iconv_t {
+        if let bits = idle.withLock({ $0.popLast() }), let converter = UnsafeMutableRawPointer(bitPattern: bits) {
+            return converter
+        }
+        return try Iconv.open(encoding)
+    }
+
+    func put(_ converter: iconv_t) {
+        let kept = idle.withLock { idle in
+            guard idle.count < ConverterPool.maximumIdle else { return false }
+            idle.append(UInt(bitPattern: converter))
+            return true
+        }
+        if !kept { iconv_close(converter) }
+    }
+
+    /// The record of `encoding`, created (and measured) on first use.
+    static func named(_ encoding: String) throws(PortError) -> ConverterPool {
+        if let pool = pools.withLock({ $0[encoding] }) { return pool }
+        let pool = try ConverterPool(encoding: encoding)
+        return pools.withLock { pools in
+            if let existing = pools[encoding] { return existing }
+            pools[encoding] = pool
+            return pool
+        }
+    }
+
+    private static let pools = Mutex<[String: ConverterPool]>([:])
 }
