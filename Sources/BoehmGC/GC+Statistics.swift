@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 
 extension GC {
@@ -32,19 +31,14 @@ extension GC {
     /// The corresponding C function is `GC_get_heap_usage_safe`.
     public static var statistics: Statistics {
         enterCollector()
-        var heap: GC_word = 0
-        var free: GC_word = 0
-        var unmapped: GC_word = 0
-        var sinceGC: GC_word = 0
-        var total: GC_word = 0
-        GC_get_heap_usage_safe(&heap, &free, &unmapped, &sinceGC, &total)
+        let usage = libgc_heapUsage()
         return Statistics(
-            collections: Int(GC_get_gc_no()),
-            heapSize: Int(heap),
-            freeBytes: Int(free),
-            unmappedBytes: Int(unmapped),
-            bytesSinceCollection: Int(sinceGC),
-            totalBytesAllocated: Int(total),
+            collections: libgc_collectionNumber(),
+            heapSize: usage.heap,
+            freeBytes: usage.free,
+            unmappedBytes: usage.unmapped,
+            bytesSinceCollection: usage.sinceGC,
+            totalBytesAllocated: usage.total,
             lastPause: .nanoseconds(Int64(cgc_last_pause_ns())),
             totalPause: .nanoseconds(Int64(cgc_total_pause_ns())),
             maxPause: .nanoseconds(Int64(cgc_max_pause_ns())),

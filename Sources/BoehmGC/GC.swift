@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 
 /// The Boehm-Demers-Weiser collector, as a Swift namespace.
@@ -25,7 +24,7 @@ public enum GC {
     /// The corresponding C function is `GC_gcollect`.
     public static func collect() {
         enterCollector()
-        GC_gcollect()
+        libgc_gcollect()
     }
 
     /// Runs, on the calling thread, every finalizer (and post-GC hook) that

@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 
 extension GCRoot {
@@ -56,7 +55,7 @@ internal final class ClosureFinalizer: FinalizerRecord, @unchecked Sendable {
     }
 
     override func finalize(object: UnsafeMutableRawPointer, record: Unmanaged<FinalizerRecord>) {
-        body(GCRoot(rooting: object, byteCount: Int(GC_size(object))))
+        body(GCRoot(rooting: object, byteCount: libgc_size(object)))
         record.release()
     }
 }

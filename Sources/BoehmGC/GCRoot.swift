@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 
 /// How the collector treats an object's contents.
@@ -15,8 +14,9 @@ public enum GCMemoryKind: Sendable, Equatable {
 /// The collector does not scan memory that Swift allocates (class instances,
 /// arrays, closure contexts, async frames), so a GC pointer kept only there
 /// can be freed under you. A `GCRoot` keeps its object alive for as long as
-/// the `GCRoot` itself is alive: it stores the address in a one-word
-/// uncollectable cell that the collector scans. Keep roots anywhere Swift
+/// the `GCRoot` itself is alive: it stores the address in a one-word cell of
+/// a root range the collector scans (malloc'd slabs registered once with
+/// `GC_add_roots`, so a root never counts against the heap limit). Keep roots anywhere Swift
 /// values go: in arrays, classes, closures, across `await` and threads.
 ///
 /// ```swift
@@ -29,9 +29,9 @@ public enum GCMemoryKind: Sendable, Equatable {
 /// Copies of a `GCRoot` reference share one root; the object may be
 /// collected once the last copy is gone and nothing else reaches it.
 public final class GCRoot: @unchecked Sendable {
-    // The cell is written once, in init, and freed in deinit; the address it
-    // holds never changes, so sharing across threads needs no lock.
-    private let cell: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    // The cell is taken in init and given back in deinit; the address it
+    // holds never changes in between, so sharing across threads needs no lock.
+    private let cell: RootCells.Cell
 
     /// The usable size of the object in bytes.
     public let byteCount: Int
@@ -60,26 +60,19 @@ public final class GCRoot: @unchecked Sendable {
     public convenience init(unsafeAddress: UnsafeMutableRawPointer) {
         enterCollector()
         precondition(
-            GC_base(unsafeAddress) == unsafeAddress,
+            libgc_base(unsafeAddress) == unsafeAddress,
             "GCRoot(unsafeAddress:) needs the start of a GC heap object")
-        self.init(rooting: unsafeAddress, byteCount: Int(GC_size(unsafeAddress)))
+        self.init(rooting: unsafeAddress, byteCount: libgc_size(unsafeAddress))
     }
 
     internal init(rooting object: UnsafeMutableRawPointer, byteCount: Int) {
         enterCollector()
-        guard let raw = GC_malloc_uncollectable(MemoryLayout<UnsafeMutableRawPointer>.size) else {
-            // An out-of-memory error here would lose the caller's object; a
-            // one-word cell failing means the process is beyond saving.
-            preconditionFailure("GC heap exhausted allocating a root cell")
-        }
-        let cell = raw.bindMemory(to: UnsafeMutableRawPointer.self, capacity: 1)
-        cell.initialize(to: object)
-        self.cell = cell
+        self.cell = RootCells.shared.acquire(holding: object)
         self.byteCount = byteCount
     }
 
     deinit {
-        GC_free(cell)
+        RootCells.shared.release(cell)
     }
 
     /// The object's address.
@@ -87,14 +80,14 @@ public final class GCRoot: @unchecked Sendable {
     /// The object stays alive while this root is alive; the address must not
     /// be kept past the root's lifetime, nor stored in Swift memory as the
     /// only reference. Prefer ``withUnsafeMutableBytes(_:)``.
-    public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee }
+    public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee.unsafelyUnwrapped }
 
     /// Calls `body` with the object's bytes. The object is kept alive for
     /// the call; do not let the buffer escape it.
     public func withUnsafeMutableBytes<R, E: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
-        let result = try body(UnsafeMutableRawBufferPointer(start: cell.pointee, count: byteCount))
+        let result = try body(UnsafeMutableRawBufferPointer(start: unsafeAddress, count: byteCount))
         withExtendedLifetime(self) {}
         return result
     }
@@ -108,7 +101,7 @@ public final class GCRoot: @unchecked Sendable {
         precondition(
             index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
             "reference slot \(index) is outside a \(byteCount)-byte object")
-        cell.pointee.storeBytes(
+        unsafeAddress.storeBytes(
             of: other?.unsafeAddress, toByteOffset: index * MemoryLayout<UInt>.size,
             as: UnsafeMutableRawPointer?.self)
         withExtendedLifetime(other) {}
@@ -124,7 +117,7 @@ public final class GCRoot: @unchecked Sendable {
             index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
             "reference slot \(index) is outside a \(byteCount)-byte object")
         guard
-            let target = cell.pointee.load(
+            let target = unsafeAddress.load(
                 fromByteOffset: index * MemoryLayout<UInt>.size, as: UnsafeMutableRawPointer?.self)
         else { return nil }
         let root = GCRoot(unsafeAddress: target)
@@ -154,15 +147,11 @@ extension GC {
     ) throws(GCError) -> UnsafeMutableRawPointer {
         guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
         enterCollector()
-        let object: UnsafeMutableRawPointer?
-        switch kind {
-        case .scanned:
-            object = GC_malloc(byteCount)
-        case .pointerFree:
-            object = GC_malloc_atomic(byteCount)
-            if let object { object.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
+        guard let object = libgc_malloc(byteCount, pointerFree: kind == .pointerFree) else {
+            throw .outOfMemory(byteCount: byteCount)
         }
-        guard let object else { throw .outOfMemory(byteCount: byteCount) }
+        // GC_malloc_atomic does not clear; every allocation here is zeroed.
+        if kind == .pointerFree { object.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
         return object
     }
 }

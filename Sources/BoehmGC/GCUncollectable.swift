@@ -1,4 +1,3 @@
-internal import CBoehmGC
 
 /// A block of uncollectable GC memory: scanned for pointers like a root,
 /// never collected, freed when this value is consumed or goes away.
@@ -21,7 +20,7 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     public init(byteCount: Int) throws(GCError) {
         guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
         enterCollector()
-        guard let base = GC_malloc_uncollectable(byteCount) else { throw .outOfMemory(byteCount: byteCount) }
+        guard let base = libgc_mallocUncollectable(byteCount) else { throw .outOfMemory(byteCount: byteCount) }
         self.base = base
         self.byteCount = byteCount
     }
@@ -39,6 +38,7 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     public consuming func free() {}
 
     deinit {
-        GC_free(base)
+        enterCollector()
+        libgc_free(base)
     }
 }

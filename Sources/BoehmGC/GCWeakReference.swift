@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 
 /// A weak reference to a GC object, cleared by the collector (a libgc
@@ -36,19 +35,14 @@ public final class GCWeakReference: @unchecked Sendable {
     public init(_ target: GCRoot, strength: Strength = .short) throws(GCError) {
         enterCollector()
         let size = MemoryLayout<UnsafeMutableRawPointer?>.size
-        guard let raw = GC_malloc_atomic_uncollectable(size) else { throw .outOfMemory(byteCount: size) }
+        guard let raw = libgc_mallocAtomicUncollectable(size) else { throw .outOfMemory(byteCount: size) }
         let cell = raw.bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
         let object = target.unsafeAddress
         cell.initialize(to: object)
-        let link = UnsafeMutableRawPointer(cell).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
-        let status: Int32 =
-            switch strength {
-            case .short: GC_general_register_disappearing_link(link, object)
-            case .long: GC_register_long_link(link, object)
-            }
+        let status = libgc_registerLink(cell, to: object, long: strength == .long)
         withExtendedLifetime(target) {}
-        guard status == GC_SUCCESS else {
-            GC_free(raw)
+        guard status == libgc_success else {
+            libgc_free(raw)
             throw .outOfMemory(byteCount: size)
         }
         self.cell = cell
@@ -56,29 +50,21 @@ public final class GCWeakReference: @unchecked Sendable {
     }
 
     deinit {
-        let link = UnsafeMutableRawPointer(cell).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
-        switch strength {
-        case .short: _ = GC_unregister_disappearing_link(link)
-        case .long: _ = GC_unregister_long_link(link)
-        }
-        GC_free(cell)
+        enterCollector()
+        libgc_unregisterLink(cell, long: strength == .long)
+        libgc_free(cell)
     }
 
     /// A new root for the target, or nil once the collector cleared the link.
     public var target: GCRoot? {
         enterCollector()
-        guard let object = GC_call_with_alloc_lock({ readLinkCell($0) }, cell) else { return nil }
-        return GCRoot(rooting: object, byteCount: Int(GC_size(object)))
+        guard let object = libgc_readUnderLock(cell) else { return nil }
+        return GCRoot(rooting: object, byteCount: libgc_size(object))
     }
 
     /// Whether the collector has cleared the link.
     public var isCleared: Bool {
         enterCollector()
-        return GC_call_with_alloc_lock({ readLinkCell($0) }, cell) == nil
+        return libgc_readUnderLock(cell) == nil
     }
-}
-
-/// Reads the word a link cell holds; runs under the allocation lock.
-private func readLinkCell(_ cell: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    cell?.load(as: UnsafeMutableRawPointer?.self)
 }

@@ -1,4 +1,3 @@
-internal import CBoehmGC
 internal import CGCSupport
 import Synchronization
 

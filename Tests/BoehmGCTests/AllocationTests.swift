@@ -2,7 +2,7 @@ import BoehmGC
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct AllocationTests {
@@ -84,7 +84,8 @@ import Glibc
                 }
             }
             guard case .outOfMemory(byteCount: 256 << 10) = error else { exit(2) }
-            let intact = kept.enumerated().allSatisfy { i, r in r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i }
+            let intact = kept.enumerated().allSatisfy { i, r in r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i
+            }
             kept.removeLast(kept.count / 2)
             GC.collect()
             guard (try? GCRoot(byteCount: 256 << 10, kind: .pointerFree)) != nil else { exit(3) }

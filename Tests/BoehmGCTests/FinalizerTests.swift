@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct FinalizerTests {
@@ -20,7 +20,7 @@ import Glibc
 
     @Test func finalizerSeesIntactObjectAndMayResurrectIt() throws {
         let resurrected = Locked<GCRoot?>(nil)
-        try makeFinalizable(1) { _ in } // warm path
+        try makeFinalizable(1) { _ in }  // warm path
         try makeResurrecting(into: resurrected)
         scrubStack()
         for _ in 0..<5 where resurrected.value == nil { collectAndDrain(rounds: 1) }

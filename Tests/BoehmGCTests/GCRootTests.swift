@@ -20,14 +20,19 @@ import Testing
             root.withUnsafeMutableBytes { $0.storeBytes(of: i &* 7919, as: Int.self) }
             roots.append(root)
         }
-        final class Holder { let root: GCRoot; init(_ r: GCRoot) { root = r } }
+        final class Holder {
+            let root: GCRoot
+            init(_ r: GCRoot) { root = r }
+        }
         let inClass = Holder(roots[0])
         let inClosure = { [root = roots[1]] in root.withUnsafeMutableBytes { $0.load(as: Int.self) } }
         for _ in 0..<100 {
             GC.collect()
-            _ = try GCRoot(byteCount: 4_096)   // churn so freed memory is reused
+            _ = try GCRoot(byteCount: 4_096)  // churn so freed memory is reused
         }
-        let intact = roots.enumerated().allSatisfy { i, r in r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i &* 7919 }
+        let intact = roots.enumerated().allSatisfy { i, r in
+            r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i &* 7919
+        }
         #expect(intact)
         #expect(inClass.root.withUnsafeMutableBytes { $0.load(as: Int.self) } == 0)
         #expect(inClosure() == 7919)

@@ -98,18 +98,13 @@ enum PressureChild {
 }
 
 extension HeapLimitTests {
-    /// GCRoot(byteCount:) at the limit: the object fits but the root's
-    /// one-word uncollectable cell does not, and GCRoot's internal
-    /// init(rooting:) stops the process (a precondition) instead of throwing.
-    /// Reproduces with 32-byte objects and an 8 MiB limit. When the core
-    /// throws there, this known issue stops reproducing and the test fails:
-    /// then remove `withKnownIssue`.
+    /// A root at the heap limit: the object may not fit (an error), but the
+    /// root's cell never fails there (root cells live outside the GC heap).
+    /// 32-byte objects under an 8 MiB limit.
     @Test func rootsAtTheLimitThrowInsteadOfTrapping() async throws {
-        await withKnownIssue("GCRoot traps when its root cell cannot be allocated (GCRoot.swift, init(rooting:))") {
-            let outcome = try await PressureChild.run(["roots", "--limit-mb", "8", "--byte-count", "32"])
-            #expect(outcome.signal == nil, "the child crashed instead of throwing")
-            #expect(outcome.exitStatus == 0)
-        }
+        let outcome = try await PressureChild.run(["roots", "--limit-mb", "8", "--byte-count", "32"])
+        #expect(outcome.signal == nil, "the child crashed instead of throwing")
+        #expect(outcome.exitStatus == 0)
     }
 }
 

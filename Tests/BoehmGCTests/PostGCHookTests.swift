@@ -2,7 +2,7 @@ import BoehmGC
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct PostGCHookTests {
@@ -15,11 +15,13 @@ import Glibc
             let start = GC.collectionCount
             for _ in 0..<100 {
                 GC.collect()
-                usleep(200)   // let the finalizer thread take its turn
+                usleep(200)  // let the finalizer thread take its turn
             }
             GC.runFinalizers()
             let collections = Int(GC.collectionCount - start)
-            print("forced: \(collections) collections, \(hook.runCount) runs, \(hook.finalizerRunCount) from the finalizer")
+            print(
+                "forced: \(collections) collections, \(hook.runCount) runs, \(hook.finalizerRunCount) from the finalizer"
+            )
             withExtendedLifetime(owner) {}
             // Most runs must come from the sentinel's finalizer itself, not
             // from the epoch catch-up.
@@ -44,7 +46,9 @@ import Glibc
             let collections = GC.collectionCount - start
             GC.runFinalizers()
             let seen = order.value
-            print("\(size)-byte allocations: \(collections) collections, \(hook.runCount) runs, \(hook.finalizerRunCount) from the finalizer")
+            print(
+                "\(size)-byte allocations: \(collections) collections, \(hook.runCount) runs, \(hook.finalizerRunCount) from the finalizer"
+            )
             withExtendedLifetime(owner) {}
             let inOrder = seen == Array((start + 1)...(start + collections))
             exit(hook.runCount == Int(collections) && inOrder ? 0 : 1)

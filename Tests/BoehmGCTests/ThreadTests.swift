@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs while the rest of the suite runs in parallel (Swift Testing's
@@ -73,11 +73,13 @@ import Glibc
         var threads: [pthread_t] = []
         for _ in 0..<12 {
             var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { _ in
-                for _ in 0..<1_000 { _ = try? GCRoot(byteCount: 64) }
-                GC.collect()
-                return nil
-            }, nil)
+            let status = pthread_create(
+                &thread, nil,
+                { _ in
+                    for _ in 0..<1_000 { _ = try? GCRoot(byteCount: 64) }
+                    GC.collect()
+                    return nil
+                }, nil)
             try #require(status == 0)
             threads.append(thread)
         }

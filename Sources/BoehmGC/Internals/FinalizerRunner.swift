@@ -1,9 +1,8 @@
-internal import CBoehmGC
 internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs ready finalizers: on a dedicated thread woken by libgc's finalizer
@@ -20,17 +19,19 @@ internal final class FinalizerRunner: Sendable {
         guard mode == .dedicatedThread else { return }
         // The semaphore is process-lifetime memory, never freed.
         sem_init(finalizerSemaphore, 0, 0)
-        GC_set_finalizer_notifier {
+        libgc_setFinalizerNotifier {
             // Called by libgc outside its lock, once per collection that
             // queued finalizers. sem_post is async-signal-safe and never
             // allocates.
             sem_post(finalizerSemaphore)
         }
         var thread = pthread_t()
-        let status = pthread_create(&thread, nil, { _ in
-            finalizerThreadMain()
-            return nil
-        }, nil)
+        let status = pthread_create(
+            &thread, nil,
+            { _ in
+                finalizerThreadMain()
+                return nil
+            }, nil)
         precondition(status == 0, "cannot start the finalizer thread: error \(status)")
         pthread_detach(thread)
     }

@@ -1,9 +1,8 @@
-internal import CBoehmGC
 internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The started collector: initialised once, on first use, by whichever
@@ -19,21 +18,21 @@ internal final class Runtime: Sendable {
         let configuration = ConfigurationStore.shared.seal()
         self.configuration = configuration
         if let divisor = configuration.freeSpaceDivisor {
-            GC_set_free_space_divisor(GC_word(divisor))
+            libgc_setFreeSpaceDivisor(divisor)
         }
         if let limit = configuration.maximumHeapSize {
-            GC_set_max_heap_size(GC_word(limit))
+            libgc_setMaxHeapSize(limit)
         }
         // Finalizers never run inside an allocation: only on the finalizer
         // thread or at GC.runFinalizers().
-        GC_set_finalize_on_demand(1)
+        libgc_setFinalizeOnDemand(true)
         // An allocation that cannot be satisfied returns NULL, which the
         // Swift layer turns into GCError.outOfMemory, instead of aborting.
-        GC_set_oom_fn { _ in nil }
+        libgc_setOutOfMemoryReturnsNull()
         _ = cgc_init()
         if let initial = configuration.initialHeapSize {
-            let current = Int(GC_get_heap_size())
-            if initial > current { _ = GC_expand_hp(initial - current) }
+            let current = libgc_heapSize()
+            if initial > current { _ = libgc_expandHeap(by: initial - current) }
         }
         cgc_set_finalizer_handler { object, data in
             guard let object, let data else { return }
