@@ -12,18 +12,22 @@ import Synchronization
 /// GC object of a few dozen bytes that owns an `iconv_t` (~33 kB of malloc)
 /// looks cheap to it, so dropped handles pile up between collections. Report
 /// such memory with ``add(byteCount:objects:)`` when it is allocated and
-/// ``remove(byteCount:objects:)`` when it is freed; when the foreign
-/// allocation since the last collection passes the ``TriggerPolicy``, the
+/// ``remove(byteCount:objects:)`` when it is freed; when the net foreign
+/// growth since the last collection passes the ``TriggerPolicy``, the
 /// accounting runs a collection.
 ///
 /// ## The rule
 /// The default policy, ``TriggerPolicy/bytes(floor:heapFraction:)``, collects
-/// when the foreign bytes added since the last collection pass
-/// `max(8 MiB, heap size / 3)`. Unlike Guile's rule (budget = heap size,
-/// counter never reset by ordinary collections), the counter starts again at
-/// every collection, whoever ran it: each report compares the collection
-/// epoch (``GC/collectionCount``) with the one it last saw, so the callback
-/// that counts collections does no work for the accounting.
+/// when the net foreign bytes added since the last collection (additions
+/// minus removals, floored at zero) pass `max(8 MiB, heap size / 3)`. Unlike
+/// Guile's rule (budget = heap size, counter never reset by ordinary
+/// collections), the counter starts again at every collection, whoever ran
+/// it: each report compares the collection epoch (``GC/collectionCount``)
+/// with the one it last saw, so the callback that counts collections does no
+/// work for the accounting. Removals count too: a handle opened and closed
+/// between two collections leaves nothing for a collection to find, so it
+/// must not bring one closer (with additions alone, a program that closes
+/// every port collected as often as one that drops them).
 ///
 /// ## Where the collection runs
 /// By default (``CollectionMode/inline``) the collection runs inside the
@@ -111,9 +115,10 @@ public enum ExternalMemory {
         public var liveBytes: Int
         /// Foreign objects added and not yet removed.
         public var liveObjects: Int
-        /// Foreign bytes added since the last collection.
+        /// Net foreign bytes added since the last collection: removals
+        /// subtract, floored at zero.
         public var bytesSinceCollection: Int
-        /// Foreign objects added since the last collection.
+        /// Net foreign objects added since the last collection.
         public var objectsSinceCollection: Int
         /// Collections the accounting ran or requested because of its policy.
         public var collectionsRequested: Int
@@ -245,6 +250,25 @@ internal final class Accountant: Sendable {
                 expected: count, desired: count - objects, ordering: .relaxed)
             if done { break }
             count = current
+        }
+        // The trigger follows net growth since the last collection: memory
+        // given back offsets memory added, so a handle opened and closed
+        // between two collections costs the trigger nothing (the closed-port
+        // floor of the soak collected as often as dropped ports before).
+        if thresholds.isEmpty { return }
+        syncEpoch()
+        Accountant.subtractFloored(byteCount, from: sinceBytes)
+        Accountant.subtractFloored(objects, from: sinceObjects)
+    }
+
+    /// counter = max(0, counter - amount), atomically.
+    private static func subtractFloored(_ amount: Int, from counter: borrowing Atomic<Int>) {
+        var value = counter.load(ordering: .relaxed)
+        while value > 0 {
+            let (done, current) = counter.compareExchange(
+                expected: value, desired: max(0, value - amount), ordering: .relaxed)
+            if done { return }
+            value = current
         }
     }
 

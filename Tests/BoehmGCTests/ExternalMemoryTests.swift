@@ -135,6 +135,32 @@ private func dropFinalizableObjects(_ count: Int) {
         }
     }
 
+    // The trigger follows net growth: handles opened and closed between two
+    // collections (the soak's `closed` floor) never bring one closer; the
+    // same bytes added and dropped do.
+    @Test func removalsOffsetAdditionsInTheTrigger() async {
+        await #expect(processExitsWith: .success) {
+            try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
+            GC.initialize()
+            for _ in 0..<1_000 {
+                ExternalMemory.add(byteCount: 64 << 10)
+                try! ExternalMemory.remove(byteCount: 64 << 10)
+            }
+            var s = ExternalMemory.statistics
+            guard s.collectionsRequested == 0, s.bytesSinceCollection == 0, s.liveBytes == 0 else { exit(1) }
+            // Removing more than was added since the collection floors at 0.
+            ExternalMemory.add(byteCount: 512 << 10)
+            GC.collect()
+            ExternalMemory.add(byteCount: 100 << 10)
+            try! ExternalMemory.remove(byteCount: 512 << 10)
+            s = ExternalMemory.statistics
+            guard s.bytesSinceCollection == 0, s.liveBytes == 100 << 10 else { exit(2) }
+            for _ in 0..<32 { ExternalMemory.add(byteCount: 64 << 10) }  // 2 MiB, not removed
+            s = ExternalMemory.statistics
+            exit(s.collectionsRequested == 2 ? 0 : 3)
+        }
+    }
+
     @Test func byteBudgetFollowsTheHeap() async {
         await #expect(processExitsWith: .success) {
             try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0.5)))
