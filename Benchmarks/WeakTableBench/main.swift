@@ -37,6 +37,7 @@ struct Options {
 
 let options = Options()
 let n = options.entries
+let perMillion = 1_000_000.0
 var figures: [(String, Double)] = []
 
 @MainActor func record(_ key: String, _ value: Double, _ label: String) {
@@ -108,24 +109,93 @@ GC.initialize()
 let value = try GCRoot(byteCount: 32)
 print("weak-table-bench: \(n) entries, live heap 0 and \(options.liveMB) MB, release build expected")
 
-// MARK: 0 MB live heap
+// MARK: Phase 1, fresh heap: floors and churn
 
 print("\n[0 MB live heap]")
 let allocNs = best { cwf_alloc_ns(n, 32) }
 record("floor_alloc_ns", allocNs, "floor: GC_MALLOC(32)")
+let floorChurn = best { runFloor(label: "churn", count: n, keep: 0) }
+record("floor_churn_ns", floorChurn, "floor: GC_MALLOC(32) + disappearing link, dying")
+
+let keys = try Keep(n)
+var table = try GCWeakTable(weakness: .keys)
+let churnTable = try GCWeakTable(weakness: .keys)
+let churn0 = try best { try churnInsert(churnTable, count: n, value: value.unsafeAddress) }
+record("churn_insert_ns", churn0, "churn insert (fresh keys die at once)")
+record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor")
+
+
+// Eager vacuum of n dead entries, next to the pause of the collection that
+// found them dead.
+@MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, sweep: Double, entries: Int) {
+    keys.clear(n)
+    table = try GCWeakTable(weakness: .keys)
+    GC.collect()
+    GC.runFinalizers()
+    for i in 0..<n {
+        let key = try GC.unsafeAllocate(byteCount: 32)
+        keys.words[i] = key
+        try table.unsafeSetValue(value.unsafeAddress, forKey: key)
+    }
+    let before = table.statistics
+    keys.clear(n)
+    GC.collect()
+    let pause = Double(GC.statistics.lastPause.components.attoseconds) / 1e9
+        + Double(GC.statistics.lastPause.components.seconds) * 1e9
+    GC.runFinalizers()
+    let after = table.statistics
+    let vacuum = after.vacuumTime - before.vacuumTime
+    let sweep = after.sweepTime - before.sweepTime
+    func ns(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9
+    }
+    return (ns(vacuum), pause, ns(sweep), after.entriesVacuumed - before.entriesVacuumed)
+}
+
+// MARK: Live heap
+
+print("\n[\(options.liveMB) MB live heap]")
+let live = try makeLiveHeap(mb: options.liveMB)
+GC.collect()
+let heapMB = Double(GC.statistics.heapSize) / 1048576
+print(String(format: "  heap %.0f MB after building the live heap", heapMB))
+let churnTable64 = try GCWeakTable(weakness: .keys)
+let gcBefore = GC.collectionCount
+let churn64 = try best { try churnInsert(churnTable64, count: n, value: value.unsafeAddress) }
+let gcDuring = GC.collectionCount - gcBefore
+record("churn_insert_64mb_ns", churn64, "churn insert")
+print("  (\(gcDuring) collections over 3 runs; table capacity now \(churnTable64.statistics.capacity))")
+let floorCount = max(n / 20, 1_000)
+let gcFloorBefore = cwf_gc_count()
+let floorChurn64 = runFloor(label: "churn64", count: floorCount, keep: 0)
+record("floor_churn_64mb_ns", floorChurn64, "floor: GC_MALLOC(32) + link, dying (\(floorCount))")
+print("  (\(cwf_gc_count() - gcFloorBefore) collections forced by the link table)")
+record("churn_64mb_vs_floor", churn64 / floorChurn64, "  table churn / link floor")
+
+var v64 = try measureVacuum()
+let scale64 = perMillion / Double(max(v64.entries, 1))
+record("vacuum_64mb_ms_per_million", v64.vacuum * scale64 / 1e6, "eager vacuum, ms per million dead entries")
+record("gc_pause_64mb_ms_per_million", v64.pause * scale64 / 1e6, "  pause of the collection before it (scaled)")
+v64 = (0, 0, 0, 0)
+
+
+// Last, because libgc's link table never shrinks: n kept links grow it to
+// n entries, after which the churn floors above would force no collections.
+print("\n[0 MB live heap again (heap grown): kept entries]")
+live?.clear(options.liveMB * 1024 * 1024 / 64)
+GC.collect()
 let floorInsert = best {
     let ns = runFloor(label: "insert", count: n, keep: 1)
     GC.collect()
     return ns
 }
 record("floor_insert_ns", floorInsert, "floor: GC_MALLOC(32) + disappearing link, kept")
-let floorChurn = best { runFloor(label: "churn", count: n, keep: 0) }
-record("floor_churn_ns", floorChurn, "floor: GC_MALLOC(32) + disappearing link, dying")
+
+if found == 42 { print("") }
+
 
 // Insert: allocate the key, keep it, insert it (what the floor does, with a
 // table instead of a link).
-let keys = try Keep(n)
-var table = try GCWeakTable(weakness: .keys)
 let insertNs = try best {
     keys.clear(n)
     table = try GCWeakTable(weakness: .keys)
@@ -142,7 +212,7 @@ let insertNs = try best {
     } / Double(n)
 }
 record("insert_ns", insertNs, "insert (allocate key + insert)")
-record("insert_ratio_to_floor", insertNs / floorInsert, "  ratio to floor (target <= 2)")
+record("insert_ratio_to_floor", insertNs / floorInsert, "  insert_ns / floor (target <= 2)")
 let stats = table.statistics
 let bytesPerEntry = Double(stats.storageBytes) / Double(stats.liveEntries)
 record("bytes_per_entry", bytesPerEntry, "bytes of storage per live entry (<= 64)")
@@ -236,33 +306,7 @@ let removeNs = try best {
 }
 record("remove_ns", removeNs, "remove, unsafeRemoveValue")
 
-// Eager vacuum of n dead entries, next to the pause of the collection that
-// found them dead.
-@MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, sweep: Double, entries: Int) {
-    keys.clear(n)
-    table = try GCWeakTable(weakness: .keys)
-    GC.collect()
-    GC.runFinalizers()
-    for i in 0..<n {
-        let key = try GC.unsafeAllocate(byteCount: 32)
-        keys.words[i] = key
-        try table.unsafeSetValue(value.unsafeAddress, forKey: key)
-    }
-    let before = table.statistics
-    keys.clear(n)
-    GC.collect()
-    let pause = Double(GC.statistics.lastPause.components.attoseconds) / 1e9
-        + Double(GC.statistics.lastPause.components.seconds) * 1e9
-    GC.runFinalizers()
-    let after = table.statistics
-    let vacuum = after.vacuumTime - before.vacuumTime
-    let sweep = after.sweepTime - before.sweepTime
-    func ns(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9
-    }
-    return (ns(vacuum), pause, ns(sweep), after.entriesVacuumed - before.entriesVacuumed)
-}
-let perMillion = 1_000_000.0
+
 var v0 = try measureVacuum()
 for _ in 0..<2 {
     let v = try measureVacuum()
@@ -275,40 +319,7 @@ record("sweep_ms_per_million", v0.sweep * scale0 / 1e6, "  of which the mark-end
 record("vacuum_to_pause", v0.vacuum / v0.pause, "  vacuum / pause (target <= 0.25)")
 print("  (\(v0.entries) entries vacuumed)")
 
-table = try GCWeakTable(weakness: .keys)
-keys.clear(n)
-GC.collect()
-GC.runFinalizers()
-let churnTable = try GCWeakTable(weakness: .keys)
-let churn0 = try best { try churnInsert(churnTable, count: n, value: value.unsafeAddress) }
-record("churn_insert_ns", churn0, "churn insert (fresh keys die at once)")
-record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor")
 
-// MARK: Live heap
-
-print("\n[\(options.liveMB) MB live heap]")
-let live = try makeLiveHeap(mb: options.liveMB)
-GC.collect()
-let heapMB = Double(GC.statistics.heapSize) / 1048576
-print(String(format: "  heap %.0f MB after building the live heap", heapMB))
-let churnTable64 = try GCWeakTable(weakness: .keys)
-let gcBefore = GC.collectionCount
-let churn64 = try best { try churnInsert(churnTable64, count: n, value: value.unsafeAddress) }
-let gcDuring = GC.collectionCount - gcBefore
-record("churn_insert_64mb_ns", churn64, "churn insert")
-print("  (\(gcDuring) collections over 3 runs; table capacity now \(churnTable64.statistics.capacity))")
-let floorCount = max(n / 20, 1_000)
-let gcFloorBefore = cwf_gc_count()
-let floorChurn64 = runFloor(label: "churn64", count: floorCount, keep: 0)
-record("floor_churn_64mb_ns", floorChurn64, "floor: GC_MALLOC(32) + link, dying (\(floorCount))")
-print("  (\(cwf_gc_count() - gcFloorBefore) collections forced by the link table)")
-record("churn_64mb_vs_floor", churn64 / floorChurn64, "  table churn / link floor")
-
-var v64 = try measureVacuum()
-let scale64 = perMillion / Double(max(v64.entries, 1))
-record("vacuum_64mb_ms_per_million", v64.vacuum * scale64 / 1e6, "eager vacuum, ms per million dead entries")
-record("gc_pause_64mb_ms_per_million", v64.pause * scale64 / 1e6, "  pause of the collection before it (scaled)")
-v64 = (0, 0, 0, 0)
 withExtendedLifetime((live, keys, value, table, churnTable, churnTable64)) {}
 if found == 42 { print("") }
 

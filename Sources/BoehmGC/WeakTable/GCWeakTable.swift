@@ -390,11 +390,16 @@ public final class GCWeakTable: Sendable {
     @inline(__always)
     func mutate<R>(_ body: (inout WeakTableState) -> sending R) -> sending R {
         state.withLock { state in
-            version.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            // Only holders of the lock write `version`, so plain stores do.
+            // Every slot write is a release store (cgc_store_field,
+            // cgc_exchange_field, cgc_weak_copy_slot), so none moves before
+            // the odd store; the even store publishes them all.
+            let odd = version.load(ordering: .relaxed) &+ 1
+            version.store(odd, ordering: .releasing)
             let result = body(&state)
             readWords.store(UInt(bitPattern: state.words), ordering: .relaxed)
             readShift.store(state.shift, ordering: .relaxed)
-            version.wrappingAdd(1, ordering: .releasing)
+            version.store(odd &+ 1, ordering: .releasing)
             return result
         }
     }
