@@ -36,7 +36,7 @@ import Synchronization
 /// insert probes them, the table is traversed by ``forEach(_:)``, or
 /// ``vacuum()`` is called; growth carries them along and sizes for them, and
 /// the table never shrinks on its own. Capacity grows above
-/// 90% occupancy (tombstones and dead entries included; an eager table
+/// 80% occupancy (tombstones and dead entries included; an eager table
 /// vacuums before it sizes) and shrinks below 25% after a vacuum, never below
 /// `minimumCapacity` or ``reserveCapacity(_:)``.
 ///
