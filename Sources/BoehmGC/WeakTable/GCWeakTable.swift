@@ -244,10 +244,11 @@ public final class GCWeakTable: Sendable {
             entries.reserveCapacity(state.liveCount)
             for i in 0..<state.capacity where cgc_load_field(state.keyField(i)) > slotDead {
                 guard let key = state.keyObject(i), let value = state.valueObject(i) else { continue }
-                entries.append((
-                    GCRoot(rooting: key, byteCount: Int(GC_size(key))),
-                    GCRoot(rooting: value, byteCount: Int(GC_size(value)))
-                ))
+                entries.append(
+                    (
+                        GCRoot(rooting: key, byteCount: Int(GC_size(key))),
+                        GCRoot(rooting: value, byteCount: Int(GC_size(value)))
+                    ))
             }
             return entries
         }
@@ -460,7 +461,9 @@ public final class GCWeakTable: Sendable {
         var probed: [GCRoot] = []
         let result: Result<Void, GCError> = mutate { state in
             while true {
-                if case .full = state.insert(value, forKey: key, pending: &probed) {
+                // No probe limit here: right after a rehash a long probe
+                // would only ask for another.
+                if case .full = state.insert(value, forKey: key, pending: &probed, probeLimit: .max) {
                     // Eager: drop dead entries first (their strong halves go
                     // to onDeadEntry), then size for what is left. Lazy: as
                     // the old tables did, carry them and size for them too.
