@@ -314,8 +314,10 @@ func scrubStack() {
                 try! openAndDropPorts(1_000)
                 maxLive = max(maxLive, ExternalMemory.statistics.liveBytes)
             }
-            // 20,000 dropped ports of 512 bytes: at most the 8 MiB budget.
-            guard maxLive <= 9 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(4) }
+            // 20,000 dropped ports of 512 bytes: the 8 MiB budget, plus at
+            // most one more budget added while the eager vacuum (on the
+            // finalizer thread) catches up after a collection under load.
+            guard maxLive <= 17 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(4) }
             exit(0)
         }
     }
