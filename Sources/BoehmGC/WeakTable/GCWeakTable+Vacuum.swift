@@ -19,7 +19,7 @@ extension GCWeakTable {
         runVacuum()
     }
 
-    private func runVacuum() {
+    func runVacuum() {
         var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
         mutate { state in
             guard state.deadCount > 0 || state.wantsShrink else { return }
