@@ -60,15 +60,22 @@ func now() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// Median ns per operation over `repeats` runs of `count` operations.
-func measure(_ count: Int, _ repeats: Int, _ body: (Int) throws -> Void) rethrows -> Double {
-    var samples: [Double] = []
+/// Median ns per operation of each of `operations`, measured in turns
+/// (one run of `count` of each, `repeats` rounds), so every operation sees the
+/// same phases of the heap (growth, collections of the live heap).
+func measureInTurns(
+    _ count: Int, _ repeats: Int, _ operations: [(String, (Int) throws -> Void)]
+) throws -> [(String, Double)] {
+    var samples = Array(repeating: [Double](), count: operations.count)
     for _ in 0..<repeats {
-        let start = now()
-        for i in 0..<count { try body(i) }
-        samples.append(Double(now() - start) / Double(count))
+        for (k, operation) in operations.enumerated() {
+            let start = now()
+            for i in 0..<count { try operation.1(i) }
+            samples[k].append(Double(now() - start) / Double(count))
+            GC.runFinalizers()
+        }
     }
-    return samples.sorted()[samples.count / 2]
+    return operations.indices.map { k in (operations[k].0, samples[k].sorted()[samples[k].count / 2]) }
 }
 
 let options = parseOptions()
@@ -85,19 +92,16 @@ for mb in options.ballasts {
     }
     if ballast.count * 4_096 > mb << 20 { ballast.removeAll() }
     GC.collect()
-    let floor = try measure(options.count, options.repeats) { _ in _ = try GC.unsafeAllocate(byteCount: 32) }
-    let root = try measure(options.count, options.repeats) { _ in _ = try GCRoot(byteCount: 32) }
-    let weak = try measure(options.count, options.repeats) { _ in
-        _ = try GCWeakReference(try GCRoot(byteCount: 32))
-    }
-    let finalizer = try measure(options.count, options.repeats) { _ in
-        try GCRoot(byteCount: 32).setFinalizer { _ in }
-    }
-    GC.runFinalizers()
-    for (name, ns) in [
-        ("raw allocation (floor)", floor), ("GCRoot", root), ("GCRoot + weak reference", weak),
-        ("GCRoot + finalizer", finalizer),
-    ] {
+    let measured = try measureInTurns(
+        options.count, options.repeats,
+        [
+            ("raw allocation (floor)", { _ in _ = try GC.unsafeAllocate(byteCount: 32) }),
+            ("GCRoot", { _ in _ = try GCRoot(byteCount: 32) }),
+            ("GCRoot + weak reference", { _ in _ = try GCWeakReference(try GCRoot(byteCount: 32)) }),
+            ("GCRoot + finalizer", { _ in try GCRoot(byteCount: 32).setFinalizer { _ in } }),
+        ])
+    let floor = measured[0].1
+    for (name, ns) in measured {
         results.append((mb, name, ns, ns / floor))
     }
 }
