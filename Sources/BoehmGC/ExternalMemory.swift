@@ -150,30 +150,8 @@ public enum ExternalMemory {
 }
 
 /// The configuration until the first report seals it.
-internal final class AccountingConfigurationStore: Sendable {
-    static let shared = AccountingConfigurationStore()
-
-    private struct State {
-        var configuration = ExternalMemory.Configuration()
-        var sealed = false
-    }
-    private let state = Mutex(State())
-
-    func set(_ configuration: ExternalMemory.Configuration) throws(GCError) {
-        let accepted = state.withLock { state in
-            if state.sealed { return false }
-            state.configuration = configuration
-            return true
-        }
-        if !accepted { throw .alreadyInitialized }
-    }
-
-    func seal() -> ExternalMemory.Configuration {
-        state.withLock { state in
-            state.sealed = true
-            return state.configuration
-        }
-    }
+internal enum AccountingConfigurationStore {
+    static let shared = SealedSetting(ExternalMemory.Configuration())
 }
 
 /// The process's counters and trigger.

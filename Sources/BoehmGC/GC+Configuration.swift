@@ -69,31 +69,6 @@ extension GC {
 }
 
 /// The configuration until initialisation seals it.
-internal final class ConfigurationStore: Sendable {
-    static let shared = ConfigurationStore()
-
-    private struct State {
-        var configuration = GC.Configuration()
-        var sealed = false
-    }
-    private let state = Mutex(State())
-
-    func set(_ configuration: GC.Configuration) throws(GCError) {
-        let accepted = state.withLock { state in
-            if state.sealed { return false }
-            state.configuration = configuration
-            return true
-        }
-        if !accepted { throw .alreadyInitialized }
-    }
-
-    /// Returns the configuration and refuses any later change.
-    func seal() -> GC.Configuration {
-        state.withLock { state in
-            state.sealed = true
-            return state.configuration
-        }
-    }
-
-    var isSealed: Bool { state.withLock { $0.sealed } }
+internal enum ConfigurationStore {
+    static let shared = SealedSetting(GC.Configuration())
 }

@@ -49,12 +49,7 @@ public enum Ports {
     /// - Warning: Only before the first port is opened.
     /// - Throws: ``GCError/alreadyInitialized`` once a port was opened.
     public static func configure(_ configuration: Configuration) throws(GCError) {
-        let accepted = pendingConfiguration.withLock { pending in
-            guard !pending.sealed else { return false }
-            pending.configuration = configuration
-            return true
-        }
-        if !accepted { throw .alreadyInitialized }
+        try pendingConfiguration.set(configuration)
     }
 
     /// The settings in force (fixing them if no port was opened yet).
@@ -127,8 +122,7 @@ public enum Ports {
 
     static var state: PortsState { PortsState.shared }
 
-    fileprivate static let pendingConfiguration = Mutex(
-        (configuration: Configuration(), sealed: false))
+    fileprivate static let pendingConfiguration = SealedSetting(Configuration())
 }
 
 /// The ports' state, created with the first port.
@@ -140,10 +134,7 @@ internal final class PortsState: Sendable {
     var release: ForeignResource<PortCore>.Release { .registry(registry) }
 
     private init() {
-        configuration = Ports.pendingConfiguration.withLock { pending in
-            pending.sealed = true
-            return pending.configuration
-        }
+        configuration = Ports.pendingConfiguration.seal()
         do {
             registry = try ForeignResourceRegistry(vacuum: configuration.vacuum)
         } catch {
