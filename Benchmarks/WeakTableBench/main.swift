@@ -124,7 +124,6 @@ let churn0 = try best { try churnInsert(churnTable, count: n, value: value.unsaf
 record("churn_insert_ns", churn0, "churn insert (fresh keys die at once)")
 record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor")
 
-
 // Eager vacuum of n dead entries, next to the pause of the collection that
 // found them dead.
 @MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, sweep: Double, entries: Int) {
@@ -140,7 +139,8 @@ record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor"
     let before = table.statistics
     keys.clear(n)
     GC.collect()
-    let pause = Double(GC.statistics.lastPause.components.attoseconds) / 1e9
+    let pause =
+        Double(GC.statistics.lastPause.components.attoseconds) / 1e9
         + Double(GC.statistics.lastPause.components.seconds) * 1e9
     GC.runFinalizers()
     let after = table.statistics
@@ -157,7 +157,7 @@ record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor"
 print("\n[\(options.liveMB) MB live heap]")
 let live = try makeLiveHeap(mb: options.liveMB)
 GC.collect()
-let heapMB = Double(GC.statistics.heapSize) / 1048576
+let heapMB = Double(GC.statistics.heapSize) / 1_048_576
 print(String(format: "  heap %.0f MB after building the live heap", heapMB))
 let churnTable64 = try GCWeakTable(weakness: .keys)
 let gcBefore = GC.collectionCount
@@ -178,7 +178,6 @@ record("vacuum_64mb_ms_per_million", v64.vacuum * scale64 / 1e6, "eager vacuum, 
 record("gc_pause_64mb_ms_per_million", v64.pause * scale64 / 1e6, "  pause of the collection before it (scaled)")
 v64 = (0, 0, 0, 0)
 
-
 // Last, because libgc's link table never shrinks: n kept links grow it to
 // n entries, after which the churn floors above would force no collections.
 print("\n[0 MB live heap again (heap grown): kept entries]")
@@ -192,7 +191,6 @@ let floorInsert = best {
 record("floor_insert_ns", floorInsert, "floor: GC_MALLOC(32) + disappearing link, kept")
 
 if found == 42 { print("") }
-
 
 // Insert: allocate the key, keep it, insert it (what the floor does, with a
 // table instead of a link).
@@ -232,9 +230,10 @@ let lookupOrdered = best {
     let t = table
     let words = keys.words
     var hits = 0
-    let ns = nanoseconds {
-        for i in 0..<n where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
-    } / Double(n)
+    let ns =
+        nanoseconds {
+            for i in 0..<n where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
+        } / Double(n)
     found += hits
     return ns
 }
@@ -244,9 +243,10 @@ let lookupRandom = best {
     let t = table
     let words = keys.words
     var hits = 0
-    let ns = nanoseconds {
-        for i in order where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
-    } / Double(n)
+    let ns =
+        nanoseconds {
+            for i in order where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
+        } / Double(n)
     found += hits
     return ns
 }
@@ -287,9 +287,10 @@ let lookupMiss = best {
     let t = table
     let words = misses.words
     var hits = 0
-    let ns = nanoseconds {
-        for i in 0..<n where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
-    } / Double(n)
+    let ns =
+        nanoseconds {
+            for i in 0..<n where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
+        } / Double(n)
     found += hits
     return ns
 }
@@ -306,7 +307,6 @@ let removeNs = try best {
 }
 record("remove_ns", removeNs, "remove, unsafeRemoveValue")
 
-
 var v0 = try measureVacuum()
 for _ in 0..<2 {
     let v = try measureVacuum()
@@ -318,7 +318,6 @@ record("gc_pause_ms_per_million", v0.pause * scale0 / 1e6, "  pause of the colle
 record("sweep_ms_per_million", v0.sweep * scale0 / 1e6, "  of which the mark-end sweep of the table")
 record("vacuum_to_pause", v0.vacuum / v0.pause, "  vacuum / pause (target <= 0.25)")
 print("  (\(v0.entries) entries vacuumed)")
-
 
 withExtendedLifetime((live, keys, value, table, churnTable, churnTable64)) {}
 if found == 42 { print("") }

@@ -1,4 +1,3 @@
-
 /// A block of uncollectable GC memory: scanned for pointers like a root,
 /// never collected, freed when this value is consumed or goes away.
 ///

@@ -1,7 +1,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one-word cells that `GCRoot`s keep their objects in.
@@ -69,7 +69,8 @@ internal final class RootCells: Sendable {
         let slab = raw.bindMemory(to: UnsafeMutableRawPointer?.self, capacity: count)
         // Thread the new cells onto the free list, last first.
         for i in 0..<count {
-            slab[i] = i + 1 < count ? UnsafeMutableRawPointer(slab + i + 1) : UnsafeMutableRawPointer(bitPattern: state.free)
+            slab[i] =
+                i + 1 < count ? UnsafeMutableRawPointer(slab + i + 1) : UnsafeMutableRawPointer(bitPattern: state.free)
         }
         libgc_addRoots(raw, byteCount: size)
         state.free = UInt(bitPattern: slab)
