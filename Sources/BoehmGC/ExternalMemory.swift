@@ -260,7 +260,7 @@ internal final class Accountant: Sendable {
             collectionsRequested: requested.load(ordering: .relaxed),
             totalBytesAdded: totalAdded.load(ordering: .relaxed),
             refusedRemovals: refused.load(ordering: .relaxed),
-            byteBudget: thresholds.byteBudget(heapSize: Int(GC_get_heap_size())))
+            byteBudget: thresholds.byteBudget(heapSize: libgc_heapSize()))
     }
 
     /// Starts a new window when a collection happened since the last report:
@@ -283,7 +283,7 @@ internal final class Accountant: Sendable {
     private func isDue(bytes: Int, objects: Int) -> Bool {
         if let limit = thresholds.objectLimit, objects >= limit { return true }
         if let floor = thresholds.byteFloor, bytes >= floor,
-            let budget = thresholds.byteBudget(heapSize: Int(GC_get_heap_size())), bytes >= budget
+            let budget = thresholds.byteBudget(heapSize: libgc_heapSize()), bytes >= budget
         {
             return true
         }
@@ -307,7 +307,7 @@ internal final class Accountant: Sendable {
             return
         }
         enterCollector()
-        GC_gcollect()
+        libgc_gcollect()
         collectionPending.store(false, ordering: .releasing)
     }
 
@@ -347,7 +347,7 @@ private func collectorThreadMain() {
     enterCollector()
     while true {
         while sem_wait(collectorSemaphore) != 0 {}
-        GC_gcollect()
+        libgc_gcollect()
         Accountant.shared.backgroundCollectionDone()
     }
 }

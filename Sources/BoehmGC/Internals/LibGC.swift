@@ -57,6 +57,17 @@ internal func libgc_setMaxHeapSize(_ bytes: Int) {
     GC_set_max_heap_size(GC_word(bytes))
 }
 
+/// GC_set_max_heap_size after initialisation: the setter is unsynchronised
+/// (gc.h says so), so it runs under the allocation lock; the value travels in
+/// the context pointer. 0 means no limit.
+internal func libgc_setMaxHeapSizeUnderLock(_ bytes: Int) {
+    _ = GC_call_with_alloc_lock(
+        { context in
+            GC_set_max_heap_size(GC_word(UInt(bitPattern: context)))
+            return nil
+        }, UnsafeMutableRawPointer(bitPattern: UInt(bytes)))
+}
+
 internal func libgc_setFinalizeOnDemand(_ on: Bool) {
     GC_set_finalize_on_demand(on ? 1 : 0)
 }

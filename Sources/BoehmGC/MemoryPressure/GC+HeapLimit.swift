@@ -51,13 +51,7 @@ internal enum HeapLimit {
 
     static func set(_ bytes: Int?) {
         let value = bytes ?? 0
-        // libgc's setter is unsynchronised (gc.h says so): run it under the
-        // allocation lock. The value travels in the context pointer.
-        _ = GC_call_with_alloc_lock(
-            { context in
-                GC_set_max_heap_size(GC_word(UInt(bitPattern: context)))
-                return nil
-            }, UnsafeMutableRawPointer(bitPattern: UInt(value)))
+        libgc_setMaxHeapSizeUnderLock(value)
         stored.store(value, ordering: .releasing)
     }
 }

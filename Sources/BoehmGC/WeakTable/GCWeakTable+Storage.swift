@@ -83,11 +83,11 @@ struct WeakTableState: @unchecked Sendable {
         capacity: Int, withHashes: Bool
     ) -> (UnsafeMutablePointer<UInt>, UnsafeMutablePointer<Int>?)? {
         let bytes = capacity * 2 * MemoryLayout<UInt>.size
-        guard let raw = GC_malloc(bytes) else { return nil }
+        guard let raw = libgc_malloc(bytes, pointerFree: false) else { return nil }
         var hashes: UnsafeMutablePointer<Int>? = nil
         if withHashes {
             // Pointer-free: hashes are never read before their slot is set.
-            guard let h = GC_malloc_atomic(capacity * MemoryLayout<Int>.size) else { return nil }
+            guard let h = libgc_malloc(capacity * MemoryLayout<Int>.size, pointerFree: true) else { return nil }
             hashes = h.bindMemory(to: Int.self, capacity: capacity)
         }
         return (raw.bindMemory(to: UInt.self, capacity: capacity * 2), hashes)
@@ -290,7 +290,7 @@ struct WeakTableState: @unchecked Sendable {
         } else {
             // A dead entry: drop it here (lazy vacuum).
             if keepsDeadEntries, let strong = strongHalfOfDead(reusable) {
-                pending.append(GCRoot(rooting: strong, byteCount: Int(GC_size(strong))))
+                pending.append(GCRoot(rooting: strong, byteCount: libgc_size(strong)))
             }
             clear(reusable)
             cgc_weak_region_forget_dead(region, 1)
@@ -385,7 +385,7 @@ struct WeakTableState: @unchecked Sendable {
         while i < capacity && cleared < expected {
             if isDead(i) {
                 if pending != nil, let strong = strongHalfOfDead(i) {
-                    pending!.append(GCRoot(rooting: strong, byteCount: Int(GC_size(strong))))
+                    pending!.append(GCRoot(rooting: strong, byteCount: libgc_size(strong)))
                 }
                 clear(i)
                 cleared += 1

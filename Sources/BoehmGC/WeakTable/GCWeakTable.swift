@@ -183,7 +183,7 @@ public final class GCWeakTable: Sendable {
     public subscript(key: GCRoot) -> GCRoot? {
         enterCollector()
         guard let value = lookup(key.unsafeAddress) else { return nil }
-        let root = GCRoot(rooting: value, byteCount: Int(GC_size(value)))
+        let root = GCRoot(rooting: value, byteCount: libgc_size(value))
         withExtendedLifetime(key) {}
         return root
     }
@@ -206,7 +206,7 @@ public final class GCWeakTable: Sendable {
         let value = mutate { $0.remove(key.unsafeAddress) }
         withExtendedLifetime(key) {}
         guard let value else { return nil }
-        return GCRoot(rooting: value, byteCount: Int(GC_size(value)))
+        return GCRoot(rooting: value, byteCount: libgc_size(value))
     }
 
     /// Whether there is a live entry for `key`.
@@ -246,8 +246,8 @@ public final class GCWeakTable: Sendable {
                 guard let key = state.keyObject(i), let value = state.valueObject(i) else { continue }
                 entries.append(
                     (
-                        GCRoot(rooting: key, byteCount: Int(GC_size(key))),
-                        GCRoot(rooting: value, byteCount: Int(GC_size(value)))
+                        GCRoot(rooting: key, byteCount: libgc_size(key)),
+                        GCRoot(rooting: value, byteCount: libgc_size(value))
                     ))
             }
             return entries
