@@ -320,35 +320,22 @@ internal final class Accountant: Sendable {
 /// A thread that runs the collections the accounting requests, when
 /// ``ExternalMemory/CollectionMode/backgroundThread`` is chosen.
 private final class BackgroundCollector: Sendable {
+    private let wakeup = Semaphore()
+
     init() {
-        // Process-lifetime memory, never freed.
-        sem_init(collectorSemaphore, 0, 0)
-        var thread = pthread_t()
-        let status = pthread_create(
-            &thread, nil,
-            { _ in
-                collectorThreadMain()
-                return nil
-            }, nil)
-        precondition(status == 0, "cannot start the foreign-memory collector thread: error \(status)")
-        pthread_detach(thread)
+        let wakeup = self.wakeup
+        startDetachedThread("foreign-memory collector") {
+            enterCollector()
+            while true {
+                wakeup.wait()
+                libgc_gcollect()
+                Accountant.shared.backgroundCollectionDone()
+            }
+        }
     }
 
     func request() {
-        sem_post(collectorSemaphore)
-    }
-}
-
-// Initialised once, before the thread starts; then used only through
-// sem_post and sem_wait, which synchronise themselves.
-nonisolated(unsafe) private let collectorSemaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-
-private func collectorThreadMain() {
-    enterCollector()
-    while true {
-        while sem_wait(collectorSemaphore) != 0 {}
-        libgc_gcollect()
-        Accountant.shared.backgroundCollectionDone()
+        wakeup.signal()
     }
 }
 

@@ -13,27 +13,23 @@ import Synchronization
 internal final class FinalizerRunner: Sendable {
     private let runLock = Mutex(())
     let finalizersRun = Atomic<Int>(0)
-    let wakeups = Atomic<Int>(0)
 
     init(mode: GC.FinalizerMode) {
         guard mode == .dedicatedThread else { return }
-        // The semaphore is process-lifetime memory, never freed.
-        sem_init(finalizerSemaphore, 0, 0)
+        let wakeup = finalizerWakeup  // initialised before libgc can call the notifier
         libgc_setFinalizerNotifier {
             // Called by libgc outside its lock, once per collection that
-            // queued finalizers. sem_post is async-signal-safe and never
-            // allocates.
-            sem_post(finalizerSemaphore)
+            // queued finalizers.
+            finalizerWakeup.signal()
         }
-        var thread = pthread_t()
-        let status = pthread_create(
-            &thread, nil,
-            { _ in
-                finalizerThreadMain()
-                return nil
-            }, nil)
-        precondition(status == 0, "cannot start the finalizer thread: error \(status)")
-        pthread_detach(thread)
+        startDetachedThread("finalizer") {
+            enterCollector()
+            let runner = Runtime.shared.finalizers
+            while true {
+                wakeup.wait()
+                _ = runner.runReady()
+            }
+        }
     }
 
     /// Runs every ready finalizer; returns how many ran.
@@ -55,16 +51,6 @@ internal final class FinalizerRunner: Sendable {
     }
 }
 
-// Written once (sem_init, before the thread starts) and then used only
-// through sem_post and sem_wait, which synchronise themselves.
-nonisolated(unsafe) private let finalizerSemaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-
-private func finalizerThreadMain() {
-    enterCollector()
-    let runner = Runtime.shared.finalizers
-    while true {
-        while sem_wait(finalizerSemaphore) != 0 {}
-        runner.wakeups.add(1, ordering: .relaxed)
-        _ = runner.runReady()
-    }
-}
+/// Wakes the finalizer thread. A global: libgc's notifier is a C function
+/// without context.
+private let finalizerWakeup = Semaphore()

@@ -180,10 +180,8 @@ internal final class MonitorCore: Sendable {
     private let samplingThread = Atomic<UInt>(0)
     private let stopped = Atomic<Bool>(false)
     private let hook = Mutex<PostGCHook?>(nil)
-    /// Wakes the sampling thread early (to stop). Allocated here, destroyed
-    /// in deinit, which runs after the thread has let go of the core.
-    // Used only through sem_* calls, which synchronise themselves.
-    nonisolated(unsafe) private let wakeup = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    /// Wakes the sampling thread early (to stop).
+    private let wakeup = Semaphore()
 
     init(configuration: MemoryPressureMonitor.Configuration) {
         self.configuration = configuration
@@ -197,12 +195,6 @@ internal final class MonitorCore: Sendable {
         latest = Mutex(
             MemoryPressureSample(
                 gcHeapBytes: 0, gcInUseBytes: 0, collections: 0, utilization: 0, time: .now, cost: .zero))
-        sem_init(wakeup, 0, 0)
-    }
-
-    deinit {
-        sem_destroy(wakeup)
-        wakeup.deallocate()
     }
 
     // MARK: Sampling
@@ -339,31 +331,14 @@ internal final class MonitorCore: Sendable {
     }
 
     func startThread(interval: Duration) {
-        let context = Unmanaged.passRetained(SamplingThreadContext(core: self, interval: interval))
-        var thread = pthread_t()
-        let status = pthread_create(
-            &thread, nil,
-            { raw in
-                let context = Unmanaged<SamplingThreadContext>.fromOpaque(raw!).takeRetainedValue()
-                context.core.runSamplingLoop(interval: context.interval)
-                return nil
-            }, context.toOpaque())
-        precondition(status == 0, "cannot start the memory-pressure sampling thread: error \(status)")
-        pthread_detach(thread)
+        // The thread holds the core until its loop ends.
+        startDetachedThread("memory-pressure sampling") { [self] in runSamplingLoop(interval: interval) }
     }
 
     private func runSamplingLoop(interval: Duration) {
-        let (seconds, attoseconds) = interval.components
-        let intervalNanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        let intervalNanoseconds = Int(nanoseconds(interval))
         while !stopped.load(ordering: .relaxed) {
-            var deadline = timespec()
-            clock_gettime(CLOCK_REALTIME, &deadline)
-            let total = Int(deadline.tv_nsec) + intervalNanoseconds
-            deadline.tv_sec += total / 1_000_000_000
-            deadline.tv_nsec = total % 1_000_000_000
-            // EINTR comes with libgc's stop-the-world signals: wait again
-            // for the same deadline.
-            while sem_timedwait(wakeup, &deadline) != 0 && errno == EINTR {}
+            wakeup.wait(nanoseconds: intervalNanoseconds)
             if stopped.load(ordering: .relaxed) { break }
             _ = sample(reason: .timer)
         }
@@ -375,22 +350,11 @@ internal final class MonitorCore: Sendable {
             hook?.cancel()
             hook = nil
         }
-        sem_post(wakeup)
+        wakeup.signal()
     }
 }
 
 private func nanoseconds(_ duration: Duration) -> Int64 {
     let (seconds, attoseconds) = duration.components
     return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-}
-
-/// What the sampling thread is started with.
-private final class SamplingThreadContext {
-    let core: MonitorCore
-    let interval: Duration
-
-    init(core: MonitorCore, interval: Duration) {
-        self.core = core
-        self.interval = interval
-    }
 }

@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A POSIX semaphore at an address that never moves (a `sem_t` must not).
+/// The background threads of this module (finalizers, foreign-memory
+/// collections, pressure sampling) sleep on one.
+internal final class Semaphore: @unchecked Sendable {
+    // Allocated and initialised in init, destroyed in deinit; in between used
+    // only through sem_post and sem_*wait, which synchronise themselves.
+    private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+
+    init() {
+        sem_init(semaphore, 0, 0)
+    }
+
+    deinit {
+        sem_destroy(semaphore)
+        semaphore.deallocate()
+    }
+
+    /// Wakes one waiter. Async-signal-safe and never allocates, so libgc's
+    /// finalizer notifier may call it.
+    func signal() {
+        sem_post(semaphore)
+    }
+
+    /// Waits for a signal. libgc's stop-the-world signals interrupt the wait
+    /// (EINTR); it simply waits again.
+    func wait() {
+        while sem_wait(semaphore) != 0 {}
+    }
+
+    /// Waits for a signal or until `nanoseconds` have passed, whichever comes
+    /// first; an interrupted wait resumes with the same deadline.
+    func wait(nanoseconds: Int) {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let total = Int(deadline.tv_nsec) + nanoseconds
+        deadline.tv_sec += total / 1_000_000_000
+        deadline.tv_nsec = total % 1_000_000_000
+        while sem_timedwait(semaphore, &deadline) != 0 && errno == EINTR {}
+    }
+}
+
+/// Starts a detached pthread running `body`. The thread registers itself with
+/// the collector on its first call into this module, like any other.
+///
+/// - Precondition: the system can create the thread.
+internal func startDetachedThread(_ purpose: String, _ body: @escaping @Sendable () -> Void) {
+    final class Start {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let start = Unmanaged.passRetained(Start(body))
+    var thread = pthread_t()
+    let status = pthread_create(
+        &thread, nil,
+        { raw in
+            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, start.toOpaque())
+    guard status == 0 else {
+        start.release()
+        preconditionFailure("cannot start the \(purpose) thread: error \(status)")
+    }
+    pthread_detach(thread)
+}
