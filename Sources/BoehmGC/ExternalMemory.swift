@@ -202,32 +202,18 @@ internal final class Accountant: Sendable {
     func remove(byteCount: Int, objects: Int) throws(ExternalMemory.AccountingError) {
         // Compare-and-swap so a removal can never take a counter below zero,
         // even when removals race.
-        var bytes = liveBytes.load(ordering: .relaxed)
-        while true {
-            guard bytes >= byteCount else {
-                refused.add(1, ordering: .relaxed)
-                throw .removedMoreThanAdded(
-                    byteCount: byteCount, objects: objects, liveBytes: bytes,
-                    liveObjects: liveObjects.load(ordering: .relaxed))
-            }
-            let (done, current) = liveBytes.compareExchange(
-                expected: bytes, desired: bytes - byteCount, ordering: .relaxed)
-            if done { break }
-            bytes = current
+        if let bytes = Accountant.subtract(byteCount, from: liveBytes) {
+            refused.add(1, ordering: .relaxed)
+            throw .removedMoreThanAdded(
+                byteCount: byteCount, objects: objects, liveBytes: bytes,
+                liveObjects: liveObjects.load(ordering: .relaxed))
         }
-        var count = liveObjects.load(ordering: .relaxed)
-        while true {
-            guard count >= objects else {
-                liveBytes.add(byteCount, ordering: .relaxed)  // undo: nothing changes
-                refused.add(1, ordering: .relaxed)
-                throw .removedMoreThanAdded(
-                    byteCount: byteCount, objects: objects,
-                    liveBytes: liveBytes.load(ordering: .relaxed), liveObjects: count)
-            }
-            let (done, current) = liveObjects.compareExchange(
-                expected: count, desired: count - objects, ordering: .relaxed)
-            if done { break }
-            count = current
+        if let count = Accountant.subtract(objects, from: liveObjects) {
+            liveBytes.add(byteCount, ordering: .relaxed)  // undo: nothing changes
+            refused.add(1, ordering: .relaxed)
+            throw .removedMoreThanAdded(
+                byteCount: byteCount, objects: objects,
+                liveBytes: liveBytes.load(ordering: .relaxed), liveObjects: count)
         }
         // The trigger follows net growth since the last collection: memory
         // given back offsets memory added, so a handle opened and closed
@@ -237,6 +223,19 @@ internal final class Accountant: Sendable {
         syncEpoch()
         Accountant.subtractFloored(byteCount, from: sinceBytes)
         Accountant.subtractFloored(objects, from: sinceObjects)
+    }
+
+    /// counter -= amount, atomically, unless that would go below zero.
+    /// Returns nil if subtracted, else the counter's value (left unchanged).
+    private static func subtract(_ amount: Int, from counter: borrowing Atomic<Int>) -> Int? {
+        var value = counter.load(ordering: .relaxed)
+        while value >= amount {
+            let (done, current) = counter.compareExchange(
+                expected: value, desired: value - amount, ordering: .relaxed)
+            if done { return nil }
+            value = current
+        }
+        return value
     }
 
     /// counter = max(0, counter - amount), atomically.
@@ -337,11 +336,4 @@ private final class BackgroundCollector: Sendable {
     func request() {
         wakeup.signal()
     }
-}
-
-@inline(__always)
-internal func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }

@@ -66,3 +66,12 @@ internal func startDetachedThread(_ purpose: String, _ body: @escaping @Sendable
     }
     pthread_detach(thread)
 }
+
+/// CLOCK_MONOTONIC now, in nanoseconds (vacuum and sweep times, the
+/// accounting's interval trigger).
+@inline(__always)
+internal func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}

@@ -379,7 +379,7 @@ struct WeakTableState: @unchecked Sendable {
     mutating func vacuumDeadEntries(pending: inout [GCRoot]?) -> Int {
         let expected = deadCount
         guard expected > 0 else { return 0 }
-        let start = weakTableClockNanoseconds()
+        let start = monotonicNanoseconds()
         var cleared = 0
         var i = 0
         while i < capacity && cleared < expected {
@@ -397,7 +397,7 @@ struct WeakTableState: @unchecked Sendable {
         tombstones += cleared
         entriesVacuumed += cleared
         vacuums += 1
-        let elapsed = weakTableClockNanoseconds() - start
+        let elapsed = monotonicNanoseconds() - start
         lastVacuumNanoseconds = elapsed
         vacuumNanoseconds += elapsed
         return cleared
@@ -514,11 +514,4 @@ struct WeakTableState: @unchecked Sendable {
     /// The capacity a rehash should pick now: fits the entries at no more
     /// than half load, and never below the floor.
     var fittingCapacity: Int { Self.capacity(forCount: occupied + 1, floor: floorCapacity) }
-}
-
-@inline(__always)
-func weakTableClockNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

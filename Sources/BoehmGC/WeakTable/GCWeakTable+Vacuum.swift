@@ -27,9 +27,9 @@ extension GCWeakTable {
             if state.wantsShrink {
                 // A failed shrink leaves the table as it is; the next vacuum
                 // tries again. Its time counts as vacuum time.
-                let start = weakTableClockNanoseconds()
+                let start = monotonicNanoseconds()
                 try? state.rehash(to: state.fittingCapacity)
-                let elapsed = weakTableClockNanoseconds() - start
+                let elapsed = monotonicNanoseconds() - start
                 state.lastVacuumNanoseconds += elapsed
                 state.vacuumNanoseconds += elapsed
             }
