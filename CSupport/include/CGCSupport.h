@@ -63,10 +63,6 @@ uint64_t cgc_last_pause_ns(void);
 uint64_t cgc_total_pause_ns(void);
 /// Longest collection seen, in ns.
 uint64_t cgc_max_pause_ns(void);
-/// Time spent clearing weak-table slots at mark end, in ns, in total.
-uint64_t cgc_weak_sweep_total_ns(void);
-/// Warnings libgc printed through its warn proc (they are counted, not shown).
-uint64_t cgc_warning_count(void);
 
 // MARK: Finalizers
 
@@ -291,9 +287,6 @@ static inline int cgc_exchange_field(uintptr_t *field, uintptr_t expected, uintp
     return __atomic_compare_exchange_n(field, &expected, desired, 0, __ATOMIC_ACQ_REL,
                                        __ATOMIC_ACQUIRE);
 }
-
-/// Prefetches a slot the next probe will read.
-static inline void cgc_prefetch(const void *p) { __builtin_prefetch(p, 0, 1); }
 
 #ifdef __cplusplus
 }
