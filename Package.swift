@@ -24,6 +24,7 @@ let package = Package(
         .target(name: "CWeakFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CWeakFloor"),
         .executableTarget(name: "weak-table-bench", dependencies: ["BoehmGC", "CWeakFloor"], path: "Benchmarks/WeakTableBench"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
+        .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
     ],
     swiftLanguageModes: [.v6]
 )

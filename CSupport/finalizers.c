@@ -6,6 +6,7 @@
 // frame kept it alive in unoptimised builds).
 #include "internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static cgc_finalizer_handler handler;
@@ -55,12 +56,34 @@ int cgc_unregister_finalizer(void *object, void **old_data) {
     return -1;
 }
 
-__attribute__((noinline)) static size_t invoke(void) {
-    return (size_t)GC_invoke_finalizers();
+__attribute__((noinline)) static size_t invoke_all(void) {
+    size_t total = 0;
+    for (;;) {
+        size_t count = (size_t)GC_invoke_finalizers();
+        if (count == 0) return total;
+        total += count;
+    }
 }
 
-size_t cgc_invoke_finalizers(void) {
-    size_t count = invoke();
+// Held while a batch of finalizers runs, so that cgc_run_finalizers returns
+// only once no batch is still running on another thread. A pthread mutex,
+// not a Swift one: finalizers run user code for any length of time, so fork
+// does not wait for them; the child, where the thread that held it does not
+// exist, initialises it again.
+static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cgc_finalizers_after_fork(void) { pthread_mutex_init(&batch_lock, NULL); }
+
+size_t cgc_run_finalizers(void) {
+    size_t count;
+    if (cgc_finalizer_depth > 0) {
+        // A finalizer draining the queue: its batch already holds the lock.
+        count = invoke_all();
+    } else {
+        pthread_mutex_lock(&batch_lock);
+        count = invoke_all();
+        pthread_mutex_unlock(&batch_lock);
+    }
     cgc_clear_dead_stack();
     return count;
 }

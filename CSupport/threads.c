@@ -1,37 +1,66 @@
-// Initialisation and thread registration.
+// Thread registration, the library gate, and fork.
 //
-// Why C: GC_INIT is a macro; the registration fast path is a thread-local
-// flag; and the unregistration must happen in a pthread-key destructor.
+// Why C: the registration fast path and the gate are thread-locals read on
+// every call; unregistration must happen in a pthread-key destructor; the
+// fork handlers run inside fork(), before any Swift code may take a lock.
 #include "internal.h"
 
+#include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 _Thread_local int cgc_thread_registered = 0;
+_Thread_local cgc_thread_record cgc_self = {0};
 
-// Threads registered through this shim and not yet unregistered.
-static _Atomic long registered_threads;
+int cgc_gate_pending = 0;
+unsigned cgc_fork_generation = 1;
 
-long cgc_registered_thread_count(void) { return registered_threads; }
+// Every thread registered through this shim, linked through its cgc_self.
+// A record lives in its thread's TLS block, so it is unlinked (at exit)
+// before that block is freed.
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static cgc_thread_record *threads;
+static long registered_threads;
 
 static pthread_key_t exit_key;
+static void (*child_callback)(void);
 
-// Runs when a registered thread exits: the collector must stop scanning
-// its stack before the stack is unmapped.
-static void unregister_at_exit(void *unused) {
-    (void)unused;
-    if (cgc_thread_registered) {
-        cgc_thread_registered = 0;
-        GC_unregister_my_thread();
-        registered_threads--;
-    }
+long cgc_registered_thread_count(void) {
+    pthread_mutex_lock(&threads_lock);
+    long count = registered_threads;
+    pthread_mutex_unlock(&threads_lock);
+    return count;
 }
 
-// Dispatch's worker threads (and so Swift concurrency's pool) block most
-// signals, among them the two libgc stops and restarts the world with; a
-// registered thread that cannot receive them aborts the collector with
-// "Signals delivery fails constantly".
+static void link_self(void) {
+    pthread_mutex_lock(&threads_lock);
+    cgc_self.prev = NULL;
+    cgc_self.next = threads;
+    if (threads) threads->prev = &cgc_self;
+    threads = &cgc_self;
+    registered_threads++;
+    pthread_mutex_unlock(&threads_lock);
+}
+
+static void unlink_self(void) {
+    pthread_mutex_lock(&threads_lock);
+    if (cgc_self.prev) cgc_self.prev->next = cgc_self.next; else threads = cgc_self.next;
+    if (cgc_self.next) cgc_self.next->prev = cgc_self.prev;
+    cgc_self.next = cgc_self.prev = NULL;
+    registered_threads--;
+    pthread_mutex_unlock(&threads_lock);
+}
+
+// libgc stops the world by signalling every registered thread (SIGPWR) and
+// restarts it with another (SIGXCPU). A registered thread that blocks them
+// cannot be stopped: after 150 resends, 100 ms apart, libgc aborts with
+// "Signals delivery fails constantly". Dispatch's workers block them, and
+// dispatch_main() blocks every signal on the main thread just before it
+// calls pthread_exit.
 static void unblock_world_stop_signals(void) {
     sigset_t set;
     sigemptyset(&set);
@@ -40,40 +69,48 @@ static void unblock_world_stop_signals(void) {
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-int cgc_init(void) {
-    // GC_INIT may run on any thread: on Linux, libgc 8.2.2 takes the
-    // primordial stack bottom from GC_get_stack_base of the calling thread
-    // (os_dep.c, GC_get_main_stack_base), so a worker thread's stack is
-    // scanned correctly (LifecycleTests.concurrentFirstUseFromWorkerThreads).
-    // Before GC_INIT, so the collection GC_INIT itself may run is counted
-    // and the epoch equals GC_get_gc_no().
-    cgc_install_event_callback();
-    GC_INIT();
-    GC_allow_register_threads();
+static void unregister_self(void) {
+    cgc_thread_registered = 0;
+    pthread_setspecific(exit_key, NULL);
+    unlink_self();
+    GC_unregister_my_thread();
+}
+
+// Runs when a registered thread exits: the collector must stop scanning its
+// stack before the stack is unmapped. The thread may exit with every signal
+// blocked (pthread_exit after dispatch_main's sigmask, or any thread that
+// masked them); GC_unregister_my_thread waits for the allocation lock, and a
+// collection holding that lock waits for this thread to acknowledge the
+// suspend signal: unblock it first, or both wait until libgc aborts.
+static void unregister_at_exit(void *unused) {
+    (void)unused;
+    if (!cgc_thread_registered) return;
+    unblock_world_stop_signals();
+    unregister_self();
+}
+
+void cgc_threads_init(void) {
+    // The initialising thread was registered by GC_INIT; record it like any
+    // other, so it is unregistered at exit (libgc marks it detached, so
+    // that is allowed).
     pthread_key_create(&exit_key, unregister_at_exit);
-    // The initialising thread is registered by GC_INIT; unregister it at
-    // exit like any other (libgc marks it detached, so that is allowed).
     cgc_thread_registered = 1;
-    registered_threads++;
+    link_self();
     pthread_setspecific(exit_key, (void *)1);
     unblock_world_stop_signals();
-    return 0;
 }
 
 int cgc_register_current_thread(void) {
-    if (GC_thread_is_registered()) {
-        // Registered by someone else (GC_INIT on the main thread, or a
-        // caller using libgc directly): just remember it.
-        cgc_thread_registered = 1;
-        unblock_world_stop_signals();
-        return 0;
+    if (cgc_thread_registered) return 0;
+    if (!GC_thread_is_registered()) {
+        struct GC_stack_base sb;
+        if (GC_get_stack_base(&sb) != GC_SUCCESS) return -1;
+        int status = GC_register_my_thread(&sb);
+        if (status != GC_SUCCESS && status != GC_DUPLICATE) return -1;
     }
-    struct GC_stack_base sb;
-    if (GC_get_stack_base(&sb) != GC_SUCCESS) return -1;
-    int status = GC_register_my_thread(&sb);
-    if (status != GC_SUCCESS && status != GC_DUPLICATE) return -1;
+    // Registered now, by us or by someone using libgc directly.
     cgc_thread_registered = 1;
-    registered_threads++;
+    link_self();
     pthread_setspecific(exit_key, (void *)1);
     unblock_world_stop_signals();
     return 0;
@@ -81,8 +118,96 @@ int cgc_register_current_thread(void) {
 
 void cgc_unregister_current_thread(void) {
     if (!cgc_thread_registered) return;
-    cgc_thread_registered = 0;
-    pthread_setspecific(exit_key, NULL);
-    GC_unregister_my_thread();
-    registered_threads--;
+    unregister_self();
+}
+
+// MARK: The gate
+
+static long futex(int *word, int op, int value) {
+    return syscall(SYS_futex, word, op, value, NULL, NULL, 0);
+}
+
+void cgc_gate_wait(void) {
+    // Not inside any section: step out of the gate and wait for the fork to
+    // finish, then enter again.
+    for (;;) {
+        __atomic_fetch_sub(&cgc_self.depth, 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&cgc_gate_pending, __ATOMIC_SEQ_CST))
+            futex(&cgc_gate_pending, FUTEX_WAIT_PRIVATE, 1);
+        if (__atomic_fetch_add(&cgc_self.depth, 1, __ATOMIC_SEQ_CST) == 0
+            && __atomic_load_n(&cgc_gate_pending, __ATOMIC_SEQ_CST))
+            continue;
+        return;
+    }
+}
+
+int cgc_gate_enter_unregistered(void) {
+    // Before the collector starts (settings being configured) there are no
+    // fork handlers yet and no thread to register with: only count.
+    if (!GC_is_init_called()) {
+        __atomic_fetch_add(&cgc_self.depth, 1, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    if (cgc_register_current_thread() != 0) return -1;
+    cgc_gate_enter();
+    return 0;
+}
+
+// MARK: Fork
+
+// Before fork, on the forking thread (before libgc's own handler, which
+// takes the allocation lock): close the gate and wait until no other thread
+// is inside a section of ours, so that every lock of ours is free when the
+// address space is copied. Holds threads_lock across the fork so that the
+// child's list is consistent.
+static void fork_prepare(void) {
+    __atomic_store_n(&cgc_gate_pending, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        pthread_mutex_lock(&threads_lock);
+        int busy = 0;
+        for (cgc_thread_record *t = threads; t != NULL; t = t->next) {
+            if (t != &cgc_self && __atomic_load_n(&t->depth, __ATOMIC_SEQ_CST) > 0) {
+                busy = 1;
+                break;
+            }
+        }
+        if (!busy) return;
+        pthread_mutex_unlock(&threads_lock);
+        struct timespec pause = {0, 20000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void open_gate(void) {
+    __atomic_store_n(&cgc_gate_pending, 0, __ATOMIC_SEQ_CST);
+    futex(&cgc_gate_pending, FUTEX_WAKE_PRIVATE, 0x7fffffff);
+}
+
+static void fork_parent(void) {
+    pthread_mutex_unlock(&threads_lock);
+    open_gate();
+}
+
+// In the child only the forking thread exists: forget the others, make the
+// locks the shim owns usable again, start a new fork generation (locks held
+// across user code at the fork are known by it), then let Swift restart the
+// library's own threads.
+static void fork_child(void) {
+    pthread_mutex_init(&threads_lock, NULL);
+    threads = NULL;
+    registered_threads = 0;
+    if (cgc_thread_registered) {
+        threads = &cgc_self;
+        cgc_self.next = cgc_self.prev = NULL;
+        registered_threads = 1;
+    }
+    cgc_finalizers_after_fork();
+    __atomic_fetch_add(&cgc_fork_generation, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cgc_gate_pending, 0, __ATOMIC_SEQ_CST);
+    if (child_callback) child_callback();
+}
+
+int cgc_install_fork_handlers(void (*in_child)(void)) {
+    child_callback = in_child;
+    return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;
 }

@@ -26,19 +26,38 @@ extern "C" {
 // MARK: Lifecycle
 
 /// Initialises the collector on the calling thread, any thread (GC_INIT),
-/// allows other threads to register, and installs the collection-event
-/// callback. Call once, after the GC_set_* settings.
-/// Returns 0.
-int cgc_init(void);
+/// allows other threads to register, installs the collection-event and
+/// has-static-roots callbacks and the fork handlers; `in_fork_child` runs
+/// in a forked child once the shim's own state is reset. Call once, after
+/// the GC_set_* settings and cgc_add_unscanned_module.
+/// Returns 0, or -1 if the fork handlers could not be installed.
+int cgc_init(void (*in_fork_child)(void));
+
+/// Leaves every loaded shared object whose path contains `pattern` out of
+/// the collector's roots. Before cgc_init only. Returns 0, or -1 when the
+/// table of 16 patterns is full or memory is short.
+int cgc_add_unscanned_module(const char *pattern);
 
 // MARK: Threads
 
+/// A registered thread, as the fork handler sees it: how deep it is inside
+/// sections of the library (cgc_gate_enter).
+typedef struct cgc_thread_record {
+    struct cgc_thread_record *next;
+    struct cgc_thread_record *prev;
+    /// Read and written only with __atomic builtins.
+    long depth;
+} cgc_thread_record;
+
 /// 1 once the current thread is registered by cgc_register_current_thread.
 extern _Thread_local int cgc_thread_registered;
+/// The calling thread's record (linked while registered).
+extern _Thread_local cgc_thread_record cgc_self;
 
 /// Registers the calling thread with the collector if it is not yet known,
 /// unblocks libgc's suspend and restart signals, and arranges for the thread
-/// to be unregistered when it exits. Returns 0, or -1 if libgc refused.
+/// to be unregistered when it exits (signals unblocked again first). Returns
+/// 0, or -1 if libgc refused.
 int cgc_register_current_thread(void);
 
 /// The fast path every API entry takes: a thread-local load. (Swift reads
@@ -52,6 +71,44 @@ void cgc_unregister_current_thread(void);
 
 /// Threads registered through this shim and not yet unregistered.
 long cgc_registered_thread_count(void);
+
+// MARK: The gate (fork safety)
+//
+// Every lock of the library is taken inside the gate: a thread entering
+// increments its depth; the fork handler closes the gate and waits until no
+// other thread is inside, so no lock of ours is held when fork copies the
+// process. Entering while the gate is closed waits at the outermost level
+// only (a thread already inside holds locks the fork is waiting for).
+
+/// (Both read and written only with __atomic builtins.)
+/// Nonzero while a fork is waiting for threads to leave the library.
+extern int cgc_gate_pending;
+/// Starts at 1 and grows by one in each forked child.
+extern unsigned cgc_fork_generation;
+
+void cgc_gate_wait(void);
+/// Registers the calling thread, then enters. Returns -1 if libgc refused.
+int cgc_gate_enter_unregistered(void);
+
+/// Enters a section. A full barrier orders the depth before the read of
+/// cgc_gate_pending (the fork handler writes them the other way round).
+static inline void cgc_gate_enter(void) {
+    if (__builtin_expect(!cgc_thread_registered, 0)) {
+        if (cgc_gate_enter_unregistered() == 0) return;
+        // libgc refused the thread: enter anyway (it holds no GC pointers).
+    }
+    if (__atomic_fetch_add(&cgc_self.depth, 1, __ATOMIC_SEQ_CST) == 0
+        && __atomic_load_n(&cgc_gate_pending, __ATOMIC_SEQ_CST))
+        cgc_gate_wait();
+}
+
+static inline void cgc_gate_exit(void) {
+    __atomic_fetch_sub(&cgc_self.depth, 1, __ATOMIC_RELEASE);
+}
+
+static inline unsigned cgc_current_fork_generation(void) {
+    return __atomic_load_n(&cgc_fork_generation, __ATOMIC_RELAXED);
+}
 
 // MARK: Collection events and statistics
 
@@ -84,9 +141,11 @@ int cgc_register_finalizer(void *object, void *data, void **old_data);
 /// -1 if the finalizer is someone else's (it is put back).
 int cgc_unregister_finalizer(void *object, void **old_data);
 
-/// Runs the finalizers that are ready (GC_invoke_finalizers), then clears
-/// the dead stack below. Returns how many ran.
-size_t cgc_invoke_finalizers(void);
+/// Runs every finalizer that is ready (GC_invoke_finalizers until none is
+/// left), then clears the dead stack below. One batch runs at a time: the
+/// call waits for a batch running on another thread (except from inside a
+/// finalizer). Returns how many ran.
+size_t cgc_run_finalizers(void);
 
 /// Zeroes a few pages of dead stack below the caller, so stale copies of
 /// object addresses left by returned frames cannot keep objects alive.

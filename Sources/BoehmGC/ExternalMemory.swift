@@ -175,7 +175,7 @@ internal final class Accountant: Sendable {
     private let requested = Atomic<Int>(0)
     /// Set while a collection the accounting asked for is running (inline)
     /// or pending (background): requests in between are merged.
-    private let collectionPending = Atomic<Bool>(false)
+    fileprivate let collectionPending = Atomic<Bool>(false)
     private let background: BackgroundCollector?
 
     private init() {
@@ -186,6 +186,9 @@ internal final class Accountant: Sendable {
         background =
             configuration.collectionMode == .backgroundThread && !thresholds.isEmpty
             ? BackgroundCollector() : nil
+        // A collection requested or running when the process forked never
+        // finishes in the child: clear the flag that merges requests.
+        AfterFork.add { Accountant.shared.collectionPending.store(false, ordering: .relaxed) }
     }
 
     func add(byteCount: Int, objects: Int) {
@@ -322,6 +325,12 @@ private final class BackgroundCollector: Sendable {
     private let wakeup = Semaphore()
 
     init() {
+        start()
+        // The thread does not survive a fork; the child starts its own.
+        AfterFork.add { [self] in start() }
+    }
+
+    private func start() {
         let wakeup = self.wakeup
         startDetachedThread("foreign-memory collector") {
             enterCollector()

@@ -100,5 +100,5 @@ public final class ForeignResourceRegistry: Sendable {
 /// The registry's id-to-state map, in a class so the vacuum callback can
 /// share it.
 private final class RegistryStates: Sendable {
-    let map = Mutex<[Int: ForeignResourceCoreBase]>([:])
+    let map = Lock<[Int: ForeignResourceCoreBase]>([:])
 }

@@ -139,10 +139,15 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
 public enum ForeignResourceError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The resource was used after it was closed.
     case closed
+    /// In a forked child: another thread of the parent was using the
+    /// resource when the process forked, so its lock is never released here
+    /// and the resource cannot be used (or closed) in this process.
+    case inUseAtFork
 
     public var description: String {
         switch self {
         case .closed: return "the foreign resource is closed"
+        case .inUseAtFork: return "the foreign resource was in use by another thread when the process forked"
         }
     }
 }
@@ -194,14 +199,14 @@ internal class ForeignResourceCoreBase: @unchecked Sendable {
 /// The handle, its close function and its accounted bytes. `state` holds
 /// the handle until close; it is the lock that serialises every use.
 internal final class ForeignResourceCore<Handle: Sendable>: ForeignResourceCoreBase, @unchecked Sendable {
-    // Every mutable field is inside `state` (a Mutex); the rest are `let`.
-    private let state: Mutex<Handle?>
+    // Every mutable field is inside `state` (a HandleLock); the rest are `let`.
+    private let state: HandleLock<Handle?>
     private let closeHandle: @Sendable (Handle) -> Void
     /// Bytes reported to ExternalMemory (with one object), nil if none.
     let accountedBytes: Int?
 
     init(handle: Handle, close: @escaping @Sendable (Handle) -> Void, accountedBytes: Int?) {
-        state = Mutex(handle)
+        state = HandleLock(handle)
         closeHandle = close
         self.accountedBytes = accountedBytes
     }
@@ -213,25 +218,28 @@ internal final class ForeignResourceCore<Handle: Sendable>: ForeignResourceCoreB
         }
     }
 
-    /// Runs `body` if the handle is still open; returns whether it ran.
+    /// Runs `body` if the handle is still open (and usable in this process:
+    /// not abandoned at a fork); returns whether it ran.
     func withOpenHandle(_ body: (Handle) throws -> Void) rethrows -> Bool {
-        try state.withLock { handle in
+        try state.withLockIfUsable { handle in
             guard let handle else { return false }
             try body(handle)
             return true
-        }
+        } ?? false
     }
 
-    var isClosed: Bool { state.withLock { $0 == nil } }
+    /// Whether the handle is closed (false for one abandoned at a fork).
+    var isClosed: Bool { (try? state.withLock { $0 == nil }) ?? false }
 
-    /// Closes the handle and returns the bytes, once; false if already closed.
+    /// Closes the handle and returns the bytes, once; false if already
+    /// closed, or abandoned at a fork (its handle is then left alone).
     func close() -> Bool {
-        let handle = state.withLock { handle -> Handle? in
+        let taken = try? state.withLock { handle -> Handle? in
             let taken = handle
             handle = nil
             return taken
         }
-        guard let handle else { return false }
+        guard let handle = taken else { return false }
         closeHandle(handle)
         if let accountedBytes {
             do {

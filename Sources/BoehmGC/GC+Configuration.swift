@@ -20,17 +20,34 @@ extension GC {
         public var maximumHeapSize: Int?
         /// Where finalizers run. See ``GC/FinalizerMode``.
         public var finalizerMode: FinalizerMode
+        /// Shared objects the collector does not scan for roots: every
+        /// loaded module whose path contains one of these strings.
+        ///
+        /// Before each collection libgc records the writable data of every
+        /// loaded module as roots, then stops the world; a module unloaded
+        /// by `dlclose` in between leaves a root range over unmapped memory,
+        /// and the collection crashes. glibc's iconv unloads idle converter
+        /// modules on its own, from `iconv_close`, so they are left out by
+        /// default (`"/gconv/"`: they never hold GC pointers). Add any module
+        /// of your own that you unload and that holds no GC pointers; a
+        /// module that holds GC pointers must never be unloaded. At most 16.
+        ///
+        /// The corresponding C function is
+        /// `GC_register_has_static_roots_callback`.
+        public var unscannedModules: [String]
 
         public init(
             initialHeapSize: Int? = nil,
             freeSpaceDivisor: Int? = nil,
             maximumHeapSize: Int? = nil,
-            finalizerMode: FinalizerMode = .dedicatedThread
+            finalizerMode: FinalizerMode = .dedicatedThread,
+            unscannedModules: [String] = ["/gconv/"]
         ) {
             self.initialHeapSize = initialHeapSize
             self.freeSpaceDivisor = freeSpaceDivisor
             self.maximumHeapSize = maximumHeapSize
             self.finalizerMode = finalizerMode
+            self.unscannedModules = unscannedModules
         }
     }
 
@@ -53,8 +70,15 @@ extension GC {
     ///
     /// - Warning: Settings only take effect before initialisation.
     /// - Throws: ``GCError/alreadyInitialized`` if the collector has started;
-    ///   ``GCError/invalidArgument(_:)`` for a negative or zero size.
+    ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, more
+    ///   than 16 unscanned modules or an empty one.
     public static func configure(_ configuration: Configuration) throws(GCError) {
+        if configuration.unscannedModules.count > 16 {
+            throw .invalidArgument("at most 16 unscanned modules, got \(configuration.unscannedModules.count)")
+        }
+        if configuration.unscannedModules.contains(where: \.isEmpty) {
+            throw .invalidArgument("an unscanned module pattern must not be empty")
+        }
         for (name, value) in [
             ("initialHeapSize", configuration.initialHeapSize),
             ("freeSpaceDivisor", configuration.freeSpaceDivisor),

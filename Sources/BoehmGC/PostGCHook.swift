@@ -93,7 +93,7 @@ public final class PostGCHook: Sendable {
 internal final class HookRecord: FinalizerRecord, @unchecked Sendable {
     // Every mutable field is an Atomic or inside `state`; `hiddenSentinel`
     // is written once by cgc_sentinel_create before the record is shared.
-    static let live = Mutex<[ObjectIdentifier: HookRecord]>([:])
+    static let live = Lock<[ObjectIdentifier: HookRecord]>([:])
 
     private let body: @Sendable (PostGCEvent) -> Void
     /// The last collection the callback ran (or was claimed to run) for.
@@ -108,7 +108,7 @@ internal final class HookRecord: FinalizerRecord, @unchecked Sendable {
         var active = false
         var cancelled = false
     }
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     init(body: @escaping @Sendable (PostGCEvent) -> Void, startEpoch: UInt64) {
         self.body = body

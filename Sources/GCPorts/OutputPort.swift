@@ -94,7 +94,7 @@ public final class OutputPort: Sendable {
                         source: source, descriptor: descriptor, closesDescriptor: closesDescriptor,
                         bufferCapacity: bufferCapacity, invalidInput: invalidInput)
                 } catch {
-                    if case .owned(let converter) = source { iconv_close(converter) }
+                    if case .owned(let converter) = source { Iconv.close(converter) }
                     throw error
                 }
             },
@@ -187,6 +187,8 @@ public final class OutputPort: Sendable {
             return try resource.withHandle { core in try body(core) }
         } catch let error as PortError {
             throw error
+        } catch ForeignResourceError.inUseAtFork {
+            throw .inUseAtFork
         } catch {
             // ForeignResourceError.closed is the only other error.
             throw .closed

@@ -11,6 +11,9 @@ public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
     case unencodableReplacement(String)
     /// The port was used after it was closed.
     case closed
+    /// In a forked child: another thread of the parent was using the port
+    /// when the process forked, so the port cannot be used (or closed) here.
+    case inUseAtFork
     /// A system call failed: `operation` (e.g. "write") and its errno.
     case system(operation: String, errno: Int32)
 
@@ -20,6 +23,7 @@ public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidInput(let offset): return "invalid or unencodable input at UTF-8 byte \(offset)"
         case .unencodableReplacement(let text): return "the replacement \(text.debugDescription) is not encodable"
         case .closed: return "the port is closed"
+        case .inUseAtFork: return "the port was in use by another thread when the process forked"
         case .system(let operation, let errno): return "\(operation) failed: errno \(errno)"
         }
     }

@@ -6,27 +6,32 @@ import Synchronization
 #endif
 
 /// Runs ready finalizers: on a dedicated thread woken by libgc's finalizer
-/// notifier, and at GC.runFinalizers().
-///
-/// `runLock` is held while finalizers run, so that GC.runFinalizers()
-/// returns only once no finalizer is still running on the dedicated thread.
+/// notifier, and at GC.runFinalizers(). One batch runs at a time (the C
+/// shim's batch lock), so GC.runFinalizers() returns only once no finalizer
+/// is still running on the dedicated thread.
 internal final class FinalizerRunner: Sendable {
-    private let runLock = Mutex(())
     let finalizersRun = Atomic<Int>(0)
+    private let mode: GC.FinalizerMode
 
     init(mode: GC.FinalizerMode) {
+        self.mode = mode
         guard mode == .dedicatedThread else { return }
-        let wakeup = finalizerWakeup  // initialised before libgc can call the notifier
+        _ = finalizerWakeup  // initialised before libgc can call the notifier
         libgc_setFinalizerNotifier {
             // Called by libgc outside its lock, once per collection that
             // queued finalizers.
             finalizerWakeup.signal()
         }
+        FinalizerRunner.startThread()
+        AfterFork.add { FinalizerRunner.startThread() }
+    }
+
+    private static func startThread() {
         startDetachedThread("finalizer") {
             enterCollector()
             let runner = Runtime.shared.finalizers
             while true {
-                wakeup.wait()
+                finalizerWakeup.wait()
                 _ = runner.runReady()
             }
         }
@@ -34,20 +39,9 @@ internal final class FinalizerRunner: Sendable {
 
     /// Runs every ready finalizer; returns how many ran.
     func runReady() -> Int {
-        // A finalizer that calls GC.runFinalizers() already holds the lock.
-        if cgc_in_finalizer() != 0 { return invokeAll() }
-        return runLock.withLock { _ in invokeAll() }
-    }
-
-    private func invokeAll() -> Int {
-        var total = 0
-        while true {
-            let count = Int(cgc_invoke_finalizers())
-            if count == 0 { break }
-            total += count
-        }
-        finalizersRun.add(total, ordering: .relaxed)
-        return total
+        let count = Int(cgc_run_finalizers())
+        finalizersRun.add(count, ordering: .relaxed)
+        return count
     }
 }
 

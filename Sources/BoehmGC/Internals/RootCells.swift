@@ -30,7 +30,7 @@ internal final class RootCells: Sendable {
     }
     // Cells are raw memory shared with the collector; the free list and the
     // counters are only touched under this lock.
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     /// A cell holding `object`. The caller keeps `object` reachable (on its
     /// stack) until this returns.

@@ -29,7 +29,11 @@ internal final class Runtime: Sendable {
         // An allocation that cannot be satisfied returns NULL, which the
         // Swift layer turns into GCError.outOfMemory, instead of aborting.
         libgc_setOutOfMemoryReturnsNull()
-        _ = cgc_init()
+        for pattern in configuration.unscannedModules {
+            precondition(cgc_add_unscanned_module(pattern) == 0, "cannot record unscanned module \(pattern)")
+        }
+        AfterFork.prepare()
+        precondition(cgc_init { AfterFork.runInChild() } == 0, "pthread_atfork refused the fork handlers")
         if let initial = configuration.initialHeapSize {
             let current = libgc_heapSize()
             if initial > current { _ = libgc_expandHeap(by: initial - current) }

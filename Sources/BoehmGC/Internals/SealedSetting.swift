@@ -8,10 +8,10 @@ package final class SealedSetting<Value: Sendable>: Sendable {
         var value: Value
         var sealed = false
     }
-    private let state: Mutex<State>
+    private let state: Lock<State>
 
     package init(_ initial: Value) {
-        state = Mutex(State(value: initial))
+        state = Lock(State(value: initial))
     }
 
     /// Replaces the value, unless it is sealed.

@@ -151,8 +151,8 @@ internal final class MonitorCore: Sendable {
     let configuration: MemoryPressureMonitor.Configuration
     let reader: SystemMemoryReader
     let level = Atomic<MemoryPressureLevel>(.normal)
-    let latest: Mutex<MemoryPressureSample>
-    let observers = Mutex(Registry())
+    let latest: Lock<MemoryPressureSample>
+    let observers = Lock(Registry())
     let samples = Atomic<Int>(0)
     let changes = Atomic<Int>(0)
     let collections = Atomic<Int>(0)
@@ -160,7 +160,7 @@ internal final class MonitorCore: Sendable {
     let collectionNanoseconds = Atomic<Int64>(0)
     /// Held for a whole sample, observers included: samples and their
     /// changes are handled one at a time, in order.
-    private let sampling = Mutex(SamplingState())
+    private let sampling = Lock(SamplingState())
 
     struct SamplingState {
         /// The collection count of the previous sample (nil before the first).
@@ -179,7 +179,9 @@ internal final class MonitorCore: Sendable {
     /// observer's call to sample() return instead of deadlocking.
     private let samplingThread = Atomic<UInt>(0)
     private let stopped = Atomic<Bool>(false)
-    private let hook = Mutex<PostGCHook?>(nil)
+    /// The AfterFork action that restarts the sampling thread (0: none).
+    private let forkToken = Atomic<Int>(0)
+    private let hook = Lock<PostGCHook?>(nil)
     /// Wakes the sampling thread early (to stop).
     private let wakeup = Semaphore()
 
@@ -192,7 +194,7 @@ internal final class MonitorCore: Sendable {
             case .none: nil
             }
         reader = SystemMemoryReader(readsResident: configuration.readsResidentSize, cgroupDirectory: directory)
-        latest = Mutex(
+        latest = Lock(
             MemoryPressureSample(
                 gcHeapBytes: 0, gcInUseBytes: 0, collections: 0, utilization: 0, time: .now, cost: .zero))
     }
@@ -333,6 +335,13 @@ internal final class MonitorCore: Sendable {
     func startThread(interval: Duration) {
         // The thread holds the core until its loop ends.
         startDetachedThread("memory-pressure sampling") { [self] in runSamplingLoop(interval: interval) }
+        // It does not survive a fork; a child starts its own while the
+        // monitor is running.
+        let token = AfterFork.add { [weak self] in
+            guard let self, !self.stopped.load(ordering: .relaxed) else { return }
+            startDetachedThread("memory-pressure sampling") { [self] in self.runSamplingLoop(interval: interval) }
+        }
+        forkToken.store(token, ordering: .relaxed)
     }
 
     private func runSamplingLoop(interval: Duration) {
@@ -346,6 +355,7 @@ internal final class MonitorCore: Sendable {
 
     func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        if case let token = forkToken.load(ordering: .relaxed), token != 0 { AfterFork.remove(token) }
         hook.withLock { hook in
             hook?.cancel()
             hook = nil

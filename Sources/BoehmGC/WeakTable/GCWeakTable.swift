@@ -100,7 +100,7 @@ public final class GCWeakTable: Sendable {
     /// When dead entries are removed.
     public let vacuumPolicy: VacuumPolicy
 
-    let state: Mutex<WeakTableState>
+    let state: Lock<WeakTableState>
     /// A sequence lock over the storage for lock-free lookups (identity
     /// hashing only): odd while a holder of `state` changes slots or
     /// storage. `readWords`/`readShift` mirror the storage for readers.
@@ -111,7 +111,7 @@ public final class GCWeakTable: Sendable {
     let onDeadEntry: (@Sendable (GCRoot) -> Void)?
     /// The eager hook, set once at the end of init; the object it watches
     /// (`hookOwner`) is rooted by the table, so the hook dies with it.
-    let hook = Mutex<PostGCHook?>(nil)
+    let hook = Lock<PostGCHook?>(nil)
     let hookOwner: GCRoot?
 
     /// Creates an empty table.
@@ -161,7 +161,7 @@ public final class GCWeakTable: Sendable {
         self.readWords.store(UInt(bitPattern: initial.words), ordering: .relaxed)
         self.readShift.store(initial.shift, ordering: .relaxed)
         self.lockFreeLookups = hashing.hash == nil
-        self.state = Mutex(initial)
+        self.state = Lock(initial)
         self.hookOwner = vacuum == .eager ? try GCRoot(byteCount: 16, kind: .pointerFree) : nil
         if let hookOwner {
             let installed = try PostGCHook(owner: hookOwner) { [weak self] event in

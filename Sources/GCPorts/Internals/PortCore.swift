@@ -133,7 +133,7 @@ internal final class PortCore: @unchecked Sendable {
             core.flushFailures += 1
             PortCounters.flushFailures.add(1, ordering: .relaxed)
         }
-        if case .owned(let converter) = core.source { iconv_close(converter) }
+        if case .owned(let converter) = core.source { Iconv.close(converter) }
         if core.closesDescriptor { _ = Glibc.close(core.descriptor) }
         PortCounters.released.add(1, ordering: .relaxed)
     }
@@ -164,15 +164,22 @@ internal enum Iconv {
         case failed(Int32)
     }
 
-    /// Opens a converter from UTF-8 to `encoding`.
+    /// Opens a converter from UTF-8 to `encoding`, inside the library's gate
+    /// (glibc takes its process-wide iconv lock, which must not be held at
+    /// a fork).
     static func open(_ encoding: String) throws(PortError) -> iconv_t {
-        let converter = iconv_open(encoding, "UTF-8")
+        let (converter, code) = withinLibraryGate { (iconv_open(encoding, "UTF-8"), errno) }
         if Int(bitPattern: converter) == -1 {
-            let code = errno
             if code == EINVAL { throw .unknownEncoding(encoding) }
             throw .system(operation: "iconv_open", errno: code)
         }
         return converter!
+    }
+
+    /// Closes a converter. Inside the library's gate, like ``open(_:)``: glibc
+    /// takes its process-wide iconv lock, which must not be held at a fork.
+    static func close(_ converter: iconv_t) {
+        withinLibraryGate { _ = iconv_close(converter) }
     }
 
     /// Converts all of `input` onto `output`, or up to the first invalid
@@ -228,7 +235,7 @@ internal enum Iconv {
     /// after a few non-ASCII characters (ISO-2022 and the like need one).
     static func isStateless(_ encoding: String) throws(PortError) -> Bool {
         let converter = try open(encoding)
-        defer { iconv_close(converter) }
+        defer { close(converter) }
         var first: [UInt8] = []
         var second: [UInt8] = []
         var a: [UInt8] = [0x61]
@@ -282,7 +289,7 @@ internal final class ConverterPool: Sendable {
     let converterBytes: Int
     let isStateless: Bool
     /// Idle converters, as bit patterns (an iconv_t is a plain pointer).
-    private let idle = Mutex<[UInt]>([])
+    private let idle = Lock<[UInt]>([])
 
     /// Idle converters kept per encoding; more are closed when returned.
     static let maximumIdle = 64
@@ -293,8 +300,8 @@ internal final class ConverterPool: Sendable {
         let before = ForeignResources.mallocBytesInUse
         let probe = try Iconv.open(encoding)
         converterBytes = max(0, ForeignResources.mallocBytesInUse - before)
-        iconv_close(probe)
-        iconv_close(warmUp)
+        Iconv.close(probe)
+        Iconv.close(warmUp)
         isStateless = try Iconv.isStateless(encoding)
     }
 
@@ -311,7 +318,7 @@ internal final class ConverterPool: Sendable {
             idle.append(UInt(bitPattern: converter))
             return true
         }
-        if !kept { iconv_close(converter) }
+        if !kept { Iconv.close(converter) }
     }
 
     /// The record of `encoding`, created (and measured) on first use.
@@ -325,5 +332,5 @@ internal final class ConverterPool: Sendable {
         }
     }
 
-    private static let pools = Mutex<[String: ConverterPool]>([:])
+    private static let pools = Lock<[String: ConverterPool]>([:])
 }

@@ -1,0 +1,61 @@
+// Initialisation, and which loaded modules the collector scans.
+//
+// Why C: GC_INIT is a macro, and the has-static-roots callback runs inside a
+// collection with the allocation lock held, where it may not allocate.
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// Substrings of the paths of shared objects whose writable segments the
+// collector does not scan (set before GC_INIT, then read-only).
+#define MAX_UNSCANNED_MODULES 16
+static char *unscanned[MAX_UNSCANNED_MODULES];
+static int unscanned_count;
+
+int cgc_add_unscanned_module(const char *pattern) {
+    if (unscanned_count == MAX_UNSCANNED_MODULES) return -1;
+    char *copy = strdup(pattern);
+    if (copy == NULL) return -1;
+    unscanned[unscanned_count++] = copy;
+    return 0;
+}
+
+// Before each collection libgc lists the loaded modules (dl_iterate_phdr)
+// and records the writable segment of each as a root range; it stops the
+// world only afterwards. A module unloaded in between (dlclose on another
+// thread) leaves a root range over unmapped memory, and the marker faults
+// on it. glibc's iconv does exactly that: iconv_close may dlclose an idle
+// converter module (gconv/*.so) on the calling thread. Modules that never
+// hold pointers to GC objects can be left out of the root set, which closes
+// the window for them.
+static int has_static_roots(const char *name, void *start, size_t size) {
+    (void)start;
+    (void)size;
+    if (name == NULL) return 1;
+    for (int i = 0; i < unscanned_count; i++)
+        if (strstr(name, unscanned[i]) != NULL) return 0;
+    return 1;
+}
+
+int cgc_init(void (*in_fork_child)(void)) {
+    // Before GC_INIT, so the collection GC_INIT itself may run is counted
+    // and the epoch equals GC_get_gc_no().
+    cgc_install_event_callback();
+    GC_register_has_static_roots_callback(has_static_roots);
+    // libgc's own fork handlers: wait for a collection in progress, hold
+    // the allocation lock across fork, keep only the forking thread.
+    GC_set_handle_fork(1);
+    // GC_INIT may run on any thread: on Linux, libgc 8.2.2 takes the
+    // primordial stack bottom from GC_get_stack_base of the calling thread
+    // (os_dep.c, GC_get_main_stack_base), so a worker thread's stack is
+    // scanned correctly (LifecycleTests.concurrentFirstUseFromWorkerThreads).
+    GC_INIT();
+    GC_allow_register_threads();
+    cgc_threads_init();
+    // After GC_INIT: prepare handlers run in the reverse order of
+    // installation, so ours (every lock of the library free) runs before
+    // libgc's (the allocation lock), the order in which the library takes
+    // them.
+    return cgc_install_fork_handlers(in_fork_child);
+}

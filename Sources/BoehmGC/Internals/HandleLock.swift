@@ -1,0 +1,63 @@
+internal import CGCSupport
+import Synchronization
+
+/// A mutex held across user code (a ``ForeignResource``'s `withHandle`
+/// body, a port's write(2)), so outside the library's gate (see ``Lock``):
+/// `fork` does not wait for it.
+///
+/// In a forked child, a lock that some thread of the parent held, or was
+/// waiting for, when the process forked is never released there; taking it
+/// would trap (Swift's Mutex finds its owner gone) or wait for ever. Each
+/// lock therefore counts its users, stamped with the fork generation they
+/// belong to: a child that finds users of an older generation reports the
+/// lock abandoned instead of taking it.
+internal struct HandleLock<Value: ~Copyable>: ~Copyable, Sendable {
+    private let mutex: Mutex<Value>
+    /// Fork generation (high 32 bits) and threads holding or waiting for
+    /// the mutex (low 32 bits).
+    private let users: Atomic<UInt64>
+
+    init(_ initialValue: consuming sending Value) {
+        mutex = Mutex(initialValue)
+        users = Atomic(UInt64(cgc_current_fork_generation()) << 32)
+    }
+
+    /// Runs `body` under the lock.
+    ///
+    /// - Throws: ``ForeignResourceError/inUseAtFork`` if the lock was
+    ///   abandoned at a fork (`body` is not called); what `body` throws.
+    func withLock<Result>(_ body: (inout sending Value) throws -> sending Result) throws -> sending Result {
+        guard enter() else { throw ForeignResourceError.inUseAtFork }
+        defer { users.subtract(1, ordering: .releasing) }
+        return try mutex.withLock(body)
+    }
+
+    /// Runs `body` under the lock; nil, without calling it, if the lock was
+    /// abandoned at a fork.
+    func withLockIfUsable<Result>(
+        _ body: (inout sending Value) throws -> sending Result
+    ) rethrows -> sending Result? {
+        guard enter() else { return nil }
+        defer { users.subtract(1, ordering: .releasing) }
+        return try mutex.withLock(body)
+    }
+
+    private func enter() -> Bool {
+        let generation = UInt64(cgc_current_fork_generation())
+        var word = users.load(ordering: .relaxed)
+        while true {
+            let desired: UInt64
+            if word >> 32 == generation {
+                desired = word + 1
+            } else if word & 0xFFFF_FFFF == 0 {
+                desired = generation << 32 | 1
+            } else {
+                return false
+            }
+            let (exchanged, current) = users.compareExchange(
+                expected: word, desired: desired, ordering: .acquiring)
+            if exchanged { return true }
+            word = current
+        }
+    }
+}

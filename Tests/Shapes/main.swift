@@ -1,0 +1,213 @@
+// gc-shapes: the shapes in which real programs have crashed the collector,
+// each a child process the tests run many times (CrashShapeTests). A shape
+// exits 0 when it ran to the end and every check held, non-zero with a
+// message otherwise; a crash is a signal.
+//
+//   gc-shapes async-main [SECONDS]   top-level await: the main thread ends in
+//                                    dispatch_main() while threads allocate
+//   gc-shapes blocked-exit           threads exit with every signal blocked
+//   gc-shapes dispatch               Dispatch workers and Swift tasks come
+//                                    and go while threads collect
+//   gc-shapes iconv                  threads open and close iconv converters
+//                                    (glibc unloads gconv modules) while
+//                                    another collects
+//   gc-shapes fork [CHILDREN]        fork while other threads allocate,
+//                                    finalize, write ports and use tables;
+//                                    each child allocates, collects and runs
+//                                    finalizers
+import BoehmGC
+import Dispatch
+import GCPorts
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+func fail(_ message: String) -> Never {
+    print("FAIL: \(message)")
+    exit(1)
+}
+
+func startThread(_ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?) {
+    var thread = pthread_t()
+    guard pthread_create(&thread, nil, body, nil) == 0 else { fail("pthread_create") }
+    pthread_detach(thread)
+}
+
+nonisolated func allocateForever(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    while true { _ = try? GCRoot(byteCount: 4096) }
+}
+
+nonisolated func collectForever(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    while true {
+        GC.collect()
+        usleep(100)
+    }
+}
+
+/// Registers, then blocks every signal (as dispatch_main() does before its
+/// pthread_exit) and exits while collections run.
+nonisolated func exitWithSignalsBlocked(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    _ = try? GCRoot(byteCount: 64)
+    var all = sigset_t()
+    sigfillset(&all)
+    pthread_sigmask(SIG_BLOCK, &all, nil)
+    usleep(200)
+    return nil
+}
+
+/// Four 8-bit encodings: glibc loads one gconv module for each and unloads
+/// an idle one after a few iconv_close calls.
+nonisolated func churnConverters(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    GC.registerCurrentThread()
+    let names = ["ISO-8859-5", "ISO-8859-7", "KOI8-R", "CP1251"]
+    var i = 0
+    while true {
+        let converter = iconv_open(names[i & 3], "UTF-8")
+        if Int(bitPattern: converter) != -1 { iconv_close(converter) }
+        i &+= 1
+    }
+}
+
+let finalized = Atomic<Int>(0)
+
+/// Drops objects with finalizers, writes string ports, uses a weak table
+/// and collects, for ever: every lock of the library is busy at a fork.
+nonisolated func keepTheLibraryBusy(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    let table = try! GCWeakTable(weakness: .keys)
+    while true {
+        for _ in 0..<100 {
+            let object = try! GCRoot(byteCount: 32)
+            try! object.setFinalizer { _ in finalized.add(1, ordering: .relaxed) }
+            try! table.setValue(object, forKey: object)
+        }
+        _ = try? withOutputToString(encoding: "ISO-8859-15") { try $0.write("€ and more\n") }
+        GC.collect()
+    }
+}
+
+@inline(never)
+func dropFinalizable(_ count: Int) {
+    for _ in 0..<count {
+        let object = try! GCRoot(byteCount: 32)
+        try! object.setFinalizer { _ in finalized.add(1, ordering: .relaxed) }
+    }
+}
+
+nonisolated func allocateAndReturn(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    for _ in 0..<500 { _ = try? GCRoot(byteCount: 128) }
+    return nil
+}
+
+/// Dispatch workers, Swift tasks and short-lived pthreads allocate while
+/// another thread collects.
+nonisolated func dispatchWorkersComeAndGo() async {
+    startThread(collectForever)
+    for round in 0..<20 {
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<500 { _ = try? GCRoot(byteCount: 128) }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    for _ in 0..<500 { _ = try? GCRoot(byteCount: 128) }
+                }
+            }
+        }
+        var thread = pthread_t()
+        pthread_create(&thread, nil, allocateAndReturn, nil)
+        pthread_join(thread, nil)
+        if round % 5 == 4 { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+}
+
+/// What each forked child does; returns its exit status.
+func childOfFork() -> Int32 {
+    var kept: [GCRoot] = []
+    for i in 0..<2_000 {
+        let root = try! GCRoot(byteCount: 48)
+        root.withUnsafeMutableBytes { $0.storeBytes(of: i, as: Int.self) }
+        kept.append(root)
+    }
+    let before = finalized.load(ordering: .relaxed)
+    dropFinalizable(200)
+    GC.collect()
+    GC.runFinalizers()
+    let ranHere = finalized.load(ordering: .relaxed) - before
+    // The finalizer thread was started again in the child.
+    dropFinalizable(200)
+    GC.collect()
+    var waited = 0
+    while finalized.load(ordering: .relaxed) - before - ranHere == 0 && waited < 2_000 {
+        usleep(1_000)
+        waited += 1
+    }
+    let ranOnThread = finalized.load(ordering: .relaxed) - before - ranHere
+    let table = try! GCWeakTable(weakness: .keys)
+    for root in kept.prefix(100) { try! table.setValue(root, forKey: root) }
+    let bytes = try! withOutputToString(encoding: "ISO-8859-15") { try $0.write("10 €") }
+    let intact = kept.enumerated().allSatisfy { i, root in root.withUnsafeMutableBytes { $0.load(as: Int.self) } == i }
+    guard intact, table.count == 100, bytes == [0x31, 0x30, 0x20, 0xA4], ranHere > 0, ranOnThread > 0 else {
+        print(
+            "FAIL in child: intact \(intact), table \(table.count), port \(bytes), "
+                + "finalizers at runFinalizers \(ranHere), on the thread \(ranOnThread)")
+        return 1
+    }
+    return 0
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let shape = arguments.first ?? ""
+GC.initialize()
+switch shape {
+case "async-main":
+    let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 1 : 1
+    startThread(allocateForever)
+    startThread(allocateForever)
+    // The first await ends the main thread's own life in dispatch_main(),
+    // which blocks its signals and calls pthread_exit.
+    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+case "blocked-exit":
+    startThread(allocateForever)
+    for _ in 0..<200 {
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, exitWithSignalsBlocked, nil) == 0 else { fail("pthread_create") }
+        pthread_join(thread, nil)
+    }
+case "dispatch":
+    await dispatchWorkersComeAndGo()
+case "iconv":
+    startThread(churnConverters)
+    startThread(churnConverters)
+    for _ in 0..<2_000 { GC.collect() }
+case "fork":
+    let children = arguments.count > 1 ? Int(arguments[1]) ?? 100 : 100
+    startThread(keepTheLibraryBusy)
+    startThread(keepTheLibraryBusy)
+    var failed: [String] = []
+    for _ in 0..<children {
+        usleep(UInt32.random(in: 0..<2_000))
+        let pid = fork()
+        if pid < 0 { fail("fork: errno \(errno)") }
+        if pid == 0 { exit(childOfFork()) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if status != 0 {
+            let signal = status & 0x7F
+            failed.append(signal != 0 ? "signal \(signal)" : "exit \((status >> 8) & 0xFF)")
+        }
+    }
+    // The parent is unaffected.
+    let before = finalized.load(ordering: .relaxed)
+    dropFinalizable(100)
+    GC.collect()
+    GC.runFinalizers()
+    let parentFinalized = finalized.load(ordering: .relaxed) - before
+    print("children \(children), failed \(failed.count) \(failed.prefix(5)), parent finalized \(parentFinalized)")
+    if !failed.isEmpty { exit(1) }
+default:
+    fail("unknown shape \(shape.debugDescription); see the comment at the top of Tests/Shapes/main.swift")
+}
+print("ok \(shape): \(GC.collectionCount) collections")
+exit(0)
