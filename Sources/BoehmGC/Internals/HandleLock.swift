@@ -1,45 +1,68 @@
 internal import CGCSupport
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A mutex held across user code (a ``ForeignResource``'s `withHandle`
 /// body, a port's write(2)), so outside the library's gate (see ``Lock``):
 /// `fork` does not wait for it.
 ///
 /// In a forked child, a lock that some thread of the parent held, or was
 /// waiting for, when the process forked is never released there; taking it
-/// would trap (Swift's Mutex finds its owner gone) or wait for ever. Each
-/// lock therefore counts its users, stamped with the fork generation they
-/// belong to: a child that finds users of an older generation reports the
-/// lock abandoned instead of taking it.
-internal struct HandleLock<Value: ~Copyable>: ~Copyable, Sendable {
-    private let mutex: Mutex<Value>
+/// would wait for ever. Each lock therefore counts its users, stamped with
+/// the fork generation they belong to: a child that finds users of an older
+/// generation reports the lock abandoned instead of taking it.
+///
+/// `@unchecked Sendable`: the value is only reached under the mutex.
+internal struct HandleLock<Value>: ~Copyable, @unchecked Sendable {
+    // Allocated in init and freed in deinit, so their addresses never move.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let value: UnsafeMutablePointer<Value>
     /// Fork generation (high 32 bits) and threads holding or waiting for
     /// the mutex (low 32 bits).
     private let users: Atomic<UInt64>
 
-    init(_ initialValue: consuming sending Value) {
-        mutex = Mutex(initialValue)
+    init(_ initialValue: consuming Value) {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        value = .allocate(capacity: 1)
+        value.initialize(to: initialValue)
         users = Atomic(UInt64(cgc_current_fork_generation()) << 32)
+    }
+
+    deinit {
+        value.deinitialize(count: 1)
+        value.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
     }
 
     /// Runs `body` under the lock.
     ///
     /// - Throws: ``ForeignResourceError/inUseAtFork`` if the lock was
     ///   abandoned at a fork (`body` is not called); what `body` throws.
-    func withLock<Result>(_ body: (inout sending Value) throws -> sending Result) throws -> sending Result {
+    func withLock<Result>(_ body: (inout Value) throws -> Result) throws -> Result {
         guard enter() else { throw ForeignResourceError.inUseAtFork }
-        defer { users.subtract(1, ordering: .releasing) }
-        return try mutex.withLock(body)
+        pthread_mutex_lock(mutex)
+        defer {
+            pthread_mutex_unlock(mutex)
+            users.subtract(1, ordering: .releasing)
+        }
+        return try body(&value.pointee)
     }
 
     /// Runs `body` under the lock; nil, without calling it, if the lock was
     /// abandoned at a fork.
-    func withLockIfUsable<Result>(
-        _ body: (inout sending Value) throws -> sending Result
-    ) rethrows -> sending Result? {
+    func withLockIfUsable<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result? {
         guard enter() else { return nil }
-        defer { users.subtract(1, ordering: .releasing) }
-        return try mutex.withLock(body)
+        pthread_mutex_lock(mutex)
+        defer {
+            pthread_mutex_unlock(mutex)
+            users.subtract(1, ordering: .releasing)
+        }
+        return try body(&value.pointee)
     }
 
     private func enter() -> Bool {

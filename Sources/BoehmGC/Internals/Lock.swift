@@ -1,38 +1,65 @@
 internal import CGCSupport
-import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A mutex inside the library's gate: every lock of the library is one of
-/// these (but the finalizer batch lock in the C shim and the per-resource
-/// lock of ``ForeignResource``, which are held across user code).
+/// these, but the finalizer batch lock in the C shim and ``HandleLock``,
+/// which are held across user code.
 ///
 /// `fork` closes the gate and waits until no thread is inside any section,
 /// so no lock of the library is held when the process is copied, and the
 /// child finds every one of them free. A section must therefore end without
 /// waiting for anything a forking thread might hold: no I/O that can block
 /// for ever, no user code that may wait on other threads.
-package struct Lock<Value: ~Copyable>: ~Copyable, Sendable {
-    private let mutex: Mutex<Value>
+///
+/// A pthread mutex, not Synchronization's `Mutex`: that one caches each
+/// thread's kernel id, so in a forked child the forking thread locks with
+/// its parent's id, and the first thread of the child to contend for the
+/// same lock traps ("Unknown error occurred while attempting to acquire a
+/// Mutex": the kernel's priority-inheritance futex finds no such owner).
+///
+/// `@unchecked Sendable`: the value is only reached under the mutex.
+package struct Lock<Value>: ~Copyable, @unchecked Sendable {
+    // Allocated in init and freed in deinit, so their addresses never move.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let value: UnsafeMutablePointer<Value>
 
-    package init(_ initialValue: consuming sending Value) {
-        mutex = Mutex(initialValue)
+    package init(_ initialValue: consuming Value) {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        value = .allocate(capacity: 1)
+        value.initialize(to: initialValue)
+    }
+
+    deinit {
+        value.deinitialize(count: 1)
+        value.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
     }
 
     @inline(__always)
-    package borrowing func withLock<Result: ~Copyable, E: Error>(
-        _ body: (inout sending Value) throws(E) -> sending Result
-    ) throws(E) -> sending Result {
+    package func withLock<Result, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
         cgc_gate_enter()
-        defer { cgc_gate_exit() }
-        return try mutex.withLock(body)
+        pthread_mutex_lock(mutex)
+        defer {
+            pthread_mutex_unlock(mutex)
+            cgc_gate_exit()
+        }
+        return try body(&value.pointee)
     }
 
     @inline(__always)
-    package borrowing func withLockIfAvailable<Result: ~Copyable, E: Error>(
-        _ body: (inout sending Value) throws(E) -> sending Result
-    ) throws(E) -> sending Result? {
+    package func withLockIfAvailable<Result, E: Error>(
+        _ body: (inout Value) throws(E) -> Result
+    ) throws(E) -> Result? {
         cgc_gate_enter()
         defer { cgc_gate_exit() }
-        return try mutex.withLockIfAvailable(body)
+        guard pthread_mutex_trylock(mutex) == 0 else { return nil }
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value.pointee)
     }
 }
 

@@ -396,7 +396,7 @@ public final class GCWeakTable: Sendable {
     /// Runs `body` under the lock as a writer of the sequence lock that
     /// lock-free lookups validate against.
     @inline(__always)
-    func mutate<R>(_ body: (inout WeakTableState) -> sending R) -> sending R {
+    func mutate<R>(_ body: (inout WeakTableState) -> R) -> R {
         state.withLock { state in
             // Only holders of the lock write `version`, so plain stores do.
             // Every slot write is a release store (cgc_store_field,

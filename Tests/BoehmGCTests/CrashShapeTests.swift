@@ -1,0 +1,58 @@
+import Testing
+
+/// The shapes in which programs crashed the collector (`gc-shapes`, see
+/// Tests/Shapes/main.swift), each run many times in child processes while
+/// the rest of the suite loads the machine. A run that crashes, fails a
+/// check or hangs counts as a failure; the test prints every outcome seen
+/// and the output of the first failure.
+@Suite struct CrashShapeTests {
+    /// Runs `gc-shapes arguments` `runs` times, two at a time.
+    func runShape(_ arguments: [String], runs: Int, timeout: Duration = .seconds(90)) async throws {
+        var outcomes: [ChildProcess.Outcome] = []
+        for _ in 0..<(runs / 2) {
+            async let first = ChildProcess.run("gc-shapes", arguments, timeout: timeout, quiet: true)
+            async let second = ChildProcess.run("gc-shapes", arguments, timeout: timeout, quiet: true)
+            outcomes += [try await first, try await second]
+        }
+        let failures = outcomes.filter { !$0.succeeded }
+        let tally = Dictionary(grouping: outcomes.map(\.summary), by: { $0 }).mapValues(\.count)
+        print("gc-shapes \(arguments.joined(separator: " ")): \(runs) runs, \(failures.count) failed, \(tally)")
+        #expect(
+            failures.isEmpty,
+            "\(failures.count) of \(runs) runs failed: \(tally); first failure's output:\n\(failures.first?.output.suffix(2_000) ?? "")"
+        )
+    }
+
+    /// Top-level await: the main thread ends in dispatch_main(), which
+    /// blocks its signals and calls pthread_exit, while two threads allocate.
+    @Test func asyncMainProgram() async throws {
+        try await runShape(["async-main", "0.3"], runs: 10)
+    }
+
+    /// A registered thread exits with every signal blocked while another
+    /// allocates: before the fix, its unregistration waited for the
+    /// allocation lock held by a collection that waited for it (libgc
+    /// aborted after 15 s).
+    @Test func threadsExitWithSignalsBlocked() async throws {
+        try await runShape(["blocked-exit"], runs: 6)
+    }
+
+    @Test func dispatchWorkersTasksAndThreadsComeAndGo() async throws {
+        try await runShape(["dispatch"], runs: 4)
+    }
+
+    /// iconv_open/iconv_close on two threads (glibc unloads idle gconv
+    /// modules) while a third collects: before the fix, the marker scanned
+    /// the data segment of a module unloaded since the collection began.
+    @Test func iconvModulesUnloadDuringCollections() async throws {
+        try await runShape(["iconv"], runs: 6)
+    }
+
+    /// 2 x 40 children forked while two threads finalize, write ports, use
+    /// weak tables and collect; each child allocates, collects, runs
+    /// finalizers (at the safe point and on a new finalizer thread), uses a
+    /// table and a port. Before the fix 4-40 % of the children died.
+    @Test func forkedChildrenUseTheCollector() async throws {
+        try await runShape(["fork", "40"], runs: 2)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs one of the package's helper executables, which SwiftPM builds next
+/// to the test bundle (`swift build --build-tests` builds every target), as
+/// a child process. Tests that need a process of their own (exact
+/// process-wide counts, a heap limit, a shape that may crash) use it.
+enum ChildProcess {
+    struct Outcome {
+        /// The exit status, or nil if the child was killed by a signal.
+        var exitStatus: Int32?
+        var signal: Int32?
+        /// Whether the child outlived its deadline and was killed.
+        var timedOut: Bool
+        var output: String
+        /// The fields of the child's `result {...}` line.
+        var result: [String: Any]
+
+        func int(_ key: String) -> Int { (result[key] as? NSNumber)?.intValue ?? -1 }
+
+        var succeeded: Bool { exitStatus == 0 && !timedOut }
+
+        /// "exit 0", "signal 11", "killed after 60 s".
+        var summary: String {
+            if timedOut { return "hung (killed at its deadline)" }
+            if let signal { return "signal \(signal)" }
+            return "exit \(exitStatus ?? -1)"
+        }
+    }
+
+    static func path(of executable: String) -> String {
+        let variable = executable.uppercased().replacingOccurrences(of: "-", with: "_")
+        if let path = ProcessInfo.processInfo.environment[variable] { return path }
+        let bundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return bundle.deletingLastPathComponent().appendingPathComponent(executable).path
+    }
+
+    /// Runs `executable` with `arguments` and waits for it without blocking
+    /// a thread of the test runner's pool; kills it (SIGKILL) after
+    /// `timeout`. The output is read after exit (the children print far
+    /// less than a pipe holds).
+    static func run(
+        _ executable: String, _ arguments: [String], timeout: Duration = .seconds(120), quiet: Bool = false
+    ) async throws -> Outcome {
+        let path = path(of: executable)
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            Issue.record("\(executable) is missing at \(path): build it with `swift build --build-tests`")
+            throw CancellationError()
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        // A crash is an outcome here, not news: no backtrace in the log.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let killed = Locked(false)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            process.terminationHandler = { _ in done.resume() }
+            do {
+                try process.run()
+            } catch {
+                Issue.record("cannot start \(path): \(error)")
+                done.resume()
+                return
+            }
+            let pid = process.processIdentifier
+            Task.detached {
+                try? await Task.sleep(for: timeout)
+                if process.isRunning {
+                    killed.withLock { $0 = true }
+                    kill(pid, SIGKILL)
+                }
+            }
+        }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = String(decoding: data, as: UTF8.self)
+        var result: [String: Any] = [:]
+        if let line = output.split(separator: "\n").last(where: { $0.hasPrefix("result ") }),
+            let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any]
+        {
+            result = object
+        }
+        if !quiet {
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+            let shown = lines.count > 30 ? lines.prefix(30).joined(separator: "\n") + "\n[…]\n" : output
+            print("\(executable) \(arguments.joined(separator: " ")):\n\(shown)", terminator: "")
+        }
+        let exited = process.terminationReason == .exit
+        return Outcome(
+            exitStatus: exited ? process.terminationStatus : nil,
+            signal: exited ? nil : process.terminationStatus, timedOut: killed.value, output: output,
+            result: result)
+    }
+}
+
+/// The memory-pressure child (`Benchmarks/PressureChild`).
+enum PressureChild {
+    static func run(_ arguments: [String]) async throws -> ChildProcess.Outcome {
+        try await ChildProcess.run("gc-pressure-child", arguments)
+    }
+}
