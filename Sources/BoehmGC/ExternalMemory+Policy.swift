@@ -9,6 +9,11 @@ extension ExternalMemory {
     /// accounting compares the collection epoch (``GC/collectionCount``) on
     /// each report.
     ///
+    /// Ranges: a byte floor in `0...2^47`, a heap fraction finite and in
+    /// `0...1000`, an object count in `1...Int.max`, an interval in
+    /// `1 ns...365 days`, at most 16 policies in all; ``ExternalMemory/configure(_:)`` throws
+    /// ``GCError/invalidArgument(_:)`` for anything else.
+    ///
     /// The policy for a process is chosen once, with
     /// ``ExternalMemory/configure(_:)``; ``init(argument:)`` parses the
     /// spelling benchmarks take on their command line (`--policy`).
@@ -110,6 +115,33 @@ extension ExternalMemory {
                 return "interval:\(ns)ns"
             case .either(let policies): return "either:" + policies.map(\.argument).joined(separator: ",")
             case .never: return "never"
+            }
+        }
+
+        /// Throws ``GCError/invalidArgument(_:)`` unless every part is in
+        /// range.
+        internal func validate(depth: Int = 0) throws(GCError) {
+            switch self {
+            case .bytes(let floor, let fraction):
+                guard (0...(1 << 47)).contains(floor) else {
+                    throw .invalidArgument("the byte floor must be in 0...2^47, got \(floor)")
+                }
+                guard fraction.isFinite, (0...1000).contains(fraction) else {
+                    throw .invalidArgument("the heap fraction must be finite and in 0...1000, got \(fraction)")
+                }
+            case .objectCount(let n):
+                guard n > 0 else { throw .invalidArgument("the object count must be positive, got \(n)") }
+            case .interval(let duration):
+                guard duration > .zero, duration <= .seconds(365 * 86_400) else {
+                    throw .invalidArgument("the interval must be in (0, 365 days], got \(duration)")
+                }
+            case .either(let policies):
+                guard depth < 4, (1...16).contains(policies.count) else {
+                    throw .invalidArgument("either needs 1 to 16 policies, nested at most 4 deep")
+                }
+                for policy in policies { try policy.validate(depth: depth + 1) }
+            case .never:
+                break
             }
         }
 

@@ -52,19 +52,22 @@ public enum ExternalMemory {
     ///   - byteCount: Bytes allocated outside the GC heap.
     ///   - objects: Foreign objects they belong to (for
     ///     ``TriggerPolicy/objectCount(_:)``); 1 by default.
-    /// - Precondition: both counts are non-negative.
-    public static func add(byteCount: Int, objects: Int = 1) {
-        precondition(byteCount >= 0 && objects >= 0, "ExternalMemory.add needs non-negative counts")
-        Accountant.shared.add(byteCount: byteCount, objects: objects)
+    /// - Throws: ``AccountingError/negativeCount`` for a negative count;
+    ///   ``AccountingError/overflow(byteCount:objects:liveBytes:liveObjects:)``
+    ///   when the live counts would pass `Int.max`. Either way nothing is
+    ///   recorded.
+    public static func add(byteCount: Int, objects: Int = 1) throws(AccountingError) {
+        guard byteCount >= 0, objects >= 0 else { throw .negativeCount }
+        try Accountant.shared.add(byteCount: byteCount, objects: objects)
     }
 
     /// Records `byteCount` foreign bytes (and `objects` foreign objects)
     /// freed. Never collects.
     ///
     /// - Throws: ``AccountingError/removedMoreThanAdded(byteCount:objects:liveBytes:liveObjects:)``
-    ///   when more bytes or objects would be removed than are live; the
-    ///   counters are then left unchanged (never below zero).
-    ///   ``AccountingError/negativeCount`` for a negative argument.
+    ///   when more bytes or objects would be removed than are live;
+    ///   ``AccountingError/negativeCount`` for a negative count. Either way
+    ///   the counters are left unchanged (never below zero).
     public static func remove(byteCount: Int, objects: Int = 1) throws(AccountingError) {
         guard byteCount >= 0, objects >= 0 else { throw .negativeCount }
         try Accountant.shared.remove(byteCount: byteCount, objects: objects)
@@ -78,8 +81,11 @@ public enum ExternalMemory {
     /// - Warning: Only before the first report (``add(byteCount:objects:)``,
     ///   ``remove(byteCount:objects:)`` or ``statistics``); the first report
     ///   seals the configuration.
-    /// - Throws: ``GCError/alreadyInitialized`` after the first report.
+    /// - Throws: ``GCError/alreadyInitialized`` after the first report;
+    ///   ``GCError/invalidArgument(_:)`` for a policy out of range (see
+    ///   ``TriggerPolicy``).
     public static func configure(_ configuration: Configuration) throws(GCError) {
+        try configuration.policy.validate()
         try AccountingConfigurationStore.shared.set(configuration)
     }
 
@@ -136,6 +142,8 @@ public enum ExternalMemory {
         case removedMoreThanAdded(byteCount: Int, objects: Int, liveBytes: Int, liveObjects: Int)
         /// A count was negative.
         case negativeCount
+        /// Adding would take a live count past `Int.max`; nothing was changed.
+        case overflow(byteCount: Int, objects: Int, liveBytes: Int, liveObjects: Int)
 
         public var description: String {
             switch self {
@@ -144,6 +152,9 @@ public enum ExternalMemory {
                     + "(\(liveObjects) objects) are live"
             case .negativeCount:
                 return "foreign byte and object counts must not be negative"
+            case .overflow(let bytes, let objects, let liveBytes, let liveObjects):
+                return "adding \(bytes) foreign bytes (\(objects) objects) to \(liveBytes) (\(liveObjects) objects) "
+                    + "would pass Int.max"
             }
         }
     }
@@ -191,14 +202,25 @@ internal final class Accountant: Sendable {
         AfterFork.add { Accountant.shared.collectionPending.store(false, ordering: .relaxed) }
     }
 
-    func add(byteCount: Int, objects: Int) {
-        liveBytes.add(byteCount, ordering: .relaxed)
-        liveObjects.add(objects, ordering: .relaxed)
-        totalAdded.add(byteCount, ordering: .relaxed)
+    func add(byteCount: Int, objects: Int) throws(ExternalMemory.AccountingError) {
+        // Compare-and-swap so that a live count never passes Int.max, even
+        // when additions race.
+        if let bytes = Accountant.add(byteCount, to: liveBytes) {
+            throw .overflow(
+                byteCount: byteCount, objects: objects, liveBytes: bytes,
+                liveObjects: liveObjects.load(ordering: .relaxed))
+        }
+        if let count = Accountant.add(objects, to: liveObjects) {
+            _ = Accountant.subtract(byteCount, from: liveBytes)  // undo: nothing changes
+            throw .overflow(
+                byteCount: byteCount, objects: objects, liveBytes: liveBytes.load(ordering: .relaxed),
+                liveObjects: count)
+        }
+        Accountant.addSaturating(byteCount, to: totalAdded)
         if thresholds.isEmpty { return }
         syncEpoch()
-        let bytes = sinceBytes.add(byteCount, ordering: .relaxed).newValue
-        let count = sinceObjects.add(objects, ordering: .relaxed).newValue
+        let bytes = Accountant.addSaturating(byteCount, to: sinceBytes)
+        let count = Accountant.addSaturating(objects, to: sinceObjects)
         if isDue(bytes: bytes, objects: count) { requestCollection() }
     }
 
@@ -226,6 +248,32 @@ internal final class Accountant: Sendable {
         syncEpoch()
         Accountant.subtractFloored(byteCount, from: sinceBytes)
         Accountant.subtractFloored(objects, from: sinceObjects)
+    }
+
+    /// counter += amount, atomically, unless that would pass Int.max.
+    /// Returns nil if added, else the counter's value (left unchanged).
+    private static func add(_ amount: Int, to counter: borrowing Atomic<Int>) -> Int? {
+        var value = counter.load(ordering: .relaxed)
+        while value <= Int.max - amount {
+            let (done, current) = counter.compareExchange(
+                expected: value, desired: value + amount, ordering: .relaxed)
+            if done { return nil }
+            value = current
+        }
+        return value
+    }
+
+    /// counter = min(Int.max, counter + amount), atomically; returns the new
+    /// value.
+    @discardableResult
+    private static func addSaturating(_ amount: Int, to counter: borrowing Atomic<Int>) -> Int {
+        var value = counter.load(ordering: .relaxed)
+        while true {
+            let sum = value > Int.max - amount ? Int.max : value + amount
+            let (done, current) = counter.compareExchange(expected: value, desired: sum, ordering: .relaxed)
+            if done { return sum }
+            value = current
+        }
     }
 
     /// counter -= amount, atomically, unless that would go below zero.

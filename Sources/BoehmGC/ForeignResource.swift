@@ -82,7 +82,14 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
             throw error
         }
         let core = ForeignResourceCore(handle: handle, close: close, accountedBytes: accounted ? measured : nil)
-        if accounted { ExternalMemory.add(byteCount: measured, objects: 1) }
+        if accounted {
+            do {
+                try ExternalMemory.add(byteCount: measured, objects: 1)
+            } catch {
+                close(handle)
+                throw error
+            }
+        }
         do {
             switch release {
             case .finalizer:

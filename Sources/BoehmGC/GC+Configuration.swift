@@ -70,7 +70,9 @@ extension GC {
     ///
     /// - Warning: Settings only take effect before initialisation.
     /// - Throws: ``GCError/alreadyInitialized`` if the collector has started;
-    ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, more
+    ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, a heap
+    ///   size above 2^47 bytes (the x86-64 user address space), an initial
+    ///   heap size above the maximum, more
     ///   than 16 unscanned modules or an empty one.
     public static func configure(_ configuration: Configuration) throws(GCError) {
         if configuration.unscannedModules.count > 16 {
@@ -88,8 +90,27 @@ extension GC {
                 throw .invalidArgument("\(name) must be positive, got \(value)")
             }
         }
+        for (name, value) in [
+            ("initialHeapSize", configuration.initialHeapSize),
+            ("maximumHeapSize", configuration.maximumHeapSize),
+        ] {
+            if let value, value > GC.largestHeapSize {
+                throw .invalidArgument("\(name) must be at most 2^47 bytes, got \(value)")
+            }
+        }
+        if let initial = configuration.initialHeapSize, let maximum = configuration.maximumHeapSize,
+            initial > maximum
+        {
+            throw .invalidArgument("initialHeapSize \(initial) is above maximumHeapSize \(maximum)")
+        }
         try ConfigurationStore.shared.set(configuration)
     }
+}
+
+extension GC {
+    /// Heap sizes above this (2^47 bytes, the x86-64 user address space)
+    /// are refused as out of range.
+    internal static let largestHeapSize = 1 << 47
 }
 
 /// The configuration until initialisation seals it.

@@ -32,7 +32,7 @@ private func dropFinalizableObjects(_ count: Int) {
     @Test func addAndRemoveBalanceAndNeverGoBelowZero() async {
         await #expect(processExitsWith: .success) {
             try! ExternalMemory.configure(.init(policy: .never))
-            ExternalMemory.add(byteCount: 1_000, objects: 2)
+            try! ExternalMemory.add(byteCount: 1_000, objects: 2)
             try! ExternalMemory.remove(byteCount: 400, objects: 1)
             var s = ExternalMemory.statistics
             guard s.liveBytes == 600, s.liveObjects == 1 else { exit(1) }
@@ -78,7 +78,7 @@ private func dropFinalizableObjects(_ count: Int) {
             for _ in 0..<50 {
                 dropFinalizableObjects(100)
                 threadInAdd.store(UInt(pthread_self()), ordering: .releasing)
-                ExternalMemory.add(byteCount: 1)  // collects here
+                try! ExternalMemory.add(byteCount: 1)  // collects here
                 threadInAdd.store(0, ordering: .releasing)
             }
             GC.runFinalizers()
@@ -98,7 +98,7 @@ private func dropFinalizableObjects(_ count: Int) {
                     group.addTask {
                         for i in 0..<20_000 {
                             let n = 1 + (i &* 7 &+ t) % 5_000
-                            ExternalMemory.add(byteCount: n)
+                            try! ExternalMemory.add(byteCount: n)
                             try! ExternalMemory.remove(byteCount: n)
                         }
                     }
@@ -116,7 +116,7 @@ private func dropFinalizableObjects(_ count: Int) {
             try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
             let start = GC.collectionCount
-            for _ in 0..<160 { ExternalMemory.add(byteCount: 64 << 10) }  // 10 MiB
+            for _ in 0..<160 { try! ExternalMemory.add(byteCount: 64 << 10) }  // 10 MiB
             var s = ExternalMemory.statistics
             let collections = GC.collectionCount - start
             print(
@@ -124,11 +124,11 @@ private func dropFinalizableObjects(_ count: Int) {
             )
             guard s.collectionsRequested == 10, collections >= 10, s.byteBudget == 1 << 20 else { exit(1) }
             // A collection run by someone else starts the window again.
-            ExternalMemory.add(byteCount: 900 << 10)
+            try! ExternalMemory.add(byteCount: 900 << 10)
             GC.collect()
             s = ExternalMemory.statistics
             guard s.bytesSinceCollection == 0 else { exit(2) }
-            ExternalMemory.add(byteCount: 900 << 10)
+            try! ExternalMemory.add(byteCount: 900 << 10)
             s = ExternalMemory.statistics
             guard s.collectionsRequested == 10, s.bytesSinceCollection == 900 << 10 else { exit(3) }
             exit(0)
@@ -143,19 +143,19 @@ private func dropFinalizableObjects(_ count: Int) {
             try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
             for _ in 0..<1_000 {
-                ExternalMemory.add(byteCount: 64 << 10)
+                try! ExternalMemory.add(byteCount: 64 << 10)
                 try! ExternalMemory.remove(byteCount: 64 << 10)
             }
             var s = ExternalMemory.statistics
             guard s.collectionsRequested == 0, s.bytesSinceCollection == 0, s.liveBytes == 0 else { exit(1) }
             // Removing more than was added since the collection floors at 0.
-            ExternalMemory.add(byteCount: 512 << 10)
+            try! ExternalMemory.add(byteCount: 512 << 10)
             GC.collect()
-            ExternalMemory.add(byteCount: 100 << 10)
+            try! ExternalMemory.add(byteCount: 100 << 10)
             try! ExternalMemory.remove(byteCount: 512 << 10)
             s = ExternalMemory.statistics
             guard s.bytesSinceCollection == 0, s.liveBytes == 100 << 10 else { exit(2) }
-            for _ in 0..<32 { ExternalMemory.add(byteCount: 64 << 10) }  // 2 MiB, not removed
+            for _ in 0..<32 { try! ExternalMemory.add(byteCount: 64 << 10) }  // 2 MiB, not removed
             s = ExternalMemory.statistics
             exit(s.collectionsRequested == 2 ? 0 : 3)
         }
@@ -178,7 +178,7 @@ private func dropFinalizableObjects(_ count: Int) {
         await #expect(processExitsWith: .success) {
             try! ExternalMemory.configure(.init(policy: .objectCount(100)))
             let start = GC.collectionCount
-            for _ in 0..<1_000 { ExternalMemory.add(byteCount: 1) }
+            for _ in 0..<1_000 { try! ExternalMemory.add(byteCount: 1) }
             let s = ExternalMemory.statistics
             print("1,000 objects, count 100: \(s.collectionsRequested) requested")
             exit(s.collectionsRequested == 10 && GC.collectionCount - start >= 10 ? 0 : 1)
@@ -192,7 +192,7 @@ private func dropFinalizableObjects(_ count: Int) {
             let start = clock.now
             var reports = 0
             while clock.now - start < .milliseconds(210) {
-                ExternalMemory.add(byteCount: 10)
+                try! ExternalMemory.add(byteCount: 10)
                 reports += 1
                 if reports % 64 == 0 { usleep(200) }
             }
@@ -206,9 +206,9 @@ private func dropFinalizableObjects(_ count: Int) {
         await #expect(processExitsWith: .success) {
             try! ExternalMemory.configure(
                 .init(policy: .either([.objectCount(1_000), .bytes(floor: 1 << 20, heapFraction: 0)])))
-            for _ in 0..<100 { ExternalMemory.add(byteCount: 32 << 10, objects: 1) }  // bytes fire first
+            for _ in 0..<100 { try! ExternalMemory.add(byteCount: 32 << 10, objects: 1) }  // bytes fire first
             let afterBytes = ExternalMemory.statistics.collectionsRequested
-            for _ in 0..<2_000 { ExternalMemory.add(byteCount: 0, objects: 1) }  // count fires
+            for _ in 0..<2_000 { try! ExternalMemory.add(byteCount: 0, objects: 1) }  // count fires
             let s = ExternalMemory.statistics
             print("either(count 1000, 1 MiB): \(afterBytes) by bytes, \(s.collectionsRequested - afterBytes) by count")
             exit(afterBytes == 3 && (2...3).contains(s.collectionsRequested - afterBytes) ? 0 : 1)
@@ -218,7 +218,7 @@ private func dropFinalizableObjects(_ count: Int) {
     @Test func neverPolicyCountsButNeverCollects() async {
         await #expect(processExitsWith: .success) {
             try! ExternalMemory.configure(.init(policy: .never))
-            for _ in 0..<1_000 { ExternalMemory.add(byteCount: 1 << 20) }
+            for _ in 0..<1_000 { try! ExternalMemory.add(byteCount: 1 << 20) }
             let s = ExternalMemory.statistics
             exit(s.collectionsRequested == 0 && s.liveBytes == 1_000 << 20 && s.byteBudget == nil ? 0 : 1)
         }
@@ -230,7 +230,7 @@ private func dropFinalizableObjects(_ count: Int) {
             GC.initialize()
             let start = GC.collectionCount
             for _ in 0..<100 {
-                ExternalMemory.add(byteCount: 1)
+                try! ExternalMemory.add(byteCount: 1)
                 usleep(2_000)
             }
             var waited = 0

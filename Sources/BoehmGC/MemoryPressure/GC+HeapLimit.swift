@@ -20,12 +20,13 @@ extension GC {
     /// further growth. Pass nil to remove the limit.
     ///
     /// - Parameter bytes: The new limit, or nil for none.
-    /// - Throws: ``GCError/invalidArgument(_:)`` for zero or a negative size.
+    /// - Throws: ``GCError/invalidArgument(_:)`` for zero, a negative size
+    ///   or one above 2^47 bytes (the x86-64 user address space).
     ///
     /// The corresponding C function is `GC_set_max_heap_size`.
     public static func setMaximumHeapSize(_ bytes: Int?) throws(GCError) {
-        if let bytes, bytes <= 0 {
-            throw .invalidArgument("maximumHeapSize must be positive, got \(bytes)")
+        if let bytes, bytes <= 0 || bytes > GC.largestHeapSize {
+            throw .invalidArgument("maximumHeapSize must be in 1...2^47, got \(bytes)")
         }
         enterCollector()
         HeapLimit.set(bytes)

@@ -114,7 +114,7 @@ extension MemoryPressureMonitor {
 
         /// Throws if a threshold or limit is out of range.
         func validate() throws(GCError) {
-            guard warningThreshold > 0, criticalThreshold >= warningThreshold else {
+            guard warningThreshold > 0, criticalThreshold >= warningThreshold, criticalThreshold.isFinite else {
                 throw .invalidArgument(
                     "thresholds need 0 < warning <= critical, got \(warningThreshold) and \(criticalThreshold)")
             }
@@ -124,8 +124,8 @@ extension MemoryPressureMonitor {
             guard collectionTimeShare > 0, collectionTimeShare <= 1 else {
                 throw .invalidArgument("collectionTimeShare must be in (0, 1], got \(collectionTimeShare)")
             }
-            if let samplingInterval, samplingInterval <= .zero {
-                throw .invalidArgument("samplingInterval must be positive, got \(samplingInterval)")
+            if let samplingInterval, samplingInterval <= .zero || samplingInterval > .seconds(86_400) {
+                throw .invalidArgument("samplingInterval must be in (0, 24 h], got \(samplingInterval)")
             }
             for (name, limit) in [("foreignLimit", foreignLimit), ("residentLimit", residentLimit)] {
                 if let limit, limit <= 0 { throw .invalidArgument("\(name) must be positive, got \(limit)") }
