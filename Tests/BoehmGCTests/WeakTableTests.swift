@@ -36,6 +36,42 @@ func insertDoomedEntries(
     }
 }
 
+/// Content hashing of GC strings (word 0 = length, then the bytes).
+let gcStringHashing = GCWeakTable.Hashing.content(
+    hash: { p in
+        var h = Hasher()
+        h.combine(bytes: UnsafeRawBufferPointer(start: p + 8, count: p.load(as: Int.self)))
+        return h.finalize()
+    },
+    equals: { a, b in
+        a.load(as: Int.self) == b.load(as: Int.self) && memcmp(a + 8, b + 8, a.load(as: Int.self)) == 0
+    })
+
+/// A GC string: a pointer-free object, its length in word 0, then the bytes.
+func gcString(_ s: String) throws -> GCRoot {
+    let utf8 = Array(s.utf8)
+    let root = try GCRoot(byteCount: 8 + utf8.count, kind: .pointerFree)
+    root.withUnsafeMutableBytes { buffer in
+        buffer.storeBytes(of: utf8.count, as: Int.self)
+        for (i, b) in utf8.enumerated() { buffer[8 + i] = b }
+    }
+    return root
+}
+
+/// Sets `name-i` → `i` for each i with a first key object, then again with a
+/// second, equal one; returns the second keys (the first are dropped here).
+@inline(never)
+func setTwiceThroughEqualKeys(_ table: GCWeakTable, count: Int) throws -> [GCRoot] {
+    var second: [GCRoot] = []
+    for i in 0..<count {
+        try table.setValue(try makeTagged(-i), forKey: try gcString("name-\(i)"))
+        let key = try gcString("name-\(i)")
+        try table.setValue(try makeTagged(i), forKey: key)
+        second.append(key)
+    }
+    return second
+}
+
 @Suite struct WeakTableTests {
     static let kinds: [GCWeakTable.Weakness] = [.keys, .values, .keysAndValues]
 
@@ -122,26 +158,7 @@ func insertDoomedEntries(
     }
 
     @Test func contentHashing() throws {
-        // Keys are GC strings: word 0 = length, then bytes.
-        @Sendable func length(_ p: UnsafeRawPointer) -> Int { p.load(as: Int.self) }
-        let hashing = GCWeakTable.Hashing.content(
-            hash: { p in
-                var h = Hasher()
-                h.combine(bytes: UnsafeRawBufferPointer(start: p + 8, count: length(p)))
-                return h.finalize()
-            },
-            equals: { a, b in
-                length(a) == length(b) && memcmp(a + 8, b + 8, length(a)) == 0
-            })
-        func gcString(_ s: String) throws -> GCRoot {
-            let utf8 = Array(s.utf8)
-            let root = try GCRoot(byteCount: 8 + utf8.count, kind: .pointerFree)
-            root.withUnsafeMutableBytes { buffer in
-                buffer.storeBytes(of: utf8.count, as: Int.self)
-                for (i, b) in utf8.enumerated() { buffer[8 + i] = b }
-            }
-            return root
-        }
+        let hashing = gcStringHashing
         let table = try GCWeakTable(weakness: .values, hashing: hashing)
         let words = (0..<2_000).map { "word-\($0)" }
         let keys = try words.map(gcString)
@@ -163,6 +180,21 @@ func insertDoomedEntries(
         print("content table: capacity \(stats.capacity) bytes/entry \(bytesPerEntry)")
         #expect(bytesPerEntry <= 64)
         withExtendedLifetime((keys, values)) {}
+    }
+
+    /// A weak-key entry set again through an equal but different key lives
+    /// as long as that key: the first key object, no longer used by anyone,
+    /// must not take the entry with it.
+    @Test func contentHashedEntryFollowsTheLatestKey() throws {
+        let table = try GCWeakTable(weakness: .keys, hashing: gcStringHashing)
+        let keys = try setTwiceThroughEqualKeys(table, count: 100)
+        scrubStack()
+        collectAndDrain()
+        let found = keys.enumerated().count { i, key in table[key].map(tag(of:)) == i }
+        #expect(
+            found == 100 && table.count == 100,
+            "entries found through the keys kept: \(found) of 100, count \(table.count)")
+        withExtendedLifetime(keys) {}
     }
 
     @Test func bytesPerEntryIdentity() throws {

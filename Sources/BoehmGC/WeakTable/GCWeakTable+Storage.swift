@@ -268,13 +268,13 @@ struct WeakTableState: @unchecked Sendable {
             } else if isDead(i) {
                 if reusable < 0 { reusable = i }
             } else if matches(i, word: word, wantedKey: wantedKey, key: key, hash: storedHash) {
-                if replaceValue(at: i, with: value) {
+                if replaceEntry(at: i, keyWord: word, key: key, value: value) {
                     cgc_keep_alive(key)
                     cgc_keep_alive(value)
                     return .replaced
                 }
-                // The value died after it was read (weak values): the entry
-                // is dead now; go on as for any dead entry.
+                // A weak half died after it was read: the entry is dead
+                // now; go on as for any dead entry.
                 if reusable < 0 { reusable = i }
             }
             i = (i &+ 1) & mask
@@ -317,6 +317,29 @@ struct WeakTableState: @unchecked Sendable {
         let equal = candidate == key || equals(UnsafeRawPointer(candidate), UnsafeRawPointer(key))
         withExtendedLifetime(candidate) {}
         return equal
+    }
+
+    /// Makes live slot `i`, whose key word was `old`, the entry `key` →
+    /// `value`: the value is replaced and, with content hashing, the key too
+    /// (an equal but different object), so the entry lives as long as the
+    /// key it was last set with; keeping the first key would let the entry
+    /// die with an object the caller no longer uses. False if the sweep
+    /// marked the entry dead since it was read.
+    @inline(__always)
+    func replaceEntry(
+        at i: Int, keyWord old: UInt, key: UnsafeMutableRawPointer, value: UnsafeMutableRawPointer
+    ) -> Bool {
+        let new = keyWord(key)
+        if new != old && weakKeys {
+            // The caller holds the new key, so no sweep marks it dead; the
+            // exchange fails if one marked the old key DEAD since `old` was
+            // read.
+            guard cgc_exchange_field(keyField(i), old, new) != 0 else { return false }
+        }
+        guard replaceValue(at: i, with: value) else { return false }
+        // A strong key is never written by the sweep.
+        if new != old && !weakKeys { cgc_store_field(keyField(i), new) }
+        return true
     }
 
     /// Replaces the value of live slot `i`. False if the sweep marked the
@@ -468,9 +491,11 @@ struct WeakTableState: @unchecked Sendable {
             }
             // Anywhere will do: no probe matches a dead entry, and DEAD is
             // final, so the sweep no longer writes these words.
-            // Spread them over the new storage as they were over the old, so
-            // they do not pack its first part into one long cluster.
-            var i = (newCapacity > oldCapacity ? j &* (newCapacity / oldCapacity) : j) & mask
+            // Scatter them as hashed keys would be (the Fibonacci hash of the
+            // old index): placed where they were, the clusters of the old
+            // storage, up to a probe limit long, came back at the same load,
+            // and every insert that met one rehashed again.
+            var i = bucket(UInt(bitPattern: j))
             while cgc_load_field(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
             cgc_store_field(valueField(i), cgc_load_field(oldWords + (2 &* j &+ 1)))
             cgc_store_field(keyField(i), cgc_load_field(oldWords + 2 &* j))

@@ -95,6 +95,10 @@ public final class GCWeakTable: Sendable {
         }
     }
 
+    /// The most entries a capacity can be asked for (2^48: far beyond any
+    /// memory, small enough that the storage size never overflows).
+    public static let maximumCapacity = 1 << 48
+
     /// The entry kind of this table.
     public let weakness: Weakness
     /// When dead entries are removed.
@@ -130,13 +134,14 @@ public final class GCWeakTable: Sendable {
     ///     by ``removeValue(forKey:)``, replaced, or dropped by
     ///     ``removeAll()`` while alive.
     /// - Throws: ``GCError/outOfMemory(byteCount:)``;
-    ///   ``GCError/invalidArgument(_:)`` for a negative `minimumCapacity`.
+    ///   ``GCError/invalidArgument(_:)`` for a `minimumCapacity` outside
+    ///   `0...2^48`.
     public init(
         weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy = .eager,
         minimumCapacity: Int = 0, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
     ) throws(GCError) {
-        guard minimumCapacity >= 0 else {
-            throw .invalidArgument("minimumCapacity must not be negative, got \(minimumCapacity)")
+        guard (0...GCWeakTable.maximumCapacity).contains(minimumCapacity) else {
+            throw .invalidArgument("minimumCapacity must be in 0...2^48, got \(minimumCapacity)")
         }
         enterCollector()
         let weakKeys = weakness != .values
@@ -188,8 +193,12 @@ public final class GCWeakTable: Sendable {
         return root
     }
 
-    /// Inserts an entry, or replaces the value of the live entry for `key`
-    /// (with content hashing, the key already in the table is kept).
+    /// Inserts an entry, or replaces the live entry for `key`.
+    ///
+    /// With content hashing, replacing an entry whose key is an equal but
+    /// different object stores `key` in it too: an entry lives as long as the
+    /// key it was last set with (for weak keys), whichever equal key was
+    /// used before.
     ///
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the table must grow
     ///   and cannot; the table is unchanged.
@@ -276,11 +285,12 @@ public final class GCWeakTable: Sendable {
     /// Makes room for `minimumCount` entries without growing, and keeps the
     /// capacity from shrinking below that.
     ///
-    /// - Throws: ``GCError/outOfMemory(byteCount:)``;
-    ///   ``GCError/invalidArgument(_:)`` for a negative count.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` (the table is
+    ///   unchanged); ``GCError/invalidArgument(_:)`` for a count outside
+    ///   `0...2^48`.
     public func reserveCapacity(_ minimumCount: Int) throws(GCError) {
-        guard minimumCount >= 0 else {
-            throw .invalidArgument("capacity must not be negative, got \(minimumCount)")
+        guard (0...GCWeakTable.maximumCapacity).contains(minimumCount) else {
+            throw .invalidArgument("capacity must be in 0...2^48, got \(minimumCount)")
         }
         enterCollector()
         let wanted = WeakTableState.capacity(reserving: minimumCount)
@@ -467,24 +477,27 @@ public final class GCWeakTable: Sendable {
         var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
         var probed: [GCRoot] = []
         let result: Result<Void, GCError> = mutate { state in
-            while true {
-                // No probe limit here: right after a rehash a long probe
-                // would only ask for another.
-                if case .full = state.insert(value, forKey: key, pending: &probed, probeLimit: .max) {
-                    // Eager: drop dead entries first (their strong halves go
-                    // to onDeadEntry), then size for what is left. Lazy: as
-                    // the old tables did, carry them and size for them too.
-                    let eager = vacuumPolicy == .eager
-                    if eager { _ = state.vacuumDeadEntries(pending: &pending) }
-                    do throws(GCError) {
-                        try state.rehash(to: state.fittingCapacity, carryDead: !eager)
-                    } catch {
-                        return .failure(error)
-                    }
-                    continue
+            // No probe limit after a rehash: it leaves the storage at most
+            // half full, so the insert finds a slot; a second rehash (to
+            // twice the capacity) is only a guard, and the loop is bounded.
+            for attempt in 0..<3 {
+                let limit = attempt == 0 ? WeakTableState.probeLimit : .max
+                guard case .full = state.insert(value, forKey: key, pending: &probed, probeLimit: limit) else {
+                    return .success(())
                 }
-                return .success(())
+                // Eager: drop dead entries first (their strong halves go to
+                // onDeadEntry), then size for what is left. Lazy: as the
+                // old tables did, carry them and size for them too.
+                let eager = vacuumPolicy == .eager
+                if eager { _ = state.vacuumDeadEntries(pending: &pending) }
+                let capacity = attempt == 0 ? state.fittingCapacity : state.capacity * 2
+                do throws(GCError) {
+                    try state.rehash(to: capacity, carryDead: !eager)
+                } catch {
+                    return .failure(error)
+                }
             }
+            preconditionFailure("a weak table at most half full after a rehash found no free slot")
         }
         deliver(probed)
         deliver(pending)
