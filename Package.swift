@@ -7,6 +7,10 @@ let package = Package(
         .library(name: "BoehmGC", targets: ["BoehmGC"]),
         .library(name: "GCPorts", targets: ["GCPorts"]),
     ],
+    dependencies: [
+        // Benchmarks only: the library targets have no dependencies.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
     targets: [
         .systemLibrary(
             name: "CBoehmGC",
@@ -23,6 +27,10 @@ let package = Package(
         .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/PortChurn"),
         .target(name: "CWeakFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CWeakFloor"),
         .executableTarget(name: "weak-table-bench", dependencies: ["BoehmGC", "CWeakFloor"], path: "Benchmarks/WeakTableBench"),
+        .executableTarget(
+            name: "stress",
+            dependencies: ["BoehmGC", "GCPorts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Stress"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
     ],

@@ -185,21 +185,35 @@ private func dropFinalizableObjects(_ count: Int) {
         }
     }
 
+    /// The interval rule, checked against what it guarantees, whatever the
+    /// machine's load: requests are at least one interval apart (a window
+    /// starts at each request), and no window outlasts the interval by more
+    /// than two gaps between reports (it ends at the first report after the
+    /// interval, and starts at the first report after a collection).
     @Test func intervalPolicyCollectsAtMostOncePerInterval() async {
-        await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .interval(.milliseconds(20))))
+        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+            let interval = Duration.milliseconds(20)
+            try! ExternalMemory.configure(.init(policy: .interval(interval)))
             let clock = ContinuousClock()
-            let start = clock.now
-            var reports = 0
-            while clock.now - start < .milliseconds(210) {
+            var times: [ContinuousClock.Instant] = []
+            let first = clock.now
+            while clock.now - first < .milliseconds(210) {
+                times.append(clock.now)
                 try! ExternalMemory.add(byteCount: 10)
-                reports += 1
-                if reports % 64 == 0 { usleep(200) }
+                if times.count % 64 == 0 { usleep(200) }
             }
-            let s = ExternalMemory.statistics
-            print("210 ms of reports, interval 20 ms: \(s.collectionsRequested) requested")
-            exit((5...11).contains(s.collectionsRequested) ? 0 : 1)
+            let end = clock.now
+            let elapsed = end - times[0]
+            let longestGap = zip(times, times.dropFirst() + [end]).map { $1 - $0 }.max()!
+            let requested = ExternalMemory.statistics.collectionsRequested
+            let most = Int(elapsed / interval) + 1
+            let least = max(1, Int(elapsed / (interval + longestGap * 2)) - 1)
+            print(
+                "\(times.count) reports over \(elapsed), longest gap \(longestGap): \(requested) requested, "
+                    + "bounds \(least)...\(most)")
+            exit((least...most).contains(requested) ? 0 : 1)
         }
+        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
     }
 
     @Test func eitherPolicyFiresOnTheFirstRule() async {

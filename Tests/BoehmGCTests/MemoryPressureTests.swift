@@ -160,8 +160,12 @@ func milliseconds(_ duration: Duration) -> Double {
         let changes = Locked<[(MemoryPressureLevel, ContinuousClock.Instant)]>([])
         monitor.addObserver { change in changes.withLock { $0.append((change.current, clock.now)) } }
 
-        func waitFor(_ level: MemoryPressureLevel) async throws -> Duration? {
+        /// Sets the dial and waits until the observer is told of `level`;
+        /// returns how long that took. The clock starts before the dial
+        /// moves: the sampling thread may see it at once.
+        func set(_ bytes: Int, andWaitFor level: MemoryPressureLevel) async throws -> Duration? {
             let start = clock.now
+            dial.set(bytes)
             // Generous: the sampling thread is registered with the collector,
             // so it stands still while parallel tests run long collections.
             while clock.now - start < .seconds(30) {
@@ -173,10 +177,8 @@ func milliseconds(_ duration: Duration) -> Double {
             return nil
         }
 
-        dial.set(950)
-        let up = try #require(try await waitFor(.critical))
-        dial.set(100)
-        let down = try #require(try await waitFor(.normal))
+        let up = try #require(try await set(950, andWaitFor: .critical), "never told of critical: \(changes.value)")
+        let down = try #require(try await set(100, andWaitFor: .normal), "never told of normal: \(changes.value)")
         print(
             "sampling thread (5 ms): observer told of critical after \(milliseconds(up)) ms, of normal after \(milliseconds(down)) ms"
         )
