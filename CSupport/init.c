@@ -38,14 +38,15 @@ static int has_static_roots(const char *name, void *start, size_t size) {
     return 1;
 }
 
-int cgc_init(void (*in_fork_child)(void)) {
+int cgc_init(void) {
     // Before GC_INIT, so the collection GC_INIT itself may run is counted
     // and the epoch equals GC_get_gc_no().
     cgc_install_event_callback();
     GC_register_has_static_roots_callback(has_static_roots);
-    // libgc's own fork handlers: wait for a collection in progress, hold
-    // the allocation lock across fork, keep only the forking thread.
-    GC_set_handle_fork(1);
+    // libgc's fork handling (wait for a collection in progress, hold the
+    // allocation lock across fork, keep only the forking thread) runs from
+    // the shim's own handlers (threads.c), in the order the library needs.
+    GC_set_handle_fork(0);
     // GC_INIT may run on any thread: on Linux, libgc 8.2.2 takes the
     // primordial stack bottom from GC_get_stack_base of the calling thread
     // (os_dep.c, GC_get_main_stack_base), so a worker thread's stack is
@@ -53,9 +54,5 @@ int cgc_init(void (*in_fork_child)(void)) {
     GC_INIT();
     GC_allow_register_threads();
     cgc_threads_init();
-    // After GC_INIT: prepare handlers run in the reverse order of
-    // installation, so ours (every lock of the library free) runs before
-    // libgc's (the allocation lock), the order in which the library takes
-    // them.
-    return cgc_install_fork_handlers(in_fork_child);
+    return 0;
 }

@@ -6,7 +6,6 @@
 
 void cgc_install_event_callback(void);
 void cgc_threads_init(void);
-int cgc_install_fork_handlers(void (*in_child)(void));
 /// Makes the finalizer batch lock usable again in a forked child.
 void cgc_finalizers_after_fork(void);
 

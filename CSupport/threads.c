@@ -28,6 +28,7 @@ static long registered_threads;
 
 static pthread_key_t exit_key;
 static void (*child_callback)(void);
+static long futex(int *word, int op, int value);
 
 long cgc_registered_thread_count(void) {
     pthread_mutex_lock(&threads_lock);
@@ -154,13 +155,42 @@ int cgc_gate_enter_unregistered(void) {
 }
 
 // MARK: Fork
+//
+// One set of fork handlers, installed when the program loads, so it exists
+// before any thread can start the collector. libgc's own handlers are off
+// (GC_set_handle_fork(0) in cgc_init): ours call its GC_atfork_* functions at
+// the right point, so the order is ours to choose and matches the order in
+// which the library takes its locks: a collector start in progress, then
+// every section of the library, then libgc's allocation lock.
 
-// Before fork, on the forking thread (before libgc's own handler, which
-// takes the allocation lock): close the gate and wait until no other thread
-// is inside a section of ours, so that every lock of ours is free when the
-// address space is copied. Holds threads_lock across the fork so that the
-// child's list is consistent.
+static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *runtime_instance;
+static int gc_forking;
+
+void *cgc_runtime(void) { return __atomic_load_n(&runtime_instance, __ATOMIC_ACQUIRE); }
+
+void *cgc_runtime_start(void *(*create)(void)) {
+    pthread_mutex_lock(&runtime_lock);
+    void *instance = runtime_instance;
+    if (instance == NULL) {
+        instance = create();
+        __atomic_store_n(&runtime_instance, instance, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&runtime_lock);
+    return instance;
+}
+
+void cgc_set_fork_child_handler(void (*in_child)(void)) { child_callback = in_child; }
+
+// Before fork, on the forking thread: wait for a collector start in
+// progress; then close the gate and wait until no other thread is inside a
+// section of ours, so every lock of ours is free when the address space is
+// copied (threads_lock stays held across the fork, so the child's list is
+// consistent); then libgc's handler takes the allocation lock once no
+// collection runs.
 static void fork_prepare(void) {
+    pthread_mutex_lock(&runtime_lock);
+    if (runtime_instance == NULL) return;
     __atomic_store_n(&cgc_gate_pending, 1, __ATOMIC_SEQ_CST);
     for (;;) {
         pthread_mutex_lock(&threads_lock);
@@ -171,11 +201,13 @@ static void fork_prepare(void) {
                 break;
             }
         }
-        if (!busy) return;
+        if (!busy) break;
         pthread_mutex_unlock(&threads_lock);
         struct timespec pause = {0, 20000};
         nanosleep(&pause, NULL);
     }
+    gc_forking = 1;
+    GC_atfork_prepare();
 }
 
 static void open_gate(void) {
@@ -184,30 +216,41 @@ static void open_gate(void) {
 }
 
 static void fork_parent(void) {
-    pthread_mutex_unlock(&threads_lock);
-    open_gate();
-}
-
-// In the child only the forking thread exists: forget the others, make the
-// locks the shim owns usable again, start a new fork generation (locks held
-// across user code at the fork are known by it), then let Swift restart the
-// library's own threads.
-static void fork_child(void) {
-    pthread_mutex_init(&threads_lock, NULL);
-    threads = NULL;
-    registered_threads = 0;
-    if (cgc_thread_registered) {
-        threads = &cgc_self;
-        cgc_self.next = cgc_self.prev = NULL;
-        registered_threads = 1;
+    if (gc_forking) {
+        gc_forking = 0;
+        GC_atfork_parent();
+        pthread_mutex_unlock(&threads_lock);
+        open_gate();
     }
-    cgc_finalizers_after_fork();
-    __atomic_fetch_add(&cgc_fork_generation, 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&cgc_gate_pending, 0, __ATOMIC_SEQ_CST);
-    if (child_callback) child_callback();
+    pthread_mutex_unlock(&runtime_lock);
 }
 
-int cgc_install_fork_handlers(void (*in_child)(void)) {
-    child_callback = in_child;
-    return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;
+// In the child only the forking thread exists: libgc forgets the others;
+// then forget them here too, make the locks the shim owns usable again,
+// start a new fork generation (locks held across user code at the fork are
+// known by it), and let Swift restart the library's own threads.
+static void fork_child(void) {
+    if (gc_forking) {
+        gc_forking = 0;
+        GC_atfork_child();
+        pthread_mutex_init(&threads_lock, NULL);
+        threads = NULL;
+        registered_threads = 0;
+        if (cgc_thread_registered) {
+            threads = &cgc_self;
+            cgc_self.next = cgc_self.prev = NULL;
+            registered_threads = 1;
+        }
+        cgc_finalizers_after_fork();
+        __atomic_fetch_add(&cgc_fork_generation, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&cgc_gate_pending, 0, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_init(&runtime_lock, NULL);
+    if (runtime_instance != NULL && child_callback != NULL) child_callback();
+}
+
+__attribute__((constructor)) static void install_fork_handlers(void) {
+    // Without these, a forked child could hang or trap; nothing to report
+    // to at load time, so a refusal (ENOMEM only) is left silent.
+    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

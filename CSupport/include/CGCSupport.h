@@ -27,11 +27,22 @@ extern "C" {
 
 /// Initialises the collector on the calling thread, any thread (GC_INIT),
 /// allows other threads to register, installs the collection-event and
-/// has-static-roots callbacks and the fork handlers; `in_fork_child` runs
-/// in a forked child once the shim's own state is reset. Call once, after
-/// the GC_set_* settings and cgc_add_unscanned_module.
-/// Returns 0, or -1 if the fork handlers could not be installed.
-int cgc_init(void (*in_fork_child)(void));
+/// has-static-roots callbacks. Call once, from the `create` function of
+/// cgc_runtime_start, after the GC_set_* settings and
+/// cgc_add_unscanned_module. Returns 0.
+int cgc_init(void);
+
+/// The library's runtime object (opaque to C), or NULL before it started.
+void *cgc_runtime(void);
+
+/// Returns the runtime object, calling `create` to make it first if there
+/// is none, under a lock that fork also takes (a fork waits for a start in
+/// progress, so no child inherits a half-made runtime).
+void *cgc_runtime_start(void *(*create)(void));
+
+/// Sets what runs in a forked child once the shim's own state is reset (the
+/// Swift layer restarts its threads there).
+void cgc_set_fork_child_handler(void (*in_child)(void));
 
 /// Leaves every loaded shared object whose path contains `pattern` out of
 /// the collector's roots. Before cgc_init only. Returns 0, or -1 when the

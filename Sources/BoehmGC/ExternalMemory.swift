@@ -52,17 +52,39 @@ public enum ExternalMemory {
     ///   - byteCount: Bytes allocated outside the GC heap.
     ///   - objects: Foreign objects they belong to (for
     ///     ``TriggerPolicy/objectCount(_:)``); 1 by default.
+    /// - Returns: What was recorded, with the collection window it was
+    ///   recorded in; give it back to ``remove(_:)`` when the memory is freed.
     /// - Throws: ``AccountingError/negativeCount`` for a negative count;
     ///   ``AccountingError/overflow(byteCount:objects:liveBytes:liveObjects:)``
     ///   when the live counts would pass `Int.max`. Either way nothing is
     ///   recorded.
-    public static func add(byteCount: Int, objects: Int = 1) throws(AccountingError) {
+    @discardableResult
+    public static func add(byteCount: Int, objects: Int = 1) throws(AccountingError) -> Allocation {
         guard byteCount >= 0, objects >= 0 else { throw .negativeCount }
-        try Accountant.shared.add(byteCount: byteCount, objects: objects)
+        return try Accountant.shared.add(byteCount: byteCount, objects: objects)
+    }
+
+    /// Records the memory of `allocation` freed. Never collects.
+    ///
+    /// Memory freed in the collection window it was added in (no collection
+    /// ran in between) also comes off the bytes counted towards the next
+    /// collection: a handle opened and closed between two collections leaves
+    /// nothing for a collection to find. Memory added in an earlier window
+    /// does not: the collection that window led to has run, and taking it off
+    /// the new window's count would put the next collection off by as much.
+    ///
+    /// - Throws: ``AccountingError/removedMoreThanAdded(byteCount:objects:liveBytes:liveObjects:)``
+    ///   when more bytes or objects would be removed than are live; the
+    ///   counters are then left unchanged (never below zero).
+    public static func remove(_ allocation: Allocation) throws(AccountingError) {
+        try Accountant.shared.remove(
+            byteCount: allocation.byteCount, objects: allocation.objects, window: allocation.window)
     }
 
     /// Records `byteCount` foreign bytes (and `objects` foreign objects)
-    /// freed. Never collects.
+    /// freed, added in an unknown window: they come off the live counts only,
+    /// never off the bytes counted towards the next collection (see
+    /// ``remove(_:)``). Never collects.
     ///
     /// - Throws: ``AccountingError/removedMoreThanAdded(byteCount:objects:liveBytes:liveObjects:)``
     ///   when more bytes or objects would be removed than are live;
@@ -70,7 +92,32 @@ public enum ExternalMemory {
     ///   the counters are left unchanged (never below zero).
     public static func remove(byteCount: Int, objects: Int = 1) throws(AccountingError) {
         guard byteCount >= 0, objects >= 0 else { throw .negativeCount }
-        try Accountant.shared.remove(byteCount: byteCount, objects: objects)
+        try Accountant.shared.remove(byteCount: byteCount, objects: objects, window: nil)
+    }
+
+    /// Foreign memory recorded by ``add(byteCount:objects:)``, and the
+    /// collection window it was recorded in.
+    public struct Allocation: Sendable, Equatable {
+        /// Bytes recorded.
+        public let byteCount: Int
+        /// Foreign objects recorded.
+        public let objects: Int
+        /// The collection count when it was recorded (`UInt64.max` for
+        /// memory recorded over several windows).
+        public let window: UInt64
+
+        /// Nothing recorded.
+        public static let none = Allocation(byteCount: 0, objects: 0, window: 0)
+
+        /// `self` and `other` together (for memory that grows by steps): in
+        /// their window if both were recorded in the same one, else in none,
+        /// so that freeing it offsets no window.
+        public func adding(_ other: Allocation) -> Allocation {
+            let empty = byteCount == 0 && objects == 0
+            return Allocation(
+                byteCount: byteCount + other.byteCount, objects: objects + other.objects,
+                window: empty || window == other.window ? other.window : UInt64.max)
+        }
     }
 
     /// The accounting's counters now.
@@ -167,7 +214,38 @@ internal enum AccountingConfigurationStore {
 
 /// The process's counters and trigger.
 internal final class Accountant: Sendable {
-    static let shared = Accountant()
+    /// The accountant, made at the first report (which seals the
+    /// accounting's configuration) inside the library's gate, so a fork
+    /// never copies it half-made; one acquiring load after that.
+    static var shared: Accountant {
+        if let instance = UnsafeRawPointer(bitPattern: instance.load(ordering: .acquiring)) {
+            return Unmanaged<Accountant>.fromOpaque(instance).takeUnretainedValue()
+        }
+        return make()
+    }
+
+    /// The accountant's address, retained for ever (0 until made).
+    private static let instance = Atomic<UInt>(0)
+    private static let making = Lock(())
+
+    /// Makes the slot and its lock with the runtime (see ``Runtime``).
+    static func prepare() {
+        _ = instance.load(ordering: .relaxed)
+        making.withLock { _ in }
+    }
+
+    @inline(never)
+    private static func make() -> Accountant {
+        enterCollector()
+        return making.withLock { _ in
+            if let instance = UnsafeRawPointer(bitPattern: instance.load(ordering: .acquiring)) {
+                return Unmanaged<Accountant>.fromOpaque(instance).takeUnretainedValue()
+            }
+            let accountant = Accountant()
+            instance.store(UInt(bitPattern: Unmanaged.passRetained(accountant).toOpaque()), ordering: .releasing)
+            return accountant
+        }
+    }
 
     let configuration: ExternalMemory.Configuration
     private let thresholds: ExternalMemory.Thresholds
@@ -202,7 +280,7 @@ internal final class Accountant: Sendable {
         AfterFork.add { Accountant.shared.collectionPending.store(false, ordering: .relaxed) }
     }
 
-    func add(byteCount: Int, objects: Int) throws(ExternalMemory.AccountingError) {
+    func add(byteCount: Int, objects: Int) throws(ExternalMemory.AccountingError) -> ExternalMemory.Allocation {
         // Compare-and-swap so that a live count never passes Int.max, even
         // when additions race.
         if let bytes = Accountant.add(byteCount, to: liveBytes) {
@@ -217,14 +295,17 @@ internal final class Accountant: Sendable {
                 liveObjects: count)
         }
         Accountant.addSaturating(byteCount, to: totalAdded)
-        if thresholds.isEmpty { return }
-        syncEpoch()
+        if thresholds.isEmpty {
+            return ExternalMemory.Allocation(byteCount: byteCount, objects: objects, window: cgc_collection_epoch())
+        }
+        let window = syncEpoch()
         let bytes = Accountant.addSaturating(byteCount, to: sinceBytes)
         let count = Accountant.addSaturating(objects, to: sinceObjects)
         if isDue(bytes: bytes, objects: count) { requestCollection() }
+        return ExternalMemory.Allocation(byteCount: byteCount, objects: objects, window: window)
     }
 
-    func remove(byteCount: Int, objects: Int) throws(ExternalMemory.AccountingError) {
+    func remove(byteCount: Int, objects: Int, window: UInt64?) throws(ExternalMemory.AccountingError) {
         // Compare-and-swap so a removal can never take a counter below zero,
         // even when removals race.
         if let bytes = Accountant.subtract(byteCount, from: liveBytes) {
@@ -240,12 +321,14 @@ internal final class Accountant: Sendable {
                 byteCount: byteCount, objects: objects,
                 liveBytes: liveBytes.load(ordering: .relaxed), liveObjects: count)
         }
-        // The trigger follows net growth since the last collection: memory
-        // given back offsets memory added, so a handle opened and closed
-        // between two collections costs the trigger nothing (the closed-port
-        // floor of the soak collected as often as dropped ports before).
-        if thresholds.isEmpty { return }
-        syncEpoch()
+        // The trigger follows the growth of the current window: memory added
+        // and given back within it offsets itself (without that, the soak's
+        // closed-port floor collected as often as dropped ports), but memory
+        // added in an earlier window must not offset this one's additions:
+        // the vacuum after each collection gives back the previous window's
+        // handles, and with those taken off, each gap between collections
+        // grew by about a budget (1 GB soak: 10.8 k ports, then up to 106 k).
+        guard let window, !thresholds.isEmpty, syncEpoch() == window else { return }
         Accountant.subtractFloored(byteCount, from: sinceBytes)
         Accountant.subtractFloored(objects, from: sinceObjects)
     }
@@ -315,18 +398,21 @@ internal final class Accountant: Sendable {
 
     /// Starts a new window when a collection happened since the last report:
     /// the one thread that moves `epochSeen` on resets the since-counters.
+    /// Returns the current window (the collection epoch).
     @inline(__always)
-    private func syncEpoch() {
+    @discardableResult
+    private func syncEpoch() -> UInt64 {
         let epoch = cgc_collection_epoch()
         let seen = epochSeen.load(ordering: .relaxed)
-        guard seen != epoch else { return }
+        guard seen != epoch else { return epoch }
         let (won, _) = epochSeen.compareExchange(expected: seen, desired: epoch, ordering: .relaxed)
-        guard won else { return }
+        guard won else { return epoch }
         sinceBytes.store(0, ordering: .relaxed)
         sinceObjects.store(0, ordering: .relaxed)
         if thresholds.intervalNanoseconds != nil {
             windowStart.store(monotonicNanoseconds(), ordering: .relaxed)
         }
+        return epoch
     }
 
     @inline(__always)

@@ -1,27 +1,22 @@
-import Synchronization
-
 /// A weak-keyed table of open foreign resources whose vacuum closes the
 /// resources that were dropped unclosed.
 ///
-/// Each entry maps a resource's GC object (the weak key) to a small
-/// pointer-free GC object naming the resource's state (the strong value).
-/// When a collection finds the key unreachable, the table's sweep marks the
-/// entry dead; the vacuum (after the collection with
-/// ``GCWeakTable/VacuumPolicy/eager``, or at the next ``vacuum()`` or table
-/// operation with ``GCWeakTable/VacuumPolicy/lazyOnly``) hands the value to
-/// the registry, which closes the handle and gives its bytes back. Nothing is
-/// registered with libgc per resource, so libgc's 4,096-entry rule (a forced
-/// full collection before its finalizer or link table grows) never applies.
+/// Each entry maps a resource's GC object (the weak key) to a one-word
+/// pointer-free GC object holding a retained reference to the resource's
+/// state (the strong value). When a collection finds the key unreachable,
+/// the table's sweep marks the entry dead; the vacuum (after the collection
+/// with ``GCWeakTable/VacuumPolicy/eager``, or at the next ``vacuum()`` or
+/// table operation with ``GCWeakTable/VacuumPolicy/lazyOnly``) hands the
+/// value's address to the registry, which closes the handle, gives its bytes
+/// back and lets the reference go. Nothing is registered with libgc per
+/// resource, so libgc's 4,096-entry rule (a forced full collection before
+/// its finalizer or link table grows) never applies; and releasing a dead
+/// entry allocates nothing and takes no process-wide lock.
 ///
 /// The registry also lists the open resources (``forEachOpen(_:_:)``), which
 /// is how the ports flush every open file port at exit.
 public final class ForeignResourceRegistry: Sendable {
     internal let table: GCWeakTable
-    /// The state of every registered resource, by the id its table value
-    /// holds. Holding the states here (not as a retained pointer in GC
-    /// memory) lets ``forEachOpen(_:_:)`` race safely with close.
-    private let states = RegistryStates()
-    private let nextID = Atomic<Int>(1)
 
     /// Creates a registry.
     ///
@@ -30,51 +25,60 @@ public final class ForeignResourceRegistry: Sendable {
     ///   when the table is next used or vacuumed.
     /// - Throws: ``GCError/outOfMemory(byteCount:)``.
     public init(vacuum: GCWeakTable.VacuumPolicy = .eager) throws(GCError) {
-        let states = self.states
         table = try GCWeakTable(
-            weakness: .keys, vacuum: vacuum,
-            onDeadEntry: { value in
-                let id = value.withUnsafeMutableBytes { $0.load(as: Int.self) }
-                let core = states.map.withLock { $0.removeValue(forKey: id) }
-                core?.closeFromCollector()
-            })
+            weakness: .keys, hashing: .identity, vacuum: vacuum, minimumCapacity: 0,
+            deadEntryHandler: .raw { value in ForeignResourceRegistry.takeState(from: value).closeFromCollector() })
     }
 
     /// Resources still registered when the registry goes away (only
     /// possible once every Swift wrapper of them is gone, since each holds
     /// the registry) are closed here, so no handle is leaked.
     deinit {
-        let remaining = states.map.withLock { map in
-            defer { map.removeAll() }
-            return Array(map.values)
-        }
-        for core in remaining { core.closeFromCollector() }
+        table.removeAllDeliveringLiveEntries()
     }
 
-    func register(_ core: ForeignResourceCoreBase, for object: GCRoot) throws(GCError) {
-        let id = nextID.add(1, ordering: .relaxed).oldValue
-        let value = try GCRoot(byteCount: MemoryLayout<Int>.size, kind: .pointerFree)
-        value.withUnsafeMutableBytes { $0.storeBytes(of: id, as: Int.self) }
-        states.map.withLock { $0[id] = core }
+    /// Adds an entry for `object`: a one-word value holding `state`,
+    /// retained until the entry is removed or vacuumed.
+    func register(_ state: some CollectableResource, for object: GCRoot) throws(GCError) {
+        let value = try GC.unsafeAllocate(byteCount: MemoryLayout<UInt>.size, kind: .pointerFree)
+        let retained = Unmanaged<AnyObject>.passRetained(state)
+        value.storeBytes(of: UInt(bitPattern: retained.toOpaque()), as: UInt.self)
         do {
-            try table.setValue(value, forKey: object)
+            try table.unsafeSetValue(value, forKey: object.unsafeAddress)
         } catch {
-            states.map.withLock { _ = $0.removeValue(forKey: id) }
+            retained.release()
             throw error
         }
+        withExtendedLifetime(object) {}
     }
 
+    /// Removes the entry of a resource closed by hand.
     func unregister(_ object: GCRoot) {
-        guard let value = table.removeValue(forKey: object) else { return }
-        let id = value.withUnsafeMutableBytes { $0.load(as: Int.self) }
-        states.map.withLock { _ = $0.removeValue(forKey: id) }
+        guard let value = table.removeValueAddress(forKey: object.unsafeAddress) else { return }
+        _ = ForeignResourceRegistry.takeState(from: value)
+        withExtendedLifetime(object) {}
+    }
+
+    /// The state a value object holds, with the reference the entry held:
+    /// the caller now owns it. The value is alive (the caller's frame holds
+    /// its address).
+    private static func takeState(from value: UnsafeMutableRawPointer) -> any CollectableResource {
+        let bits = value.load(as: UInt.self)
+        let state = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeRetainedValue()
+        // Every value holds a CollectableResource: register(_:for:) is the
+        // only writer.
+        return state as! any CollectableResource
     }
 
     /// Closes the resources of dead entries now.
     public func vacuum() { table.vacuum() }
 
-    /// Resources registered and not yet closed or vacuumed.
-    public var count: Int { states.map.withLock { $0.count } }
+    /// Resources registered and not yet closed or vacuumed (those whose
+    /// object a collection found unreachable included, until the vacuum).
+    public var count: Int {
+        let statistics = table.statistics
+        return statistics.liveEntries + statistics.deadAwaitingVacuum
+    }
 
     /// The open-resources table's counters.
     public var tableStatistics: GCWeakTable.Statistics { table.statistics }
@@ -88,17 +92,17 @@ public final class ForeignResourceRegistry: Sendable {
     public func forEachOpen<Handle: Sendable>(
         _ type: Handle.Type, _ body: (Handle) throws -> Void
     ) rethrows -> Int {
-        let snapshot = states.map.withLock { Array($0.values) }
+        // Each state is retained under the table's lock, where no close or
+        // vacuum can let its entry's reference go.
+        var states: [AnyObject] = []
+        table.forEachLiveValueAddress { value in
+            let bits = value.load(as: UInt.self)
+            states.append(Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue())
+        }
         var visited = 0
-        for case let core as ForeignResourceCore<Handle> in snapshot {
+        for case let core as ForeignResourceCore<Handle> in states {
             if try core.withOpenHandle(body) { visited += 1 }
         }
         return visited
     }
-}
-
-/// The registry's id-to-state map, in a class so the vacuum callback can
-/// share it.
-private final class RegistryStates: Sendable {
-    let map = Lock<[Int: ForeignResourceCoreBase]>([:])
 }

@@ -38,9 +38,6 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     /// The GC object that stands for the resource: store it in other GC
     /// objects to keep the resource open while they are reachable.
     public let object: GCRoot
-    /// Foreign bytes reported to ``ExternalMemory`` for this resource (0 when
-    /// not accounted).
-    public let byteCount: Int
     internal let core: ForeignResourceCore<Handle>
     private let release: Release
 
@@ -81,15 +78,16 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
             close(handle)
             throw error
         }
-        let core = ForeignResourceCore(handle: handle, close: close, accountedBytes: accounted ? measured : nil)
+        var allocation: ExternalMemory.Allocation? = nil
         if accounted {
             do {
-                try ExternalMemory.add(byteCount: measured, objects: 1)
+                allocation = try ExternalMemory.add(byteCount: measured, objects: 1)
             } catch {
                 close(handle)
                 throw error
             }
         }
+        let core = ForeignResourceCore(handle: handle, close: close, allocation: allocation)
         do {
             switch release {
             case .finalizer:
@@ -103,7 +101,6 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         }
         ForeignResourceCounters.opened.add(1, ordering: .relaxed)
         self.object = object
-        self.byteCount = accounted ? measured : 0
         self.core = core
         self.release = release
     }
@@ -118,6 +115,24 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         let result = try core.withHandle(body)
         withExtendedLifetime(object) {}
         return result
+    }
+
+    /// Foreign bytes reported to ``ExternalMemory`` for this resource now (0
+    /// when not accounted, or closed).
+    public var byteCount: Int { core.byteCount }
+
+    /// Changes the foreign bytes reported for the resource, for a handle
+    /// whose memory grows or shrinks (a buffer): the difference is added to
+    /// or removed from ``ExternalMemory``. Does nothing for a resource that
+    /// is not accounted.
+    ///
+    /// - Parameter newByteCount: The bytes the handle holds now.
+    /// - Throws: ``ForeignResourceError/closed`` after close;
+    ///   ``ExternalMemory/AccountingError`` for a negative count or one that
+    ///   would overflow the live counts (nothing changes).
+    public func setByteCount(_ newByteCount: Int) throws {
+        try core.setByteCount(newByteCount)
+        withExtendedLifetime(object) {}
     }
 
     /// Closes the handle and gives its bytes back, unless already closed.
@@ -192,35 +207,41 @@ internal enum ForeignResourceCounters {
     static let opened = Atomic<Int>(0)
     static let closedExplicitly = Atomic<Int>(0)
     static let releasedByCollector = Atomic<Int>(0)
+
+    /// Makes the counters with the runtime (see ``Runtime``).
+    static func prepare() {
+        _ = (opened.load(ordering: .relaxed), closedExplicitly.load(ordering: .relaxed))
+        _ = releasedByCollector.load(ordering: .relaxed)
+    }
 }
 
-/// What a registry entry or a finalizer keeps: the handle and how to close
-/// it, without the handle's type.
-internal class ForeignResourceCoreBase: @unchecked Sendable {
-    /// Closes the handle because its object was found unreachable.
-    func closeFromCollector() {
-        fatalError("subclass responsibility")
-    }
+/// What a registry entry or a finalizer keeps of a resource: something it
+/// can close once the resource's object was found unreachable.
+internal protocol CollectableResource: AnyObject, Sendable {
+    /// Closes the handle because its object was found unreachable (nothing
+    /// if it is closed already).
+    func closeFromCollector()
 }
 
 /// The handle, its close function and its accounted bytes. `state` holds
 /// the handle until close; it is the lock that serialises every use.
-internal final class ForeignResourceCore<Handle: Sendable>: ForeignResourceCoreBase, @unchecked Sendable {
-    // Every mutable field is inside `state` (a HandleLock); the rest are `let`.
-    private let state: HandleLock<Handle?>
+internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource {
+    struct State {
+        var handle: Handle?
+        /// What was reported to ExternalMemory; nil when not accounted.
+        var allocation: ExternalMemory.Allocation?
+    }
+    private let state: HandleLock<State>
     private let closeHandle: @Sendable (Handle) -> Void
-    /// Bytes reported to ExternalMemory (with one object), nil if none.
-    let accountedBytes: Int?
 
-    init(handle: Handle, close: @escaping @Sendable (Handle) -> Void, accountedBytes: Int?) {
-        state = HandleLock(handle)
+    init(handle: Handle, close: @escaping @Sendable (Handle) -> Void, allocation: ExternalMemory.Allocation?) {
+        state = HandleLock(State(handle: handle, allocation: allocation))
         closeHandle = close
-        self.accountedBytes = accountedBytes
     }
 
     func withHandle<R>(_ body: (Handle) throws -> R) throws -> R {
-        try state.withLock { handle throws -> R in
-            guard let handle else { throw ForeignResourceError.closed }
+        try state.withLock { state throws -> R in
+            guard let handle = state.handle else { throw ForeignResourceError.closed }
             return try body(handle)
         }
     }
@@ -228,29 +249,51 @@ internal final class ForeignResourceCore<Handle: Sendable>: ForeignResourceCoreB
     /// Runs `body` if the handle is still open (and usable in this process:
     /// not abandoned at a fork); returns whether it ran.
     func withOpenHandle(_ body: (Handle) throws -> Void) rethrows -> Bool {
-        try state.withLockIfUsable { handle in
-            guard let handle else { return false }
+        try state.withLockIfUsable { state in
+            guard let handle = state.handle else { return false }
             try body(handle)
             return true
         } ?? false
     }
 
     /// Whether the handle is closed (false for one abandoned at a fork).
-    var isClosed: Bool { (try? state.withLock { $0 == nil }) ?? false }
+    var isClosed: Bool { (try? state.withLock { $0.handle == nil }) ?? false }
+
+    var byteCount: Int {
+        (try? state.withLock { state in state.handle == nil ? 0 : state.allocation?.byteCount ?? 0 }) ?? 0
+    }
+
+    func setByteCount(_ newByteCount: Int) throws {
+        try state.withLock { state throws in
+            guard state.handle != nil else { throw ForeignResourceError.closed }
+            guard let allocation = state.allocation else { return }
+            guard newByteCount >= 0 else { throw ExternalMemory.AccountingError.negativeCount }
+            let difference = newByteCount - allocation.byteCount
+            if difference > 0 {
+                let added = try ExternalMemory.add(byteCount: difference, objects: 0)
+                state.allocation = allocation.adding(added)
+            } else if difference < 0 {
+                let removed = ExternalMemory.Allocation(byteCount: -difference, objects: 0, window: allocation.window)
+                try ExternalMemory.remove(removed)
+                state.allocation = ExternalMemory.Allocation(
+                    byteCount: newByteCount, objects: allocation.objects, window: allocation.window)
+            }
+        }
+    }
 
     /// Closes the handle and returns the bytes, once; false if already
     /// closed, or abandoned at a fork (its handle is then left alone).
     func close() -> Bool {
-        let taken = try? state.withLock { handle -> Handle? in
-            let taken = handle
-            handle = nil
-            return taken
+        let taken = try? state.withLock { state -> (Handle, ExternalMemory.Allocation?)? in
+            guard let handle = state.handle else { return nil }
+            state.handle = nil
+            return (handle, state.allocation)
         }
-        guard let handle = taken else { return false }
+        guard let (handle, allocation) = taken ?? nil else { return false }
         closeHandle(handle)
-        if let accountedBytes {
+        if let allocation {
             do {
-                try ExternalMemory.remove(byteCount: accountedBytes, objects: 1)
+                try ExternalMemory.remove(allocation)
             } catch {
                 // Each core adds its bytes once and removes them once.
                 assertionFailure("foreign accounting out of balance: \(error)")
@@ -259,7 +302,7 @@ internal final class ForeignResourceCore<Handle: Sendable>: ForeignResourceCoreB
         return true
     }
 
-    override func closeFromCollector() {
+    func closeFromCollector() {
         if close() { ForeignResourceCounters.releasedByCollector.add(1, ordering: .relaxed) }
     }
 }

@@ -95,6 +95,9 @@ internal final class HookRecord: FinalizerRecord, @unchecked Sendable {
     // is written once by cgc_sentinel_create before the record is shared.
     static let live = Lock<[ObjectIdentifier: HookRecord]>([:])
 
+    /// Makes the process-wide list with the runtime (see ``Runtime``).
+    static func prepare() { live.withLock { _ in } }
+
     private let body: @Sendable (PostGCEvent) -> Void
     /// The last collection the callback ran (or was claimed to run) for.
     private let lastEpoch: Atomic<UInt64>

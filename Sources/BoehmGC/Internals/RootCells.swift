@@ -57,6 +57,9 @@ internal final class RootCells: Sendable {
         }
     }
 
+    /// Made with the runtime (see ``Runtime``).
+    func prepare() {}
+
     /// Cells in use (a test hook).
     var liveCount: Int { state.withLock { $0.live } }
 

@@ -5,11 +5,25 @@ import Synchronization
     import Glibc
 #endif
 
-/// The started collector: initialised once, on first use, by whichever
-/// thread gets here first (a Swift global `let` is initialised exactly once,
-/// thread-safely).
+/// The started collector: made once, on first use, by whichever thread gets
+/// there first.
+///
+/// Not a Swift lazy global: a fork while another thread is inside such an
+/// initialisation leaves the child waiting for ever on it. The runtime is
+/// made under a lock of the C shim that fork takes first, and making it also
+/// makes every other process-wide object of the module, so no fork can copy
+/// one half-made.
 internal final class Runtime: Sendable {
-    static let shared = Runtime()
+    static var shared: Runtime {
+        let instance = cgc_runtime() ?? cgc_runtime_start { Unmanaged.passRetained(Runtime()).toOpaque() }
+        return Unmanaged<Runtime>.fromOpaque(instance!).takeUnretainedValue()
+    }
+
+    /// Starts the collector if it has not started: one load when it has.
+    @inline(__always)
+    static func start() {
+        if cgc_runtime() == nil { _ = shared }
+    }
 
     let configuration: GC.Configuration
     let finalizers: FinalizerRunner
@@ -32,8 +46,15 @@ internal final class Runtime: Sendable {
         for pattern in configuration.unscannedModules {
             precondition(cgc_add_unscanned_module(pattern) == 0, "cannot record unscanned module \(pattern)")
         }
+        _ = cgc_init()
+        // Every process-wide object of the module, made now (see above).
         AfterFork.prepare()
-        precondition(cgc_init { AfterFork.runInChild() } == 0, "pthread_atfork refused the fork handlers")
+        RootCells.shared.prepare()
+        HookRecord.prepare()
+        HeapLimit.prepare(configuration.maximumHeapSize)
+        ForeignResourceCounters.prepare()
+        Accountant.prepare()
+        cgc_set_fork_child_handler { AfterFork.runInChild() }
         if let initial = configuration.initialHeapSize {
             let current = libgc_heapSize()
             if initial > current { _ = libgc_expandHeap(by: initial - current) }
@@ -51,7 +72,7 @@ internal final class Runtime: Sendable {
 /// use and registers the calling thread if it is new.
 @inline(__always)
 internal func enterCollector() {
-    _ = Runtime.shared
+    Runtime.start()
     if cgc_current_thread_is_registered() == 0 { registerCurrentThreadSlow() }
 }
 

@@ -35,18 +35,18 @@ extension GC {
 
 /// The heap limit as last set. libgc has a setter but no getter for it.
 internal enum HeapLimit {
-    /// 0 means no limit, as in libgc; -1 means not yet read from the
-    /// configuration.
-    private static let stored = Atomic<Int>(-1)
+    /// 0 means no limit, as in libgc.
+    private static let stored = Atomic<Int>(0)
+
+    /// The limit the collector started with (with the runtime, see
+    /// ``Runtime``).
+    static func prepare(_ configured: Int?) {
+        stored.store(configured ?? 0, ordering: .releasing)
+    }
 
     static var current: Int? {
-        var value = stored.load(ordering: .acquiring)
-        if value < 0 {
-            let configured = Runtime.shared.configuration.maximumHeapSize ?? 0
-            // Keep a value set concurrently by set(_:).
-            (_, value) = stored.compareExchange(expected: -1, desired: configured, ordering: .acquiringAndReleasing)
-            if value < 0 { value = configured }
-        }
+        Runtime.start()
+        let value = stored.load(ordering: .acquiring)
         return value == 0 ? nil : value
     }
 

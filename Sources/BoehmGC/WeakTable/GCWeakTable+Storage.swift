@@ -250,7 +250,7 @@ struct WeakTableState: @unchecked Sendable {
     /// 4 s to 388 s, and once never ended).
     mutating func insert(
         _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer,
-        pending: inout [GCRoot], probeLimit: Int = WeakTableState.probeLimit
+        pending: inout DeadHalves?, probeLimit: Int = WeakTableState.probeLimit
     ) -> InsertOutcome {
         let h = hashValue(of: key)
         let wantedKey = keyWord(key)
@@ -290,7 +290,7 @@ struct WeakTableState: @unchecked Sendable {
         } else {
             // A dead entry: drop it here (lazy vacuum).
             if keepsDeadEntries, let strong = strongHalfOfDead(reusable) {
-                pending.append(GCRoot(rooting: strong, byteCount: libgc_size(strong)))
+                DeadHalves.append(strong, to: &pending)
             }
             clear(reusable)
             cgc_weak_region_forget_dead(region, 1)
@@ -398,8 +398,9 @@ struct WeakTableState: @unchecked Sendable {
     // MARK: Vacuum and resize
 
     /// Turns every dead entry into a tombstone, appending its strong half
-    /// to `pending` when one is given. Returns how many were vacuumed.
-    mutating func vacuumDeadEntries(pending: inout [GCRoot]?) -> Int {
+    /// to `pending` when the table keeps dead entries for `onDeadEntry`.
+    /// Returns how many were vacuumed.
+    mutating func vacuumDeadEntries(pending: inout DeadHalves?) -> Int {
         let expected = deadCount
         guard expected > 0 else { return 0 }
         let start = monotonicNanoseconds()
@@ -407,8 +408,8 @@ struct WeakTableState: @unchecked Sendable {
         var i = 0
         while i < capacity && cleared < expected {
             if isDead(i) {
-                if pending != nil, let strong = strongHalfOfDead(i) {
-                    pending!.append(GCRoot(rooting: strong, byteCount: libgc_size(strong)))
+                if keepsDeadEntries, let strong = strongHalfOfDead(i) {
+                    DeadHalves.append(strong, to: &pending)
                 }
                 clear(i)
                 cleared += 1

@@ -112,7 +112,7 @@ public final class GCWeakTable: Sendable {
     let readWords = Atomic<UInt>(0)
     let readShift = Atomic<UInt>(0)
     let lockFreeLookups: Bool
-    let onDeadEntry: (@Sendable (GCRoot) -> Void)?
+    let deadEntryHandler: DeadEntryHandler
     /// The eager hook, set once at the end of init; the object it watches
     /// (`hookOwner`) is rooted by the table, so the hook dies with it.
     let hook = Lock<PostGCHook?>(nil)
@@ -136,9 +136,20 @@ public final class GCWeakTable: Sendable {
     /// - Throws: ``GCError/outOfMemory(byteCount:)``;
     ///   ``GCError/invalidArgument(_:)`` for a `minimumCapacity` outside
     ///   `0...2^48`.
-    public init(
+    public convenience init(
         weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy = .eager,
         minimumCapacity: Int = 0, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
+    ) throws(GCError) {
+        try self.init(
+            weakness: weakness, hashing: hashing, vacuum: vacuum, minimumCapacity: minimumCapacity,
+            deadEntryHandler: onDeadEntry.map { .roots($0) } ?? .none)
+    }
+
+    /// The designated initialiser: `deadEntryHandler` may take raw addresses
+    /// (the registry of foreign resources: no root per dead entry).
+    internal init(
+        weakness: Weakness, hashing: Hashing, vacuum: VacuumPolicy, minimumCapacity: Int,
+        deadEntryHandler: DeadEntryHandler
     ) throws(GCError) {
         guard (0...GCWeakTable.maximumCapacity).contains(minimumCapacity) else {
             throw .invalidArgument("minimumCapacity must be in 0...2^48, got \(minimumCapacity)")
@@ -154,7 +165,7 @@ public final class GCWeakTable: Sendable {
         do {
             initial = try WeakTableState(
                 region: region, weakKeys: weakKeys, weakValues: weakValues, hashing: hashing,
-                keepsDeadEntries: onDeadEntry != nil && weakness != .keysAndValues,
+                keepsDeadEntries: !deadEntryHandler.isNone && weakness != .keysAndValues,
                 minimumCapacity: minimumCapacity)
         } catch {
             cgc_weak_region_destroy(region)
@@ -162,7 +173,7 @@ public final class GCWeakTable: Sendable {
         }
         self.weakness = weakness
         self.vacuumPolicy = vacuum
-        self.onDeadEntry = onDeadEntry
+        self.deadEntryHandler = deadEntryHandler
         self.readWords.store(UInt(bitPattern: initial.words), ordering: .relaxed)
         self.readShift.store(initial.shift, ordering: .relaxed)
         self.lockFreeLookups = hashing.hash == nil
@@ -246,7 +257,7 @@ public final class GCWeakTable: Sendable {
     /// returns). Never yields an entry that was dead when it was called.
     public func forEach(_ body: (GCRoot, GCRoot) throws -> Void) rethrows {
         enterCollector()
-        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
+        var pending: DeadHalves? = nil
         let snapshot: [(GCRoot, GCRoot)] = mutate { state in
             _ = state.vacuumDeadEntries(pending: &pending)
             var entries: [(GCRoot, GCRoot)] = []
@@ -270,7 +281,7 @@ public final class GCWeakTable: Sendable {
     /// capacity returns to its floor.
     public func removeAll() {
         enterCollector()
-        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
+        var pending: DeadHalves? = nil
         mutate { state in
             state.removeAllLive()
             _ = state.vacuumDeadEntries(pending: &pending)
@@ -294,7 +305,7 @@ public final class GCWeakTable: Sendable {
         }
         enterCollector()
         let wanted = WeakTableState.capacity(reserving: minimumCount)
-        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
+        var pending: DeadHalves? = nil
         let result: Result<Void, GCError> = mutate { state in
             state.floorCapacity = max(state.floorCapacity, wanted)
             guard wanted > state.capacity else { return .success(()) }
@@ -326,12 +337,12 @@ public final class GCWeakTable: Sendable {
         _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer
     ) throws(GCError) {
         enterCollector()
-        var pending: [GCRoot] = []
+        var pending: DeadHalves? = nil
         let eager = vacuumPolicy == .eager
         let (outcome, deadWaiting): (WeakTableState.InsertOutcome, Bool) = mutate {
             ($0.insert(value, forKey: key, pending: &pending), eager && $0.deadCount > 0)
         }
-        if !pending.isEmpty { deliver(pending) }
+        deliver(pending)
         if case .full = outcome { try insertAfterGrowing(value, forKey: key) }
         // An eager table also vacuums at the first insert after a collection
         // found dead entries, whichever comes first of this and the post-GC
@@ -474,8 +485,8 @@ public final class GCWeakTable: Sendable {
     func insertAfterGrowing(
         _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer
     ) throws(GCError) {
-        var pending: [GCRoot]? = onDeadEntry == nil ? nil : []
-        var probed: [GCRoot] = []
+        var pending: DeadHalves? = nil
+        var probed: DeadHalves? = nil
         let result: Result<Void, GCError> = mutate { state in
             // No probe limit after a rehash: it leaves the storage at most
             // half full, so the insert finds a slot; a second rehash (to
@@ -504,10 +515,18 @@ public final class GCWeakTable: Sendable {
         try result.get()
     }
 
-    /// Hands strong halves of vacuumed entries to `onDeadEntry`, outside
-    /// every lock.
-    func deliver(_ pending: [GCRoot]?) {
-        guard let onDeadEntry, let pending else { return }
-        for root in pending { onDeadEntry(root) }
+    /// Hands strong halves of vacuumed entries to the dead-entry handler,
+    /// outside every lock.
+    func deliver(_ pending: consuming DeadHalves?) {
+        guard let pending else { return }
+        switch deadEntryHandler {
+        case .none:
+            break
+        case .roots(let body):
+            for object in pending.objects { body(GCRoot(rooting: object, byteCount: libgc_size(object))) }
+        case .raw(let body):
+            for object in pending.objects { body(object) }
+        }
+        pending.release()
     }
 }
