@@ -5,6 +5,8 @@
 #include "CGCSupport.h"
 
 void cgc_install_event_callback(void);
+/// The mark-end sweep of every weak region (weak.c).
+void cgc_weak_sweep(void);
 void cgc_threads_init(void);
 /// Makes the finalizer batch lock usable again in a forked child.
 void cgc_finalizers_after_fork(void);

@@ -256,6 +256,19 @@ typedef struct cgc_weak_region {
     uint64_t sweep_ns;
 } cgc_weak_region;
 
+/// Wall time of the last mark-end sweep of all weak regions, in ns (the
+/// part of the collection's pause it took; read with __atomic builtins).
+extern uint64_t cgc_weak_sweep_last_ns;
+
+static inline uint64_t cgc_weak_sweep_last_duration_ns(void) {
+    return __atomic_load_n(&cgc_weak_sweep_last_ns, __ATOMIC_RELAXED);
+}
+
+/// Starts the threads that share large sweeps (one fewer than the online
+/// processors, at most 7), unless they run already in this process. Called
+/// when a table's storage passes 32 Ki slots.
+void cgc_weak_sweep_helpers_start(void);
+
 /// Allocates a region (uncollectable) and adds it to the sweep list.
 /// Returns NULL on allocation failure.
 cgc_weak_region *cgc_weak_region_create(int flags);

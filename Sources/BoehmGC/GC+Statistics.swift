@@ -21,6 +21,10 @@ extension GC {
         public var totalPause: Duration
         /// Longest collection.
         public var maxPause: Duration
+        /// Wall time of the last collection's mark-end sweep of every weak
+        /// table (part of ``lastPause``; shared between threads when the
+        /// tables are large).
+        public var lastWeakSweep: Duration
         /// Finalizers run so far (user finalizers and post-GC hook runs).
         public var finalizersRun: Int
     }
@@ -42,6 +46,7 @@ extension GC {
             lastPause: .nanoseconds(Int64(cgc_last_pause_ns())),
             totalPause: .nanoseconds(Int64(cgc_total_pause_ns())),
             maxPause: .nanoseconds(Int64(cgc_max_pause_ns())),
+            lastWeakSweep: .nanoseconds(Int64(cgc_weak_sweep_last_duration_ns())),
             finalizersRun: Runtime.shared.finalizers.finalizersRun.load(ordering: .relaxed)
         )
     }

@@ -24,7 +24,8 @@ extension GCWeakTable {
         /// Entries the collector's mark-end sweep found dead, in total.
         public var entriesFoundDead: Int
         /// Time the mark-end sweep spent on this table, in total (inside
-        /// collection pauses).
+        /// collection pauses; summed over the threads that share a large
+        /// sweep, so it may pass the wall time).
         public var sweepTime: Duration
         /// Storage reallocations (growth, shrinking, tombstone cleanup).
         public var resizes: Int
