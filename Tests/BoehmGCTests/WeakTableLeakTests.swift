@@ -2,6 +2,10 @@ import BoehmGC
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What one churn run saw.
 struct ChurnFigures: CustomStringConvertible {
     var peakLive = 0
@@ -203,5 +207,48 @@ func fillEphemeronTables(cyclic: GCWeakTable, control: GCWeakTable, count: Int) 
         let otherKey = try makeTagged(i)
         let otherValue = try GCRoot(byteCount: 32)
         try control.setValue(otherValue, forKey: otherKey)
+    }
+}
+
+extension WeakTableLeakTests {
+    /// On a big heap the collector's pacing (a collection per heap/3
+    /// allocated) lets a churning table fill with dead entries: an eager
+    /// table about to grow past a sixteenth of the heap with no collection
+    /// since its last resize collects and vacuums first. 256 MiB of scanned
+    /// ballast with a free-space divisor of 1 (a collection per ~512 MiB
+    /// allocated), 2 M fresh keys dropped at once: without the rule the
+    /// table grew to 4 M slots, every entry dead.
+    @Test func churnOnABigHeapStaysWithinASixteenthOfIt() async {
+        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+            try! GC.configure(.init(freeSpaceDivisor: 1))
+            let ballast = try! (0..<64).map { _ in try GCRoot(byteCount: 4 << 20) }
+            let table = try! GCWeakTable(weakness: .keys)
+            let value = try! GCRoot(byteCount: 16)
+            var maxCapacity = 0
+            for round in 0..<2_000 {
+                try! churnKeys(into: table, value: value, count: 1_000)
+                if round % 50 == 0 { maxCapacity = max(maxCapacity, table.statistics.capacity) }
+            }
+            let s = table.statistics
+            maxCapacity = max(maxCapacity, s.capacity)
+            // The power of two above a sixteenth of the heap, in slots.
+            let bound = GC.statistics.heapSize / 16 / 16 * 2
+            print(
+                "2 M churn inserts on a \(GC.statistics.heapSize >> 20) MiB heap: max capacity \(maxCapacity) "
+                    + "(bound \(bound)), \(s.collectionsBeforeGrowing) collections before growing, "
+                    + "\(GC.collectionCount) collections in all")
+            withExtendedLifetime(ballast) {}
+            exit(maxCapacity <= bound && s.collectionsBeforeGrowing >= 1 ? 0 : 1)
+        }
+        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+    }
+}
+
+/// Inserts `count` fresh keys that nothing keeps, in a frame of its own.
+@inline(never)
+func churnKeys(into table: GCWeakTable, value: GCRoot, count: Int) throws {
+    for _ in 0..<count {
+        let key = try GC.unsafeAllocate(byteCount: 16, kind: .pointerFree)
+        try table.unsafeSetValue(value.unsafeAddress, forKey: key)
     }
 }

@@ -29,6 +29,10 @@ extension GCWeakTable {
         public var sweepTime: Duration
         /// Storage reallocations (growth, shrinking, tombstone cleanup).
         public var resizes: Int
+        /// Collections the table ran before growing (an eager table whose
+        /// storage would pass a sixteenth of the GC heap with no collection
+        /// since its last resize collects and vacuums first).
+        public var collectionsBeforeGrowing: Int
     }
 
     /// The table's counters now.
@@ -47,7 +51,7 @@ extension GCWeakTable {
                 lastVacuumTime: .nanoseconds(Int64(state.lastVacuumNanoseconds)),
                 entriesFoundDead: Int(cgc_weak_region_dead_total(state.region)),
                 sweepTime: .nanoseconds(Int64(cgc_weak_region_sweep_ns(state.region))),
-                resizes: state.resizes)
+                resizes: state.resizes, collectionsBeforeGrowing: state.collectionsBeforeGrowing)
         }
     }
 }

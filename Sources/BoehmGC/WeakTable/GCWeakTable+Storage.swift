@@ -59,6 +59,10 @@ struct WeakTableState: @unchecked Sendable {
     var vacuumNanoseconds: UInt64 = 0
     var lastVacuumNanoseconds: UInt64 = 0
     var resizes = 0
+    /// The collection count at the last resize.
+    var resizeEpoch = cgc_collection_epoch()
+    /// Collections run before growing (see `wantsCollectionBeforeGrowing`).
+    var collectionsBeforeGrowing = 0
 
     static let smallestCapacity = 8
 
@@ -510,6 +514,7 @@ struct WeakTableState: @unchecked Sendable {
         occupied = moved
         tombstones = 0
         resizes += 1
+        resizeEpoch = cgc_collection_epoch()
     }
 
     /// Removes every live entry in place; dead ones stay for the vacuum.
@@ -535,6 +540,23 @@ struct WeakTableState: @unchecked Sendable {
             cgc_store_field(keyField(i), slotTombstone)
         }
         return true
+    }
+
+    /// Whether an eager table about to grow should have a collection (and
+    /// its vacuum) first: when no collection ran since it last resized, and
+    /// the storage it would grow to passes both 64 Ki slots (1 MiB) and a
+    /// sixteenth of the GC heap. On a big heap the collector's own pacing
+    /// (a collection per heap/3 allocated) lets a churning table fill with
+    /// dead entries, and their strong halves, for a long time: with 1 GB live,
+    /// 3 x 1 M churn inserts saw no collection and grew a table to 4 M slots
+    /// of dead entries. Bounded this way the storage stays within a
+    /// sixteenth of the heap beyond its live entries, at the cost of at most
+    /// one collection per doubling past that size.
+    func wantsCollectionBeforeGrowing(eager: Bool) -> Bool {
+        guard eager, resizeEpoch == cgc_collection_epoch() else { return false }
+        let grown = fittingCapacity
+        guard grown > capacity, grown >= 1 << 16 else { return false }
+        return grown * 2 * MemoryLayout<UInt>.size > libgc_heapSize() / 16
     }
 
     /// The capacity a rehash should pick now: fits the entries at no more

@@ -339,10 +339,24 @@ public final class GCWeakTable: Sendable {
         enterCollector()
         var pending: DeadHalves? = nil
         let eager = vacuumPolicy == .eager
-        let (outcome, deadWaiting): (WeakTableState.InsertOutcome, Bool) = mutate {
-            ($0.insert(value, forKey: key, pending: &pending), eager && $0.deadCount > 0)
+        let (outcome, deadWaiting, collectFirst): (WeakTableState.InsertOutcome, Bool, Bool) = mutate { state in
+            let outcome = state.insert(value, forKey: key, pending: &pending)
+            let collectFirst: Bool
+            if case .full = outcome {
+                collectFirst = state.wantsCollectionBeforeGrowing(eager: eager)
+                if collectFirst { state.collectionsBeforeGrowing += 1 }
+            } else {
+                collectFirst = false
+            }
+            return (outcome, eager && state.deadCount > 0, collectFirst)
         }
         deliver(pending)
+        if collectFirst {
+            // Outside the lock: the collection's sweep finds the dead
+            // entries, the vacuum drops them, and the insert may then fit.
+            libgc_gcollect()
+            runVacuum()
+        }
         if case .full = outcome { try insertAfterGrowing(value, forKey: key) }
         // An eager table also vacuums at the first insert after a collection
         // found dead entries, whichever comes first of this and the post-GC
