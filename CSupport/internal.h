@@ -8,6 +8,10 @@ void cgc_install_event_callback(void);
 /// The mark-end sweep of every weak region (weak.c).
 void cgc_weak_sweep(void);
 void cgc_threads_init(void);
+/// Gives this thread's free root cells back to the pool (at thread exit).
+void cgc_root_thread_exit(void);
+/// Makes the root-cell pool's lock usable again in a forked child.
+void cgc_roots_after_fork(void);
 /// Makes the finalizer batch lock usable again in a forked child.
 void cgc_finalizers_after_fork(void);
 

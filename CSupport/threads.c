@@ -71,6 +71,7 @@ static void unblock_world_stop_signals(void) {
 }
 
 static void unregister_self(void) {
+    cgc_root_thread_exit();
     cgc_thread_registered = 0;
     pthread_setspecific(exit_key, NULL);
     unlink_self();
@@ -242,6 +243,7 @@ static void fork_child(void) {
             registered_threads = 1;
         }
         cgc_finalizers_after_fork();
+        cgc_roots_after_fork();
         __atomic_fetch_add(&cgc_fork_generation, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&cgc_gate_pending, 0, __ATOMIC_SEQ_CST);
     }

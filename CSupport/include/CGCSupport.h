@@ -121,6 +121,38 @@ static inline unsigned cgc_current_fork_generation(void) {
     return __atomic_load_n(&cgc_fork_generation, __ATOMIC_RELAXED);
 }
 
+// MARK: Root cells
+
+/// Cells a thread keeps free before it gives some back to the shared pool.
+#define CGC_ROOT_LOCAL_MAX 256
+
+/// This thread's free root cells (each holds the next one's address).
+extern _Thread_local void **cgc_root_free;
+extern _Thread_local size_t cgc_root_free_count;
+
+void **cgc_root_take_slow(void *object);
+void cgc_root_trim(void);
+
+/// A root cell holding `object`, from this thread's free list (refilled from
+/// the shared pool in batches): a live cell keeps its object alive. NULL if
+/// malloc refused a new slab. No lock and no atomic operation on the fast
+/// path.
+static inline void **cgc_root_take(void *object) {
+    void **cell = cgc_root_free;
+    if (__builtin_expect(cell == NULL, 0)) return cgc_root_take_slow(object);
+    cgc_root_free = (void **)*cell;
+    cgc_root_free_count--;
+    *cell = object;
+    return cell;
+}
+
+/// Gives a cell back (to this thread's list, whichever thread took it).
+static inline void cgc_root_give(void **cell) {
+    *cell = cgc_root_free;
+    cgc_root_free = cell;
+    if (__builtin_expect(++cgc_root_free_count > CGC_ROOT_LOCAL_MAX, 0)) cgc_root_trim();
+}
+
 // MARK: Collection events and statistics
 
 /// Completed collections seen by the event callback (GC_EVENT_END).

@@ -55,7 +55,7 @@ internal final class ClosureFinalizer: FinalizerRecord, @unchecked Sendable {
     }
 
     override func finalize(object: UnsafeMutableRawPointer, record: Unmanaged<FinalizerRecord>) {
-        body(GCRoot(rooting: object, byteCount: libgc_size(object)))
+        body(GCRoot(rooting: object))
         record.release()
     }
 }

@@ -32,9 +32,15 @@ public final class GCRoot: @unchecked Sendable {
     // The cell is taken in init and given back in deinit; the address it
     // holds never changes in between, so sharing across threads needs no lock.
     private let cell: RootCells.Cell
+    /// The size asked for, or -1 when the root was made for an object that
+    /// exists already (then `byteCount` asks the collector, on demand).
+    private let requestedByteCount: Int
 
-    /// The usable size of the object in bytes.
-    public let byteCount: Int
+    /// The usable size of the object in bytes: the size asked for when the
+    /// root allocated it, else the collector's size of the object.
+    ///
+    /// The corresponding C function is `GC_size`.
+    public var byteCount: Int { requestedByteCount >= 0 ? requestedByteCount : libgc_size(unsafeAddress) }
 
     /// Allocates a zeroed object on the GC heap.
     ///
@@ -62,17 +68,23 @@ public final class GCRoot: @unchecked Sendable {
         precondition(
             libgc_base(unsafeAddress) == unsafeAddress,
             "GCRoot(unsafeAddress:) needs the start of a GC heap object")
-        self.init(rooting: unsafeAddress, byteCount: libgc_size(unsafeAddress))
+        self.init(rooting: unsafeAddress)
     }
 
-    internal init(rooting object: UnsafeMutableRawPointer, byteCount: Int) {
+    /// Takes over `handle`'s root: no new cell is made.
+    public init(_ handle: consuming GCHandle) {
+        cell = handle.takeCell()
+        requestedByteCount = -1
+    }
+
+    internal init(rooting object: UnsafeMutableRawPointer, byteCount: Int = -1) {
         enterCollector()
-        self.cell = RootCells.shared.acquire(holding: object)
-        self.byteCount = byteCount
+        self.cell = RootCells.take(holding: object)
+        self.requestedByteCount = byteCount
     }
 
     deinit {
-        RootCells.shared.release(cell)
+        RootCells.give(cell)
     }
 
     /// The object's address.

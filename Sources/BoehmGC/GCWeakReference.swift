@@ -59,7 +59,7 @@ public final class GCWeakReference: @unchecked Sendable {
     public var target: GCRoot? {
         enterCollector()
         guard let object = libgc_readUnderLock(cell) else { return nil }
-        return GCRoot(rooting: object, byteCount: libgc_size(object))
+        return GCRoot(rooting: object)
     }
 
     /// Whether the collector has cleared the link.

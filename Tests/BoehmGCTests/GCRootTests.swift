@@ -92,3 +92,51 @@ import Testing
         return (addresses, links)
     }
 }
+
+@Suite struct GCHandleTests {
+    @Test func handlesKeepTheirObjectsAndBecomeRoots() throws {
+        let table = try GCWeakTable(weakness: .keys)
+        let key = try GCRoot(byteCount: 16)
+        let value = try GCRoot(byteCount: 32)
+        value.withUnsafeMutableBytes { $0.storeBytes(of: 42, as: Int.self) }
+        try table.setValue(value, forKey: key)
+        guard let handle = table.handle(forKey: key) else {
+            Issue.record("no handle for a live entry")
+            return
+        }
+        let same = handle.refersToSameObject(as: value)
+        let word = handle.withUnsafeMutableBytes { $0.load(as: Int.self) }
+        let size = handle.byteCount
+        #expect(same && word == 42 && size >= 32, "same object \(same), word \(word), size \(size)")
+        let keyHandle = GCHandle(key)
+        let again = table.handle(forKey: keyHandle)?.refersToSameObject(as: value)
+        #expect(again == true)
+        let root = GCRoot(handle)
+        #expect(root.refersToSameObject(as: value))
+        let missing = table.handle(forKey: try GCRoot(byteCount: 16)) == nil
+        #expect(missing)
+    }
+
+    /// An object held only by a handle survives collections; once the
+    /// handle is gone it can be collected.
+    @Test func aHandleIsARoot() throws {
+        let weak: GCWeakReference
+        do {
+            let handle = try objectHeldByAHandle()
+            weak = try GCWeakReference(GCRoot(unsafeAddress: handle.unsafeAddress))
+            collectAndDrain()
+            #expect(!weak.isCleared, "an object held by a handle was collected")
+            let word = handle.withUnsafeMutableBytes { $0.load(as: Int.self) }
+            #expect(word == 7)
+        }
+        withExtendedLifetime(weak) {}
+    }
+}
+
+/// Makes an object held only by a handle, in a frame of its own.
+@inline(never)
+func objectHeldByAHandle() throws -> GCHandle {
+    let object = try GC.unsafeAllocate(byteCount: 16)
+    object.storeBytes(of: 7, as: Int.self)
+    return GCHandle(GCRoot(unsafeAddress: object))
+}

@@ -49,7 +49,6 @@ internal final class Runtime: Sendable {
         _ = cgc_init()
         // Every process-wide object of the module, made now (see above).
         AfterFork.prepare()
-        RootCells.shared.prepare()
         HookRecord.prepare()
         HeapLimit.prepare(configuration.maximumHeapSize)
         ForeignResourceCounters.prepare()

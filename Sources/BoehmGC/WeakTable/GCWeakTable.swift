@@ -195,11 +195,30 @@ public final class GCWeakTable: Sendable {
 
     // MARK: Safe API
 
+    /// The value for `key`, held by a ``GCHandle``, or nil if there is no
+    /// live entry: the safe lookup without a Swift object or an atomic
+    /// operation (see ``GCHandle``). Turn the handle into a ``GCRoot`` to
+    /// share the value.
+    public func handle(forKey key: GCRoot) -> GCHandle? {
+        enterCollector()
+        guard let value = lookup(key.unsafeAddress) else { return nil }
+        let handle = GCHandle(rooting: value)
+        withExtendedLifetime(key) {}
+        return handle
+    }
+
+    /// The value for a key held by a handle; see ``handle(forKey:)-(GCRoot)``.
+    public func handle(forKey key: borrowing GCHandle) -> GCHandle? {
+        enterCollector()
+        guard let value = lookup(key.unsafeAddress) else { return nil }
+        return GCHandle(rooting: value)
+    }
+
     /// The value for `key`, rooted, or nil if there is no live entry.
     public subscript(key: GCRoot) -> GCRoot? {
         enterCollector()
         guard let value = lookup(key.unsafeAddress) else { return nil }
-        let root = GCRoot(rooting: value, byteCount: libgc_size(value))
+        let root = GCRoot(rooting: value)
         withExtendedLifetime(key) {}
         return root
     }
@@ -226,7 +245,7 @@ public final class GCWeakTable: Sendable {
         let value = mutate { $0.remove(key.unsafeAddress) }
         withExtendedLifetime(key) {}
         guard let value else { return nil }
-        return GCRoot(rooting: value, byteCount: libgc_size(value))
+        return GCRoot(rooting: value)
     }
 
     /// Whether there is a live entry for `key`.
@@ -266,8 +285,8 @@ public final class GCWeakTable: Sendable {
                 guard let key = state.keyObject(i), let value = state.valueObject(i) else { continue }
                 entries.append(
                     (
-                        GCRoot(rooting: key, byteCount: libgc_size(key)),
-                        GCRoot(rooting: value, byteCount: libgc_size(value))
+                        GCRoot(rooting: key),
+                        GCRoot(rooting: value)
                     ))
             }
             return entries
@@ -537,7 +556,7 @@ public final class GCWeakTable: Sendable {
         case .none:
             break
         case .roots(let body):
-            for object in pending.objects { body(GCRoot(rooting: object, byteCount: libgc_size(object))) }
+            for object in pending.objects { body(GCRoot(rooting: object)) }
         case .raw(let body):
             for object in pending.objects { body(object) }
         }

@@ -1,0 +1,65 @@
+/// A strong reference to a GC object that lives in one place.
+///
+/// Like ``GCRoot``, a handle keeps its object alive while the handle exists,
+/// in a root cell the collector scans. Unlike it, a handle is a noncopyable
+/// value: no Swift object is allocated and nothing is reference-counted, so
+/// making and dropping one is a push and a pop on a thread-local free list,
+/// with no lock and no atomic operation. That is what lets a safe lookup
+/// (``GCWeakTable/handle(forKey:)``) cost little more than an unsafe one.
+/// Share the object by turning the handle into a ``GCRoot``
+/// (``GCRoot/init(_:)``, which takes over the handle's cell).
+///
+/// ```swift
+/// if let value = table.handle(forKey: key) {
+///     value.withUnsafeMutableBytes { print($0.load(as: Int.self)) }
+/// }   // the handle, and its hold on the value, end here
+/// ```
+public struct GCHandle: ~Copyable, @unchecked Sendable {
+    // Taken in init and given back in deinit (or handed to a GCRoot); the
+    // address it holds never changes in between, so sending the handle to
+    // another thread is safe.
+    private let cell: RootCells.Cell
+
+    internal init(rooting object: UnsafeMutableRawPointer) {
+        enterCollector()
+        cell = RootCells.take(holding: object)
+    }
+
+    /// A handle to `root`'s object (a root cell of its own).
+    public init(_ root: GCRoot) {
+        self.init(rooting: root.unsafeAddress)
+        withExtendedLifetime(root) {}
+    }
+
+    deinit {
+        RootCells.give(cell)
+    }
+
+    /// The cell, for a GCRoot to own from now on.
+    internal consuming func takeCell() -> RootCells.Cell {
+        let cell = self.cell
+        discard self
+        return cell
+    }
+
+    /// The object's address; valid while the handle exists.
+    public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee.unsafelyUnwrapped }
+
+    /// The usable size of the object in bytes.
+    ///
+    /// The corresponding C function is `GC_size`.
+    public var byteCount: Int { libgc_size(unsafeAddress) }
+
+    /// Calls `body` with the object's bytes; do not let the buffer escape.
+    public func withUnsafeMutableBytes<R, E: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        try body(UnsafeMutableRawBufferPointer(start: unsafeAddress, count: byteCount))
+    }
+
+    /// Whether both refer to the same object.
+    public func refersToSameObject(as other: borrowing GCHandle) -> Bool { unsafeAddress == other.unsafeAddress }
+
+    /// Whether both refer to the same object.
+    public func refersToSameObject(as other: GCRoot) -> Bool { unsafeAddress == other.unsafeAddress }
+}
