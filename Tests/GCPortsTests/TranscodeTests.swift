@@ -31,7 +31,8 @@ func temporaryFile(_ bytes: [UInt8], _ name: String) throws -> String {
         let text = try Repertoire.text(encoding, length: 1_500, using: &random)
         let utf8 = Array(text.utf8)
         let encoded = try iconv(utf8, from: "UTF-8", to: encoding)
-        print("\(encoding): \(text.unicodeScalars.count) scalars, \(utf8.count) bytes of UTF-8, \(encoded.count) encoded")
+        print(
+            "\(encoding): \(text.unicodeScalars.count) scalars, \(utf8.count) bytes of UTF-8, \(encoded.count) encoded")
         let decoded = try iconv(encoded, from: encoding, to: "UTF-8")
         let utf8File = try temporaryFile(utf8, "utf8")
         let encodedFile = try temporaryFile(encoded, "encoded")
