@@ -36,7 +36,7 @@ public func withInputFromBytes<R>(
 /// - Returns: What `body` returns.
 /// - Throws: What opening the port throws, or what `body` throws.
 public func withInputFromFile<R>(
-    descriptor: Int32, encoding: String, bufferCapacity: Int = 1 << 16, invalidInput: InvalidInputPolicy = .error,
+    descriptor: Int32, encoding: String, bufferCapacity: Int = 4096, invalidInput: InvalidInputPolicy = .error,
     _ body: (InputPort) throws -> R
 ) throws -> R {
     let port = try InputPort.openFile(

@@ -38,7 +38,7 @@ public final class InputPort: Sendable {
     /// The encoding name given to iconv.
     public let encoding: String
     /// Bytes asked of each read(2) (taken from memory at a time for a bytes
-    /// port).
+    /// port: no more than it holds).
     public let bufferCapacity: Int
     internal let resource: ForeignResource<InputPortCore>
     internal let core: InputPortCore
@@ -59,7 +59,8 @@ public final class InputPort: Sendable {
     ///   - bytes: The encoded input; the port keeps it until closed.
     ///   - encoding: An iconv encoding name, such as "UTF-16" or "SHIFT_JIS".
     ///   - bufferCapacity: Bytes decoded at a time, in
-    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB).
+    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB); no more than
+    ///     `bytes` holds is used.
     ///   - invalidInput: What to do with input that is not valid in the
     ///     encoding.
     /// - Throws: ``PortError/invalidArgument(_:)`` for a capacity out of
@@ -68,13 +69,13 @@ public final class InputPort: Sendable {
     ///
     /// The corresponding C function is `iconv_open` (`encoding` to UTF-8).
     public static func openBytes(
-        _ bytes: [UInt8], encoding: String, bufferCapacity: Int = 1 << 16,
+        _ bytes: [UInt8], encoding: String, bufferCapacity: Int = 4096,
         invalidInput: InvalidInputPolicy = .error
     ) throws -> InputPort {
         try Ports.checkBufferCapacity(bufferCapacity)
         return try open(
             source: .bytes(bytes), sourceBytes: bytes.count, closesDescriptor: false, encoding: encoding,
-            bufferCapacity: bufferCapacity, invalidInput: invalidInput)
+            bufferCapacity: min(bufferCapacity, max(1, bytes.count)), invalidInput: invalidInput)
     }
 
     /// Opens a buffered port that reads from a file descriptor.
@@ -96,7 +97,7 @@ public final class InputPort: Sendable {
     ///
     /// The corresponding C function is `iconv_open` (`encoding` to UTF-8).
     public static func openFile(
-        descriptor: Int32, encoding: String, closesDescriptor: Bool = false, bufferCapacity: Int = 1 << 16,
+        descriptor: Int32, encoding: String, closesDescriptor: Bool = false, bufferCapacity: Int = 4096,
         invalidInput: InvalidInputPolicy = .error
     ) throws -> InputPort {
         guard descriptor >= 0 else { throw PortError.invalidArgument("descriptor \(descriptor) is negative") }

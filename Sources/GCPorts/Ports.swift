@@ -135,6 +135,12 @@ public enum Ports {
             table: registry.tableStatistics)
     }
 
+    /// Test hook: idle converters in the pool of `encoding` for output
+    /// ports (`decoding` false) or input ports; 0 before the pool exists.
+    package static func idleConverterCount(_ encoding: String, decoding: Bool = false) -> Int {
+        ConverterPool.existing(encoding, decoding ? .decoding : .encoding)?.idleCount ?? 0
+    }
+
     /// Initial buffer of a string port, counted as foreign bytes.
     static let stringPortInitialCapacity = 256
 

@@ -132,6 +132,11 @@ internal final class ConverterPool: Sendable {
         }
     }
 
+    /// The pool of `encoding` in `direction` if it was created.
+    static func existing(_ encoding: String, _ direction: ConversionDirection) -> ConverterPool? {
+        pools.withLock { $0[Key(encoding: encoding, direction: direction)] }
+    }
+
     private struct Key: Hashable {
         var encoding: String
         var direction: ConversionDirection
