@@ -403,7 +403,8 @@ func scrubStack() {
             let base = utf16.foreignByteCount
             try! utf16.write("a")
             let holding = utf16.foreignByteCount
-            check(base == 512 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write")
+            check(
+                base == 512 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write")
             let idle = Ports.idleConverterCount("UTF-16")
             try! utf16.close()
             let idleAfter = Ports.idleConverterCount("UTF-16")
@@ -457,8 +458,8 @@ func scrubStack() {
             try! output.close()
             input.close()
             let live = ExternalMemory.statistics.liveBytes
-            ChildReport.write(
-                "per-port", ["one converter per port: output \(counts.0), input \(counts.1) bytes, \(live) after close"])
+            let seen = "one converter per port: output \(counts.0), input \(counts.1) bytes, \(live) after close"
+            ChildReport.write("per-port", [seen])
             exit(counts.0 > 30_000 && counts.1 > 30_000 && live == 0 ? 0 : 1)
         }
         ChildReport.print("per-port")
