@@ -404,7 +404,8 @@ func scrubStack() {
             try! utf16.write("a")
             let holding = utf16.foreignByteCount
             check(
-                base == 512 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write")
+                base == 512 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write"
+            )
             let idle = Ports.idleConverterCount("UTF-16")
             try! utf16.close()
             let idleAfter = Ports.idleConverterCount("UTF-16")
