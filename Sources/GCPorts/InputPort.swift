@@ -220,6 +220,18 @@ public final class InputPort: Sendable {
         try withCore { core throws(PortError) in try core.readAvailable() }
     }
 
+    /// Reads the text decoded so far as UTF-8 bytes, decoding the next block
+    /// first if none is, without making a `String` (which would check the
+    /// bytes once more): for passing text on, such as to
+    /// ``OutputPort/write(utf8Bytes:)``.
+    ///
+    /// - Returns: The UTF-8 of at least one scalar (never a part of one), or
+    ///   nil at the end of the input.
+    /// - Throws: as ``readAvailable()``.
+    public func readAvailableUTF8() throws(PortError) -> [UInt8]? {
+        try withCore { core throws(PortError) in try core.readAvailableUTF8() }
+    }
+
     /// The lines of the rest of the input, read as the sequence is iterated
     /// (each element as ``readLine()`` returns it). Iteration ends at the
     /// end of the input, or at the first error, which is then in

@@ -145,7 +145,7 @@ public final class OutputPort: Sendable {
         var failure: PortError?
         text.withUTF8 { utf8 in
             do throws(PortError) {
-                try write(utf8Bytes: UnsafeRawBufferPointer(utf8))
+                try withCore { core throws(PortError) in try core.write(UnsafeRawBufferPointer(utf8), isValid: true) }
             } catch {
                 failure = error
             }

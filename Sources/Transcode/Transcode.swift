@@ -69,9 +69,9 @@ struct Transcode: ParsableCommand {
             fail("conversion to \(to.debugDescription) unsupported")
         }
         while true {
-            let text: String
+            let text: [UInt8]
             do {
-                guard let next = try input.readAvailable() else { break }
+                guard let next = try input.readAvailableUTF8() else { break }
                 text = next
             } catch .invalidInput(let offset) {
                 try? output.close()
@@ -81,13 +81,13 @@ struct Transcode: ParsableCommand {
                 fail("cannot read the input: \(error)")
             }
             do {
-                try output.write(text)
+                try write(text, to: output)
             } catch .invalidInput(let offset) {
-                let (line, column) = position(after: text.utf8.prefix(offset), from: (output.line, output.column))
-                let scalar = String(decoding: text.utf8.dropFirst(offset), as: UTF8.self).unicodeScalars.first
+                let (line, column) = position(after: text.prefix(offset), from: (output.line, output.column))
+                let scalar = String(decoding: text.dropFirst(offset), as: UTF8.self).unicodeScalars.first
                 // The rejected write wrote nothing: write what came before
                 // the character, as iconv(1) does.
-                try? output.write(String(decoding: text.utf8.prefix(offset), as: UTF8.self))
+                try? output.write(String(decoding: text.prefix(offset), as: UTF8.self))
                 try? output.close()
                 let name = scalar.map { "U+" + String($0.value, radix: 16, uppercase: true) } ?? "?"
                 fail("cannot convert \(name) to \(to) at line \(line + 1), column \(column + 1)")
@@ -102,6 +102,19 @@ struct Transcode: ParsableCommand {
         }
         input.close()
     }
+}
+
+/// Writes UTF-8 `bytes` to `port`.
+func write(_ bytes: [UInt8], to port: OutputPort) throws(PortError) {
+    var failure: PortError?
+    bytes.withUnsafeBytes { bytes in
+        do throws(PortError) {
+            try port.write(utf8Bytes: bytes)
+        } catch {
+            failure = error
+        }
+    }
+    if let failure { throw failure }
 }
 
 /// Line and column (from 0) after `bytes` of UTF-8 text, from `start`, as

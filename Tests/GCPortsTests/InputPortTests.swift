@@ -227,3 +227,80 @@ func openAndDropInputPort(descriptor: Int32) throws {
         #expect(port.line == 1 && port.column == 15_000)
     }
 }
+
+/// UTF-8 ports validate and copy instead of calling iconv: they must find
+/// the same errors at the same offsets as glibc's UTF-8 converter.
+@Suite struct UTF8ValidationTests {
+    @Test func utf8IsValidatedAsGlibcDoes() throws {
+        var random = SeededRandom(seed: 8)
+        let pieces: [[UInt8]] = [
+            Array("a€日😀é".utf8), [0xC0, 0xAF], [0xE0, 0x80, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80],
+            [0xF0, 0x9F], [0xE2, 0x82], [0x80], [0xFF], [0xC2], Array("plain ascii".utf8),
+        ]
+        var disagreements: [String] = []
+        for _ in 0..<60 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                bytes += pieces[Int.random(in: 0..<pieces.count, using: &random)]
+            }
+            let glibc = try run("/usr/bin/iconv", ["-f", "UTF-8", "-t", "UTF-16LE"], input: bytes)
+            var glibcOffset: Int?
+            if glibc.status != 0 {
+                if let range = glibc.error.range(of: "position ") {
+                    glibcOffset = Int(glibc.error[range.upperBound...].prefix { $0.isNumber })
+                } else {
+                    // "incomplete character or shift sequence at end of buffer"
+                    glibcOffset = bytes.count - UTF8TailLength.of(bytes)
+                }
+            }
+            // Input port, in blocks of 1 to 4 bytes; output port, one write.
+            let blocks = Int.random(in: 1...4, using: &random)
+            let portOffset = try Self.inputErrorOffset(bytes, blocks: blocks)
+            let writeOffset = try Self.outputErrorOffset(bytes)
+            if portOffset != glibcOffset || writeOffset != glibcOffset {
+                disagreements.append(
+                    "\(hex(bytes)): iconv \(String(describing: glibcOffset)), input port "
+                        + "\(String(describing: portOffset)), output port \(String(describing: writeOffset))")
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(5).joined(separator: "\n"))")
+    }
+
+    /// Where an input port reading `bytes` finds invalid input.
+    static func inputErrorOffset(_ bytes: [UInt8], blocks: Int) throws -> Int? {
+        let port = try InputPort.openBytes(bytes, encoding: "UTF-8", bufferCapacity: blocks)
+        defer { port.close() }
+        do {
+            _ = try port.readAll()
+            return nil
+        } catch {
+            guard case .invalidInput(let offset) = error else { throw error }
+            return offset
+        }
+    }
+
+    /// Where an output port writing `bytes` (then closing) finds invalid
+    /// input.
+    static func outputErrorOffset(_ bytes: [UInt8]) throws -> Int? {
+        let port = try OutputPort.openString(encoding: "UTF-8")
+        defer { try? port.close() }
+        do {
+            try bytes.withUnsafeBytes { try port.write(utf8Bytes: $0) }
+            try port.close()
+            return nil
+        } catch let error as PortError {
+            guard case .invalidInput(let offset) = error else { throw error }
+            return offset
+        }
+    }
+}
+
+/// The length of an incomplete UTF-8 sequence that ends `bytes`.
+enum UTF8TailLength {
+    static func of(_ bytes: [UInt8]) -> Int {
+        for back in 1...min(3, bytes.count) where bytes[bytes.count - back] & 0xC0 != 0x80 {
+            return back
+        }
+        return 0
+    }
+}

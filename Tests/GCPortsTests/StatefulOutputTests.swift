@@ -70,6 +70,26 @@ func writeAndDropFilePort(path: String, encoding: String, text: String) throws {
         try port.close()
     }
 
+    // The same for the other kinds of state: a byte-order mark (written by
+    // the first write, even a rejected one) and a UTF-7 run.
+    @Test(arguments: ["UTF-16", "UTF-32", "UTF-7", "ISO-2022-KR"])
+    func aRejectedWriteChangesNothingWhateverTheState(encoding: String) throws {
+        let port = try OutputPort.openString(encoding: encoding)
+        let invalid: [UInt8] = [0x61, 0xFF]
+        #expect(throws: PortError.invalidInput(byteOffset: 1)) {
+            try invalid.withUnsafeBytes { try port.write(utf8Bytes: $0) }
+        }
+        try port.write("a한")
+        #expect(throws: PortError.invalidInput(byteOffset: 1)) {
+            try invalid.withUnsafeBytes { try port.write(utf8Bytes: $0) }
+        }
+        try port.write("b")
+        let bytes = try port.contents()
+        let expected = try iconv(Array("a한b".utf8), from: "UTF-8", to: encoding)
+        #expect(bytes == expected, "\(encoding): got \(hex(bytes)), iconv gives \(hex(expected))")
+        try port.close()
+    }
+
     // Failure 3: an empty name opened the locale's charset.
     @Test func anEmptyEncodingNameIsUnknown() throws {
         #expect(throws: PortError.unknownEncoding("")) { _ = try OutputPort.openString(encoding: "") }

@@ -42,6 +42,13 @@ internal final class ConverterPool: Sendable {
     /// Encoding only: the bytes a converter writes before its first
     /// character (a byte-order mark), empty for most encodings.
     let prefix: [UInt8]
+    /// The encoding is UTF-8 itself: ports validate and copy, with no
+    /// converter at all (iconv would convert UTF-8 to UCS-4 and back).
+    let isIdentity: Bool
+    /// Encoding only: the only state is whether the ``prefix`` was written
+    /// (UTF-16, UTF-32): after a failed conversion the converter is where
+    /// it was, unless the failed call wrote the prefix.
+    let isPrefixOnly: Bool
     /// Decoding only: input bytes skipped per replacement of invalid input
     /// (the encoding's code unit: 2 for UTF-16, 4 for UTF-32, else 1).
     let unitSize: Int
@@ -54,6 +61,7 @@ internal final class ConverterPool: Sendable {
     private init(encoding: String, direction: ConversionDirection) throws(PortError) {
         self.encoding = encoding
         self.direction = direction
+        isIdentity = ["UTF-8", "UTF8"].contains(encoding.uppercased())
         let open = { () throws(PortError) -> iconv_t in
             direction == .encoding
                 ? try Iconv.open(to: encoding, from: "UTF-8") : try Iconv.open(to: "UTF-8", from: encoding)
@@ -67,8 +75,8 @@ internal final class ConverterPool: Sendable {
         switch direction {
         case .encoding:
             let traits = try Probe.encoder(open)
-            (isStateless, isReusable, encodesEveryScalar, prefix) =
-                (traits.isStateless, traits.isReusable, traits.encodesEveryScalar, traits.prefix)
+            (isStateless, isReusable, encodesEveryScalar, prefix, isPrefixOnly) =
+                (traits.isStateless, traits.isReusable, traits.encodesEveryScalar, traits.prefix, traits.isPrefixOnly)
             unitSize = 1
         case .decoding:
             let encoder = try? ConverterPool.named(encoding, .encoding)
@@ -77,6 +85,7 @@ internal final class ConverterPool: Sendable {
             isReusable = traits.isReusable
             encodesEveryScalar = false
             prefix = []
+            isPrefixOnly = false
             unitSize = encoder.map { Probe.unitSize(of: $0) } ?? 1
         }
     }
@@ -163,6 +172,7 @@ private enum Probe {
         var isReusable: Bool
         var encodesEveryScalar: Bool
         var prefix: [UInt8]
+        var isPrefixOnly: Bool
     }
 
     struct Decoder {
@@ -189,15 +199,16 @@ private enum Probe {
         defer { Iconv.close(converter) }
         let first = run(converter, [0x61]).output
         let second = run(converter, [0x61]).output
-        var stateless = first == second
         let prefix =
             first.count > second.count && first.suffix(second.count) == second[...]
             ? Array(first.prefix(first.count - second.count)) : []
+        var shifts = false
         for sample in samples {
             let fresh = try open()
             defer { Iconv.close(fresh) }
-            if run(fresh, Array(sample.utf8)).outcome == .done && !finish(fresh).isEmpty { stateless = false }
+            if run(fresh, Array(sample.utf8)).outcome == .done && !finish(fresh).isEmpty { shifts = true }
         }
+        let stateless = first == second && !shifts
         // Reusable: after any of the samples and a reset, "a" comes out as
         // from a new converter.
         Iconv.reset(converter)
@@ -209,7 +220,9 @@ private enum Probe {
         for scalar in allScalars where run(converter, Array(scalar.utf8)).outcome != .done {
             every = false
         }
-        return Encoder(isStateless: stateless, isReusable: reusable, encodesEveryScalar: every, prefix: prefix)
+        return Encoder(
+            isStateless: stateless, isReusable: reusable, encodesEveryScalar: every, prefix: prefix,
+            isPrefixOnly: !prefix.isEmpty && !shifts && first == prefix + second)
     }
 
     /// Pairs (A, B): does B decode differently after A (a byte-order mark,

@@ -11,12 +11,14 @@ import Synchronization
 ///   and given back at its end, so the port holds none in between;
 /// - pooled, stateful encoding: taken from the pool at the first operation
 ///   and given back when the port is released (closed, or found dropped);
-/// - one per port: opened with the port, closed when it is released.
+/// - one per port: opened with the port, closed when it is released;
+/// - UTF-8 itself: none at all (the port validates and copies).
 ///
 /// Used only under its port's lock, or by the port's release function
 /// (which runs once, after the port's handle was taken out of that lock).
 internal final class ConverterSlot: @unchecked Sendable {
     enum Mode {
+        case identity
         case borrowedPerOperation
         case heldFromFirstUse
         case ownedForLife
@@ -28,6 +30,10 @@ internal final class ConverterSlot: @unchecked Sendable {
 
     init(pool: ConverterPool, policy: Ports.ConverterPolicy) throws(PortError) {
         self.pool = pool
+        if pool.isIdentity {
+            mode = .identity
+            return
+        }
         switch policy {
         case .perPort:
             mode = .ownedForLife
@@ -43,7 +49,10 @@ internal final class ConverterSlot: @unchecked Sendable {
 
     /// Whether the port's converter keeps state from one operation to the
     /// next (it is the port's own: held or owned).
-    var keepsState: Bool { mode != .borrowedPerOperation }
+    var keepsState: Bool { mode == .heldFromFirstUse || mode == .ownedForLife }
+
+    /// UTF-8 itself: no converter, validate and copy.
+    var isIdentity: Bool { mode == .identity }
 
     /// Runs `body` with the port's converter, or a borrowed one. `body`
     /// learns whether the converter is borrowed: it must then leave it in
@@ -52,6 +61,8 @@ internal final class ConverterSlot: @unchecked Sendable {
     func withConverter<R>(_ body: (iconv_t, _ borrowed: Bool) throws(PortError) -> R) throws(PortError) -> R {
         if let held { return try body(held, false) }
         switch mode {
+        case .identity:
+            preconditionFailure("a UTF-8 port has no converter")
         case .borrowedPerOperation:
             let converter = try pool.take()
             defer { pool.put(converter) }

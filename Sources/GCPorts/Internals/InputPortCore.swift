@@ -132,48 +132,64 @@ internal final class InputPortCore: @unchecked Sendable {
     }
 
     private func decode() throws(PortError) {
-        try converter.withConverter { cd, borrowed throws(PortError) in
-            conversion: while true {
-                let (consumed, outcome) = Iconv.convert(cd, raw.readable, into: text)
-                raw.consume(consumed)
-                rawOffset += consumed
-                switch outcome {
-                case .done:
-                    break conversion
-                case .incomplete where !sourceEnded:
-                    break conversion  // the rest comes with the next block
-                case .incomplete:
-                    // An incomplete sequence ends the input.
-                    guard case .replace = invalidInput else {
-                        pendingError = .invalidInput(byteOffset: rawOffset)
-                        return
-                    }
-                    text.append(replacement)
-                    rawOffset += raw.count
-                    raw.removeAll()
-                    break conversion
-                case .invalid:
-                    guard case .replace = invalidInput else {
-                        pendingError = .invalidInput(byteOffset: rawOffset)
-                        return
-                    }
-                    text.append(replacement)
-                    let skipped = min(converter.pool.unitSize, raw.count)
-                    raw.consume(skipped)
-                    rawOffset += skipped
-                case .failed(let code):
-                    throw .system(operation: "iconv", errno: code)
+        if converter.isIdentity {
+            try decode(with: nil, borrowed: false)
+        } else {
+            try converter.withConverter { cd, borrowed throws(PortError) in try decode(with: cd, borrowed: borrowed) }
+        }
+    }
+
+    /// Decodes with `cd`, or validates and copies UTF-8 when nil.
+    private func decode(with cd: iconv_t?, borrowed: Bool) throws(PortError) {
+        conversion: while true {
+            let (consumed, outcome) = convert(raw.readable, with: cd)
+            raw.consume(consumed)
+            rawOffset += consumed
+            switch outcome {
+            case .done:
+                break conversion
+            case .incomplete where !sourceEnded:
+                break conversion  // the rest comes with the next block
+            case .incomplete:
+                // An incomplete sequence ends the input.
+                guard case .replace = invalidInput else {
+                    pendingError = .invalidInput(byteOffset: rawOffset)
+                    return
                 }
-            }
-            if sourceEnded && raw.isEmpty {
-                // Characters a decoder held back (CP1255 waits for combining
-                // marks) come out now.
-                Iconv.finish(cd, into: text)
-                atEnd = true
-            } else if borrowed {
-                Iconv.finish(cd, into: text)
+                text.append(replacement)
+                rawOffset += raw.count
+                raw.removeAll()
+                break conversion
+            case .invalid:
+                guard case .replace = invalidInput else {
+                    pendingError = .invalidInput(byteOffset: rawOffset)
+                    return
+                }
+                text.append(replacement)
+                let skipped = min(converter.pool.unitSize, raw.count)
+                raw.consume(skipped)
+                rawOffset += skipped
+            case .failed(let code):
+                throw .system(operation: "iconv", errno: code)
             }
         }
+        if sourceEnded && raw.isEmpty {
+            // Characters a decoder held back (CP1255 waits for combining
+            // marks) come out now.
+            if let cd { Iconv.finish(cd, into: text) }
+            atEnd = true
+        } else if borrowed, let cd {
+            Iconv.finish(cd, into: text)
+        }
+    }
+
+    private func convert(_ input: UnsafeRawBufferPointer, with cd: iconv_t?) -> (Int, Iconv.Outcome) {
+        guard let cd else {
+            let (length, outcome) = UTF8Scan.validPrefix(input)
+            text.append(UnsafeRawBufferPointer(rebasing: input[..<length]))
+            return (length, outcome)
+        }
+        return Iconv.convert(cd, input, into: text)
     }
 
     /// Byte length and number of the first `limit` whole characters
@@ -270,6 +286,21 @@ internal final class InputPortCore: @unchecked Sendable {
             return nil
         }
         return take(text.count)
+    }
+
+    /// As ``readAvailable()``, as UTF-8 bytes.
+    func readAvailableUTF8() throws(PortError) -> [UInt8]? {
+        while text.isEmpty && canGrow { try fillMore() }
+        if text.isEmpty {
+            if let pendingError { throw pendingError }
+            return nil
+        }
+        let bytes = Array(text.readable)
+        var position = self.position
+        position.advance(over: text.readable)
+        self.position = position
+        text.consume(text.count)
+        return bytes
     }
 
     /// After each read: give memory back when a long line or a large read

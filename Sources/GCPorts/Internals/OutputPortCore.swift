@@ -35,6 +35,9 @@ internal final class OutputPortCore: @unchecked Sendable {
     /// port's ``OutputPort/contents()``): drop the prefix (byte-order mark)
     /// it will write again before the next character.
     var dropsPrefix = false
+    /// The port's own converter has converted something (so it wrote its
+    /// prefix, if it has one).
+    var hasEncoded = false
     let positionWord = Atomic<WordPair>(WordPair(first: 0, second: 0))
     let account: PortAccount
 
@@ -51,7 +54,9 @@ internal final class OutputPortCore: @unchecked Sendable {
         self.invalidInput = invalidInput
         self.account = account
         buffer = ByteBuffer(capacity: bufferCapacity)
-        if case .replace(let text) = invalidInput {
+        if case .replace(let text) = invalidInput, converter.isIdentity {
+            replacement = Array(text.utf8)
+        } else if case .replace(let text) = invalidInput {
             replacement = Array(text.utf8)
             // The replacement must be representable: check it once with a
             // converter of the pool (never the port's own).
@@ -82,10 +87,15 @@ internal final class OutputPortCore: @unchecked Sendable {
     /// buffer is full. A write that throws ``PortError/invalidInput(byteOffset:)``
     /// changes nothing (converter state, output, position, held bytes),
     /// except that held bytes it proves invalid are dropped.
-    func write(_ bytes: UnsafeRawBufferPointer) throws(PortError) {
+    ///
+    /// - Parameter isValid: `bytes` are known to be valid UTF-8 (a Swift
+    ///   string's), so no check of them is needed before the conversion.
+    func write(_ bytes: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
         defer { updateAccount() }
         if bytes.isEmpty { return }
-        if held.isEmpty {
+        if isValid && held.isEmpty {
+            try encode(bytes, isValid: true)
+        } else if held.isEmpty {
             try write(joined: bytes, heldCount: 0)
         } else {
             let joined = held + Array(bytes)
@@ -123,21 +133,39 @@ internal final class OutputPortCore: @unchecked Sendable {
 
     /// Encodes valid-or-not UTF-8 `body` with the port's converter, applying
     /// the policy; on an error nothing changes.
-    private func encode(_ body: UnsafeRawBufferPointer) throws(PortError) {
+    private func encode(_ body: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
         let start = buffer.count
         var position = self.position
+        if converter.isIdentity {
+            do throws(PortError) {
+                try copy(body, isValid: isValid, position: &position)
+            } catch {
+                buffer.truncate(toCount: start)
+                throw error
+            }
+            self.position = position
+            return
+        }
+        let pool = converter.pool
         try converter.withConverter { cd, borrowed throws(PortError) in
             // A converter with state cannot be taken back to where it was:
-            // find out first whether the write will be rejected.
-            if case .error = invalidInput, !converter.pool.isStateless {
+            // find out first whether the write will be rejected. (Not
+            // needed when the state is only whether a byte-order mark was
+            // written, nor when nothing can fail.)
+            if case .error = invalidInput, !pool.isStateless, !pool.isPrefixOnly,
+                !(isValid && pool.encodesEveryScalar)
+            {
                 try validate(body)
             }
             do throws(PortError) {
                 try encode(body, with: cd, position: &position)
             } catch {
                 buffer.truncate(toCount: start)
-                if converter.pool.isStateless || borrowed {
+                if pool.isStateless || borrowed {
                     Iconv.reset(cd)
+                } else if pool.isPrefixOnly {
+                    // Where it was, but for a mark written by this call.
+                    if !hasEncoded { Iconv.reset(cd) }
                 } else {
                     // Validated, yet iconv refused: keep the stream
                     // decodable by ending it in the initial state.
@@ -148,6 +176,7 @@ internal final class OutputPortCore: @unchecked Sendable {
             }
             if borrowed { Iconv.finish(cd, into: buffer) }
             if dropsPrefix && buffer.count > start { dropPrefix(at: start) }
+            hasEncoded = true
         }
         self.position = position
     }
@@ -157,15 +186,8 @@ internal final class OutputPortCore: @unchecked Sendable {
     private func validate(_ body: UnsafeRawBufferPointer) throws(PortError) {
         if converter.pool.encodesEveryScalar {
             // Only bytes that are not UTF-8 can fail.
-            var offset = 0
-            while offset < body.count {
-                let rest = UnsafeRawBufferPointer(rebasing: body[offset...])
-                let length = UTF8Scan.validPrefixLength(rest)
-                guard length > 0, length == UTF8Scan.sequenceLength(lead: rest[0]) else {
-                    throw .invalidInput(byteOffset: offset)
-                }
-                offset += length
-            }
+            let (length, outcome) = UTF8Scan.validPrefix(body)
+            guard outcome == .done else { throw .invalidInput(byteOffset: length) }
             return
         }
         let pool = converter.pool
@@ -176,6 +198,25 @@ internal final class OutputPortCore: @unchecked Sendable {
         case .done: return
         case .invalid, .incomplete: throw .invalidInput(byteOffset: consumed)
         case .failed(let code): throw .system(operation: "iconv", errno: code)
+        }
+    }
+
+    /// The UTF-8 port's conversion: copy what is valid, apply the policy
+    /// to the rest.
+    private func copy(_ body: UnsafeRawBufferPointer, isValid: Bool, position: inout PortPosition) throws(PortError) {
+        var offset = 0
+        while offset < body.count {
+            let rest = UnsafeRawBufferPointer(rebasing: body[offset...])
+            let (length, outcome) = isValid ? (rest.count, .done) : UTF8Scan.validPrefix(rest)
+            let valid = UnsafeRawBufferPointer(rebasing: rest[..<length])
+            buffer.append(valid)
+            position.advance(over: valid)
+            if outcome == .done { return }
+            let at = offset + length
+            guard case .replace = invalidInput else { throw .invalidInput(byteOffset: at) }
+            buffer.append(replacement)
+            replacement.withUnsafeBytes { position.advance(over: $0) }
+            offset = at + UTF8Scan.replacedLength(UnsafeRawBufferPointer(rebasing: body[at...]))
         }
     }
 
@@ -242,6 +283,11 @@ internal final class OutputPortCore: @unchecked Sendable {
                 } else {
                     PortCounters.discardedIncompleteInput.add(1, ordering: .relaxed)
                 }
+            case .replace where converter.isIdentity:
+                var position = self.position
+                buffer.append(replacement)
+                replacement.withUnsafeBytes { position.advance(over: $0) }
+                self.position = position
             case .replace:
                 var position = self.position
                 do {

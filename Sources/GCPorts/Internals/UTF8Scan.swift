@@ -68,6 +68,61 @@ internal enum UTF8Scan {
         return 0
     }
 
+    /// The longest prefix of `bytes` made of complete, valid sequences, and
+    /// why it ends there: ``Iconv/Outcome/done`` (it is all of `bytes`),
+    /// ``Iconv/Outcome/incomplete`` (the rest is the valid beginning of a
+    /// sequence that `bytes` end too soon to complete) or
+    /// ``Iconv/Outcome/invalid``. The definition of valid is Unicode's, as
+    /// glibc's UTF-8 converter applies it (no overlong forms, surrogates or
+    /// scalars past U+10FFFF); ASCII runs go 8 bytes at a time.
+    static func validPrefix(_ bytes: UnsafeRawBufferPointer) -> (length: Int, outcome: Iconv.Outcome) {
+        guard let raw = bytes.baseAddress else { return (0, .done) }
+        let base = raw.assumingMemoryBound(to: UInt8.self)
+        let count = bytes.count
+        var index = 0
+        while index < count {
+            while index + 16 <= count,
+                ((raw + index).loadUnaligned(as: UInt64.self) | (raw + index + 8).loadUnaligned(as: UInt64.self))
+                    & 0x8080_8080_8080_8080 == 0
+            {
+                index += 16
+            }
+            guard index < count else { break }
+            let lead = base[index]
+            if lead < 0x80 {
+                index += 1
+                continue
+            }
+            // The common complete sequences first.
+            let left = count - index
+            if lead >= 0xC2 && lead <= 0xDF {
+                if left >= 2 && base[index + 1] & 0xC0 == 0x80 {
+                    index += 2
+                    continue
+                }
+            } else if lead >= 0xE0 && lead <= 0xEF {
+                if left >= 3 && isValidSecond(base[index + 1], after: lead) && base[index + 2] & 0xC0 == 0x80 {
+                    index += 3
+                    continue
+                }
+            } else if lead >= 0xF0 && lead <= 0xF4 {
+                if left >= 4 && isValidSecond(base[index + 1], after: lead) && base[index + 2] & 0xC0 == 0x80
+                    && base[index + 3] & 0xC0 == 0x80
+                {
+                    index += 4
+                    continue
+                }
+            } else {
+                return (index, .invalid)
+            }
+            // Not a complete sequence: the valid start of one that the bytes
+            // end too soon to complete, or invalid.
+            let valid = validPrefixLength(UnsafeRawBufferPointer(start: base + index, count: left))
+            return (index, valid == left ? .incomplete : .invalid)
+        }
+        return (count, .done)
+    }
+
     /// Input bytes one replacement stands for at the start of `bytes`, where
     /// iconv stopped: a complete sequence (a character the target encoding
     /// cannot represent), or else the maximal invalid subpart (at least one
