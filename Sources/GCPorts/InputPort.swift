@@ -114,7 +114,7 @@ public final class InputPort: Sendable {
         let state = Ports.state
         let configuration = state.configuration
         let pool = try ConverterPool.named(encoding, .decoding)
-        let ownsConverter = configuration.converters == .perPort
+        let ownsConverter = configuration.converters == .perPort && !pool.isIdentity
         let account = PortAccount(isEnabled: configuration.accountsForeignMemory)
         let buffers = InputPortCore.rawCapacity(bufferCapacity) + InputPortCore.textCapacity(bufferCapacity)
         var opened: InputPortCore?

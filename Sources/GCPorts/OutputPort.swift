@@ -105,7 +105,7 @@ public final class OutputPort: Sendable {
         let state = Ports.state
         let configuration = state.configuration
         let pool = try ConverterPool.named(encoding, .encoding)
-        let ownsConverter = configuration.converters == .perPort
+        let ownsConverter = configuration.converters == .perPort && !pool.isIdentity
         let account = PortAccount(isEnabled: configuration.accountsForeignMemory)
         var opened: OutputPortCore?
         let resource = try ForeignResource<OutputPortCore>(
