@@ -119,7 +119,7 @@ public final class InputPort: Sendable {
         let buffers = InputPortCore.rawCapacity(bufferCapacity) + InputPortCore.textCapacity(bufferCapacity)
         var opened: InputPortCore?
         let resource = try ForeignResource<InputPortCore>(
-            byteCount: (ownsConverter ? pool.converterBytes : 0) + buffers + sourceBytes + Ports.portObjectBytes,
+            byteCount: (ownsConverter ? pool.converterBytes : 0) + buffers + sourceBytes + Ports.inputPortObjectBytes,
             accounted: configuration.accountsForeignMemory,
             release: .registry(state.registry),
             open: {

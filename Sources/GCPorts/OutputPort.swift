@@ -109,7 +109,7 @@ public final class OutputPort: Sendable {
         let account = PortAccount(isEnabled: configuration.accountsForeignMemory)
         var opened: OutputPortCore?
         let resource = try ForeignResource<OutputPortCore>(
-            byteCount: (ownsConverter ? pool.converterBytes : 0) + bufferCapacity + Ports.portObjectBytes,
+            byteCount: (ownsConverter ? pool.converterBytes : 0) + bufferCapacity + Ports.outputPortObjectBytes,
             accounted: configuration.accountsForeignMemory,
             release: .registry(state.registry),
             open: {

@@ -336,7 +336,7 @@ func scrubStack() {
             try! utf16.write("b")
             let written = (latin9.foreignByteCount, utf16.foreignByteCount)
             ChildReport.write("no-iconv-memory", ["foreign bytes opened \(opened), written \(written)"])
-            guard opened == (512, 512), written.0 == 512, written.1 > 30_000 else { exit(1) }
+            guard opened == (936, 936), written.0 == 936, written.1 > 30_000 else { exit(1) }
             guard try! latin9.contents() == [0x61, 0x20, 0xA4, 0x62, 0x20, 0xA4] else { exit(2) }
             guard try! utf16.contents() == [0xFF, 0xFE, 0x61, 0x00, 0x62, 0x00] else { exit(3) }  // one BOM
             try! latin9.close()
@@ -352,7 +352,7 @@ func scrubStack() {
                 maxLive = max(maxLive, ExternalMemory.statistics.liveBytes)
             }
             ChildReport.write("no-iconv-memory", ["20,000 dropped: at most \(maxLive) bytes live"])
-            // 20,000 dropped ports of 512 bytes: the 8 MiB budget, plus at
+            // 20,000 dropped ports of 936 bytes: the 8 MiB budget, plus at
             // most one more budget added while the eager vacuum (on the
             // finalizer thread) catches up after a collection under load.
             guard maxLive <= 17 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(5) }
@@ -404,7 +404,7 @@ func scrubStack() {
             try! utf16.write("a")
             let holding = utf16.foreignByteCount
             check(
-                base == 512 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write"
+                base == 936 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write"
             )
             let idle = Ports.idleConverterCount("UTF-16")
             try! utf16.close()
@@ -448,6 +448,35 @@ func scrubStack() {
             exit(failed ? 1 : 0)
         }
         ChildReport.print("pooled")
+    }
+
+    // What a port reports is what it takes: malloc bytes per open port
+    // (mallinfo2 around 2,000 opens) within 25% of its foreign bytes.
+    @Test func reportedBytesAreWhatAPortTakes() async {
+        await #expect(processExitsWith: .success) {
+            _ = try! OutputPort.openString(encoding: "ISO-8859-15")
+            _ = try! InputPort.openFile(descriptor: 0, encoding: "ISO-8859-15")
+            var outputs: [OutputPort] = []
+            var inputs: [InputPort] = []
+            outputs.reserveCapacity(2_000)
+            inputs.reserveCapacity(2_000)
+            let before = ForeignResources.mallocBytesInUse
+            for _ in 0..<2_000 { outputs.append(try! OutputPort.openString(encoding: "ISO-8859-15")) }
+            let middle = ForeignResources.mallocBytesInUse
+            for _ in 0..<2_000 { inputs.append(try! InputPort.openFile(descriptor: 0, encoding: "ISO-8859-15")) }
+            let after = ForeignResources.mallocBytesInUse
+            let taken = ((middle - before) / 2_000, (after - middle) / 2_000)
+            let reported = (outputs[0].foreignByteCount, inputs[0].foreignByteCount)
+            ChildReport.write(
+                "honest",
+                [
+                    "output string port: \(taken.0) bytes of malloc, \(reported.0) reported",
+                    "input file port: \(taken.1) bytes of malloc, \(reported.1) reported",
+                ])
+            let close = { (taken: Int, reported: Int) in abs(taken - reported) * 4 <= taken }
+            exit(close(taken.0, reported.0) && close(taken.1, reported.1) ? 0 : 1)
+        }
+        ChildReport.print("honest")
     }
 
     @Test func aPortPerConverterReportsItFromOpen() async {
