@@ -23,7 +23,8 @@ public enum Ports {
         /// UTF-32 with a byte-order mark) takes one at its first write or
         /// read and gives it back, returned to its initial state, at close
         /// or when the collector finds the port dropped. A dropped port of a
-        /// stateless encoding thus holds no iconv memory at all. Up to 64
+        /// stateless encoding thus holds no iconv memory at all (and a UTF-8
+        /// port never has a converter: it validates and copies). Up to 64
         /// idle converters are kept per encoding and direction (~33 kB
         /// each), not counted as any port's foreign bytes.
         case pooled
