@@ -196,10 +196,7 @@ public final class OutputPort: Sendable {
     public func contents() throws(PortError) -> [UInt8] {
         try withCore { core in
             guard !core.isFilePort else { return [] }
-            if let cd = core.converter.held {
-                Iconv.finish(cd, into: core.buffer)
-                core.dropsPrefix = true
-            }
+            core.endOutput()
             return Array(core.buffer.readable)
         }
     }

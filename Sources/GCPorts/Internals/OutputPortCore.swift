@@ -38,6 +38,8 @@ internal final class OutputPortCore: @unchecked Sendable {
     /// The port's own converter has converted something (so it wrote its
     /// prefix, if it has one).
     var hasEncoded = false
+    /// The port's own converter wrote since the output was last ended.
+    var isUnended = false
     let positionWord = Atomic<WordPair>(WordPair(first: 0, second: 0))
     let account: PortAccount
 
@@ -169,14 +171,15 @@ internal final class OutputPortCore: @unchecked Sendable {
                 } else {
                     // Validated, yet iconv refused: keep the stream
                     // decodable by ending it in the initial state.
-                    Iconv.finish(cd, into: buffer)
-                    dropsPrefix = true
+                    isUnended = true
+                    endOutput()
                 }
                 throw error
             }
             if borrowed { Iconv.finish(cd, into: buffer) }
             if dropsPrefix && buffer.count > start { dropPrefix(at: start) }
             hasEncoded = true
+            isUnended = !borrowed
         }
         self.position = position
     }
@@ -293,7 +296,7 @@ internal final class OutputPortCore: @unchecked Sendable {
                 do {
                     try converter.withConverter { cd, borrowed throws(PortError) in
                         try writeReplacement(with: cd, position: &position)
-                        if borrowed { Iconv.finish(cd, into: buffer) }
+                        if borrowed { Iconv.finish(cd, into: buffer) } else { isUnended = true }
                     }
                 } catch {
                     failure = error
@@ -301,11 +304,19 @@ internal final class OutputPortCore: @unchecked Sendable {
                 self.position = position
             }
         }
-        if let cd = converter.held {
-            Iconv.finish(cd, into: buffer)
-            dropsPrefix = true
-        }
+        endOutput()
         if let failure { throw failure }
+    }
+
+    /// Returns the port's own converter to its initial state, writing what
+    /// that takes, if it wrote since the output was last ended. (Only then:
+    /// a converter whose output was ended writes ISO-2022-KR's header again
+    /// at the next call, even an ending one.)
+    func endOutput() {
+        guard let cd = converter.held, isUnended else { return }
+        Iconv.finish(cd, into: buffer)
+        dropsPrefix = true
+        isUnended = false
     }
 
     /// Writes a file port's buffer to its descriptor. On an error the bytes

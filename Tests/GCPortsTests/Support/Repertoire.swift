@@ -21,7 +21,7 @@ struct SeededRandom: RandomNumberGenerator {
 /// The encodings the round-trip and transcode tests cover (issue 12).
 let testedEncodings = [
     "UTF-8", "UTF-16LE", "UTF-16BE", "UTF-16", "UTF-32", "UTF-7", "ISO-8859-1", "ISO-8859-15", "CP1252", "KOI8-R",
-    "EUC-JP", "SHIFT_JIS", "GB18030", "BIG5", "EUC-KR", "ISO-2022-JP",
+    "EUC-JP", "SHIFT_JIS", "GB18030", "BIG5", "EUC-KR", "ISO-2022-JP", "ISO-2022-KR",
 ]
 
 /// Characters an encoding can represent, as iconv(1) says: candidates from
