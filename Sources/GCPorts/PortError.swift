@@ -30,6 +30,7 @@ public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A system call failed: `operation` (e.g. "write") and its errno.
     case system(operation: String, errno: Int32)
 
+    /// A sentence for the error, for logs and command-line tools.
     public var description: String {
         switch self {
         case .unknownEncoding(let name): return "unknown encoding \(name.debugDescription)"

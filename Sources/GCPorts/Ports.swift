@@ -52,6 +52,7 @@ public enum Ports {
         /// default) or ``ConverterPolicy/perPort``.
         public var converters: ConverterPolicy
 
+        /// Settings; each omitted one is the default.
         public init(
             vacuum: GCWeakTable.VacuumPolicy = .eager, accountsForeignMemory: Bool = true,
             converters: ConverterPolicy = .pooled
