@@ -217,6 +217,27 @@ func openAndDropInputPort(descriptor: Int32) throws {
         #expect(seen.withLock { $0?.isClosed } == true)
     }
 
+    @Test func concurrentReadersGetWholeLines() async throws {
+        let lines = (0..<4_000).map { "line \($0) é日" }
+        let bytes = try iconv(Array((lines.joined(separator: "\n") + "\n").utf8), from: "UTF-8", to: "EUC-JP")
+        let port = try InputPort.openBytes(bytes, encoding: "EUC-JP", bufferCapacity: 13)
+        let read = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var mine: [String] = []
+                    while let line = try? port.readLine() { mine.append(line) }
+                    return mine
+                }
+            }
+            var all: [String] = []
+            for await some in group { all += some }
+            return all
+        }
+        #expect(read.count == lines.count && Set(read) == Set(lines), "\(read.count) lines read of \(lines.count)")
+        #expect(port.line == lines.count)
+        port.close()
+    }
+
     @Test func longLinesAndLargeReadsCrossManyBlocks() throws {
         let line = String(repeating: "é日x", count: 5_000)
         let bytes = Array((line + "\n" + line).utf8)
