@@ -8,7 +8,7 @@ let package = Package(
         .library(name: "GCPorts", targets: ["GCPorts"]),
     ],
     dependencies: [
-        // Benchmarks only: the library targets have no dependencies.
+        // Tools and benchmarks only: the library targets have no dependencies.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
@@ -21,6 +21,10 @@ let package = Package(
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
         .target(name: "GCPorts", dependencies: ["BoehmGC"]),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
+        .executableTarget(
+            name: "transcode",
+            dependencies: ["GCPorts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Transcode"),
         .executableTarget(name: "core-bench", dependencies: ["BoehmGC"], path: "Benchmarks/CoreBench"),
         .executableTarget(name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/ForeignBench"),
         .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),

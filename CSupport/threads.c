@@ -165,6 +165,7 @@ int cgc_gate_enter_unregistered(void) {
 // every section of the library, then libgc's allocation lock.
 
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
+void *cgc_process_wide[CGC_PROCESS_WIDE_SLOTS];
 static void *runtime_instance;
 static int gc_forking;
 

@@ -12,8 +12,9 @@
 //   (in the accounting call) or on a background thread; `closed` (the port is
 //   closed each iteration) is the baseline, `gc-every` (a collection every
 //   iteration) the floor of Guile's small-heap behaviour; `shared` and
-//   `shared-never` borrow pooled converters (Ports.Configuration.sharesConverters)
-//   with the default policy and with accounting off.
+//   `shared-never` borrow pooled converters (Ports.Configuration.converters
+//   .pooled; the others .perPort) with the default policy and with
+//   accounting off.
 // - release: a ForeignResource owning an iconv_t, dropped each iteration,
 //   released by a libgc finalizer or by a weak-table registry vacuum.
 // Each configuration runs in a child process of its own (this binary with
@@ -128,7 +129,7 @@ func resourceIteration(release: ForeignResource<Converter>.Release, size: Int, c
 func runOne(_ config: Config) -> Never {
     let (policy, mode) = policy(for: config.trigger)
     try! ExternalMemory.configure(.init(policy: policy, collectionMode: mode))
-    if config.trigger.hasPrefix("shared") { try! Ports.configure(.init(sharesConverters: true)) }
+    try! Ports.configure(.init(converters: config.trigger.hasPrefix("shared") ? .pooled : .perPort))
     GC.initialize()
     let ballast = makeBallast(megabytes: config.ballastMB)
     GC.collect()

@@ -52,7 +52,7 @@ struct PortChurner {
             try Ports.configure(
                 .init(
                     vacuum: eager ? .eager : .lazyOnly, accountsForeignMemory: true,
-                    sharesConverters: sharedConverters))
+                    converters: sharedConverters ? .pooled : .perPort))
         } catch {
             throw RunError("cannot configure the ports: \(error)")
         }

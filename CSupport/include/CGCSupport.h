@@ -40,6 +40,20 @@ void *cgc_runtime(void);
 /// progress, so no child inherits a half-made runtime).
 void *cgc_runtime_start(void *(*create)(void));
 
+/// Slots for process-wide objects of the package's other modules (see
+/// ProcessWide in the Swift layer): plain C storage, zero at load, so no
+/// lazy initialisation a fork could copy half-done.
+#define CGC_PROCESS_WIDE_SLOTS 8
+extern void *cgc_process_wide[CGC_PROCESS_WIDE_SLOTS];
+
+static inline void *cgc_process_wide_load(int slot) {
+    return __atomic_load_n(&cgc_process_wide[slot], __ATOMIC_ACQUIRE);
+}
+
+static inline void cgc_process_wide_store(int slot, void *object) {
+    __atomic_store_n(&cgc_process_wide[slot], object, __ATOMIC_RELEASE);
+}
+
 /// Sets what runs in a forked child once the shim's own state is reset (the
 /// Swift layer restarts its threads there).
 void cgc_set_fork_child_handler(void (*in_child)(void));

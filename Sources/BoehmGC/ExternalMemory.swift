@@ -109,6 +109,15 @@ public enum ExternalMemory {
         /// Nothing recorded.
         public static let none = Allocation(byteCount: 0, objects: 0, window: 0)
 
+        /// `byteCount` bytes and `objects` objects of this allocation (at most
+        /// all of it), in its window: what to give back when part of the
+        /// memory is freed, or what is left afterwards.
+        public func part(byteCount: Int, objects: Int = 0) -> Allocation {
+            Allocation(
+                byteCount: min(max(0, byteCount), self.byteCount), objects: min(max(0, objects), self.objects),
+                window: window)
+        }
+
         /// `self` and `other` together (for memory that grows by steps): in
         /// their window if both were recorded in the same one, else in none,
         /// so that freeing it offsets no window.

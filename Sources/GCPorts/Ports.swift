@@ -7,12 +7,34 @@ import Synchronization
 
 /// The process's ports: settings, the open-ports table, flushing and counters.
 ///
-/// Every open port is registered in one weak-keyed table (a
-/// ``ForeignResourceRegistry``). ``flushAll()`` flushes every file port in it
-/// that is still open; it also runs at process exit (an `atexit` handler
-/// installed with the first port), after a vacuum that closes (and so
-/// flushes) ports already collected.
+/// Every open port, input or output, is registered in one weak-keyed table
+/// (a ``ForeignResourceRegistry``). ``flushAll()`` flushes every output file
+/// port in it that is still open. At process exit (an `atexit` handler
+/// installed with the first port), a vacuum first releases the ports
+/// already collected, then every output port still open is ended (its
+/// encoder back in the initial state, as at close) and flushed.
 public enum Ports {
+    /// Where ports get their iconv converters.
+    public enum ConverterPolicy: Sendable, Equatable {
+        /// From a pool per encoding and direction (the default). A port of a
+        /// stateless encoding (ISO-8859-x, UTF-8, UTF-16LE, SHIFT_JIS, ...)
+        /// borrows a converter for each write or read and holds none in
+        /// between; a port of a stateful one (ISO-2022-*, UTF-7, UTF-16 and
+        /// UTF-32 with a byte-order mark) takes one at its first write or
+        /// read and gives it back, returned to its initial state, at close
+        /// or when the collector finds the port dropped. A dropped port of a
+        /// stateless encoding thus holds no iconv memory at all (and a UTF-8
+        /// port never has a converter: it validates and copies). Up to 64
+        /// idle converters are kept per encoding and direction (~33 kB
+        /// each), not counted as any port's foreign bytes.
+        case pooled
+        /// One converter per port, opened with the port and closed with it
+        /// (or when the collector finds it dropped): every dropped port
+        /// holds ~33 kB of iconv memory until then, the "dark matter" the
+        /// port-churn soak measures.
+        case perPort
+    }
+
     /// Process-wide settings of the ports, fixed by the first port opened.
     public struct Configuration: Sendable, Equatable {
         /// When ports dropped unclosed are released: by a vacuum of the
@@ -20,27 +42,24 @@ public enum Ports {
         /// or only when the table is next used or ``Ports/vacuum()`` runs
         /// (`.lazyOnly`).
         public var vacuum: GCWeakTable.VacuumPolicy
-        /// Whether ports report their converter and buffer bytes to
+        /// Whether ports report the foreign bytes they hold to
         /// ``ExternalMemory`` (so dropped ports make the collector run
-        /// sooner; the trigger policy is ``ExternalMemory/configure(_:)``'s).
+        /// sooner; the trigger policy is ``ExternalMemory/configure(_:)``'s):
+        /// their buffers and Swift objects from open, a converter while they
+        /// hold one, and their buffers' growth.
         public var accountsForeignMemory: Bool
-        /// Whether ports writing a stateless encoding (no byte-order mark,
-        /// no shift states: ISO-8859-x, UTF-8, UTF-16LE, ...) borrow a
-        /// converter from a per-encoding pool for each write instead of
-        /// owning one. A port then holds no iconv memory between writes, so
-        /// a dropped port leaves only its buffer behind. Off by default;
-        /// ports of stateful encodings (UTF-16 with BOM, ISO-2022-JP) always
-        /// own theirs. Up to 64 idle converters per
-        /// encoding are kept (~33 kB each), not counted as foreign bytes.
-        public var sharesConverters: Bool
+        /// Where ports get their converters: ``ConverterPolicy/pooled`` (the
+        /// default) or ``ConverterPolicy/perPort``.
+        public var converters: ConverterPolicy
 
+        /// Settings; each omitted one is the default.
         public init(
             vacuum: GCWeakTable.VacuumPolicy = .eager, accountsForeignMemory: Bool = true,
-            sharesConverters: Bool = false
+            converters: ConverterPolicy = .pooled
         ) {
             self.vacuum = vacuum
             self.accountsForeignMemory = accountsForeignMemory
-            self.sharesConverters = sharesConverters
+            self.converters = converters
         }
     }
 
@@ -55,14 +74,15 @@ public enum Ports {
     /// The settings in force (fixing them if no port was opened yet).
     public static var configuration: Configuration { state.configuration }
 
-    /// Flushes every file port that is still open, registered in the
-    /// open-ports table. Errors are counted in
-    /// ``Statistics/flushFailures``, not thrown.
+    /// Flushes every output file port that is still open, registered in
+    /// the open-ports table. It does not end their output: a stateful
+    /// encoder stays in its state, so later writes go on where they were.
+    /// Errors are counted in ``Statistics/flushFailures``, not thrown.
     ///
-    /// - Returns: How many open ports were visited.
+    /// - Returns: How many open output ports were visited.
     @discardableResult
     public static func flushAll() -> Int {
-        state.registry.forEachOpen(PortCore.self) { core in
+        state.registry.forEachOpen(OutputPortCore.self) { core in
             do {
                 try core.flush()
             } catch {
@@ -72,22 +92,28 @@ public enum Ports {
     }
 
     /// Runs the open-ports table's vacuum now: ports the last collection
-    /// found unreachable are flushed and closed.
+    /// found unreachable are released (output ports ended and flushed,
+    /// converters given back, owned descriptors closed).
     public static func vacuum() {
         state.registry.vacuum()
     }
 
     /// The ports' counters.
     public struct Statistics: Sendable, Equatable {
-        /// Ports opened.
+        /// Ports opened, input and output.
         public var opened: Int
-        /// Ports closed by ``OutputPort/close()``.
+        /// Ports closed by ``OutputPort/close()`` or ``InputPort/close()``.
         public var closedExplicitly: Int
         /// Ports released by the open-ports table's vacuum after they were
         /// collected unclosed.
         public var releasedByCollector: Int
         /// Flushes (at close, vacuum or ``Ports/flushAll()``) that failed.
         public var flushFailures: Int
+        /// Incomplete UTF-8 sequences held by output ports with
+        /// ``InvalidInputPolicy/error`` that were dropped when the port was
+        /// ended at process exit or by the collector (``OutputPort/close()``
+        /// throws instead).
+        public var discardedIncompleteInput: Int
         /// Ports in the open-ports table: open, or collected and awaiting
         /// the vacuum.
         public var registered: Int
@@ -106,35 +132,59 @@ public enum Ports {
             closedExplicitly: closed,
             releasedByCollector: max(0, released - closed),
             flushFailures: PortCounters.flushFailures.load(ordering: .relaxed),
+            discardedIncompleteInput: PortCounters.discardedIncompleteInput.load(ordering: .relaxed),
             registered: registry.count,
             table: registry.tableStatistics)
+    }
+
+    /// Test hook: idle converters in the pool of `encoding` for output
+    /// ports (`decoding` false) or input ports; 0 before the pool exists.
+    package static func idleConverterCount(_ encoding: String, decoding: Bool = false) -> Int {
+        ConverterPool.existing(encoding, decoding ? .decoding : .encoding)?.idleCount ?? 0
     }
 
     /// Initial buffer of a string port, counted as foreign bytes.
     static let stringPortInitialCapacity = 256
 
-    /// Malloc bytes of the Swift objects behind an open port (the
-    /// OutputPort, its ForeignResource and core, PortCore, the registry's
-    /// entry), counted as foreign bytes with the converter and the buffer:
-    /// 516 bytes of malloc per open ISO-8859-15 string port besides its
-    /// converter (mallinfo2 around 1,000 opens), of which 256 are the buffer.
-    static let portObjectBytes = 256
+    /// Buffer capacities accepted by the ports: 1 byte to 1 GiB.
+    public static let bufferCapacityRange = 1...(1 << 30)
 
-    static var state: PortsState { PortsState.shared }
+    /// Malloc bytes of the Swift objects behind an open output port (the
+    /// port, its ForeignResource and core, the core's converter slot,
+    /// account and buffer header, the registry's entry and root cells),
+    /// counted as foreign bytes with the converter and the buffer: an open
+    /// ISO-8859-15 string port takes 937 bytes of malloc, 256 of them its
+    /// buffer (mallinfo2 around 2,000 opens, 2026-11-29;
+    /// `PortHoldingsTests` checks the figure stays within 25%).
+    static let outputPortObjectBytes = 680
+
+    /// The same for an input port (one more buffer and its header): an open
+    /// ISO-8859-15 file port takes 13,250 bytes of malloc, 12,416 of them
+    /// its two buffers.
+    static let inputPortObjectBytes = 830
+
+    /// Checks a buffer capacity argument.
+    static func checkBufferCapacity(_ capacity: Int) throws(PortError) {
+        guard bufferCapacityRange.contains(capacity) else {
+            throw .invalidArgument("bufferCapacity \(capacity) is outside 1...\(bufferCapacityRange.upperBound)")
+        }
+    }
+
+    /// The ports' state, made with the first port (inside the library's
+    /// gate: see ``ProcessWide``).
+    static var state: PortsState { ProcessWide.object(in: .ports) { PortsState() } }
 
     fileprivate static let pendingConfiguration = SealedSetting(Configuration())
 }
 
 /// The ports' state, created with the first port.
 internal final class PortsState: Sendable {
-    static let shared = PortsState()
-
     let configuration: Ports.Configuration
     let registry: ForeignResourceRegistry
-    var release: ForeignResource<PortCore>.Release { .registry(registry) }
 
-    private init() {
+    init() {
         configuration = Ports.pendingConfiguration.seal()
+        PortCounters.prepare()
         do {
             registry = try ForeignResourceRegistry(vacuum: configuration.vacuum)
         } catch {
@@ -144,12 +194,19 @@ internal final class PortsState: Sendable {
     }
 }
 
-/// The exit handler: close (and so flush) the ports already collected, then
-/// flush every port still open.
+/// The exit handler: release the ports already collected, then end (back to
+/// the initial state) and flush every output port still open.
 private func flushPortsAtExit() {
-    let state = PortsState.shared
+    let state = Ports.state
     state.registry.vacuum()
-    Ports.flushAll()
+    state.registry.forEachOpen(OutputPortCore.self) { core in
+        do {
+            try core.finish(reportsHeld: false)
+            try core.flush()
+        } catch {
+            PortCounters.flushFailures.add(1, ordering: .relaxed)
+        }
+    }
 }
 
 internal enum PortCounters {
@@ -157,4 +214,12 @@ internal enum PortCounters {
     static let closedExplicitly = Atomic<Int>(0)
     static let released = Atomic<Int>(0)
     static let flushFailures = Atomic<Int>(0)
+    static let discardedIncompleteInput = Atomic<Int>(0)
+
+    /// Made with the ports' state, inside the library's gate.
+    static func prepare() {
+        _ = opened.load(ordering: .relaxed) + closedExplicitly.load(ordering: .relaxed)
+        _ = released.load(ordering: .relaxed) + flushFailures.load(ordering: .relaxed)
+        _ = discardedIncompleteInput.load(ordering: .relaxed)
+    }
 }

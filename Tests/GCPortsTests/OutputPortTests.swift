@@ -43,12 +43,36 @@ func readFile(_ path: String) -> [UInt8] {
 /// Opens `count` string ports, writes a line to each and drops them unclosed,
 /// in a frame of its own.
 @inline(never)
-func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15") throws {
+func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: String = "€") throws {
     for i in 0..<count {
         let port = try OutputPort.openString(encoding: encoding)
-        try port.write("line \(i) €\n")
+        try port.write("line \(i) \(text)\n")
     }
     scrubStack()
+}
+
+/// What an exit test's child saw, passed to its parent in a file (the
+/// expectation gives the parent no output when the exit status is wrong).
+enum ChildReport {
+    static func path(_ name: String, parent: pid_t) -> String { "/tmp/gcports-child-\(parent)-\(name).txt" }
+
+    /// In the child: records `lines` for the parent.
+    static func write(_ name: String, _ lines: [String]) {
+        guard !lines.isEmpty else { return }
+        let text = lines.joined(separator: "\n") + "\n"
+        let fd = open(path(name, parent: getppid()), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        _ = text.utf8CString.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
+    }
+
+    /// In the parent: prints what the child recorded, and removes it.
+    static func print(_ name: String) {
+        let file = path(name, parent: getpid())
+        let text = String(decoding: readFile(file), as: UTF8.self)
+        if !text.isEmpty { Swift.print("child of \(name):\n\(text)", terminator: "") }
+        unlink(file)
+    }
 }
 
 @inline(never)
@@ -110,7 +134,9 @@ func scrubStack() {
         let replaced = try withOutputToString(encoding: "ISO-8859-15", invalidInput: .replace(with: "?")) { port in
             try bad.withUnsafeBytes { try port.write(utf8Bytes: $0) }
         }
-        #expect(replaced == Array("a?b??".utf8))
+        // One replacement per maximal invalid subsequence: the truncated €
+        // (E2 82), held at the end of the write, is replaced at the end.
+        #expect(replaced == Array("a?b?".utf8))
         #expect(throws: PortError.invalidInput(byteOffset: 1)) {
             _ = try withOutputToString(encoding: "ISO-8859-15") { port in
                 try bad.withUnsafeBytes { try port.write(utf8Bytes: $0) }
@@ -209,6 +235,7 @@ func scrubStack() {
 @Suite struct PortAccountingTests {
     @Test func foreignBytesReturnToZeroWhenEveryPortIsClosed() async {
         await #expect(processExitsWith: .success) {
+            try! Ports.configure(.init(converters: .perPort))
             var ports: [OutputPort] = []
             let file = TemporaryFile()
             for i in 0..<100 {
@@ -242,9 +269,11 @@ func scrubStack() {
         }
     }
 
-    // 100,000 ports dropped unclosed, default policy (bytes: max(8 MiB, heap/3)).
+    // 100,000 ports dropped unclosed, each with a converter of its own,
+    // default trigger policy (bytes: max(8 MiB, heap/3)).
     @Test func droppedPortsStayBounded() async {
         await #expect(processExitsWith: .success) {
+            try! Ports.configure(.init(converters: .perPort))
             var maxLive = 0
             var maxRegistered = 0
             var maxCapacity = 0
@@ -293,33 +322,43 @@ func scrubStack() {
         #expect(text.starts(with: expected1) || text.starts(with: expected2))
     }
 
-    // Stateless encodings borrow pooled converters: a dropped port leaves
-    // only its buffer; stateful ones keep their own.
-    @Test func sharedConvertersLeaveNoIconvMemoryBehind() async {
+    // Pooled converters (the default): a port of a stateless encoding holds
+    // none, so a dropped one leaves only its buffer; a port of a stateful
+    // one holds one from its first write to close.
+    @Test func pooledConvertersLeaveNoIconvMemoryBehind() async {
         await #expect(processExitsWith: .success) {
-            try! Ports.configure(.init(sharesConverters: true))
             let latin9 = try! OutputPort.openString(encoding: "ISO-8859-15")
             let utf16 = try! OutputPort.openString(encoding: "UTF-16")
-            guard latin9.foreignByteCount == 512, utf16.foreignByteCount > 30_000 else { exit(1) }
+            let opened = (latin9.foreignByteCount, utf16.foreignByteCount)
             try! latin9.write("a €")
             try! latin9.write("b €")
             try! utf16.write("a")
             try! utf16.write("b")
+            let written = (latin9.foreignByteCount, utf16.foreignByteCount)
+            ChildReport.write("no-iconv-memory", ["foreign bytes opened \(opened), written \(written)"])
+            guard opened == (936, 936), written.0 == 936, written.1 > 30_000 else { exit(1) }
             guard try! latin9.contents() == [0x61, 0x20, 0xA4, 0x62, 0x20, 0xA4] else { exit(2) }
-            guard try! utf16.contents().count == 6 else { exit(3) }  // one BOM, two units
+            guard try! utf16.contents() == [0xFF, 0xFE, 0x61, 0x00, 0x62, 0x00] else { exit(3) }  // one BOM
             try! latin9.close()
             try! utf16.close()
+            let closed = ExternalMemory.statistics
+            ChildReport.write(
+                "no-iconv-memory",
+                ["foreign bytes opened \(opened), written \(written); after close \(closed.liveBytes) bytes live"])
+            guard closed.liveBytes == 0, closed.liveObjects == 0 else { exit(4) }
             var maxLive = 0
             for _ in 0..<20 {
                 try! openAndDropPorts(1_000)
                 maxLive = max(maxLive, ExternalMemory.statistics.liveBytes)
             }
-            // 20,000 dropped ports of 512 bytes: the 8 MiB budget, plus at
+            ChildReport.write("no-iconv-memory", ["20,000 dropped: at most \(maxLive) bytes live"])
+            // 20,000 dropped ports of 936 bytes: the 8 MiB budget, plus at
             // most one more budget added while the eager vacuum (on the
             // finalizer thread) catches up after a collection under load.
-            guard maxLive <= 17 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(4) }
+            guard maxLive <= 17 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(5) }
             exit(0)
         }
+        ChildReport.print("no-iconv-memory")
     }
 
     // Lazy vacuum: dropped ports wait in the table (their converters open)
@@ -344,5 +383,115 @@ func scrubStack() {
             else { exit(2) }
             exit(0)
         }
+    }
+}
+
+/// What each kind of port reports as its foreign bytes, by converter
+/// policy: exact process-wide counts, so in child processes.
+@Suite struct PortHoldingsTests {
+    @Test func pooledPortsReportTheConverterOnlyWhileTheyHoldIt() async {
+        await #expect(processExitsWith: .success) {
+            var seen: [String] = []
+            var failed = false
+            func check(_ ok: Bool, _ message: String) {
+                seen.append((ok ? "ok: " : "FAILED: ") + message)
+                failed = failed || !ok
+            }
+            // Output, stateful: a converter from the first write to close,
+            // then back in the pool.
+            let utf16 = try! OutputPort.openString(encoding: "UTF-16")
+            let base = utf16.foreignByteCount
+            try! utf16.write("a")
+            let holding = utf16.foreignByteCount
+            check(
+                base == 936 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write"
+            )
+            let idle = Ports.idleConverterCount("UTF-16")
+            try! utf16.close()
+            let idleAfter = Ports.idleConverterCount("UTF-16")
+            check(idleAfter == idle + 1, "UTF-16 encoders idle: \(idle) before close, \(idleAfter) after")
+            check(ExternalMemory.statistics.liveBytes == 0, "live \(ExternalMemory.statistics.liveBytes) after close")
+
+            // Input, stateless: never a converter.
+            let latin9 = try! InputPort.openBytes(Array(repeating: 0xE9, count: 1_000), encoding: "ISO-8859-15")
+            let opened = latin9.foreignByteCount
+            _ = try! latin9.read(count: 10)
+            check(latin9.foreignByteCount == opened, "ISO-8859-15 input: \(opened), then \(latin9.foreignByteCount)")
+            latin9.close()
+            // Input, stateful (byte-order mark): a converter from the first
+            // read; a UTF-16 decoder keeps its byte order, so it is closed,
+            // not pooled.
+            let utf16In = try! InputPort.openBytes([0xFE, 0xFF, 0x00, 0x61], encoding: "UTF-16")
+            let before = utf16In.foreignByteCount
+            let text = try! utf16In.readAll()
+            let reading = utf16In.foreignByteCount
+            check(text == "a" && reading > before + 30_000, "UTF-16 input: \(before) at open, \(reading) after a read")
+            utf16In.close()
+            let idleDecoders = Ports.idleConverterCount("UTF-16", decoding: true)
+            check(idleDecoders == 0, "\(idleDecoders) UTF-16 decoders went back to the pool")
+            check(ExternalMemory.statistics.liveBytes == 0, "live \(ExternalMemory.statistics.liveBytes) after close")
+
+            // Dropped stateful ports give their converters back when the
+            // collector finds them.
+            let idleJIS = Ports.idleConverterCount("ISO-2022-JP")
+            try! openAndDropPorts(50, encoding: "ISO-2022-JP", text: "日")
+            for _ in 0..<3 {
+                GC.collect()
+                GC.runFinalizers()
+            }
+            Ports.vacuum()
+            let given = Ports.idleConverterCount("ISO-2022-JP") - idleJIS
+            let live = ExternalMemory.statistics.liveBytes
+            check(given >= 45, "ISO-2022-JP: idle converters grew by \(given) after 50 dropped ports")
+            check(live <= 5 * 34_000, "\(live) live bytes after 50 dropped ports")
+            ChildReport.write("pooled", seen)
+            exit(failed ? 1 : 0)
+        }
+        ChildReport.print("pooled")
+    }
+
+    // What a port reports is what it takes: malloc bytes per open port
+    // (mallinfo2 around 2,000 opens) within 25% of its foreign bytes.
+    @Test func reportedBytesAreWhatAPortTakes() async {
+        await #expect(processExitsWith: .success) {
+            _ = try! OutputPort.openString(encoding: "ISO-8859-15")
+            _ = try! InputPort.openFile(descriptor: 0, encoding: "ISO-8859-15")
+            var outputs: [OutputPort] = []
+            var inputs: [InputPort] = []
+            outputs.reserveCapacity(2_000)
+            inputs.reserveCapacity(2_000)
+            let before = ForeignResources.mallocBytesInUse
+            for _ in 0..<2_000 { outputs.append(try! OutputPort.openString(encoding: "ISO-8859-15")) }
+            let middle = ForeignResources.mallocBytesInUse
+            for _ in 0..<2_000 { inputs.append(try! InputPort.openFile(descriptor: 0, encoding: "ISO-8859-15")) }
+            let after = ForeignResources.mallocBytesInUse
+            let taken = ((middle - before) / 2_000, (after - middle) / 2_000)
+            let reported = (outputs[0].foreignByteCount, inputs[0].foreignByteCount)
+            ChildReport.write(
+                "honest",
+                [
+                    "output string port: \(taken.0) bytes of malloc, \(reported.0) reported",
+                    "input file port: \(taken.1) bytes of malloc, \(reported.1) reported",
+                ])
+            let close = { (taken: Int, reported: Int) in abs(taken - reported) * 4 <= taken }
+            exit(close(taken.0, reported.0) && close(taken.1, reported.1) ? 0 : 1)
+        }
+        ChildReport.print("honest")
+    }
+
+    @Test func aPortPerConverterReportsItFromOpen() async {
+        await #expect(processExitsWith: .success) {
+            try! Ports.configure(.init(converters: .perPort))
+            let output = try! OutputPort.openString(encoding: "ISO-8859-15")
+            let input = try! InputPort.openBytes([0x61], encoding: "ISO-8859-15")
+            let counts = (output.foreignByteCount, input.foreignByteCount)
+            try! output.close()
+            input.close()
+            let live = ExternalMemory.statistics.liveBytes
+            let seen = "one converter per port: output \(counts.0), input \(counts.1) bytes, \(live) after close"
+            ChildReport.write("per-port", [seen])
+            exit(counts.0 > 30_000 && counts.1 > 30_000 && live == 0 ? 0 : 1)
+        }
+        ChildReport.print("per-port")
     }
 }

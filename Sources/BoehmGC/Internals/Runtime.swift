@@ -27,6 +27,8 @@ internal final class Runtime: Sendable {
 
     let configuration: GC.Configuration
     let finalizers: FinalizerRunner
+    /// Held while a process-wide object is made (see ``ProcessWide``).
+    let making = Lock(())
 
     private init() {
         let configuration = ConfigurationStore.shared.seal()

@@ -1,0 +1,40 @@
+internal import CGCSupport
+
+/// Process-wide objects of the package's other modules (the ports' state),
+/// made on first use inside the library's gate.
+///
+/// A Swift lazy global would do, but for fork: a fork while another thread
+/// is inside its initialisation leaves the child waiting for ever on it. The
+/// gate makes a fork wait until the object is made; the slot is plain C
+/// storage, zero at load, so it needs no initialisation of its own.
+package enum ProcessWide {
+    /// A slot (0 to 7).
+    package struct Slot: Sendable {
+        let index: Int32
+        /// The ports' state (GCPorts).
+        package static let ports = Slot(index: 0)
+    }
+
+    /// The object in `slot`, made by `make` on first use (once, whichever
+    /// thread gets there first) and kept for the life of the process.
+    @inline(__always)
+    package static func object<T: AnyObject & Sendable>(in slot: Slot, make: () -> T) -> T {
+        if let object = cgc_process_wide_load(slot.index) {
+            return Unmanaged<T>.fromOpaque(object).takeUnretainedValue()
+        }
+        return makeObject(in: slot, make: make)
+    }
+
+    @inline(never)
+    private static func makeObject<T: AnyObject & Sendable>(in slot: Slot, make: () -> T) -> T {
+        enterCollector()
+        return Runtime.shared.making.withLock { _ in
+            if let object = cgc_process_wide_load(slot.index) {
+                return Unmanaged<T>.fromOpaque(object).takeUnretainedValue()
+            }
+            let object = make()
+            cgc_process_wide_store(slot.index, Unmanaged.passRetained(object).toOpaque())
+            return object
+        }
+    }
+}

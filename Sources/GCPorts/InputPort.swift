@@ -1,0 +1,322 @@
+import BoehmGC
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A text input port: bytes in a chosen encoding, from memory or from a file
+/// descriptor, decoded with iconv and read as Swift text.
+///
+/// Any encoding glibc's iconv knows can be read. The port reads its source
+/// in blocks (``bufferCapacity`` bytes per read(2)) into malloc'd memory; a
+/// character split between two blocks is decoded once, when its last byte
+/// arrives. A byte-order mark at the start of UTF-16 or UTF-32 input sets
+/// the byte order and is not returned as text. Input that is not valid in
+/// the encoding, and an incomplete sequence at the end of the input, follow
+/// the port's ``InvalidInputPolicy``: ``PortError/invalidInput(byteOffset:)``
+/// with the offset from the first byte read (the text before it can still
+/// be read), or a replacement (``InvalidInputPolicy/replacementCharacter``).
+///
+/// Reads count Swift `Character`s (extended grapheme clusters): a
+/// character is returned once the text after it shows that it is complete.
+/// The port counts lines and columns of the text read (``line``,
+/// ``column``) as Guile's `port-line` and `port-column` do.
+///
+/// Every open port is in the process's open-ports table (see ``Ports``):
+/// a port dropped unclosed can be collected, and the table's vacuum then
+/// gives its converter back (or closes it), closes its descriptor if the
+/// port owns it, and gives its foreign bytes back to ``ExternalMemory``.
+/// Reads are serialised by a lock per port (a blocking read(2) is done
+/// under it), so a port can be shared between threads.
+///
+/// ```swift
+/// let text = try withInputFromBytes([0x31, 0x30, 0x20, 0xA4, 0x0A], encoding: "ISO-8859-15") {
+///     try $0.readLine()
+/// }   // "10 €"
+/// ```
+public final class InputPort: Sendable {
+    /// The encoding name given to iconv.
+    public let encoding: String
+    /// Bytes asked of each read(2) (taken from memory at a time for a bytes
+    /// port: no more than it holds).
+    public let bufferCapacity: Int
+    internal let resource: ForeignResource<InputPortCore>
+    internal let core: InputPortCore
+
+    private init(
+        encoding: String, bufferCapacity: Int, resource: ForeignResource<InputPortCore>, core: InputPortCore
+    ) {
+        self.encoding = encoding
+        self.bufferCapacity = bufferCapacity
+        self.resource = resource
+        self.core = core
+    }
+
+    /// Opens a port that reads `bytes`, encoded in `encoding` (Guile's
+    /// bytevector input port with a transcoder).
+    ///
+    /// - Parameters:
+    ///   - bytes: The encoded input; the port keeps it until closed.
+    ///   - encoding: An iconv encoding name, such as "UTF-16" or "SHIFT_JIS".
+    ///   - bufferCapacity: Bytes decoded at a time, in
+    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB); no more than
+    ///     `bytes` holds is used.
+    ///   - invalidInput: What to do with input that is not valid in the
+    ///     encoding.
+    /// - Throws: ``PortError/invalidArgument(_:)`` for a capacity out of
+    ///   range, ``PortError/unknownEncoding(_:)`` (an empty name too),
+    ///   ``GCError/outOfMemory(byteCount:)``.
+    ///
+    /// The corresponding C function is `iconv_open` (`encoding` to UTF-8).
+    public static func openBytes(
+        _ bytes: [UInt8], encoding: String, bufferCapacity: Int = 4096,
+        invalidInput: InvalidInputPolicy = .error
+    ) throws -> InputPort {
+        try Ports.checkBufferCapacity(bufferCapacity)
+        return try open(
+            source: .bytes(bytes), sourceBytes: bytes.count, closesDescriptor: false, encoding: encoding,
+            bufferCapacity: min(bufferCapacity, max(1, bytes.count)), invalidInput: invalidInput)
+    }
+
+    /// Opens a buffered port that reads from a file descriptor.
+    ///
+    /// - Parameters:
+    ///   - descriptor: An open file descriptor to read from (0 or more); a
+    ///     blocking one (a non-blocking one with no data makes a read throw
+    ///     ``PortError/system(operation:errno:)`` with EAGAIN).
+    ///   - encoding: An iconv encoding name.
+    ///   - closesDescriptor: Whether closing the port (or collecting it)
+    ///     closes the descriptor too.
+    ///   - bufferCapacity: Bytes asked of each read(2), in
+    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB).
+    ///   - invalidInput: What to do with input that is not valid in the
+    ///     encoding.
+    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative descriptor
+    ///   or a capacity out of range, ``PortError/unknownEncoding(_:)``,
+    ///   ``GCError/outOfMemory(byteCount:)``.
+    ///
+    /// The corresponding C function is `iconv_open` (`encoding` to UTF-8).
+    public static func openFile(
+        descriptor: Int32, encoding: String, closesDescriptor: Bool = false, bufferCapacity: Int = 4096,
+        invalidInput: InvalidInputPolicy = .error
+    ) throws -> InputPort {
+        guard descriptor >= 0 else { throw PortError.invalidArgument("descriptor \(descriptor) is negative") }
+        try Ports.checkBufferCapacity(bufferCapacity)
+        return try open(
+            source: .descriptor(descriptor), sourceBytes: 0, closesDescriptor: closesDescriptor,
+            encoding: encoding, bufferCapacity: bufferCapacity, invalidInput: invalidInput)
+    }
+
+    private static func open(
+        source: InputPortCore.Source, sourceBytes: Int, closesDescriptor: Bool, encoding: String,
+        bufferCapacity: Int, invalidInput: InvalidInputPolicy
+    ) throws -> InputPort {
+        let state = Ports.state
+        let configuration = state.configuration
+        let pool = try ConverterPool.named(encoding, .decoding)
+        let ownsConverter = configuration.converters == .perPort && !pool.isIdentity
+        let account = PortAccount(isEnabled: configuration.accountsForeignMemory)
+        let buffers = InputPortCore.rawCapacity(bufferCapacity) + InputPortCore.textCapacity(bufferCapacity)
+        var opened: InputPortCore?
+        let resource = try ForeignResource<InputPortCore>(
+            byteCount: (ownsConverter ? pool.converterBytes : 0) + buffers + sourceBytes + Ports.inputPortObjectBytes,
+            accounted: configuration.accountsForeignMemory,
+            release: .registry(state.registry),
+            open: {
+                let slot = try ConverterSlot(pool: pool, policy: configuration.converters)
+                let core = InputPortCore(
+                    source: source, closesDescriptor: closesDescriptor, bufferCapacity: bufferCapacity,
+                    invalidInput: invalidInput, converter: slot, account: account)
+                opened = core
+                return core
+            },
+            close: { InputPortCore.release($0) })
+        PortCounters.opened.add(1, ordering: .relaxed)
+        return InputPort(encoding: encoding, bufferCapacity: bufferCapacity, resource: resource, core: opened!)
+    }
+
+    /// Reads up to `count` characters (Guile's `read-string` with a count).
+    ///
+    /// - Parameter count: Characters wanted, 0 or more (`Int.max` reads to
+    ///   the end of the input).
+    /// - Returns: `count` characters; fewer only at the end of the input or
+    ///   before invalid input (the next read then throws); "" at the end.
+    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative count,
+    ///   ``PortError/invalidInput(byteOffset:)`` when invalid input comes
+    ///   before the first character, ``PortError/closed``,
+    ///   ``PortError/system(operation:errno:)`` when read(2) fails (nothing
+    ///   is consumed).
+    ///
+    /// The corresponding C functions are `read` and `iconv`.
+    public func read(count: Int) throws(PortError) -> String {
+        guard count >= 0 else { throw .invalidArgument("count \(count) is negative") }
+        if count == 0 { return "" }
+        return try withCore { core throws(PortError) in
+            let (byteCount, found) = try core.scanCharacters(count)
+            if found == 0, let error = core.pendingError { throw error }
+            return core.take(byteCount)
+        }
+    }
+
+    /// Reads one character (Guile's `read-char`).
+    ///
+    /// - Returns: The next character, or nil at the end of the input.
+    /// - Throws: as ``read(count:)``.
+    public func readCharacter() throws(PortError) -> Character? {
+        let text = try read(count: 1)
+        return text.first
+    }
+
+    /// The next character, left to be read again (Guile's `peek-char`).
+    ///
+    /// - Returns: The next character, or nil at the end of the input.
+    /// - Throws: as ``read(count:)``.
+    public func peekCharacter() throws(PortError) -> Character? {
+        try withCore { core throws(PortError) in
+            let (byteCount, found) = try core.scanCharacters(1)
+            if found == 0 {
+                if let error = core.pendingError { throw error }
+                return nil
+            }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: core.text.readable[..<byteCount]), as: UTF8.self)
+                .first
+        }
+    }
+
+    /// Reads a line (Guile's `read-line`): the text up to a line feed, or a
+    /// carriage return and a line feed, without them.
+    ///
+    /// - Returns: The line; the last line of the input may have no
+    ///   terminator; nil at the end of the input.
+    /// - Throws: ``PortError/invalidInput(byteOffset:)`` when invalid input
+    ///   comes before the line's end (nothing is consumed: the text before
+    ///   it can be read with ``read(count:)`` or ``readAvailable()``),
+    ///   ``PortError/closed``, ``PortError/system(operation:errno:)``.
+    public func readLine() throws(PortError) -> String? {
+        try withCore { core throws(PortError) in try core.readLine() }
+    }
+
+    /// Reads everything to the end of the input (Guile's `get-string-all`).
+    ///
+    /// - Returns: The rest of the text ("" at the end).
+    /// - Throws: ``PortError/invalidInput(byteOffset:)`` when invalid input
+    ///   comes first (nothing is consumed), ``PortError/closed``,
+    ///   ``PortError/system(operation:errno:)``.
+    public func readAll() throws(PortError) -> String {
+        try withCore { core throws(PortError) in try core.readAll() }
+    }
+
+    /// Reads the text decoded so far, decoding the next block first if none
+    /// is: the fastest way through a large input. The text may end inside
+    /// a grapheme cluster (a combining mark may begin the next result); it
+    /// never ends inside a Unicode scalar.
+    ///
+    /// - Returns: At least one scalar of text, or nil at the end of the
+    ///   input.
+    /// - Throws: ``PortError/invalidInput(byteOffset:)`` when invalid input
+    ///   comes first, ``PortError/closed``,
+    ///   ``PortError/system(operation:errno:)``.
+    public func readAvailable() throws(PortError) -> String? {
+        try withCore { core throws(PortError) in try core.readAvailable() }
+    }
+
+    /// Reads the text decoded so far as UTF-8 bytes, decoding the next block
+    /// first if none is, without making a `String` (which would check the
+    /// bytes once more): for passing text on, such as to
+    /// ``OutputPort/write(utf8Bytes:)``.
+    ///
+    /// - Returns: The UTF-8 of at least one scalar (never a part of one), or
+    ///   nil at the end of the input.
+    /// - Throws: as ``readAvailable()``.
+    public func readAvailableUTF8() throws(PortError) -> [UInt8]? {
+        try withCore { core throws(PortError) in try core.readAvailableUTF8() }
+    }
+
+    /// The lines of the rest of the input, read as the sequence is iterated
+    /// (each element as ``readLine()`` returns it). Iteration ends at the
+    /// end of the input, or at the first error, which is then in
+    /// ``Lines/error`` (and the port's next read throws it again).
+    public var lines: Lines { Lines(port: self) }
+
+    /// Closes the port: gives its converter back (or closes it) and closes
+    /// the descriptor if the port owns it. Text not read is dropped.
+    /// Closing a closed port does nothing.
+    ///
+    /// The corresponding C function is `iconv_close` (for a converter of
+    /// its own).
+    public func close() {
+        if resource.close() { PortCounters.closedExplicitly.add(1, ordering: .relaxed) }
+    }
+
+    /// Whether the port is closed.
+    public var isClosed: Bool { resource.isClosed }
+
+    /// The port's GC object: the key of its open-ports table entry.
+    public var object: GCRoot { resource.object }
+
+    /// Lines read so far: newlines, counted from 0, as Guile's `port-line`.
+    public var line: Int { core.position.line }
+
+    /// The column of the next character to read, from 0, as Guile's
+    /// `port-column`: a newline or carriage return goes back to 0, a tab to
+    /// the next multiple of 8, a backspace back one, every other Unicode
+    /// scalar forward one.
+    public var column: Int { core.position.column }
+
+    /// Foreign bytes reported for the port now (0 when
+    /// ``Ports/Configuration/accountsForeignMemory`` is off): its buffers,
+    /// the bytes of a bytes port and the Swift objects behind it; the
+    /// converter while it holds one (from open with
+    /// ``Ports/ConverterPolicy/perPort``; from its first read to close for a
+    /// stateful encoding; never for a stateless encoding with
+    /// ``Ports/ConverterPolicy/pooled``), and its buffers' growth.
+    public var foreignByteCount: Int { resource.byteCount + core.account.bytes }
+
+    private func withCore<R>(_ body: (InputPortCore) throws(PortError) -> R) throws(PortError) -> R {
+        do {
+            return try resource.withHandle { core in
+                defer { core.settle() }
+                return try body(core)
+            }
+        } catch let error as PortError {
+            throw error
+        } catch ForeignResourceError.inUseAtFork {
+            throw .inUseAtFork
+        } catch {
+            // ForeignResourceError.closed is the only other error.
+            throw .closed
+        }
+    }
+}
+
+extension InputPort {
+    /// The lines of an input port, read as they are iterated.
+    ///
+    /// Copies of a `Lines` value share one ``error``.
+    public struct Lines: Sequence, IteratorProtocol {
+        private let port: InputPort
+        private let box = ErrorBox()
+
+        init(port: InputPort) {
+            self.port = port
+        }
+
+        /// The error that ended the iteration, if one did.
+        public var error: PortError? { box.error }
+
+        /// The next line, or nil at the end of the input or after an error.
+        public mutating func next() -> String? {
+            guard box.error == nil else { return nil }
+            do {
+                return try port.readLine()
+            } catch {
+                box.error = error
+                return nil
+            }
+        }
+    }
+
+    private final class ErrorBox {
+        var error: PortError?
+    }
+}

@@ -1,0 +1,126 @@
+import BoehmGC
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Thin wrappers over iconv(3). Every `iconv_open` and `iconv_close` of the
+/// library goes through ``open(to:from:)`` and ``close(_:)``.
+internal enum Iconv {
+    /// How a conversion call ended.
+    enum Outcome: Equatable {
+        /// All the input was converted.
+        case done
+        /// Input that is invalid in the source encoding, or a character the
+        /// target cannot represent, at the consumed offset (EILSEQ).
+        case invalid
+        /// An incomplete sequence ends the input, at the consumed offset
+        /// (EINVAL); more input may complete it.
+        case incomplete
+        /// Another error (its errno).
+        case failed(Int32)
+    }
+
+    /// Opens a converter from `source` to `target`, inside the library's gate
+    /// (glibc takes its process-wide `__gconv_lock`, which must not be held
+    /// at a fork).
+    ///
+    /// - Throws: ``PortError/unknownEncoding(_:)`` for an empty name, a name
+    ///   holding NUL, or one iconv does not know (EINVAL), naming the
+    ///   encoding that is not UTF-8; ``PortError/system(operation:errno:)``.
+    static func open(to target: String, from source: String) throws(PortError) -> iconv_t {
+        let named = target == "UTF-8" ? source : target
+        guard !target.isEmpty, !source.isEmpty, !target.utf8.contains(0), !source.utf8.contains(0) else {
+            throw .unknownEncoding(named)
+        }
+        let (converter, code) = withinLibraryGate { (iconv_open(target, source), errno) }
+        guard let converter, Int(bitPattern: converter) != -1 else {
+            if code == EINVAL { throw .unknownEncoding(named) }
+            throw .system(operation: "iconv_open", errno: code)
+        }
+        return converter
+    }
+
+    /// Closes a converter, inside the library's gate like ``open(to:from:)``.
+    static func close(_ converter: iconv_t) {
+        withinLibraryGate { _ = iconv_close(converter) }
+    }
+
+    /// Converts `input` onto the end of `output`, growing it, until the
+    /// input is used up or a conversion error.
+    ///
+    /// - Returns: The input bytes consumed, and how the conversion ended.
+    static func convert(
+        _ converter: iconv_t, _ input: UnsafeRawBufferPointer, into output: ByteBuffer
+    ) -> (consumed: Int, outcome: Outcome) {
+        guard let base = input.baseAddress, input.count > 0 else { return (0, .done) }
+        var inPointer: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(
+            mutating: base.assumingMemoryBound(to: CChar.self))
+        var inLeft = input.count
+        var room = min(max(64, input.count * 2 + 16), 1 << 20)
+        while true {
+            output.reserveFree(room)
+            let free = output.freeSpace
+            var outPointer: UnsafeMutablePointer<CChar>? = free.baseAddress!.assumingMemoryBound(to: CChar.self)
+            var outLeft = free.count
+            let result = iconv(converter, &inPointer, &inLeft, &outPointer, &outLeft)
+            let code = result == -1 ? errno : 0
+            output.commit(free.count - outLeft)
+            if result != -1 { return (input.count - inLeft, .done) }
+            switch code {
+            case E2BIG: room = max(room, free.count) * 2
+            case EILSEQ: return (input.count - inLeft, .invalid)
+            case EINVAL: return (input.count - inLeft, .incomplete)
+            default: return (input.count - inLeft, .failed(code))
+            }
+        }
+    }
+
+    /// Converts `input` and discards the output: where a conversion of it
+    /// would stop, and why.
+    static func check(_ converter: iconv_t, _ input: UnsafeRawBufferPointer) -> (consumed: Int, outcome: Outcome) {
+        guard let base = input.baseAddress, input.count > 0 else { return (0, .done) }
+        var inPointer: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(
+            mutating: base.assumingMemoryBound(to: CChar.self))
+        var inLeft = input.count
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 4096) { scratch in
+            while true {
+                var outPointer: UnsafeMutablePointer<CChar>? = scratch.baseAddress
+                var outLeft = scratch.count
+                let result = iconv(converter, &inPointer, &inLeft, &outPointer, &outLeft)
+                if result != -1 { return (input.count - inLeft, .done) }
+                let code = errno
+                switch code {
+                case E2BIG: continue
+                case EILSEQ: return (input.count - inLeft, .invalid)
+                case EINVAL: return (input.count - inLeft, .incomplete)
+                default: return (input.count - inLeft, .failed(code))
+                }
+            }
+        }
+    }
+
+    /// Appends the bytes that return the converter to its initial state (a
+    /// shift sequence, the end of a UTF-7 run, a character a decoder held
+    /// back) and returns it there.
+    static func finish(_ converter: iconv_t, into output: ByteBuffer) {
+        var room = 64
+        while true {
+            output.reserveFree(room)
+            let free = output.freeSpace
+            var outPointer: UnsafeMutablePointer<CChar>? = free.baseAddress!.assumingMemoryBound(to: CChar.self)
+            var outLeft = free.count
+            let result = iconv(converter, nil, nil, &outPointer, &outLeft)
+            let code = result == -1 ? errno : 0
+            output.commit(free.count - outLeft)
+            if result != -1 || code != E2BIG || room > 1 << 16 { return }
+            room *= 4
+        }
+    }
+
+    /// Returns the converter to its initial state, discarding what that
+    /// would write.
+    static func reset(_ converter: iconv_t) {
+        _ = iconv(converter, nil, nil, nil, nil)
+    }
+}

@@ -1,0 +1,362 @@
+import BoehmGC
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An output port's foreign state: its converter slot, its output buffer,
+/// the incomplete UTF-8 sequence held from the last write and, for a file
+/// port, the descriptor. It is the handle of the port's
+/// ``ForeignResource``, whose lock serialises every use; the registry entry
+/// of the open-ports table keeps it reachable, so the table's vacuum can
+/// finish, flush and release it after the port itself was collected.
+internal final class OutputPortCore: @unchecked Sendable {
+    // Mutable fields are touched only under the lock of the ForeignResource
+    // that owns this core (withHandle), or by its release function, which
+    // runs once, after the handle was taken out of that lock. `position` is
+    // an atomic so the port's line and column can be read without the lock.
+    let converter: ConverterSlot
+    let descriptor: Int32
+    let closesDescriptor: Bool
+    let bufferCapacity: Int
+    let invalidInput: InvalidInputPolicy
+    /// The replacement text, as UTF-8 (converted in the port's current state
+    /// each time it is written, so it is valid in that state).
+    let replacement: [UInt8]
+    /// File port: bytes not yet written. String port: the whole output.
+    let buffer: ByteBuffer
+    /// An incomplete UTF-8 sequence that ended the last write, waiting for
+    /// the next write (or close) to complete it.
+    var held: [UInt8] = []
+    /// Offset of `held` in the write that supplied it.
+    var heldOffset = 0
+    /// The converter went back to its initial state in mid-stream (a string
+    /// port's ``OutputPort/contents()``): drop the prefix (byte-order mark)
+    /// it will write again before the next character.
+    var dropsPrefix = false
+    /// The port's own converter has converted something (so it wrote its
+    /// prefix, if it has one).
+    var hasEncoded = false
+    /// The port's own converter wrote since the output was last ended.
+    var isUnended = false
+    let positionWord = Atomic<WordPair>(WordPair(first: 0, second: 0))
+    let account: PortAccount
+
+    var isFilePort: Bool { descriptor >= 0 }
+
+    init(
+        converter: ConverterSlot, descriptor: Int32, closesDescriptor: Bool, bufferCapacity: Int,
+        invalidInput: InvalidInputPolicy, account: PortAccount
+    ) throws(PortError) {
+        self.converter = converter
+        self.descriptor = descriptor
+        self.closesDescriptor = closesDescriptor
+        self.bufferCapacity = bufferCapacity
+        self.invalidInput = invalidInput
+        self.account = account
+        buffer = ByteBuffer(capacity: bufferCapacity)
+        if case .replace(let text) = invalidInput, converter.isIdentity {
+            replacement = Array(text.utf8)
+        } else if case .replace(let text) = invalidInput {
+            replacement = Array(text.utf8)
+            // The replacement must be representable: check it once with a
+            // converter of the pool (never the port's own).
+            let pool = converter.pool
+            let probe = try pool.take()
+            let scratch = ByteBuffer(capacity: 64)
+            let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(probe, $0, into: scratch) }
+            pool.put(probe)
+            guard outcome == .done else { throw .unencodableReplacement(text) }
+        } else {
+            replacement = []
+        }
+    }
+
+    var position: PortPosition {
+        get {
+            let word = positionWord.load(ordering: .relaxed)
+            return PortPosition(line: Int(bitPattern: word.first), column: Int(bitPattern: word.second))
+        }
+        set {
+            positionWord.store(
+                WordPair(first: UInt(bitPattern: newValue.line), second: UInt(bitPattern: newValue.column)),
+                ordering: .relaxed)
+        }
+    }
+
+    /// Encodes `bytes` (UTF-8) onto the buffer; flushes a file port whose
+    /// buffer is full. A write that throws ``PortError/invalidInput(byteOffset:)``
+    /// changes nothing (converter state, output, position, held bytes),
+    /// except that held bytes it proves invalid are dropped.
+    ///
+    /// - Parameter isValid: `bytes` are known to be valid UTF-8 (a Swift
+    ///   string's), so no check of them is needed before the conversion.
+    func write(_ bytes: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
+        defer { updateAccount() }
+        if bytes.isEmpty { return }
+        if isValid && held.isEmpty {
+            try encode(bytes, isValid: true)
+        } else if held.isEmpty {
+            try write(joined: bytes, heldCount: 0)
+        } else {
+            let joined = held + Array(bytes)
+            var failure: PortError?
+            joined.withUnsafeBytes { joined in
+                do throws(PortError) {
+                    try write(joined: joined, heldCount: held.count)
+                } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
+        }
+        if isFilePort && buffer.count >= bufferCapacity { try flush() }
+    }
+
+    /// `bytes`: the held bytes (`heldCount` of them) then the caller's.
+    private func write(joined bytes: UnsafeRawBufferPointer, heldCount: Int) throws(PortError) {
+        let tail = UTF8Scan.incompleteTailLength(bytes)
+        let body = UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - tail)])
+        let newHeld = Array(bytes[(bytes.count - tail)...])
+        // Where the new held bytes began, in the caller's terms.
+        let newHeldOffset = bytes.count - tail >= heldCount ? bytes.count - tail - heldCount : heldOffset
+        if !body.isEmpty {
+            do {
+                try encode(body)
+            } catch .invalidInput(let at) {
+                if at < heldCount { held = [] }  // the held bytes were invalid
+                throw .invalidInput(byteOffset: max(0, at - heldCount))
+            }
+        }
+        held = newHeld
+        heldOffset = newHeldOffset
+    }
+
+    /// Encodes valid-or-not UTF-8 `body` with the port's converter, applying
+    /// the policy; on an error nothing changes.
+    private func encode(_ body: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
+        let start = buffer.count
+        var position = self.position
+        if converter.isIdentity {
+            do throws(PortError) {
+                try copy(body, isValid: isValid, position: &position)
+            } catch {
+                buffer.truncate(toCount: start)
+                throw error
+            }
+            self.position = position
+            return
+        }
+        let pool = converter.pool
+        try converter.withConverter { cd, borrowed throws(PortError) in
+            // A converter with state cannot be taken back to where it was:
+            // find out first whether the write will be rejected. (Not
+            // needed when the state is only whether a byte-order mark was
+            // written, nor when nothing can fail.)
+            if case .error = invalidInput, !pool.isStateless, !pool.isPrefixOnly,
+                !(isValid && pool.encodesEveryScalar)
+            {
+                try validate(body)
+            }
+            do throws(PortError) {
+                try encode(body, with: cd, position: &position)
+            } catch {
+                buffer.truncate(toCount: start)
+                if pool.isStateless || borrowed {
+                    Iconv.reset(cd)
+                } else if pool.isPrefixOnly {
+                    // Where it was, but for a mark written by this call.
+                    if !hasEncoded { Iconv.reset(cd) }
+                } else {
+                    // Validated, yet iconv refused: keep the stream
+                    // decodable by ending it in the initial state.
+                    isUnended = true
+                    endOutput()
+                }
+                throw error
+            }
+            if borrowed { Iconv.finish(cd, into: buffer) }
+            if dropsPrefix && buffer.count > start { dropPrefix(at: start) }
+            hasEncoded = true
+            isUnended = !borrowed
+        }
+        self.position = position
+    }
+
+    /// Throws the ``PortError/invalidInput(byteOffset:)`` that converting
+    /// `body` would, without touching the port's converter.
+    private func validate(_ body: UnsafeRawBufferPointer) throws(PortError) {
+        if converter.pool.encodesEveryScalar {
+            // Only bytes that are not UTF-8 can fail.
+            let (length, outcome) = UTF8Scan.validPrefix(body)
+            guard outcome == .done else { throw .invalidInput(byteOffset: length) }
+            return
+        }
+        let pool = converter.pool
+        let scratch = try pool.take()
+        defer { pool.put(scratch) }
+        let (consumed, outcome) = Iconv.check(scratch, body)
+        switch outcome {
+        case .done: return
+        case .invalid, .incomplete: throw .invalidInput(byteOffset: consumed)
+        case .failed(let code): throw .system(operation: "iconv", errno: code)
+        }
+    }
+
+    /// The UTF-8 port's conversion: copy what is valid, apply the policy
+    /// to the rest.
+    private func copy(_ body: UnsafeRawBufferPointer, isValid: Bool, position: inout PortPosition) throws(PortError) {
+        var offset = 0
+        while offset < body.count {
+            let rest = UnsafeRawBufferPointer(rebasing: body[offset...])
+            let (length, outcome) = isValid ? (rest.count, .done) : UTF8Scan.validPrefix(rest)
+            let valid = UnsafeRawBufferPointer(rebasing: rest[..<length])
+            buffer.append(valid)
+            position.advance(over: valid)
+            if outcome == .done { return }
+            let at = offset + length
+            guard case .replace = invalidInput else { throw .invalidInput(byteOffset: at) }
+            buffer.append(replacement)
+            replacement.withUnsafeBytes { position.advance(over: $0) }
+            offset = at + UTF8Scan.replacedLength(UnsafeRawBufferPointer(rebasing: body[at...]))
+        }
+    }
+
+    private func encode(
+        _ body: UnsafeRawBufferPointer, with cd: iconv_t, position: inout PortPosition
+    ) throws(PortError) {
+        var offset = 0
+        while offset < body.count {
+            let rest = UnsafeRawBufferPointer(rebasing: body[offset...])
+            let (consumed, outcome) = Iconv.convert(cd, rest, into: buffer)
+            position.advance(over: UnsafeRawBufferPointer(rebasing: rest[..<consumed]))
+            switch outcome {
+            case .done:
+                return
+            case .invalid, .incomplete:
+                let at = offset + consumed
+                guard case .replace = invalidInput else { throw .invalidInput(byteOffset: at) }
+                try writeReplacement(with: cd, position: &position)
+                offset = at + UTF8Scan.replacedLength(UnsafeRawBufferPointer(rebasing: body[at...]))
+            case .failed(let code):
+                throw .system(operation: "iconv", errno: code)
+            }
+        }
+    }
+
+    /// Converts the replacement in the converter's current state, so that
+    /// it is valid there (after a shift to JIS X 0208, "?" needs the shift
+    /// back to ASCII first).
+    private func writeReplacement(with cd: iconv_t, position: inout PortPosition) throws(PortError) {
+        guard !replacement.isEmpty else { return }
+        let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(cd, $0, into: buffer) }
+        guard outcome == .done else { throw .unencodableReplacement(String(decoding: replacement, as: UTF8.self)) }
+        replacement.withUnsafeBytes { position.advance(over: $0) }
+    }
+
+    private func dropPrefix(at start: Int) {
+        dropsPrefix = false
+        let prefix = converter.pool.prefix
+        guard !prefix.isEmpty, buffer.count - start >= prefix.count else { return }
+        let written = UnsafeRawBufferPointer(rebasing: buffer.readable[start..<(start + prefix.count)])
+        if written.elementsEqual(prefix) { buffer.remove(at: start, count: prefix.count) }
+    }
+
+    /// Ends the output: the held incomplete sequence follows the policy
+    /// (replaced; or, with ``InvalidInputPolicy/error``, dropped and
+    /// reported), and the converter returns to its initial state, writing
+    /// what that takes (a shift sequence, the end of a UTF-7 run).
+    ///
+    /// - Parameter reportsHeld: Whether held bytes under
+    ///   ``InvalidInputPolicy/error`` throw (close) or are only counted
+    ///   (exit, collector).
+    /// - Throws: ``PortError/invalidInput(byteOffset:)`` for held bytes, after
+    ///   the output was ended.
+    func finish(reportsHeld: Bool) throws(PortError) {
+        defer { updateAccount() }
+        var failure: PortError?
+        if !held.isEmpty {
+            let offset = heldOffset
+            held = []
+            switch invalidInput {
+            case .error:
+                if reportsHeld {
+                    failure = .invalidInput(byteOffset: offset)
+                } else {
+                    PortCounters.discardedIncompleteInput.add(1, ordering: .relaxed)
+                }
+            case .replace where converter.isIdentity:
+                var position = self.position
+                buffer.append(replacement)
+                replacement.withUnsafeBytes { position.advance(over: $0) }
+                self.position = position
+            case .replace:
+                var position = self.position
+                do {
+                    try converter.withConverter { cd, borrowed throws(PortError) in
+                        try writeReplacement(with: cd, position: &position)
+                        if borrowed { Iconv.finish(cd, into: buffer) } else { isUnended = true }
+                    }
+                } catch {
+                    failure = error
+                }
+                self.position = position
+            }
+        }
+        endOutput()
+        if let failure { throw failure }
+    }
+
+    /// Returns the port's own converter to its initial state, writing what
+    /// that takes, if it wrote since the output was last ended. (Only then:
+    /// a converter whose output was ended writes ISO-2022-KR's header again
+    /// at the next call, even an ending one.)
+    func endOutput() {
+        guard let cd = converter.held, isUnended else { return }
+        Iconv.finish(cd, into: buffer)
+        dropsPrefix = true
+        isUnended = false
+    }
+
+    /// Writes a file port's buffer to its descriptor. On an error the bytes
+    /// not written stay buffered.
+    func flush() throws(PortError) {
+        guard isFilePort else { return }
+        defer {
+            buffer.shrinkIfOversized(baseline: max(bufferCapacity, 1 << 16))
+            updateAccount()
+        }
+        while !buffer.isEmpty {
+            let bytes = buffer.readable
+            let written = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
+            if written < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw .system(operation: "write", errno: code)
+            }
+            buffer.consume(written)
+        }
+    }
+
+    /// Reports the converter held and the buffer's growth.
+    func updateAccount() {
+        account.update(to: converter.heldBytes + max(0, buffer.capacity - bufferCapacity))
+    }
+
+    /// The close function of the port's resource: end the output, flush it,
+    /// give the converter back, close the descriptor if the port owns it.
+    /// Runs exactly once, from close or from the open-ports table's vacuum.
+    static func release(_ core: OutputPortCore) {
+        try? core.finish(reportsHeld: false)
+        do {
+            try core.flush()
+        } catch {
+            PortCounters.flushFailures.add(1, ordering: .relaxed)
+        }
+        core.converter.release()
+        if core.closesDescriptor { _ = Glibc.close(core.descriptor) }
+        core.account.update(to: 0)
+        PortCounters.released.add(1, ordering: .relaxed)
+    }
+}
