@@ -1,20 +1,32 @@
-// The collection-event callback: collection epoch, pause times, and, at
+// The collection-event callback: the collection epoch, pause times, and, at
 // mark end, the sweep of weak-table slots (weak.c).
 //
 // Why C: libgc calls it with its allocation lock held (and, at mark end,
 // with the world stopped). It must not allocate, take locks a stopped thread
-// may hold, or run Swift code that might. It only reads clocks and bumps
-// atomics.
+// may hold, or run Swift code that might. It only reads clocks, bumps
+// atomics, sweeps, and posts the finalizer thread's semaphore.
+//
+// Every collection, full or partial (generational mode), ends with
+// GC_EVENT_RECLAIM_END; libgc 8.2.2 reports GC_EVENT_START and GC_EVENT_END
+// only around full collections that GC_gcollect and its kin run, so the
+// epoch counts at reclaim end, and a pause is the time the world stood
+// still (PRE_STOP_WORLD to POST_START_WORLD). libgc calls the start callback
+// at the start of every full collection, whoever runs it: that is how the
+// sweep knows a partial collection.
 #include "internal.h"
 
 #include <stdatomic.h>
 #include <time.h>
 
-static _Atomic uint64_t epoch;
+uint64_t cgc_epoch_word; // the epoch; __atomic builtins only
+static _Atomic uint64_t full_collections;
 static _Atomic uint64_t last_pause_ns;
 static _Atomic uint64_t total_pause_ns;
 static _Atomic uint64_t max_pause_ns;
-static uint64_t collection_start_ns; // written and read under the GC lock
+// Written and read under the GC lock.
+static uint64_t stop_ns;
+static uint64_t pause_ns;
+static int full_collection;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -22,23 +34,34 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void on_full_collection_start(void) { full_collection = 1; }
+
 static void on_collection_event(GC_EventType event) {
     switch (event) {
-    case GC_EVENT_START:
-        collection_start_ns = now_ns();
+    case GC_EVENT_PRE_STOP_WORLD:
+        stop_ns = now_ns();
+        break;
+    case GC_EVENT_POST_START_WORLD:
+        pause_ns += now_ns() - stop_ns;
         break;
     case GC_EVENT_MARK_END:
         // The world is still stopped and marking is complete: an unmarked
         // weak target is garbage, and no mutator can be reading its slot.
-        cgc_weak_sweep();
+        cgc_weak_sweep(full_collection || !GC_is_incremental_mode());
         break;
-    case GC_EVENT_END: {
-        uint64_t pause = now_ns() - collection_start_ns;
+    case GC_EVENT_RECLAIM_END: {
+        uint64_t pause = pause_ns;
+        pause_ns = 0;
+        if (full_collection || !GC_is_incremental_mode())
+            atomic_fetch_add_explicit(&full_collections, 1, memory_order_relaxed);
+        full_collection = 0;
         atomic_store_explicit(&last_pause_ns, pause, memory_order_relaxed);
         atomic_fetch_add_explicit(&total_pause_ns, pause, memory_order_relaxed);
         if (pause > atomic_load_explicit(&max_pause_ns, memory_order_relaxed))
             atomic_store_explicit(&max_pause_ns, pause, memory_order_relaxed);
-        atomic_fetch_add_explicit(&epoch, 1, memory_order_release);
+        __atomic_fetch_add(&cgc_epoch_word, 1, __ATOMIC_RELEASE);
+        // Post-GC hooks run on the finalizer thread after every collection.
+        cgc_wake_finalizer_thread();
         break;
     }
     default:
@@ -48,13 +71,14 @@ static void on_collection_event(GC_EventType event) {
 
 void cgc_install_event_callback(void) {
     GC_set_on_collection_event(on_collection_event);
+    GC_set_start_callback(on_full_collection_start);
     // libgc's warnings ("Repeated allocation of very large block"...) go to
     // stderr by default; the heap-limit tests provoke them on purpose.
     GC_set_warn_proc(GC_ignore_warn_proc);
 }
 
-uint64_t cgc_collection_epoch(void) { return atomic_load_explicit(&epoch, memory_order_acquire); }
+uint64_t cgc_collection_epoch(void) { return __atomic_load_n(&cgc_epoch_word, __ATOMIC_ACQUIRE); }
+uint64_t cgc_full_collections(void) { return atomic_load_explicit(&full_collections, memory_order_relaxed); }
 uint64_t cgc_last_pause_ns(void) { return atomic_load(&last_pause_ns); }
 uint64_t cgc_total_pause_ns(void) { return atomic_load(&total_pause_ns); }
 uint64_t cgc_max_pause_ns(void) { return atomic_load(&max_pause_ns); }
-

@@ -1,12 +1,16 @@
-// The finalizer trampoline and the post-GC sentinel.
+// Finalizers: the trampoline libgc calls, the batch that runs them, and the
+// wake-up of the finalizer thread.
 //
 // Why C: the trampoline is what libgc calls; it forwards to the Swift
-// handler and then wipes the dead stack below it, and the sentinel's address
-// must never be left where the collector scans (a stale copy in a dead
-// frame kept it alive in unoptimised builds).
+// handler and then wipes the dead stack below it. The wake-up is posted from
+// inside a collection (libgc's finalizer notifier, and the collection-event
+// callback after every collection), where only async-signal-safe calls
+// that never allocate are allowed.
 #include "internal.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <string.h>
 
 static cgc_finalizer_handler handler;
@@ -74,57 +78,49 @@ static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cgc_finalizers_after_fork(void) { pthread_mutex_init(&batch_lock, NULL); }
 
-size_t cgc_run_finalizers(void) {
+size_t cgc_run_finalizers(void (*then)(void)) {
     size_t count;
     if (cgc_finalizer_depth > 0) {
-        // A finalizer draining the queue: its batch already holds the lock.
+        // A finalizer or hook draining the queue: its batch already holds
+        // the lock.
         count = invoke_all();
+        if (then) then();
     } else {
         pthread_mutex_lock(&batch_lock);
         count = invoke_all();
+        if (then) {
+            // Post-GC hooks run in the batch too, so a caller waits for the
+            // finalizer thread's hooks as for its finalizers; counted as
+            // finalizer code, so a hook that drains the queue does not wait
+            // for itself.
+            cgc_finalizer_depth++;
+            then();
+            cgc_finalizer_depth--;
+        }
         pthread_mutex_unlock(&batch_lock);
     }
     cgc_clear_dead_stack();
     return count;
 }
 
-// MARK: Post-GC sentinel
+// MARK: The finalizer thread's wake-up
 
-__attribute__((noinline)) static int sentinel_create(void *owner, void *data,
-                                                     uintptr_t *hidden_out) {
-    void **sentinel = GC_MALLOC_ATOMIC(sizeof(void *));
-    if (sentinel == NULL) return -1;
-    if (owner != NULL) {
-        *sentinel = owner;
-        if (GC_general_register_disappearing_link(sentinel, owner) == GC_NO_MEMORY)
-            return -1;
-    } else {
-        // No owner: a non-zero word that is not an object. The sentinel is
-        // pointer-free, so the word is never scanned either way.
-        *sentinel = (void *)1;
+static sem_t work;
+static int thread_started;
+
+static void notify(void) { sem_post(&work); }
+
+void cgc_finalizer_thread_prepare(void) {
+    sem_init(&work, 0, 0);
+    __atomic_store_n(&thread_started, 1, __ATOMIC_RELEASE);
+    GC_set_finalizer_notifier(notify);
+}
+
+void cgc_finalizer_thread_wait(void) {
+    while (sem_wait(&work) != 0 && errno == EINTR) {
     }
-    GC_register_finalizer_no_order(sentinel, trampoline, data, NULL, NULL);
-    *hidden_out = cgc_hide(sentinel);
-    sentinel = NULL;
-    return 0;
 }
 
-int cgc_sentinel_create(void *owner, void *data, uintptr_t *hidden_out) {
-    int status = sentinel_create(owner, data, hidden_out);
-    cgc_clear_dead_stack();
-    return status;
-}
-
-static void *read_hidden_word(void *hidden) {
-    return *(void **)cgc_reveal((uintptr_t)hidden);
-}
-
-int cgc_sentinel_owner_alive(uintptr_t hidden_sentinel) {
-    int alive = GC_call_with_alloc_lock(read_hidden_word, (void *)hidden_sentinel) != NULL;
-    cgc_clear_dead_stack();
-    return alive;
-}
-
-void cgc_sentinel_rearm(void *sentinel, void *data) {
-    GC_register_finalizer_no_order(sentinel, trampoline, data, NULL, NULL);
+void cgc_wake_finalizer_thread(void) {
+    if (__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE)) sem_post(&work);
 }

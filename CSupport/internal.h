@@ -5,8 +5,10 @@
 #include "CGCSupport.h"
 
 void cgc_install_event_callback(void);
-/// The mark-end sweep of every weak region (weak.c).
-void cgc_weak_sweep(void);
+/// The mark-end sweep of every weak region (weak.c): every slot after a
+/// full collection, only the slots written since the last collection after a
+/// partial one.
+void cgc_weak_sweep(int full);
 void cgc_threads_init(void);
 /// Gives this thread's free root cells back to the pool (at thread exit).
 void cgc_root_thread_exit(void);

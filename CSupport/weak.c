@@ -10,6 +10,8 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +75,55 @@ static size_t sweep_range(cgc_slot *storage, size_t start, size_t end, int flags
     return dead;
 }
 
+// Tests the young slots young[from..<to] of a region (a partial
+// collection). A slot number past the capacity (the owner was stopped while
+// it reset its log) is skipped: the log is then ignored anyway.
+static size_t sweep_young(cgc_weak_region *r, size_t from, size_t to) {
+    size_t dead = 0;
+    size_t capacity = r->capacity[0];
+    for (size_t n = from; n < to; n++) {
+        size_t i = r->young[n];
+        if (i < capacity) dead += sweep_range(r->storage[0], i, i + 1, r->flags);
+    }
+    return dead;
+}
+
+// Whether a partial collection may test only the region's young slots: its
+// log covers the whole window since the last collection.
+static int young_log_usable(cgc_weak_region *r) {
+    return r->storage[1] == NULL
+           && __atomic_load_n(&r->young_window, __ATOMIC_ACQUIRE) == __atomic_load_n(&cgc_epoch_word, __ATOMIC_ACQUIRE)
+           && !__atomic_load_n(&r->young_overflow, __ATOMIC_ACQUIRE);
+}
+
+void cgc_weak_note_young_slow(cgc_weak_region *r, size_t slot, uint64_t window) {
+    if (r->young_window != window) {
+        // A new window: start the log again. Overflow and count first, the
+        // window last, so a sweep never takes an old log for a new one.
+        __atomic_store_n(&r->young_overflow, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&r->young_count, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&r->young_window, window, __ATOMIC_RELEASE);
+    }
+    if (r->young_count == r->young_capacity) {
+        // Grow (64 Ki slot numbers to start, at most 4 Mi); the old array
+        // is freed only after the new one is published, so a sweep never
+        // reads freed memory.
+        size_t bigger = r->young_capacity ? r->young_capacity * 2 : 65536;
+        size_t *grown = bigger <= (4u << 20) ? malloc(bigger * sizeof(size_t)) : NULL;
+        if (grown == NULL) {
+            __atomic_store_n(&r->young_overflow, 1, __ATOMIC_RELEASE);
+            return;
+        }
+        if (r->young_count) memcpy(grown, r->young, r->young_count * sizeof(size_t));
+        size_t *old = r->young;
+        __atomic_store_n(&r->young, grown, __ATOMIC_RELEASE);
+        __atomic_store_n(&r->young_capacity, bigger, __ATOMIC_RELEASE);
+        free(old);
+    }
+    r->young[r->young_count] = slot;
+    __atomic_store_n(&r->young_count, r->young_count + 1, __ATOMIC_RELEASE);
+}
+
 // MARK: Sharing the sweep between threads
 //
 // The slots of every region are cut into jobs of SWEEP_CHUNK slots, which
@@ -90,6 +141,9 @@ static size_t sweep_range(cgc_slot *storage, size_t start, size_t end, int flags
 
 struct sweep_job {
     cgc_weak_region *region;
+    // A partial collection's job: the region's young slots [start, end)
+    // rather than slots [start, end).
+    int young;
     // 1 when sweeping the storage a move fills (its entries are copies of
     // storage 0's: marked, not counted).
     int copy;
@@ -120,7 +174,8 @@ static void run_jobs(void) {
         struct sweep_job *job = &jobs[n];
         cgc_weak_region *r = job->region;
         uint64_t start = now_ns();
-        size_t dead = sweep_range(r->storage[job->copy], job->start, job->end, r->flags);
+        size_t dead = job->young ? sweep_young(r, job->start, job->end)
+                                 : sweep_range(r->storage[job->copy], job->start, job->end, r->flags);
         if (dead && !job->copy) {
             __atomic_fetch_add(&r->dead, dead, __ATOMIC_RELEASE);
             __atomic_fetch_add(&r->dead_total, dead, __ATOMIC_RELAXED);
@@ -177,7 +232,7 @@ static void add_jobs(cgc_weak_region *r, int copy, size_t capacity) {
     while (capacity / chunk >= MAX_JOBS / 2) chunk *= 2;
     for (size_t start = 0; start < capacity; start += chunk) {
         size_t end = start + chunk < capacity ? start + chunk : capacity;
-        jobs[job_count++] = (struct sweep_job){r, copy, start, end};
+        jobs[job_count++] = (struct sweep_job){r, 0, copy, start, end};
         if (capacity < SWEEP_CHUNK || job_count == MAX_JOBS) {
             __atomic_store_n(&next_job, 0, __ATOMIC_RELEASE);
             run_jobs();
@@ -188,11 +243,24 @@ static void add_jobs(cgc_weak_region *r, int copy, size_t capacity) {
 
 uint64_t cgc_weak_sweep_last_ns;
 
-void cgc_weak_sweep(void) {
+void cgc_weak_sweep(int full) {
     uint64_t start = now_ns();
     job_count = 0;
     size_t slots = 0;
     for (cgc_weak_region *r = regions; r != NULL; r = r->next) {
+        if (!full && young_log_usable(r)) {
+            size_t count = __atomic_load_n(&r->young_count, __ATOMIC_ACQUIRE);
+            if (count) {
+                jobs[job_count++] = (struct sweep_job){r, 1, 0, 0, count};
+                slots += count;
+                if (job_count == MAX_JOBS) {
+                    __atomic_store_n(&next_job, 0, __ATOMIC_RELEASE);
+                    run_jobs();
+                    job_count = 0;
+                }
+            }
+            continue;
+        }
         // Storage 1, during a move, holds copies of entries of storage 0:
         // mark both, count storage 0 only.
         add_jobs(r, 1, r->capacity[1]);
@@ -250,6 +318,7 @@ cgc_weak_region *cgc_weak_region_create(int flags) {
 
 void cgc_weak_region_destroy(cgc_weak_region *region) {
     GC_call_with_alloc_lock(unlink_region, region);
+    free(region->young);
     GC_FREE(region);
 }
 

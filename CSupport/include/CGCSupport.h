@@ -6,9 +6,8 @@
 // - The collection-event callback runs with the collector's lock held and the
 //   world stopped (at mark end): it counts collections, times pauses and
 //   clears the hidden weak slots of weak tables. No allocation happens there.
-// - The finalizer trampoline and the post-GC sentinel must not leave object
-//   addresses on a stack the collector scans, so they clear the dead stack
-//   below them before returning.
+// - The finalizer trampoline must not leave object addresses on a stack the
+//   collector scans, so it clears the dead stack below it before returning.
 // Policy, naming, errors and ownership live in Swift.
 #ifndef CGCSUPPORT_H
 #define CGCSUPPORT_H
@@ -169,13 +168,15 @@ static inline void cgc_root_give(void **cell) {
 
 // MARK: Collection events and statistics
 
-/// Completed collections seen by the event callback (GC_EVENT_END).
+/// Completed collections, full and partial (GC_EVENT_RECLAIM_END).
 uint64_t cgc_collection_epoch(void);
-/// Duration of the last collection, GC_EVENT_START to GC_EVENT_END, in ns.
+/// Of those, full collections (every one outside generational mode).
+uint64_t cgc_full_collections(void);
+/// The time the world stood still in the last collection, in ns.
 uint64_t cgc_last_pause_ns(void);
-/// Sum of all collection durations, in ns.
+/// Sum of all such pauses, in ns.
 uint64_t cgc_total_pause_ns(void);
-/// Longest collection seen, in ns.
+/// Longest pause seen, in ns.
 uint64_t cgc_max_pause_ns(void);
 
 // MARK: Finalizers
@@ -199,29 +200,15 @@ int cgc_register_finalizer(void *object, void *data, void **old_data);
 int cgc_unregister_finalizer(void *object, void **old_data);
 
 /// Runs every finalizer that is ready (GC_invoke_finalizers until none is
-/// left), then clears the dead stack below. One batch runs at a time: the
-/// call waits for a batch running on another thread (except from inside a
-/// finalizer). Returns how many ran.
-size_t cgc_run_finalizers(void);
+/// left), then `then` (the post-GC hooks; may be NULL), then clears the dead
+/// stack below. One batch runs at a time: the call waits for a batch running
+/// on another thread (except from inside a finalizer or hook). Returns how
+/// many finalizers ran.
+size_t cgc_run_finalizers(void (*then)(void));
 
 /// Zeroes a few pages of dead stack below the caller, so stale copies of
 /// object addresses left by returned frames cannot keep objects alive.
 void cgc_clear_dead_stack(void);
-
-// MARK: Post-GC sentinel
-
-/// Allocates a one-word pointer-free sentinel, points it at `owner` through a
-/// short disappearing link (no link when `owner` is NULL: the hook then lives
-/// until it is cancelled), and registers the trampoline finalizer with `data`.
-/// The sentinel's address is stored hidden (complemented) in *hidden_out,
-/// which must be memory the collector does not scan; it is never left in a
-/// scanned place, so the sentinel is unreachable after every collection.
-/// Returns 0, or -1 if allocation failed.
-int cgc_sentinel_create(void *owner, void *data, uintptr_t *hidden_out);
-
-/// 1 if the owner of the sentinel (given hidden) is still alive, read under
-/// the allocation lock; 0 if the owner was collected.
-int cgc_sentinel_owner_alive(uintptr_t hidden_sentinel);
 
 /// Depth of finalizer calls on this thread (0 outside finalizers).
 extern _Thread_local int cgc_finalizer_depth;
@@ -229,8 +216,19 @@ extern _Thread_local int cgc_finalizer_depth;
 /// Whether the calling thread is running a finalizer.
 static inline int cgc_in_finalizer(void) { return cgc_finalizer_depth > 0; }
 
-/// Re-registers the trampoline finalizer on the sentinel being finalized.
-void cgc_sentinel_rearm(void *sentinel, void *data);
+// MARK: The finalizer thread
+
+/// Sets up the finalizer thread's wake-up: libgc's finalizer notifier (a
+/// collection queued finalizers) and the end of every collection (post-GC
+/// hooks) post it. Call once, before the thread starts.
+void cgc_finalizer_thread_prepare(void);
+
+/// Waits for the next wake-up (the finalizer thread's loop).
+void cgc_finalizer_thread_wait(void);
+
+/// Wakes the finalizer thread, if there is one. Async-signal-safe; never
+/// allocates.
+void cgc_wake_finalizer_thread(void);
 
 // MARK: Foreign memory (ExternalMemory, ForeignResource)
 
@@ -300,6 +298,17 @@ typedef struct cgc_weak_region {
     uint64_t dead_total;
     /// Time the sweep spent on this region, in ns, in total.
     uint64_t sweep_ns;
+    // The young log: slots the owner wrote since collection `young_window`
+    // began (malloc'd, grown by the owner; written under the owner's lock,
+    // read by the sweep of a partial collection, which need test nothing
+    // else: a weak target older than the last collection stays marked
+    // until a full one). `young_overflow` (log full, or the storage moved)
+    // makes the next partial sweep test every slot.
+    size_t *young;
+    size_t young_capacity;
+    size_t young_count;
+    uint64_t young_window;
+    int young_overflow;
 } cgc_weak_region;
 
 /// Wall time of the last mark-end sweep of all weak regions, in ns (the
@@ -314,6 +323,30 @@ static inline uint64_t cgc_weak_sweep_last_duration_ns(void) {
 /// processors, at most 7), unless they run already in this process. Called
 /// when a table's storage passes 32 Ki slots.
 void cgc_weak_sweep_helpers_start(void);
+
+/// The current collection epoch, for the owners' young logs (read with an
+/// acquire load; cgc_collection_epoch() returns the same).
+extern uint64_t cgc_epoch_word;
+
+void cgc_weak_note_young_slow(cgc_weak_region *region, size_t slot, uint64_t window);
+
+/// Records that the owner wrote slot `slot` (an insert, or a replaced key
+/// or value): a partial collection must test it. Under the owner's lock.
+static inline void cgc_weak_note_young(cgc_weak_region *region, size_t slot) {
+    uint64_t window = __atomic_load_n(&cgc_epoch_word, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(region->young_window == window && region->young_count < region->young_capacity, 1)) {
+        region->young[region->young_count] = slot;
+        __atomic_store_n(&region->young_count, region->young_count + 1, __ATOMIC_RELEASE);
+        return;
+    }
+    cgc_weak_note_young_slow(region, slot, window);
+}
+
+/// The owner moved its entries (slot numbers changed): the next partial
+/// collection tests every slot.
+static inline void cgc_weak_note_moved(cgc_weak_region *region) {
+    __atomic_store_n(&region->young_overflow, 1, __ATOMIC_RELEASE);
+}
 
 /// Allocates a region (uncollectable) and adds it to the sweep list.
 /// Returns NULL on allocation failure.

@@ -41,9 +41,7 @@ public enum GC {
     @discardableResult
     public static func runFinalizers() -> Int {
         enterCollector()
-        let count = Runtime.shared.finalizers.runReady()
-        PostGCHook.catchUpAll()
-        return count
+        return Runtime.shared.finalizers.runReady(onFinalizerThread: false)
     }
 
     /// Registers the calling thread with the collector now. Threads register

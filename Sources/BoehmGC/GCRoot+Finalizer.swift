@@ -21,7 +21,7 @@ extension GCRoot {
     /// The corresponding C function is `GC_register_finalizer_no_order`.
     public func setFinalizer(_ body: @escaping @Sendable (GCRoot) -> Void) throws(GCError) {
         enterCollector()
-        let record = Unmanaged<FinalizerRecord>.passRetained(ClosureFinalizer(body))
+        let record = Unmanaged.passRetained(ClosureFinalizer(body))
         var old: UnsafeMutableRawPointer?
         let status = cgc_register_finalizer(unsafeAddress, record.toOpaque(), &old)
         if status == 0 { return }
@@ -41,21 +41,22 @@ extension GCRoot {
         enterCollector()
         var old: UnsafeMutableRawPointer?
         guard cgc_unregister_finalizer(unsafeAddress, &old) == 1, let old else { return false }
-        Unmanaged<FinalizerRecord>.fromOpaque(old).release()
+        Unmanaged<ClosureFinalizer>.fromOpaque(old).release()
         return true
     }
 }
 
-/// A user finalizer: runs its closure once, then lets libgc's reference go.
-internal final class ClosureFinalizer: FinalizerRecord, @unchecked Sendable {
+/// A user finalizer: libgc holds it, retained, as the finalizer's client
+/// data until it runs (once) or is removed.
+internal final class ClosureFinalizer: Sendable {
     private let body: @Sendable (GCRoot) -> Void
 
     init(_ body: @escaping @Sendable (GCRoot) -> Void) {
         self.body = body
     }
 
-    override func finalize(object: UnsafeMutableRawPointer, record: Unmanaged<FinalizerRecord>) {
+    /// Runs on the finalizer thread or in GC.runFinalizers().
+    func run(object: UnsafeMutableRawPointer) {
         body(GCRoot(rooting: object))
-        record.release()
     }
 }

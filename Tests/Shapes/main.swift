@@ -191,9 +191,23 @@ case "fork":
         let pid = fork()
         if pid < 0 { fail("fork: errno \(errno)") }
         if pid == 0 { exit(childOfFork()) }
+        // A child that hangs is killed after 30 s (and counted): it must
+        // not outlive this process holding the test's output pipe.
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        if status != 0 {
+        var waited = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if waited == 30_000 {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                status = -1
+                break
+            }
+            usleep(1_000)
+            waited += 1
+        }
+        if status == -1 {
+            failed.append("hung")
+        } else if status != 0 {
             let signal = status & 0x7F
             failed.append(signal != 0 ? "signal \(signal)" : "exit \((status >> 8) & 0xFF)")
         }

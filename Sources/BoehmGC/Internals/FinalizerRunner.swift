@@ -5,10 +5,11 @@ import Synchronization
     import Glibc
 #endif
 
-/// Runs ready finalizers: on a dedicated thread woken by libgc's finalizer
-/// notifier, and at GC.runFinalizers(). One batch runs at a time (the C
-/// shim's batch lock), so GC.runFinalizers() returns only once no finalizer
-/// is still running on the dedicated thread.
+/// Runs ready finalizers and post-GC hooks: on a dedicated thread, woken by
+/// libgc's finalizer notifier and at the end of every collection, and at
+/// GC.runFinalizers(). One batch of finalizers runs at a time (the C shim's
+/// batch lock), so GC.runFinalizers() returns only once no finalizer is
+/// still running on the dedicated thread.
 internal final class FinalizerRunner: Sendable {
     let finalizersRun = Atomic<Int>(0)
     private let mode: GC.FinalizerMode
@@ -16,12 +17,7 @@ internal final class FinalizerRunner: Sendable {
     init(mode: GC.FinalizerMode) {
         self.mode = mode
         guard mode == .dedicatedThread else { return }
-        _ = finalizerWakeup  // initialised before libgc can call the notifier
-        libgc_setFinalizerNotifier {
-            // Called by libgc outside its lock, once per collection that
-            // queued finalizers.
-            finalizerWakeup.signal()
-        }
+        cgc_finalizer_thread_prepare()
         FinalizerRunner.startThread()
         AfterFork.add { FinalizerRunner.startThread() }
     }
@@ -31,20 +27,20 @@ internal final class FinalizerRunner: Sendable {
             enterCollector()
             let runner = Runtime.shared.finalizers
             while true {
-                finalizerWakeup.wait()
-                _ = runner.runReady()
+                cgc_finalizer_thread_wait()
+                _ = runner.runReady(onFinalizerThread: true)
             }
         }
     }
 
-    /// Runs every ready finalizer; returns how many ran.
-    func runReady() -> Int {
-        let count = Int(cgc_run_finalizers())
+    /// Runs every ready finalizer, then every post-GC hook that has
+    /// collections to catch up on; returns how many finalizers ran.
+    func runReady(onFinalizerThread: Bool) -> Int {
+        let count = Int(
+            onFinalizerThread
+                ? cgc_run_finalizers { PostGCHook.runAll(onFinalizerThread: true) }
+                : cgc_run_finalizers { PostGCHook.runAll(onFinalizerThread: false) })
         finalizersRun.add(count, ordering: .relaxed)
         return count
     }
 }
-
-/// Wakes the finalizer thread. A global: libgc's notifier is a C function
-/// without context.
-private let finalizerWakeup = Semaphore()

@@ -62,8 +62,7 @@ internal final class Runtime: Sendable {
         }
         cgc_set_finalizer_handler { object, data in
             guard let object, let data else { return }
-            let record = Unmanaged<FinalizerRecord>.fromOpaque(data)
-            record.takeUnretainedValue().finalize(object: object, record: record)
+            Unmanaged<ClosureFinalizer>.fromOpaque(data).takeRetainedValue().run(object: object)
         }
         finalizers = FinalizerRunner(mode: configuration.finalizerMode)
     }
@@ -80,15 +79,4 @@ internal func enterCollector() {
 @inline(never)
 private func registerCurrentThreadSlow() {
     precondition(cgc_register_current_thread() == 0, "libgc refused to register this thread")
-}
-
-/// Something that runs when libgc finalizes an object: a user finalizer or a
-/// post-GC hook. libgc holds it as the finalizer's client data, retained.
-internal class FinalizerRecord: @unchecked Sendable {
-    /// Runs on the finalizer thread (or in GC.runFinalizers). `record` is
-    /// the retained reference libgc held; the implementation releases it
-    /// unless it registers the finalizer again.
-    func finalize(object: UnsafeMutableRawPointer, record: Unmanaged<FinalizerRecord>) {
-        fatalError("subclass responsibility")
-    }
 }

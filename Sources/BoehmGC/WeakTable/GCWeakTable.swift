@@ -113,10 +113,8 @@ public final class GCWeakTable: Sendable {
     let readShift = Atomic<UInt>(0)
     let lockFreeLookups: Bool
     let deadEntryHandler: DeadEntryHandler
-    /// The eager hook, set once at the end of init; the object it watches
-    /// (`hookOwner`) is rooted by the table, so the hook dies with it.
+    /// The eager hook, set once at the end of init and cancelled by deinit.
     let hook = Lock<PostGCHook?>(nil)
-    let hookOwner: GCRoot?
 
     /// Creates an empty table.
     ///
@@ -178,9 +176,8 @@ public final class GCWeakTable: Sendable {
         self.readShift.store(initial.shift, ordering: .relaxed)
         self.lockFreeLookups = hashing.hash == nil
         self.state = Lock(initial)
-        self.hookOwner = vacuum == .eager ? try GCRoot(byteCount: 16, kind: .pointerFree) : nil
-        if let hookOwner {
-            let installed = try PostGCHook(owner: hookOwner) { [weak self] event in
+        if vacuum == .eager {
+            let installed = try PostGCHook { [weak self] event in
                 guard event.isLatest, let self else { return }
                 self.vacuumAfterCollection()
             }

@@ -61,6 +61,14 @@ enum ChildProcess {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
+        // Read as the output comes, not to the end of the pipe afterwards: a
+        // grandchild left behind (a forked child that hung) would hold the
+        // pipe open, and the read would never end.
+        let collected = Locked<[UInt8]>([])
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            collected.withLock { $0 += data }
+        }
         let killed = Locked(false)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             process.terminationHandler = { _ in done.resume() }
@@ -80,8 +88,10 @@ enum ChildProcess {
                 }
             }
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let output = String(decoding: data, as: UTF8.self)
+        // What the child wrote last may still be in the pipe.
+        try? await Task.sleep(for: .milliseconds(50))
+        pipe.fileHandleForReading.readabilityHandler = nil
+        let output = String(decoding: collected.value, as: UTF8.self)
         var result: [String: Any] = [:]
         if let line = output.split(separator: "\n").last(where: { $0.hasPrefix("result ") }),
             let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any]
