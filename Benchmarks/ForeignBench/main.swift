@@ -18,6 +18,7 @@
 //   released by a libgc finalizer or by a weak-table registry vacuum.
 // Each configuration runs in a child process of its own (this binary with
 // --run-one), so settings and peak RSS (VmHWM) are its own.
+import BenchmarkSupport
 import BoehmGC
 import GCPorts
 
