@@ -1,11 +1,18 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "BoehmGC",
     products: [
         .library(name: "BoehmGC", targets: ["BoehmGC"]),
         .library(name: "GCPorts", targets: ["GCPorts"]),
+    ],
+    dependencies: [
+        // For the benchmark drivers only: the library targets depend on nothing.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -18,13 +25,28 @@ let package = Package(
         .target(name: "GCPorts", dependencies: ["BoehmGC"]),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
         .target(name: "BenchmarkSupport", dependencies: ["BoehmGC"], path: "Benchmarks/Support"),
+        .target(
+            name: "BenchmarkDriverSupport",
+            dependencies: [
+                "BenchmarkSupport", argumentParser, .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Benchmarks/DriverSupport"),
         .testTarget(name: "BenchmarkSupportTests", dependencies: ["BenchmarkSupport", "BoehmGC"]),
-        .executableTarget(name: "core-bench", dependencies: ["BoehmGC"], path: "Benchmarks/CoreBench"),
-        .executableTarget(name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"], path: "Benchmarks/ForeignBench"),
+        .executableTarget(
+            name: "core-bench",
+            dependencies: ["BoehmGC", "CFloor", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/CoreBench"),
+        .executableTarget(
+            name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
+            path: "Benchmarks/ForeignBench"),
         .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
-        .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"], path: "Benchmarks/PortChurn"),
-        .target(name: "CWeakFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CWeakFloor"),
-        .executableTarget(name: "weak-table-bench", dependencies: ["BoehmGC", "CWeakFloor"], path: "Benchmarks/WeakTableBench"),
+        .executableTarget(
+            name: "port-churn", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"], path: "Benchmarks/PortChurn"),
+        .target(name: "CFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CFloor"),
+        .executableTarget(
+            name: "weak-table-bench",
+            dependencies: ["BoehmGC", "CFloor", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/WeakTableBench"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
     ],
