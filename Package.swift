@@ -39,7 +39,8 @@ let package = Package(
         .executableTarget(
             name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
             path: "Benchmarks/ForeignBench"),
-        .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
+        .executableTarget(
+            name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureChild"),
         .executableTarget(
             name: "port-churn", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"], path: "Benchmarks/PortChurn"),
         .target(name: "CFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CFloor"),
