@@ -36,9 +36,14 @@ let package = Package(
             name: "core-bench",
             dependencies: ["BoehmGC", "CFloor", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
             path: "Benchmarks/CoreBench"),
+        // A driver depends on its measured child so that `swift run NAME` builds both.
         .executableTarget(
-            name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
+            name: "foreign-bench",
+            dependencies: ["foreign-bench-child", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
             path: "Benchmarks/ForeignBench"),
+        .executableTarget(
+            name: "foreign-bench-child", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
+            path: "Benchmarks/ForeignBenchChild"),
         .executableTarget(
             name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureChild"),
         .executableTarget(
