@@ -47,7 +47,12 @@ let package = Package(
         .executableTarget(
             name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureChild"),
         .executableTarget(
-            name: "port-churn", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"], path: "Benchmarks/PortChurn"),
+            name: "port-churn",
+            dependencies: ["port-churn-child", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/PortChurn"),
+        .executableTarget(
+            name: "port-churn-child", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
+            path: "Benchmarks/PortChurnChild"),
         .target(name: "CFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CFloor"),
         .executableTarget(
             name: "weak-table-bench",

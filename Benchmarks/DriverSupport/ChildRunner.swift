@@ -85,3 +85,16 @@ private func run(
     }
     return result.closureResult
 }
+
+/// Runs a tool (`command`: its path, then its arguments), its output
+/// discarded and its standard error ours; returns why it failed, or nil.
+public func runTool(_ command: [String]) async -> String? {
+    do {
+        let result = try await Subprocess.run(
+            .path(.init(command[0])), arguments: .init(Array(command.dropFirst())), output: .discarded,
+            error: .currentStandardError)
+        return result.terminationStatus.isSuccess ? nil : "\(result.terminationStatus)"
+    } catch {
+        return "cannot run \(command[0]): \(error)"
+    }
+}

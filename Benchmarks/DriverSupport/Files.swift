@@ -44,3 +44,18 @@ public func findOnPath(_ name: String) async -> String? {
 
 /// Whether a file is at `path`.
 public func fileExists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+
+/// An optional that JSON shows as `null` when it is nil (a synthesized
+/// `Encodable` leaves a nil optional out), for keys that readers expect in
+/// every record.
+@propertyWrapper
+public struct JSONNullable<Value: Encodable>: Encodable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
