@@ -31,13 +31,20 @@ enum ExitCode: Int32 {
     case usage = 64
 }
 
+/// Prints the `result {...}` line the tests read, then exits with `code`.
 func finish(_ code: ExitCode, _ fields: KeyValuePairs<String, Any>) -> Never {
-    let body = fields.map { key, value in
+    print("result \(jsonObject(fields, ["exit": code.rawValue]))")
+    exit(code.rawValue)
+}
+
+/// A one-line JSON object of `fields` (strings quoted as they are, numbers
+/// and Booleans as Swift prints them), without Foundation.
+func jsonObject(_ fields: KeyValuePairs<String, Any>...) -> String {
+    let members = fields.joined().map { key, value in
         if let text = value as? String { return "\"\(key)\":\"\(text)\"" }
         return "\"\(key)\":\(value)"
-    }.joined(separator: ",")
-    print("result {\(body),\"exit\":\(code.rawValue)}")
-    exit(code.rawValue)
+    }
+    return "{" + members.joined(separator: ",") + "}"
 }
 
 func fail(_ message: String) -> Never {
@@ -444,16 +451,6 @@ func sampleCost(_ arguments: ChildArguments) throws -> Never {
     GC.collect()
     let live = measure()
     let last = monitor.latestSample
-    let figures: [(String, String)] = [
-        ("samples", "\(count)"), ("liveBytes", "\(liveBytes)"),
-        ("floorNsEmpty", "\(Int(empty.floor))"), ("sampleNsEmpty", "\(Int(empty.sample))"),
-        ("heapOnlySampleNsEmpty", "\(Int(empty.heapOnly))"),
-        ("floorNsLive", "\(Int(live.floor))"), ("sampleNsLive", "\(Int(live.sample))"),
-        ("heapOnlySampleNsLive", "\(Int(live.heapOnly))"),
-        ("ratioLive", fixed(live.sample / live.floor, 2)),
-        ("levelNs", fixed(live.level, 3)), ("cgroupDirectory", "\"\(monitor.cgroupDirectory ?? "none")\""),
-        ("residentBytes", "\(last.residentBytes ?? -1)"), ("gcHeapBytes", "\(last.gcHeapBytes)"),
-    ]
     print(
         "one monitor sample, median of \(max(1, count / sampleBatch)) batches of \(sampleBatch)"
             + " (floor: GC.statistics alone, libgc's counters under its lock):")
@@ -465,9 +462,17 @@ func sampleCost(_ arguments: ChildArguments) throws -> Never {
     }
     print("  level check: \(fixed(live.level, 2)) ns")
     if let path = arguments.string("json") {
-        let json = "{" + figures.map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}\n"
+        let json = jsonObject([
+            "samples": count, "liveBytes": liveBytes, "floorNsEmpty": Int(empty.floor),
+            "sampleNsEmpty": Int(empty.sample), "heapOnlySampleNsEmpty": Int(empty.heapOnly),
+            "floorNsLive": Int(live.floor), "sampleNsLive": Int(live.sample),
+            "heapOnlySampleNsLive": Int(live.heapOnly),
+            "ratioLive": decimals(live.sample / live.floor, 2), "levelNs": decimals(live.level, 3),
+            "cgroupDirectory": monitor.cgroupDirectory ?? "none", "residentBytes": last.residentBytes ?? -1,
+            "gcHeapBytes": last.gcHeapBytes,
+        ])
         guard let file = fopen(path, "w") else { fail("cannot write \(path)") }
-        fputs(json, file)
+        fputs(json + "\n", file)
         fclose(file)
     }
     precondition(table[0] != nil)  // the live heap stays live up to here
