@@ -34,13 +34,6 @@ struct CoreBench: ParsableCommand {
         var operation: String
         var nsPerOp: Double
         var ratioToFloor: Double
-
-        enum CodingKeys: String, CodingKey {
-            case ballastMB = "ballast_mb"
-            case operation
-            case nsPerOp = "ns_per_op"
-            case ratioToFloor = "ratio_to_floor"
-        }
     }
 
     mutating func run() throws {
@@ -88,7 +81,7 @@ struct CoreBench: ParsableCommand {
                 rows[index].nsPerOp = decimals(rows[index].nsPerOp, 1)
                 rows[index].ratioToFloor = decimals(rows[index].ratioToFloor, 1)
             }
-            try writeJSON(["results": rows], to: json)
+            try writeJSON(["results": rows], to: json, snakeCaseKeys: true)
         }
         withExtendedLifetime(ballast) {}
     }

@@ -7,10 +7,12 @@ import Subprocess
 #endif
 
 /// Writes `value` as JSON (keys sorted, indented) to `path`, creating its
-/// directory when missing.
-public func writeJSON(_ value: some Encodable, to path: String) throws {
+/// directory when missing; with `snakeCaseKeys`, property names such as
+/// `ballastMB` become keys such as `ballast_mb`.
+public func writeJSON(_ value: some Encodable, to path: String, snakeCaseKeys: Bool = false) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    if snakeCaseKeys { encoder.keyEncodingStrategy = .convertToSnakeCase }
     try write(encoder.encode(value) + Data("\n".utf8), to: path)
 }
 

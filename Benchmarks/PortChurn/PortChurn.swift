@@ -257,7 +257,7 @@ struct PortChurn: AsyncParsableCommand {
                         command: (["port-churn"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                         secondsPerRun: secondsPerRun, portKind: portKind.rawValue, sharedConverters: sharedConverters,
                         policies: policies),
-                    to: json)
+                    to: json, snakeCaseKeys: true)
                 print("JSON: \(json)")
             } catch {
                 printError("port-churn: cannot write \(json): \(error)")

@@ -9,28 +9,17 @@ import BenchmarkSupport
 struct Goal: Encodable {
     var name: String
     var ballastMB: Int
-    var value: Double
+    /// `nil` (JSON `null`) when not finite.
+    @JSONNullable var value: Double?
     var limit: Double
     /// `true` when the goal asks for `value >= limit`, `false` for `value <= limit`.
     var atLeast: Bool
-    var met: Bool { atLeast ? value >= limit : value <= limit }
+    var met: Bool
 
-    enum CodingKeys: String, CodingKey {
-        case name
-        case ballastMB = "ballast_mb"
-        case value, limit
-        case atLeast = "at_least"
-        case met
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(ballastMB, forKey: .ballastMB)
-        try container.encode(number(value), forKey: .value)
-        try container.encode(number(limit), forKey: .limit)
-        try container.encode(atLeast, forKey: .atLeast)
-        try container.encode(met, forKey: .met)
+    init(name: String, ballastMB: Int, value: Double, limit: Double, atLeast: Bool) {
+        (self.name, self.ballastMB, self.value, self.limit, self.atLeast) =
+            (name, ballastMB, number(value), limit, atLeast)
+        met = atLeast ? value >= limit : value <= limit
     }
 }
 
@@ -173,7 +162,7 @@ struct Report {
         goals().map { goal in
             let relation = goal.atLeast ? ">=" : "<="
             return "\(goal.met ? "met   " : "MISSED") \(pad("\(goal.ballastMB) MB", 6)) "
-                + "\(pad(goal.name, 44, left: true)) \(pad(fixed(goal.value, 3), 7)) (goal \(relation) \(fixed(goal.limit, 2)))"
+                + "\(pad(goal.name, 44, left: true)) \(pad(goal.value.map { fixed($0, 3) } ?? "n/a", 7)) (goal \(relation) \(fixed(goal.limit, 2)))"
         }.joined(separator: "\n")
     }
 
@@ -226,7 +215,8 @@ struct Report {
 
     // MARK: Files
 
-    /// The JSON summary: its keys are read by other tools.
+    /// The JSON summary (keys in snake case: `secondsPerRun` is
+    /// `seconds_per_run`); other tools read its keys.
     struct Summary: Encodable {
         var command: String
         @JSONNullable var secondsPerRun: Double?
@@ -235,27 +225,20 @@ struct Report {
         var policies: [String]
         var runs: [Run]
         var goals: [Goal]
-
-        enum CodingKeys: String, CodingKey {
-            case command
-            case secondsPerRun = "seconds_per_run"
-            case portKind = "port_kind"
-            case sharedConverters = "shared_converters"
-            case policies, runs, goals
-        }
     }
 
     /// One run in the JSON summary; figures a run does not have (a failed
-    /// run, the Guile peer's table and foreign figures) are `null`.
+    /// run, the Guile peer's table and foreign figures) are `null`. The `_`
+    /// in two names puts the key's `_` before a digit (`rss_at_10pct_bytes`).
     struct Run: Encodable {
         var config: String
         var ballastMB: Int
         var error: String?
         @JSONNullable var portsPerSecond: Double?
         @JSONNullable var peakRSSBytes: Int?
-        @JSONNullable var rssAt10PercentBytes: Int?
+        @JSONNullable var rssAt_10pctBytes: Int?
         @JSONNullable var endRSSBytes: Int?
-        @JSONNullable var rssSlopeBytesPer100k: Double?
+        @JSONNullable var rssSlopeBytesPer_100k: Double?
         @JSONNullable var gcCount: Int?
         @JSONNullable var tableCapacity: Int?
         @JSONNullable var tableLive: Int?
@@ -269,26 +252,6 @@ struct Report {
         @JSONNullable var policy: String?
         @JSONNullable var peer: String?
         var stopped: String?
-
-        enum CodingKeys: String, CodingKey {
-            case config
-            case ballastMB = "ballast_mb"
-            case error
-            case portsPerSecond = "ports_per_second"
-            case peakRSSBytes = "peak_rss_bytes"
-            case rssAt10PercentBytes = "rss_at_10pct_bytes"
-            case endRSSBytes = "end_rss_bytes"
-            case rssSlopeBytesPer100k = "rss_slope_bytes_per_100k"
-            case gcCount = "gc_count"
-            case tableCapacity = "table_capacity"
-            case tableLive = "table_live"
-            case foreignLiveBytes = "foreign_live_bytes"
-            case heapSizeBytes = "heap_size_bytes"
-            case collectionsRequested = "collections_requested"
-            case tableDeadAwaitingVacuum = "table_dead_awaiting_vacuum"
-            case vacuums, ports, seconds, policy, peer
-            case stopped
-        }
 
         init(_ run: RunResult) {
             config = run.config
@@ -304,9 +267,9 @@ struct Report {
             func swift(_ key: String) -> Int? { run.isPeer ? nil : run.integer(key) }
             portsPerSecond = number(run.portsPerSecond)
             peakRSSBytes = run.peakRSS
-            rssAt10PercentBytes = run.rssAt10Percent
+            rssAt_10pctBytes = run.rssAt10Percent
             endRSSBytes = run.endRSS
-            rssSlopeBytesPer100k = number(run.rssSlopePer100k)
+            rssSlopeBytesPer_100k = number(run.rssSlopePer100k)
             gcCount = run.integer("gc_count")
             tableCapacity = swift("table_capacity")
             tableLive = swift("table_live")
