@@ -1,6 +1,8 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "BoehmGC",
     products: [
@@ -8,8 +10,9 @@ let package = Package(
         .library(name: "GCPorts", targets: ["GCPorts"]),
     ],
     dependencies: [
-        // Tools and benchmarks only: the library targets have no dependencies.
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        // Tools and benchmarks only: the library targets depend on nothing.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -22,19 +25,43 @@ let package = Package(
         .target(name: "GCPorts", dependencies: ["BoehmGC"]),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
         .executableTarget(
-            name: "transcode",
-            dependencies: ["GCPorts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/Transcode"),
-        .executableTarget(name: "core-bench", dependencies: ["BoehmGC"], path: "Benchmarks/CoreBench"),
-        .executableTarget(name: "foreign-bench", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/ForeignBench"),
-        .executableTarget(name: "gc-pressure-child", dependencies: ["BoehmGC"], path: "Benchmarks/PressureChild"),
-        .executableTarget(name: "port-churn", dependencies: ["BoehmGC", "GCPorts"], path: "Benchmarks/PortChurn"),
-        .target(name: "CWeakFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CWeakFloor"),
-        .executableTarget(name: "weak-table-bench", dependencies: ["BoehmGC", "CWeakFloor"], path: "Benchmarks/WeakTableBench"),
+            name: "transcode", dependencies: ["GCPorts", argumentParser], path: "Sources/Transcode"),
+        .target(name: "BenchmarkSupport", dependencies: ["BoehmGC"], path: "Benchmarks/Support"),
+        .target(
+            name: "BenchmarkDriverSupport",
+            dependencies: [
+                "BenchmarkSupport", argumentParser, .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Benchmarks/DriverSupport"),
+        .testTarget(name: "BenchmarkSupportTests", dependencies: ["BenchmarkSupport", "BoehmGC"]),
         .executableTarget(
-            name: "stress",
-            dependencies: ["BoehmGC", "GCPorts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Benchmarks/Stress"),
+            name: "core-bench",
+            dependencies: ["BoehmGC", "CFloor", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/CoreBench"),
+        // A driver depends on its measured child so that `swift run NAME` builds both.
+        .executableTarget(
+            name: "foreign-bench",
+            dependencies: ["foreign-bench-child", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/ForeignBench"),
+        .executableTarget(
+            name: "foreign-bench-child", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
+            path: "Benchmarks/ForeignBenchChild"),
+        .executableTarget(
+            name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureChild"),
+        .executableTarget(
+            name: "port-churn",
+            dependencies: ["port-churn-child", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/PortChurn"),
+        .executableTarget(
+            name: "port-churn-child", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
+            path: "Benchmarks/PortChurnChild"),
+        .target(name: "CFloor", dependencies: ["CBoehmGC"], path: "Benchmarks/CFloor"),
+        .executableTarget(
+            name: "weak-table-bench",
+            dependencies: ["BoehmGC", "CFloor", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/WeakTableBench"),
+        .executableTarget(
+            name: "stress", dependencies: ["BoehmGC", "GCPorts", argumentParser], path: "Benchmarks/Stress"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
     ],

@@ -1,17 +1,31 @@
+import BenchmarkDriverSupport
+import BenchmarkSupport
+
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// One goal of issue 5, checked on the figures of this run.
-struct Goal {
+struct Goal: Encodable {
     var name: String
     var ballastMB: Int
-    var value: Double
+    /// `nil` (JSON `null`) when not finite.
+    @JSONNullable var value: Double?
     var limit: Double
     /// `true` when the goal asks for `value >= limit`, `false` for `value <= limit`.
     var atLeast: Bool
-    var met: Bool { atLeast ? value >= limit : value <= limit }
+    var met: Bool
+
+    init(name: String, ballastMB: Int, value: Double, limit: Double, atLeast: Bool) {
+        (self.name, self.ballastMB, self.value, self.limit, self.atLeast) =
+            (name, ballastMB, number(value), limit, atLeast)
+        met = atLeast ? value >= limit : value <= limit
+    }
 }
+
+/// `value` rounded to 3 decimals for the JSON summary; `nil` (null) when
+/// it is not finite.
+private func number(_ value: Double) -> Double? { value.isFinite ? decimals(value, 3) : nil }
 
 /// Tables, goals, JSON, CSV and the plot.
 struct Report {
@@ -148,7 +162,7 @@ struct Report {
         goals().map { goal in
             let relation = goal.atLeast ? ">=" : "<="
             return "\(goal.met ? "met   " : "MISSED") \(pad("\(goal.ballastMB) MB", 6)) "
-                + "\(pad(goal.name, 44, left: true)) \(pad(fixed(goal.value, 3), 7)) (goal \(relation) \(fixed(goal.limit, 2)))"
+                + "\(pad(goal.name, 44, left: true)) \(pad(goal.value.map { fixed($0, 3) } ?? "n/a", 7)) (goal \(relation) \(fixed(goal.limit, 2)))"
         }.joined(separator: "\n")
     }
 
@@ -201,82 +215,80 @@ struct Report {
 
     // MARK: Files
 
-    func json(
-        command: [String], secondsPerRun: Double, portKind: String, sharedConverters: Bool, policies: [String]
-    ) -> String {
-        func string(_ text: String) -> String {
-            var out = "\""
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-            return out + "\""
-        }
-        func number(_ value: Double) -> String { value.isFinite ? fixed(value, 3) : "null" }
-        func optional(_ value: Int?) -> String { value.map(String.init) ?? "null" }
-        var runs: [String] = []
-        for run in results {
-            var fields: [(String, String)] = [
-                ("config", string(run.config)),
-                ("ballast_mb", String(run.ballastMB)),
-            ]
-            if let error = run.error {
-                fields.append(("error", string(error)))
-            } else {
-                fields += [
-                    ("ports_per_second", number(run.portsPerSecond)),
-                    ("peak_rss_bytes", String(run.peakRSS)),
-                    ("rss_at_10pct_bytes", String(run.rssAt10Percent)),
-                    ("end_rss_bytes", String(run.endRSS)),
-                    ("rss_slope_bytes_per_100k", number(run.rssSlopePer100k)),
-                    ("gc_count", optional(run.integer("gc_count"))),
-                    ("table_capacity", run.isPeer ? "null" : optional(run.integer("table_capacity"))),
-                    ("table_live", run.isPeer ? "null" : optional(run.integer("table_live"))),
-                    ("foreign_live_bytes", run.isPeer ? "null" : optional(run.integer("foreign_live"))),
-                    ("heap_size_bytes", optional(run.integer("heap_size"))),
-                    ("collections_requested", run.isPeer ? "null" : optional(run.integer("collections_requested"))),
-                    ("table_dead_awaiting_vacuum", run.isPeer ? "null" : optional(run.integer("table_dead"))),
-                    ("vacuums", run.isPeer ? "null" : optional(run.integer("vacuums"))),
-                    ("ports", String(run.ports)),
-                    ("seconds", number(run.seconds)),
-                ]
-            }
-            fields.append(("policy", run.policy.map(string) ?? "null"))
-            fields.append(("peer", run.isPeer ? string("guile-3.0") : "null"))
-            if run.fields["stopped"] != nil { fields.append(("stopped", string(run.fields["stopped"]!))) }
-            runs.append("    {" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}")
-        }
-        let goals = goals().map { goal in
-            "    {\"name\": \(string(goal.name)), \"ballast_mb\": \(goal.ballastMB), "
-                + "\"value\": \(number(goal.value)), \"limit\": \(number(goal.limit)), "
-                + "\"at_least\": \(goal.atLeast), \"met\": \(goal.met)}"
-        }
-        return """
-            {
-              "command": \(string(command.joined(separator: " "))),
-              "seconds_per_run": \(number(secondsPerRun)),
-              "port_kind": \(string(portKind)),
-              "shared_converters": \(sharedConverters),
-              "policies": [\(policies.map(string).joined(separator: ", "))],
-              "runs": [
-            \(runs.joined(separator: ",\n"))
-              ],
-              "goals": [
-            \(goals.joined(separator: ",\n"))
-              ]
-            }
+    /// The JSON summary (keys in snake case: `secondsPerRun` is
+    /// `seconds_per_run`); other tools read its keys.
+    struct Summary: Encodable {
+        var command: String
+        @JSONNullable var secondsPerRun: Double?
+        var portKind: String
+        var sharedConverters: Bool
+        var policies: [String]
+        var runs: [Run]
+        var goals: [Goal]
+    }
 
-            """
+    /// One run in the JSON summary; figures a run does not have (a failed
+    /// run, the Guile peer's table and foreign figures) are `null`. The `_`
+    /// in two names puts the key's `_` before a digit (`rss_at_10pct_bytes`).
+    struct Run: Encodable {
+        var config: String
+        var ballastMB: Int
+        var error: String?
+        @JSONNullable var portsPerSecond: Double?
+        @JSONNullable var peakRSSBytes: Int?
+        @JSONNullable var rssAt_10pctBytes: Int?
+        @JSONNullable var endRSSBytes: Int?
+        @JSONNullable var rssSlopeBytesPer_100k: Double?
+        @JSONNullable var gcCount: Int?
+        @JSONNullable var tableCapacity: Int?
+        @JSONNullable var tableLive: Int?
+        @JSONNullable var foreignLiveBytes: Int?
+        @JSONNullable var heapSizeBytes: Int?
+        @JSONNullable var collectionsRequested: Int?
+        @JSONNullable var tableDeadAwaitingVacuum: Int?
+        @JSONNullable var vacuums: Int?
+        @JSONNullable var ports: Int?
+        @JSONNullable var seconds: Double?
+        @JSONNullable var policy: String?
+        @JSONNullable var peer: String?
+        var stopped: String?
+
+        init(_ run: RunResult) {
+            config = run.config
+            ballastMB = run.ballastMB
+            policy = run.policy
+            peer = run.isPeer ? "guile-3.0" : nil
+            stopped = run.fields["stopped"]
+            if let failure = run.error {
+                error = failure
+                return
+            }
+            /// A figure only the Swift side reports.
+            func swift(_ key: String) -> Int? { run.isPeer ? nil : run.integer(key) }
+            portsPerSecond = number(run.portsPerSecond)
+            peakRSSBytes = run.peakRSS
+            rssAt_10pctBytes = run.rssAt10Percent
+            endRSSBytes = run.endRSS
+            rssSlopeBytesPer_100k = number(run.rssSlopePer100k)
+            gcCount = run.integer("gc_count")
+            tableCapacity = swift("table_capacity")
+            tableLive = swift("table_live")
+            foreignLiveBytes = swift("foreign_live")
+            heapSizeBytes = run.integer("heap_size")
+            collectionsRequested = swift("collections_requested")
+            tableDeadAwaitingVacuum = swift("table_dead")
+            vacuums = swift("vacuums")
+            ports = run.ports
+            seconds = number(run.seconds)
+        }
+    }
+
+    func json(
+        command: String, secondsPerRun: Double, portKind: String, sharedConverters: Bool, policies: [String]
+    ) -> Summary {
+        Summary(
+            command: command, secondsPerRun: number(secondsPerRun), portKind: portKind,
+            sharedConverters: sharedConverters, policies: policies, runs: results.map(Run.init), goals: goals())
     }
 
     func csv() -> String {
@@ -310,7 +322,7 @@ struct Report {
             if results.last?.config != fields[0] || results.last?.ballastMB != ballast {
                 results.append(RunResult(config: fields[0], ballastMB: ballast, isPeer: fields[0].hasPrefix("guile-")))
             }
-            results[results.count - 1].samples.append(Sample(ports: ports, seconds: seconds, rssBytes: rss))
+            results[results.count - 1].output.samples.append(Sample(ports: ports, seconds: seconds, rssBytes: rss))
         }
         return results
     }
@@ -324,8 +336,8 @@ struct Report {
     /// Draws RSS against ports, one panel per ballast, with gnuplot.
     ///
     /// - Returns: `nil` on success, or why there is no plot.
-    func plot(to path: String) -> String? {
-        guard let gnuplot = System.which("gnuplot") else {
+    func plot(to path: String) async -> String? {
+        guard let gnuplot = await findOnPath("gnuplot") else {
             return "gnuplot not found (apt-get install gnuplot-nox): no plot; the CSV has the series"
         }
         var script = ""
@@ -356,7 +368,6 @@ struct Report {
                 "set title \"port churn, \(ballast) MB live heap\"\nplot " + plots.joined(separator: ", \\\n     "))
         }
         guard !panels.isEmpty else { return "no samples to plot" }
-        System.makeParentDirectory(of: path)
         script += """
             set terminal pngcairo size 1200,\(420 * panels.count) font ",10"
             set output "\(path)"
@@ -371,13 +382,11 @@ struct Report {
         script += panels.joined(separator: "\n") + "\nunset multiplot\n"
         let scriptPath = path + ".gp"
         do {
-            try System.writeFile(scriptPath, script)
+            try writeText(script, to: scriptPath)  // creates the plot's directory too
         } catch {
             return "cannot write the gnuplot script: \(error)"
         }
-        var result = RunResult(config: "gnuplot", ballastMB: 0, isPeer: false)
-        Runner.run([gnuplot, scriptPath], into: &result, quietStderr: false) { _ in }
-        if let error = result.error, error != "no result record" {
+        if let error = await runTool([gnuplot, scriptPath]) {
             return "gnuplot failed (\(error)); script left at \(scriptPath)"
         }
         unlink(scriptPath)

@@ -14,6 +14,7 @@
 // 3 the churn ran out of memory (caught as GCError.outOfMemory), 4 memory
 // freed under the limit could not be allocated again, 64 bad arguments.
 
+import BenchmarkSupport
 import BoehmGC
 import Synchronization
 
@@ -30,64 +31,31 @@ enum ExitCode: Int32 {
     case usage = 64
 }
 
+/// Prints the `result {...}` line the tests read, then exits with `code`.
 func finish(_ code: ExitCode, _ fields: KeyValuePairs<String, Any>) -> Never {
-    let body = fields.map { key, value in
-        if let text = value as? String { return "\"\(key)\":\"\(text)\"" }
-        return "\"\(key)\":\(value)"
-    }.joined(separator: ",")
-    print("result {\(body),\"exit\":\(code.rawValue)}")
+    print("result \(jsonObject(fields, ["exit": code.rawValue]))")
     exit(code.rawValue)
 }
 
-struct Arguments {
-    var mode = ""
-    var options: [String: String] = [:]
-
-    init() {
-        var rest = CommandLine.arguments.dropFirst()
-        mode = rest.popFirst() ?? ""
-        while let flag = rest.popFirst() {
-            guard flag.hasPrefix("--") else { fail("unexpected argument \(flag)") }
-            let name = String(flag.dropFirst(2))
-            if ["monitor", "runtime-limit", "tiny"].contains(name) {
-                options[name] = "1"
-            } else {
-                guard let value = rest.popFirst() else { fail("\(flag) needs a value") }
-                options[name] = value
-            }
-        }
+/// A one-line JSON object of `fields` (strings quoted as they are, numbers
+/// and Booleans as Swift prints them), without Foundation.
+func jsonObject(_ fields: KeyValuePairs<String, Any>...) -> String {
+    let members = fields.joined().map { key, value in
+        if let text = value as? String { return "\"\(key)\":\"\(text)\"" }
+        return "\"\(key)\":\(value)"
     }
+    return "{" + members.joined(separator: ",") + "}"
+}
 
-    func flag(_ name: String) -> Bool { options[name] != nil }
-
-    func int(_ name: String, _ defaultValue: Int) -> Int {
-        guard let text = options[name] else { return defaultValue }
-        guard let value = Int(text), value > 0 else { fail("--\(name) needs a positive integer") }
-        return value
-    }
-
-    func fail(_ message: String) -> Never {
-        print("gc-pressure-child: \(message)")
-        exit(ExitCode.usage.rawValue)
-    }
+func fail(_ message: String) -> Never {
+    print("gc-pressure-child: \(message)")
+    exit(ExitCode.usage.rawValue)
 }
 
 /// Level changes the churn's observer saw, printed at the end.
 let changeLog = Mutex<[String]>([])
 /// The sample-cost benchmark's foreign-bytes source.
 let foreignBytes = Atomic<Int>(0)
-
-/// `value` with `digits` decimals.
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (value * scale).rounded()
-    guard digits > 0 else { return "\(Int(scaled))" }
-    let whole = Int(scaled / scale)
-    let fraction = Int(abs(scaled) - Double(abs(whole)) * scale)
-    let text = String(fraction)
-    return "\(value < 0 && whole == 0 ? "-" : "")\(whole)." + String(repeating: "0", count: digits - text.count) + text
-}
 
 // MARK: Object patterns
 
@@ -166,8 +134,8 @@ func checkObject(_ object: UnsafeMutableRawPointer, _ index: Int) -> Bool {
     return check(object, byteCount: size, index: index)
 }
 
-func heapLimit(_ arguments: Arguments) throws(GCError) -> Never {
-    let limit = arguments.int("limit-mb", 32) << 20
+func heapLimit(_ arguments: ChildArguments) throws -> Never {
+    let limit = try arguments.int("limit-mb", 32) << 20
     if arguments.flag("runtime-limit") {
         GC.initialize()
         try GC.setMaximumHeapSize(limit)
@@ -234,14 +202,14 @@ func heapLimit(_ arguments: Arguments) throws(GCError) -> Never {
 /// makes some garbage; every second iteration the oldest request completes.
 /// In-flight work grows by half a request per iteration, past the heap limit
 /// unless the server refuses work when told of pressure.
-func churn(_ arguments: Arguments) throws(GCError) -> Never {
-    let limit = arguments.int("limit-mb", 24) << 20
-    let requests = arguments.int("requests", 600)
+func churn(_ arguments: ChildArguments) throws -> Never {
+    let limit = try arguments.int("limit-mb", 24) << 20
+    let requests = try arguments.int("requests", 600)
     let chunks = 32
     // 4080, not 4096: libgc adds a byte to each object (interior pointers),
     // which would make a 4096-byte object take two 4 KiB blocks.
     let chunkSize = 4080
-    let liveBytes = (Int(arguments.options["live-mb"] ?? "0") ?? 0) << 20
+    let liveBytes = try arguments.int("live-mb", 0, minimum: 0) << 20
     try GC.configure(.init(maximumHeapSize: limit))
     GC.initialize()
     // Optional long-lived data the churn runs beside (scanned 256-byte
@@ -257,16 +225,16 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
 
     let monitor: MemoryPressureMonitor?
     if arguments.flag("monitor") {
-        let started = ContinuousClock.now
+        let started = monotonicNanoseconds()
         monitor = try MemoryPressureMonitor(
             .init(
                 warningThreshold: 0.6, criticalThreshold: 0.8, hysteresis: 0.1,
                 samplingInterval: .milliseconds(2), collectsOnWarning: true,
-                collectionTimeShare: Double(arguments.int("share-percent", 5)) / 100, cgroup: .none))
+                collectionTimeShare: Double(try arguments.int("share-percent", 5)) / 100, cgroup: .none))
         monitor?.addObserver { change in
-            let at = ContinuousClock.now - started
+            let at = Double(monotonicNanoseconds() - started)
             let text =
-                "\(change.previous)->\(change.current) at \(fixed(nanoseconds(at) / 1e6, 1)) ms"
+                "\(change.previous)->\(change.current) at \(fixed(at / 1e6, 1)) ms"
                 + " (gc heap in use \(change.sample.gcInUseBytes >> 10) KiB of \((change.sample.gcHeapLimit ?? 0) >> 10) KiB)"
             changeLog.withLock { $0.append(text) }
         }
@@ -282,7 +250,7 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
     var completed = 0
     var peakInFlight = 0
     var bad = 0
-    let start = ContinuousClock.now
+    let start = monotonicNanoseconds()
     for iteration in 0..<requests {
         if let monitor, monitor.level >= .warning {
             refused += 1
@@ -326,7 +294,7 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
         }
         usleep(250)  // the request's I/O
     }
-    let elapsed = ContinuousClock.now - start
+    let elapsedNanoseconds = monotonicNanoseconds() - start
     let stats = GC.statistics
     let monitorStats = monitor?.statistics
     monitor?.stop()
@@ -338,9 +306,9 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
         "heapBytes": stats.heapSize, "collections": stats.collections,
         "levelChanges": monitorStats?.levelChanges ?? 0, "samples": monitorStats?.samples ?? 0,
         "monitorCollections": monitorStats?.collectionsRequested ?? 0,
-        "elapsedMs": Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
-        "liveBytes": liveBytes, "gcPauseMs": fixed(nanoseconds(stats.totalPause - pauseBefore) / 1e6, 1),
-        "maxPauseMs": fixed(nanoseconds(stats.maxPause) / 1e6, 1),
+        "elapsedMs": Int(elapsedNanoseconds / 1_000_000), "liveBytes": liveBytes,
+        "gcPauseMs": fixed((stats.totalPause - pauseBefore).milliseconds, 1),
+        "maxPauseMs": fixed(stats.maxPause.milliseconds, 1),
     ]
     precondition(liveBytes == 0 || live[liveBytes / 256 - 1] != nil)
     finish(bad > 0 ? .corrupted : .success, fields)
@@ -353,10 +321,10 @@ func churn(_ arguments: Arguments) throws(GCError) -> Never {
 /// `--live-mb` of live data, and reports how much time the monitor's own
 /// collections took. Nothing else allocates here, so every such collection
 /// is a recheck charged to the time allowance.
-func ration(_ arguments: Arguments) throws(GCError) -> Never {
-    let share = Double(arguments.int("share-percent", 5)) / 100
-    let duration = Duration.milliseconds(arguments.int("ms", 300))
-    let liveBytes = (Int(arguments.options["live-mb"] ?? "0") ?? 0) << 20
+func ration(_ arguments: ChildArguments) throws -> Never {
+    let share = Double(try arguments.int("share-percent", 5)) / 100
+    let duration = UInt64(try arguments.int("ms", 300)) * 1_000_000
+    let liveBytes = try arguments.int("live-mb", 0, minimum: 0) << 20
     GC.initialize()
     let live = try Table(capacity: max(1, liveBytes / 256))
     for index in 0..<(liveBytes / 256) {
@@ -370,14 +338,14 @@ func ration(_ arguments: Arguments) throws(GCError) -> Never {
             collectsOnWarning: true, collectionTimeShare: share, gcHeapBudget: .unwatched,
             foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1000, readsResidentSize: false,
             cgroup: .none))
-    let clock = ContinuousClock()
-    let start = clock.now
+    let start = monotonicNanoseconds()
     var longest = Duration.zero
     var last = Duration.zero
     // At least `--ms`, and until `--min-collections` ran (at most 10 s).
-    let minimumCollections = arguments.int("min-collections", 1)
-    while clock.now - start < duration
-        || (monitor.statistics.collectionsRequested < minimumCollections && clock.now - start < .seconds(10))
+    let minimumCollections = try arguments.int("min-collections", 1)
+    while monotonicNanoseconds() - start < duration
+        || (monitor.statistics.collectionsRequested < minimumCollections
+            && monotonicNanoseconds() - start < 10_000_000_000)
     {
         monitor.sample()
         let total = monitor.statistics.totalCollectionTime
@@ -385,17 +353,17 @@ func ration(_ arguments: Arguments) throws(GCError) -> Never {
         last = total
         usleep(500)
     }
-    let elapsed = clock.now - start
+    let elapsed = Double(monotonicNanoseconds() - start)
     let statistics = monitor.statistics
     precondition(liveBytes == 0 || live[0] != nil)
     finish(
         monitor.level == .warning ? .success : .corrupted,
         [
             "mode": "ration", "share": fixed(share, 2), "liveBytes": liveBytes,
-            "elapsedMs": fixed(nanoseconds(elapsed) / 1e6, 1), "collections": statistics.collectionsRequested,
-            "collectionMs": fixed(nanoseconds(statistics.totalCollectionTime) / 1e6, 2),
-            "longestMs": fixed(nanoseconds(longest) / 1e6, 2),
-            "boundMs": fixed((nanoseconds(elapsed) * share + 3 * nanoseconds(longest)) / 1e6 + 1, 2),
+            "elapsedMs": fixed(elapsed / 1e6, 1), "collections": statistics.collectionsRequested,
+            "collectionMs": fixed(statistics.totalCollectionTime.milliseconds, 2),
+            "longestMs": fixed(longest.milliseconds, 2),
+            "boundMs": fixed((elapsed * share + 3 * longest.nanoseconds) / 1e6 + 1, 2),
         ])
 }
 
@@ -404,9 +372,9 @@ func ration(_ arguments: Arguments) throws(GCError) -> Never {
 /// Fills the heap with small objects held by `GCRoot`s until the error, then
 /// drops them and allocates again. Each root also allocates a one-word
 /// uncollectable cell, which can be what fails at the limit.
-func rootsAtLimit(_ arguments: Arguments) throws(GCError) -> Never {
-    let limit = arguments.int("limit-mb", 8) << 20
-    let byteCount = arguments.int("byte-count", 32)
+func rootsAtLimit(_ arguments: ChildArguments) throws -> Never {
+    let limit = try arguments.int("limit-mb", 8) << 20
+    let byteCount = try arguments.int("byte-count", 32)
     try GC.configure(.init(maximumHeapSize: limit))
     var roots: [GCRoot] = []
     var error = ""
@@ -426,26 +394,23 @@ func rootsAtLimit(_ arguments: Arguments) throws(GCError) -> Never {
 
 // MARK: sample-cost
 
-func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
-
-func nanoseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9
-}
+/// Calls per timed batch in sample-cost: a sample costs 0.05-3 µs and a
+/// clock read pair ~30 ns, so each call is timed as 1/100 of a batch.
+let sampleBatch = 100
 
 /// The cost of one monitor sample against its floor (GC.statistics alone,
 /// libgc's heap counters under its lock), with an empty heap and with a live
 /// heap, and of one `level` check.
-func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
+func sampleCost(_ arguments: ChildArguments) throws -> Never {
     let tiny = arguments.flag("tiny")
-    let count = arguments.int("samples", tiny ? 200 : 20_000)
-    let liveBytes = arguments.int("live-mb", tiny ? 4 : 64) << 20
+    let count = try arguments.int("samples", tiny ? 200 : 20_000)
+    let liveBytes = try arguments.int("live-mb", tiny ? 4 : 64) << 20
     GC.initialize()
-    let clock = ContinuousClock()
     let monitor = try MemoryPressureMonitor(
         .init(
             samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
             foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40, residentLimit: 1 << 40,
-            cgroup: arguments.options["cgroup-dir"].map { .directory($0) } ?? .automatic))
+            cgroup: arguments.string("cgroup-dir").map { .directory($0) } ?? .automatic))
 
     // The same without the files: what reading /proc (and cgroupfs) adds.
     let heapOnly = try MemoryPressureMonitor(
@@ -454,31 +419,28 @@ func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
             foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40,
             readsResidentSize: false, cgroup: .none))
 
+    /// Nanoseconds per call, the median of the batches.
     struct Figures {
-        var floor: Duration
-        var sample: Duration
-        var heapOnly: Duration
+        var floor: Double
+        var sample: Double
+        var heapOnly: Double
         var level: Double
     }
 
     func measure() -> Figures {
-        var floors: [Duration] = []
-        var samples: [Duration] = []
-        var heapOnlySamples: [Duration] = []
-        for _ in 0..<count {
-            floors.append(clock.measure { _ = GC.statistics })
-            samples.append(clock.measure { monitor.sample() })
-            heapOnlySamples.append(clock.measure { heapOnly.sample() })
+        var floors: [Double] = []
+        var samples: [Double] = []
+        var heapOnlySamples: [Double] = []
+        for _ in 0..<max(1, count / sampleBatch) {
+            floors.append(nanosecondsPerCall(sampleBatch) { _ = GC.statistics })
+            samples.append(nanosecondsPerCall(sampleBatch) { monitor.sample() })
+            heapOnlySamples.append(nanosecondsPerCall(sampleBatch) { heapOnly.sample() })
         }
         var sum = 0
-        let loads = count * 100
-        let levelTime = clock.measure {
-            for _ in 0..<loads { sum &+= Int(monitor.level.rawValue) }
-        }
+        let level = nanosecondsPerCall(count * 100) { sum &+= Int(monitor.level.rawValue) }
         precondition(sum >= 0)
         return Figures(
-            floor: median(floors), sample: median(samples), heapOnly: median(heapOnlySamples),
-            level: nanoseconds(levelTime) / Double(loads))
+            floor: median(floors), sample: median(samples), heapOnly: median(heapOnlySamples), level: level)
     }
 
     let empty = measure()
@@ -489,46 +451,47 @@ func sampleCost(_ arguments: Arguments) throws(GCError) -> Never {
     GC.collect()
     let live = measure()
     let last = monitor.latestSample
-    func ns(_ duration: Duration) -> String { "\(Int(nanoseconds(duration)))" }
-    let figures: [(String, String)] = [
-        ("samples", "\(count)"), ("liveBytes", "\(liveBytes)"),
-        ("floorNsEmpty", ns(empty.floor)), ("sampleNsEmpty", ns(empty.sample)),
-        ("heapOnlySampleNsEmpty", ns(empty.heapOnly)),
-        ("floorNsLive", ns(live.floor)), ("sampleNsLive", ns(live.sample)),
-        ("heapOnlySampleNsLive", ns(live.heapOnly)),
-        ("ratioLive", fixed(nanoseconds(live.sample) / nanoseconds(live.floor), 2)),
-        ("levelNs", fixed(live.level, 3)), ("cgroupDirectory", "\"\(monitor.cgroupDirectory ?? "none")\""),
-        ("residentBytes", "\(last.residentBytes ?? -1)"), ("gcHeapBytes", "\(last.gcHeapBytes)"),
-    ]
-    print("one monitor sample, median of \(count) (floor: GC.statistics alone, libgc's counters under its lock):")
+    print(
+        "one monitor sample, median of \(max(1, count / sampleBatch)) batches of \(sampleBatch)"
+            + " (floor: GC.statistics alone, libgc's counters under its lock):")
     for (name, figures) in [("empty heap", empty), ("\(liveBytes >> 20) MB live", live)] {
         print(
-            "  \(name): full sample (GC heap + foreign + RSS + cgroup) \(fixed(nanoseconds(figures.sample), 0)) ns,"
-                + " without /proc and cgroup files \(fixed(nanoseconds(figures.heapOnly), 0)) ns,"
-                + " floor \(fixed(nanoseconds(figures.floor), 0)) ns,"
-                + " ratio \(fixed(nanoseconds(figures.sample) / nanoseconds(figures.floor), 1))")
+            "  \(name): full sample (GC heap + foreign + RSS + cgroup) \(fixed(figures.sample, 0)) ns,"
+                + " without /proc and cgroup files \(fixed(figures.heapOnly, 0)) ns,"
+                + " floor \(fixed(figures.floor, 0)) ns, ratio \(fixed(figures.sample / figures.floor, 1))")
     }
     print("  level check: \(fixed(live.level, 2)) ns")
-    if let path = arguments.options["json"] {
-        let json = "{" + figures.map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}\n"
-        guard let file = fopen(path, "w") else { arguments.fail("cannot write \(path)") }
-        fputs(json, file)
+    if let path = arguments.string("json") {
+        let json = jsonObject([
+            "samples": count, "liveBytes": liveBytes, "floorNsEmpty": Int(empty.floor),
+            "sampleNsEmpty": Int(empty.sample), "heapOnlySampleNsEmpty": Int(empty.heapOnly),
+            "floorNsLive": Int(live.floor), "sampleNsLive": Int(live.sample),
+            "heapOnlySampleNsLive": Int(live.heapOnly),
+            "ratioLive": decimals(live.sample / live.floor, 2), "levelNs": decimals(live.level, 3),
+            "cgroupDirectory": monitor.cgroupDirectory ?? "none", "residentBytes": last.residentBytes ?? -1,
+            "gcHeapBytes": last.gcHeapBytes,
+        ])
+        guard let file = fopen(path, "w") else { fail("cannot write \(path)") }
+        fputs(json + "\n", file)
         fclose(file)
     }
     precondition(table[0] != nil)  // the live heap stays live up to here
-    finish(.success, ["mode": "sample-cost", "sampleNsLive": Int(nanoseconds(live.sample))])
+    finish(.success, ["mode": "sample-cost", "sampleNsLive": Int(live.sample)])
 }
 
-let arguments = Arguments()
 do {
-    switch arguments.mode {
+    let arguments = try ChildArguments(flags: ["monitor", "runtime-limit", "tiny"])
+    if arguments.positional.count > 1 { fail("unexpected argument \(arguments.positional[1])") }
+    switch arguments.positional.first ?? "" {
     case "heap-limit": try heapLimit(arguments)
     case "churn": try churn(arguments)
     case "roots": try rootsAtLimit(arguments)
     case "ration": try ration(arguments)
     case "sample-cost": try sampleCost(arguments)
-    default: arguments.fail("usage: gc-pressure-child heap-limit|churn|roots|ration|sample-cost [options]")
+    default: fail("usage: gc-pressure-child heap-limit|churn|roots|ration|sample-cost [options]")
     }
+} catch let error as UsageError {
+    fail("\(error)")
 } catch {
     print("gc-pressure-child: unexpected error: \(error)")
     exit(ExitCode.usage.rawValue)

@@ -7,59 +7,36 @@
 // hit / miss, remove, churn insert (keys die at once); bytes of table storage
 // per live entry; eager vacuum time per million dead entries next to the
 // pause of the collection it follows; and the floor: the same allocation
-// plus a libgc disappearing link (C, CWeakFloor).
+// plus a libgc disappearing link (C, CFloor).
+import ArgumentParser
+import BenchmarkDriverSupport
+import BenchmarkSupport
 import BoehmGC
-import CWeakFloor
-import Foundation
+import CFloor
 
-struct Options {
+struct Options: ParsableArguments {
+    @Option(help: "Entries per table.")
     var entries = 1_000_000
+
+    @Option(name: .customLong("live-mb"), help: "The live heap of the second phase, in MB.")
     var liveMB = 64
+
+    @Option(help: "Write the figures as JSON to this file.")
     var json: String?
 
-    init() {
-        var args = CommandLine.arguments.dropFirst()
-        while let arg = args.popFirst() {
-            switch arg {
-            case "--entries": entries = Int(args.popFirst() ?? "") ?? entries
-            case "--live-mb": liveMB = Int(args.popFirst() ?? "") ?? liveMB
-            case "--tiny":
-                entries = 20_000
-                liveMB = 4
-            case "--json": json = args.popFirst()
-            default:
-                print("usage: weak-table-bench [--entries N] [--live-mb M] [--tiny] [--json PATH]")
-                exit(2)
-            }
-        }
-    }
+    @Flag(help: "The CI size: 20,000 entries, a 4 MB live heap.")
+    var tiny = false
 }
 
-let options = Options()
+var options = Options.parseOrExit()
+if options.tiny { (options.entries, options.liveMB) = (20_000, 4) }
 let n = options.entries
 let perMillion = 1_000_000.0
-var figures: [(String, Double)] = []
+var figures: [String: Double] = [:]
 
 @MainActor func record(_ key: String, _ value: Double, _ label: String) {
-    figures.append((key, value))
-    print("  " + label.padding(toLength: 50, withPad: " ", startingAt: 0) + String(format: "%10.2f", value))
-}
-
-@inline(__always)
-func nanoseconds(_ body: () throws -> Void) rethrows -> Double {
-    var start = timespec()
-    var end = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &start)
-    try body()
-    clock_gettime(CLOCK_MONOTONIC, &end)
-    return Double(end.tv_sec - start.tv_sec) * 1e9 + Double(end.tv_nsec - start.tv_nsec)
-}
-
-/// Best of `runs` (the machine is shared; the minimum is the least disturbed).
-func best(_ runs: Int = 3, _ body: () throws -> Double) rethrows -> Double {
-    var result = Double.infinity
-    for _ in 0..<runs { result = min(result, try body()) }
-    return result
+    figures[key] = decimals(value, 3)
+    print("  " + pad(label, 50, left: true) + pad(fixed(value, 2), 10))
 }
 
 /// A scanned uncollectable array of `count` words: keeps what it points to.
@@ -91,16 +68,14 @@ func makeLiveHeap(mb: Int) throws -> Keep? {
 
 @inline(never)
 func churnInsert(_ table: GCWeakTable, count: Int, value: UnsafeMutableRawPointer) throws -> Double {
-    try nanoseconds {
-        for _ in 0..<count {
-            let key = try GC.unsafeAllocate(byteCount: 32)
-            try table.unsafeSetValue(value, forKey: key)
-        }
-    } / Double(count)
+    try nanosecondsPerCall(count) {
+        let key = try GC.unsafeAllocate(byteCount: 32)
+        try table.unsafeSetValue(value, forKey: key)
+    }
 }
 
 func runFloor(label: String, count: Int, keep: Int32) -> Double {
-    let ns = cwf_alloc_link_ns(count, 32, keep)
+    let ns = cfloor_alloc_link_ns(count, 32, keep)
     precondition(ns >= 0, "floor: out of memory")
     return ns
 }
@@ -112,7 +87,7 @@ print("weak-table-bench: \(n) entries, live heap 0 and \(options.liveMB) MB, rel
 // MARK: Phase 1, fresh heap: floors and churn
 
 print("\n[0 MB live heap]")
-let allocNs = best { cwf_alloc_ns(n, 32) }
+let allocNs = best { cfloor_alloc_ns(n, 32) }
 record("floor_alloc_ns", allocNs, "floor: GC_MALLOC(32)")
 let floorChurn = best { runFloor(label: "churn", count: n, keep: 0) }
 record("floor_churn_ns", floorChurn, "floor: GC_MALLOC(32) + disappearing link, dying")
@@ -139,17 +114,12 @@ record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor"
     let before = table.statistics
     keys.clear(n)
     GC.collect()
-    let pause =
-        Double(GC.statistics.lastPause.components.attoseconds) / 1e9
-        + Double(GC.statistics.lastPause.components.seconds) * 1e9
+    let pause = GC.statistics.lastPause.nanoseconds
     GC.runFinalizers()
     let after = table.statistics
     let vacuum = after.vacuumTime - before.vacuumTime
     let sweep = after.sweepTime - before.sweepTime
-    func ns(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9
-    }
-    return (ns(vacuum), pause, ns(sweep), after.entriesVacuumed - before.entriesVacuumed)
+    return (vacuum.nanoseconds, pause, sweep.nanoseconds, after.entriesVacuumed - before.entriesVacuumed)
 }
 
 // MARK: Live heap
@@ -158,7 +128,7 @@ print("\n[\(options.liveMB) MB live heap]")
 let live = try makeLiveHeap(mb: options.liveMB)
 GC.collect()
 let heapMB = Double(GC.statistics.heapSize) / 1_048_576
-print(String(format: "  heap %.0f MB after building the live heap", heapMB))
+print("  heap \(fixed(heapMB, 0)) MB after building the live heap")
 let churnTable64 = try GCWeakTable(weakness: .keys)
 let gcBefore = GC.collectionCount
 let churn64 = try best { try churnInsert(churnTable64, count: n, value: value.unsafeAddress) }
@@ -166,10 +136,10 @@ let gcDuring = GC.collectionCount - gcBefore
 record("churn_insert_64mb_ns", churn64, "churn insert")
 print("  (\(gcDuring) collections over 3 runs; table capacity now \(churnTable64.statistics.capacity))")
 let floorCount = max(n / 20, 1_000)
-let gcFloorBefore = cwf_gc_count()
+let gcFloorBefore = cfloor_gc_count()
 let floorChurn64 = runFloor(label: "churn64", count: floorCount, keep: 0)
 record("floor_churn_64mb_ns", floorChurn64, "floor: GC_MALLOC(32) + link, dying (\(floorCount))")
-print("  (\(cwf_gc_count() - gcFloorBefore) collections forced by the link table)")
+print("  (\(cfloor_gc_count() - gcFloorBefore) collections forced by the link table)")
 record("churn_64mb_vs_floor", churn64 / floorChurn64, "  table churn / link floor")
 
 var v64 = try measureVacuum()
@@ -190,8 +160,6 @@ let floorInsert = best {
 }
 record("floor_insert_ns", floorInsert, "floor: GC_MALLOC(32) + disappearing link, kept")
 
-if found == 42 { print("") }
-
 // Insert: allocate the key, keep it, insert it (what the floor does, with a
 // table instead of a link).
 let insertNs = try best {
@@ -201,7 +169,7 @@ let insertNs = try best {
     let t = table
     let words = keys.words
     let v = value.unsafeAddress
-    return try nanoseconds {
+    return try elapsedNanoseconds {
         for i in 0..<n {
             let key = try GC.unsafeAllocate(byteCount: 32)
             words[i] = key
@@ -219,7 +187,7 @@ let insertOnlyNs = try best {
     let t = try GCWeakTable(weakness: .keys)
     let words = keys.words
     let v = value.unsafeAddress
-    return try nanoseconds {
+    return try elapsedNanoseconds {
         for i in 0..<n { try t.unsafeSetValue(v, forKey: words[i]!) }
     } / Double(n)
 }
@@ -235,7 +203,7 @@ var found = 0
         let t = table
         var hits = 0
         let ns =
-            nanoseconds {
+            elapsedNanoseconds {
                 for i in indices where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
             } / Double(indices.count)
         found += hits
@@ -248,7 +216,7 @@ order.shuffle()
 let lookupRandom = lookupNs(keys.words, order)
 let batch = 256
 let lookupBatch = best {
-    nanoseconds {
+    elapsedNanoseconds {
         withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: batch) { out in
             var start = 0
             while start < n {
@@ -268,7 +236,7 @@ let safeLookup = best {
     var roots: [GCRoot] = []
     roots.reserveCapacity(sample)
     for i in 0..<sample { roots.append(GCRoot(unsafeAddress: keys.words[i]!)) }
-    return nanoseconds {
+    return elapsedNanoseconds {
         for r in roots where table[r] != nil { found += 1 }
     } / Double(sample)
 }
@@ -287,7 +255,7 @@ let removeNs = try best {
     let t = try GCWeakTable(weakness: .keys)
     for i in 0..<n { try t.unsafeSetValue(value.unsafeAddress, forKey: keys.words[i]!) }
     let words = keys.words
-    return nanoseconds {
+    return elapsedNanoseconds {
         for i in 0..<n { t.unsafeRemoveValue(forKey: words[i]!) }
     } / Double(n)
 }
@@ -309,8 +277,8 @@ withExtendedLifetime((live, keys, value, table, churnTable, churnTable64)) {}
 if found == 42 { print("") }
 
 if let path = options.json {
-    let body = figures.map { "  \"\($0.0)\": \(String(format: "%.3f", $0.1))" }.joined(separator: ",\n")
-    let extra = "  \"entries\": \(n),\n  \"live_heap_mb\": \(options.liveMB),\n"
-    try ("{\n" + extra + body + "\n}\n").write(toFile: path, atomically: true, encoding: .utf8)
+    figures["entries"] = Double(n)
+    figures["live_heap_mb"] = Double(options.liveMB)
+    try writeJSON(figures, to: path)
     print("\nwrote \(path)")
 }

@@ -15,8 +15,7 @@ extension ExternalMemory {
     /// ``GCError/invalidArgument(_:)`` for anything else.
     ///
     /// The policy for a process is chosen once, with
-    /// ``ExternalMemory/configure(_:)``; ``init(argument:)`` parses the
-    /// spelling benchmarks take on their command line (`--policy`).
+    /// ``ExternalMemory/configure(_:)``.
     public enum TriggerPolicy: Sendable, Equatable {
         /// Collect when foreign bytes reported since the last collection pass
         /// `max(floor, heapFraction × GC heap size)` (the default).
@@ -50,73 +49,6 @@ extension ExternalMemory {
         public static let defaultHeapFraction = 1.0 / 3.0
         /// The default policy: `.bytes()`.
         public static let `default` = TriggerPolicy.bytes()
-
-        /// Parses a command-line spelling.
-        ///
-        /// - `bytes` (the defaults), `bytes:FLOOR` or `bytes:FLOOR:FRACTION`;
-        ///   sizes take a `k`, `m` or `g` suffix (binary units)
-        /// - `count:N`
-        /// - `interval:T` with `T` in `ns`, `us`, `ms` or `s` (e.g. `interval:10ms`)
-        /// - `either:P,P,...`, e.g. `either:count:1000,interval:10ms`
-        /// - `never` (or `off`)
-        ///
-        /// Returns nil for anything else.
-        public init?(argument: String) {
-            let text = argument.lowercased()
-            if text.hasPrefix("either:") {
-                let parts = text.dropFirst("either:".count).split(separator: ",")
-                var policies: [TriggerPolicy] = []
-                for part in parts {
-                    guard let policy = TriggerPolicy(argument: String(part)), !part.hasPrefix("either") else {
-                        return nil
-                    }
-                    policies.append(policy)
-                }
-                guard !policies.isEmpty else { return nil }
-                self = .either(policies)
-                return
-            }
-            let fields = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            switch fields[0] {
-            case "never", "off":
-                guard fields.count == 1 else { return nil }
-                self = .never
-            case "bytes":
-                guard fields.count <= 3 else { return nil }
-                var floor = TriggerPolicy.defaultFloor
-                var fraction = TriggerPolicy.defaultHeapFraction
-                if fields.count > 1 {
-                    guard let value = parseSize(fields[1]) else { return nil }
-                    floor = value
-                }
-                if fields.count > 2 {
-                    guard let value = Double(fields[2]), value >= 0, value.isFinite else { return nil }
-                    fraction = value
-                }
-                self = .bytes(floor: floor, heapFraction: fraction)
-            case "count":
-                guard fields.count == 2, let n = Int(fields[1]), n > 0 else { return nil }
-                self = .objectCount(n)
-            case "interval":
-                guard fields.count == 2, let duration = parseDuration(fields[1]) else { return nil }
-                self = .interval(duration)
-            default:
-                return nil
-            }
-        }
-
-        /// The spelling ``init(argument:)`` reads back.
-        public var argument: String {
-            switch self {
-            case .bytes(let floor, let fraction): return "bytes:\(floor):\(fraction)"
-            case .objectCount(let n): return "count:\(n)"
-            case .interval(let duration):
-                let ns = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-                return "interval:\(ns)ns"
-            case .either(let policies): return "either:" + policies.map(\.argument).joined(separator: ",")
-            case .never: return "never"
-            }
-        }
 
         /// Throws ``GCError/invalidArgument(_:)`` unless every part is in
         /// range.
@@ -193,28 +125,4 @@ extension ExternalMemory {
             return max(floor, proportional)
         }
     }
-}
-
-private func parseSize(_ text: String) -> Int? {
-    var digits = Substring(text)
-    var scale = 1
-    switch text.last {
-    case "k": scale = 1 << 10
-    case "m": scale = 1 << 20
-    case "g": scale = 1 << 30
-    default: break
-    }
-    if scale != 1 { digits = digits.dropLast() }
-    guard let value = Int(digits), value >= 0 else { return nil }
-    let (product, overflow) = value.multipliedReportingOverflow(by: scale)
-    return overflow ? nil : product
-}
-
-private func parseDuration(_ text: String) -> Duration? {
-    let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        guard let value = Double(text.dropLast(suffix.count)), value > 0, value.isFinite else { return nil }
-        return .nanoseconds(Int64(value * scale * 1e9))
-    }
-    return nil
 }

@@ -295,27 +295,4 @@ private func dropFinalizableObjects(_ count: Int) {
             exit(s.collectionsRequested >= 5 && GC.collectionCount - start >= 5 ? 0 : 1)
         }
     }
-
-    @Test func policyArguments() {
-        typealias P = ExternalMemory.TriggerPolicy
-        #expect(P(argument: "bytes") == .bytes())
-        #expect(P(argument: "bytes:16m:0.5") == .bytes(floor: 16 << 20, heapFraction: 0.5))
-        #expect(P(argument: "count:500") == .objectCount(500))
-        #expect(P(argument: "interval:10ms") == .interval(.milliseconds(10)))
-        #expect(P(argument: "interval:2s") == .interval(.seconds(2)))
-        #expect(
-            P(argument: "either:count:1000,interval:10ms")
-                == .either([.objectCount(1000), .interval(.milliseconds(10))]))
-        #expect(P(argument: "never") == .never)
-        #expect(P(argument: "off") == .never)
-        for bad in ["", "bytes:x", "count:0", "count", "interval:10", "either:", "either:either:count:1", "sometimes"] {
-            #expect(P(argument: bad) == nil, "\(bad)")
-        }
-        for policy: P in [
-            .bytes(), .objectCount(7), .interval(.microseconds(250)), .never,
-            .either([.objectCount(3), .interval(.milliseconds(1))]),
-        ] {
-            #expect(P(argument: policy.argument) == policy)
-        }
-    }
 }

@@ -1,8 +1,8 @@
-// Floor loops for weak-table-bench. Facts used: libgc 8.2.2 finalize.c,
+// Floor loops for core-bench and weak-table-bench. Facts used: libgc 8.2.2 finalize.c,
 // GC_grow_table forces a full collection before the disappearing-link table
 // grows past 2^GC_ON_GROW_LOG_SIZE_MIN (4,096) entries.
 #include "../../Sources/CBoehmGC/shim.h"
-#include "CWeakFloor.h"
+#include "CFloor.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -13,7 +13,7 @@ static double now_ns(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-double cwf_alloc_ns(size_t n, size_t size) {
+double cfloor_alloc_ns(size_t n, size_t size) {
     volatile void *sink = NULL;
     double start = now_ns();
     for (size_t i = 0; i < n; i++) {
@@ -27,7 +27,7 @@ double cwf_alloc_ns(size_t n, size_t size) {
     return elapsed / (double)n;
 }
 
-double cwf_alloc_link_ns(size_t n, size_t size, int keep) {
+double cfloor_alloc_link_ns(size_t n, size_t size, int keep) {
     // Link cells in malloc memory: never scanned, so they keep nothing alive.
     void **links = calloc(n, sizeof(void *));
     void **kept = keep ? GC_MALLOC_UNCOLLECTABLE(n * sizeof(void *)) : NULL;
@@ -50,4 +50,4 @@ double cwf_alloc_link_ns(size_t n, size_t size, int keep) {
     return elapsed / (double)n;
 }
 
-unsigned long cwf_gc_count(void) { return (unsigned long)GC_get_gc_no(); }
+unsigned long cfloor_gc_count(void) { return (unsigned long)GC_get_gc_no(); }

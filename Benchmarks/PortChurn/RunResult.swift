@@ -1,0 +1,53 @@
+import BenchmarkDriverSupport
+import BenchmarkSupport
+
+/// What a child (Swift or Guile) reported, and the figures derived from it.
+struct RunResult {
+    /// `both`, `closed`, ..., or `guile-string-dropped` etc.
+    var config: String
+    var ballastMB: Int
+    /// The trigger policy of a policy-table run, `nil` otherwise.
+    var policy: String?
+    var isPeer: Bool
+    var output = ChildOutput()
+
+    var samples: [Sample] { output.samples }
+    var fields: [String: String] { output.fields }
+    var error: String? { output.error }
+
+    /// A label for tables, the CSV and the plot.
+    var label: String { policy.map { "\(config)[\($0)]" } ?? config }
+
+    func integer(_ key: String) -> Int? { fields[key].flatMap { Int($0) } }
+    var ports: Int { integer("ports") ?? samples.last?.ports ?? 0 }
+    var seconds: Double { fields["seconds"].flatMap { Double($0) } ?? samples.last?.seconds ?? 0 }
+    var portsPerSecond: Double { seconds > 0 ? Double(ports) / seconds : 0 }
+    var peakRSS: Int { integer("peak_rss") ?? samples.map(\.rssBytes).max() ?? 0 }
+    var endRSS: Int { samples.last?.rssBytes ?? 0 }
+
+    /// RSS at 10% of the run's ports: the first sample at or past it.
+    var rssAt10Percent: Int {
+        let mark = Double(ports) * 0.1
+        return samples.first { Double($0.ports) >= mark && $0.ports > 0 }?.rssBytes ?? endRSS
+    }
+
+    /// Least-squares slope of RSS against ports from 10% of the run to its
+    /// end, in bytes per 100,000 ports (the first 10% is warm-up: heap growth
+    /// to its working size).
+    var rssSlopePer100k: Double {
+        let mark = Double(ports) * 0.1
+        let points = samples.filter { Double($0.ports) >= mark }
+        guard points.count >= 3 else { return 0 }
+        let n = Double(points.count)
+        let meanX = points.reduce(0) { $0 + Double($1.ports) } / n
+        let meanY = points.reduce(0) { $0 + Double($1.rssBytes) } / n
+        var sxy = 0.0
+        var sxx = 0.0
+        for point in points {
+            let dx = Double(point.ports) - meanX
+            sxy += dx * (Double(point.rssBytes) - meanY)
+            sxx += dx * dx
+        }
+        return sxx > 0 ? sxy / sxx * 100_000 : 0
+    }
+}
