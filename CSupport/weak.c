@@ -186,10 +186,14 @@ static void run_jobs(void) {
 
 static void *helper_main(void *unused) {
     (void)unused;
-    // Signals go elsewhere: this thread must never run a handler that could
-    // touch the collector.
+    // Signals go elsewhere, but for the faults of its own writes: in
+    // generational mode libgc write-protects the heap, and its SIGSEGV
+    // handler unprotects a page a sweep writes DEAD into (a blocked
+    // synchronous fault kills the process).
     sigset_t all;
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     int seen = __atomic_load_n(&round_word, __ATOMIC_ACQUIRE);
     for (;;) {

@@ -27,15 +27,21 @@ struct Stress: AsyncParsableCommand {
     @Option(help: "A directory for the file ports' output (the files are removed afterwards).")
     var directory = "/tmp"
 
+    @Flag(help: "Run the collector in libgc's generational mode (partial collections).")
+    var generational = false
+
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400]") }
     }
 
     func run() async throws {
+        if generational { try GC.configure(.init(collections: .generational())) }
         let world = try World(workers: threads, directory: directory)
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        print("stress: \(threads) workers (pthreads, Dispatch, tasks) for \(seconds) s")
+        print(
+            "stress: \(threads) workers (pthreads, Dispatch, tasks) for \(seconds) s"
+                + (generational ? ", generational mode" : ""))
         await startWorkers(world: world, deadline: deadline)
         let broken = world.finish()
         if broken > 0 { throw ExitCode(1) }

@@ -452,7 +452,7 @@ internal final class Accountant: Sendable {
             return
         }
         enterCollector()
-        libgc_gcollect()
+        libgc_collectSome()
         collectionPending.store(false, ordering: .releasing)
     }
 
@@ -479,7 +479,7 @@ private final class BackgroundCollector: Sendable {
             enterCollector()
             while true {
                 wakeup.wait()
-                libgc_gcollect()
+                libgc_collectSome()
                 Accountant.shared.backgroundCollectionDone()
             }
         }

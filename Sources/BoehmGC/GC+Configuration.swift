@@ -35,20 +35,53 @@ extension GC {
         /// The corresponding C function is
         /// `GC_register_has_static_roots_callback`.
         public var unscannedModules: [String]
+        /// Full collections only (the default), or libgc's generational
+        /// mode. See ``GC/Collections``.
+        public var collections: Collections
 
         public init(
             initialHeapSize: Int? = nil,
             freeSpaceDivisor: Int? = nil,
             maximumHeapSize: Int? = nil,
             finalizerMode: FinalizerMode = .dedicatedThread,
-            unscannedModules: [String] = ["/gconv/"]
+            unscannedModules: [String] = ["/gconv/"],
+            collections: Collections = .full
         ) {
             self.initialHeapSize = initialHeapSize
             self.freeSpaceDivisor = freeSpaceDivisor
             self.maximumHeapSize = maximumHeapSize
             self.finalizerMode = finalizerMode
             self.unscannedModules = unscannedModules
+            self.collections = collections
         }
+    }
+
+    /// How the collector collects.
+    public enum Collections: Sendable, Equatable {
+        /// Every collection marks the whole heap with the world stopped.
+        case full
+        /// libgc's generational mode: most collections are partial (they
+        /// trace only from what changed since the last one, so their pause
+        /// follows the young part of the heap), with a full collection after
+        /// every `fullEvery` partial ones.
+        ///
+        /// What changes with it:
+        /// - An object that survived a collection and then became
+        ///   unreachable is found only by the next full collection: its
+        ///   finalizer, the weak-table entries that hold it weakly and the
+        ///   weak references to it wait for that one.
+        /// - libgc learns which pages changed by write-protecting the heap
+        ///   (this kernel has no soft-dirty bits): a system call that writes
+        ///   into a scanned GC object (read(2) into a GC buffer) fails with
+        ///   EFAULT. Read into malloc'd or pointer-free memory; the library's
+        ///   own I/O (the ports) never reads into the GC heap.
+        /// - The foreign-memory trigger and growing weak tables start
+        ///   partial collections; ``GC/collect()`` still runs a full one.
+        ///
+        /// The corresponding C function is `GC_enable_incremental` (with
+        /// `GC_set_time_limit(GC_TIME_UNLIMITED)`: marking is never spread
+        /// over several pauses) and `GC_set_full_freq`.
+        case generational(fullEvery: Int = 19)
     }
 
     /// Where finalizers (and post-GC hooks) run.
@@ -72,9 +105,12 @@ extension GC {
     /// - Throws: ``GCError/alreadyInitialized`` if the collector has started;
     ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, a heap
     ///   size above 2^47 bytes (the x86-64 user address space), an initial
-    ///   heap size above the maximum, more
+    ///   heap size above the maximum, `fullEvery` outside `1...10000`, more
     ///   than 16 unscanned modules or an empty one.
     public static func configure(_ configuration: Configuration) throws(GCError) {
+        if case .generational(let fullEvery) = configuration.collections, !(1...10_000).contains(fullEvery) {
+            throw .invalidArgument("fullEvery must be in 1...10000, got \(fullEvery)")
+        }
         if configuration.unscannedModules.count > 16 {
             throw .invalidArgument("at most 16 unscanned modules, got \(configuration.unscannedModules.count)")
         }

@@ -3,8 +3,11 @@ internal import CGCSupport
 extension GC {
     /// A snapshot of the collector's counters.
     public struct Statistics: Sendable, Equatable {
-        /// Collections completed (libgc's `GC_gc_no`).
+        /// Collections completed, full and partial (``GC/collectionCount``).
         public var collections: Int
+        /// Of those, full collections (all of them unless the collector
+        /// runs in generational mode).
+        public var fullCollections: Int
         /// Bytes of heap the collector has mapped.
         public var heapSize: Int
         /// Bytes of heap currently free.
@@ -15,11 +18,11 @@ extension GC {
         public var bytesSinceCollection: Int
         /// Bytes allocated since start.
         public var totalBytesAllocated: Int
-        /// Duration of the last collection (start to end event).
+        /// The time the world stood still in the last collection.
         public var lastPause: Duration
-        /// Sum of all collection durations.
+        /// Sum of those pauses over all collections.
         public var totalPause: Duration
-        /// Longest collection.
+        /// The longest pause.
         public var maxPause: Duration
         /// Wall time of the last collection's mark-end sweep of every weak
         /// table (part of ``lastPause``; shared between threads when the
@@ -37,7 +40,8 @@ extension GC {
         enterCollector()
         let usage = libgc_heapUsage()
         return Statistics(
-            collections: libgc_collectionNumber(),
+            collections: Int(cgc_collection_epoch()),
+            fullCollections: Int(cgc_full_collections()),
             heapSize: usage.heap,
             freeBytes: usage.free,
             unmappedBytes: usage.unmapped,

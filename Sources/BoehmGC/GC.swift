@@ -27,6 +27,15 @@ public enum GC {
         libgc_gcollect()
     }
 
+    /// Runs a partial collection now in generational mode (or a full one
+    /// when it is due); a full collection otherwise.
+    ///
+    /// The corresponding C function is `GC_start_incremental_collection`.
+    public static func collectPartially() {
+        enterCollector()
+        libgc_collectSome()
+    }
+
     /// Runs, on the calling thread, every finalizer (and post-GC hook) that
     /// is ready, and waits for any running on the finalizer thread.
     ///
@@ -64,8 +73,9 @@ public enum GC {
         cgc_unregister_current_thread()
     }
 
-    /// Number of collections completed since start, as counted by the
-    /// collection-event callback (the epoch post-GC hooks follow).
+    /// Collections completed since start, full and partial: the epoch that
+    /// post-GC hooks, the foreign-memory accounting and the weak tables
+    /// follow (also ``Statistics/collections``).
     public static var collectionCount: UInt64 {
         enterCollector()
         return cgc_collection_epoch()

@@ -49,6 +49,32 @@ internal func libgc_gcollect() {
     GC_gcollect()
 }
 
+/// A collection the collector may keep partial: in generational mode it
+/// starts one (partial, or full when it is due); otherwise a full one.
+internal func libgc_collectSome() {
+    if GC_is_incremental_mode() != 0 {
+        GC_start_incremental_collection()
+    } else {
+        GC_gcollect()
+    }
+}
+
+/// libgc's generational mode, world-stopped marking only (no time limit), a
+/// full collection after every `fullEvery` partial ones. After GC_INIT.
+internal func libgc_enableGenerationalMode(fullEvery: Int) {
+    GC_set_time_limit(UInt(GC_TIME_UNLIMITED))
+    _ = GC_call_with_alloc_lock(
+        { context in
+            GC_set_full_freq(Int32(truncatingIfNeeded: Int(bitPattern: UInt(bitPattern: context))))
+            return nil
+        }, UnsafeMutableRawPointer(bitPattern: UInt(fullEvery)))
+    GC_enable_incremental()
+}
+
+internal func libgc_isGenerational() -> Bool {
+    GC_is_incremental_mode() != 0
+}
+
 internal func libgc_setFreeSpaceDivisor(_ divisor: Int) {
     GC_set_free_space_divisor(GC_word(divisor))
 }
@@ -90,9 +116,6 @@ internal func libgc_expandHeap(by bytes: Int) -> Bool {
     GC_expand_hp(bytes) != 0
 }
 
-internal func libgc_collectionNumber() -> Int {
-    Int(GC_get_gc_no())
-}
 
 /// GC_get_heap_usage_safe: heap, free, unmapped, since-GC and total bytes,
 /// read together under the collector's lock.

@@ -49,6 +49,9 @@ internal final class Runtime: Sendable {
             precondition(cgc_add_unscanned_module(pattern) == 0, "cannot record unscanned module \(pattern)")
         }
         _ = cgc_init()
+        if case .generational(let fullEvery) = configuration.collections {
+            libgc_enableGenerationalMode(fullEvery: fullEvery)
+        }
         // Every process-wide object of the module, made now (see above).
         AfterFork.prepare()
         HookRecord.prepare()

@@ -122,6 +122,7 @@ struct WeakTableState: @unchecked Sendable {
     /// Makes the current storage the region's (so the sweep covers it and
     /// the collector keeps it).
     func publish() {
+        cgc_weak_note_moved(region)
         cgc_weak_region_publish(
             region, UnsafeMutableRawPointer(words).assumingMemoryBound(to: cgc_slot.self), capacity,
             hashes.map { UnsafeMutableRawPointer($0) })
@@ -273,6 +274,7 @@ struct WeakTableState: @unchecked Sendable {
                 if reusable < 0 { reusable = i }
             } else if matches(i, word: word, wantedKey: wantedKey, key: key, hash: storedHash) {
                 if replaceEntry(at: i, keyWord: word, key: key, value: value) {
+                    cgc_weak_note_young(region, i)
                     cgc_keep_alive(key)
                     cgc_keep_alive(value)
                     return .replaced
@@ -307,6 +309,9 @@ struct WeakTableState: @unchecked Sendable {
         cgc_store_field(valueField(reusable), valueWord(value))
         cgc_store_field(keyField(reusable), wantedKey)
         occupied += 1
+        // A partial collection tests only the slots written since the last
+        // collection (older weak targets stay marked until a full one).
+        cgc_weak_note_young(region, reusable)
         cgc_keep_alive(key)
         cgc_keep_alive(value)
         return .inserted

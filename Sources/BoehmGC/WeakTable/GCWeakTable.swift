@@ -370,7 +370,7 @@ public final class GCWeakTable: Sendable {
         if collectFirst {
             // Outside the lock: the collection's sweep finds the dead
             // entries, the vacuum drops them, and the insert may then fit.
-            libgc_gcollect()
+            libgc_collectSome()
             runVacuum()
         }
         if case .full = outcome { try insertAfterGrowing(value, forKey: key) }
