@@ -115,7 +115,8 @@ import Testing
                 lines += 1
             }
             kept.removeAll()
-            print("read(2) into a scanned GC object: \(direct) (errno \(directErrno)); through the ports: \(lines) lines")
+            print(
+                "read(2) into a scanned GC object: \(direct) (errno \(directErrno)); through the ports: \(lines) lines")
             exit(direct < 0 && directErrno == EFAULT && lines == 100 ? 0 : 1)
         }
         print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")

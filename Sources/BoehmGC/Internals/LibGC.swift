@@ -116,7 +116,6 @@ internal func libgc_expandHeap(by bytes: Int) -> Bool {
     GC_expand_hp(bytes) != 0
 }
 
-
 /// GC_get_heap_usage_safe: heap, free, unmapped, since-GC and total bytes,
 /// read together under the collector's lock.
 internal func libgc_heapUsage() -> (heap: Int, free: Int, unmapped: Int, sinceGC: Int, total: Int) {
