@@ -24,12 +24,12 @@ struct Converter: @unchecked Sendable {
 /// `never`, `gc-every`, `shared-never` (no accounting trigger), `shared`
 /// (the default policy), `background` (the default policy, collections on a
 /// background thread), or a policy spelling (`bytes:0:1`, `count:250`, ...).
-func policy(for trigger: String) -> (ExternalMemory.TriggerPolicy, ExternalMemory.CollectionMode)? {
+func policy(for trigger: String) -> (ForeignMemory.TriggerPolicy, ForeignMemory.CollectionMode)? {
     switch trigger {
     case "closed", "never", "gc-every", "shared-never": return (.never, .inline)
     case "shared": return (.default, .inline)
     case "background": return (.default, .backgroundThread)
-    default: return ExternalMemory.TriggerPolicy(argument: trigger).map { ($0, .inline) }
+    default: return ForeignMemory.TriggerPolicy(argument: trigger).map { ($0, .inline) }
     }
 }
 
@@ -73,7 +73,7 @@ func run(_ arguments: ChildArguments) throws -> Int32 {
     let ballastMB = try arguments.int("ballast", 0, minimum: 0)
     let iterations = try arguments.int("iterations", 1_000)
     let seconds = try arguments.double("seconds", 6)
-    try ExternalMemory.configure(.init(policy: policy, collectionMode: mode))
+    try ForeignMemory.configure(.init(policy: policy, collectionMode: mode))
     try Ports.configure(.init(converters: trigger.hasPrefix("shared") ? .pooled : .perPort))
     GC.initialize()
     // A chain of 1 KiB scanned objects.
@@ -111,7 +111,7 @@ func run(_ arguments: ChildArguments) throws -> Int32 {
     }
     let elapsed = Double(monotonicNanoseconds() - start) / 1e9
     let end = GC.statistics
-    let foreign = ExternalMemory.statistics
+    let foreign = ForeignMemory.statistics
     ChildRecord.result([
         ("iterations", "\(done)"),
         ("itPerSec", String(Int(Double(done) / elapsed))),

@@ -5,7 +5,7 @@ import BoehmGC
 
 /// The foreign-memory trigger policies of the policy table by their short
 /// names; any other `--policy` item is a full spelling, parsed by
-/// `ExternalMemory.TriggerPolicy(argument:)` (e.g. `count:500`, `interval:5ms`).
+/// `ForeignMemory.TriggerPolicy(argument:)` (e.g. `count:500`, `interval:5ms`).
 enum TriggerPolicyShorthand {
     /// Short name and full spelling, in the order of the policy table.
     /// `count` fires every 1,000 ports (~33 MB of iconv handles, about
@@ -27,7 +27,7 @@ enum TriggerPolicyShorthand {
         let items = listItems(text, separator: text.contains(";") ? ";" : ",")
         return try items.map { item in
             let spelling = all.first { $0.name == item }?.argument ?? item
-            guard ExternalMemory.TriggerPolicy(argument: spelling) != nil else {
+            guard ForeignMemory.TriggerPolicy(argument: spelling) != nil else {
                 throw ValidationError("unknown trigger policy \(item)")
             }
             return spelling

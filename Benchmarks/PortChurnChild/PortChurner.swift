@@ -41,15 +41,15 @@ struct PortChurner {
         case .accounted: (eager, accounted) = (false, true)
         case .both, .closed: (eager, accounted) = (true, true)
         }
-        var triggerPolicy = ExternalMemory.TriggerPolicy.default
+        var triggerPolicy = ForeignMemory.TriggerPolicy.default
         if let policy {
-            guard let parsed = ExternalMemory.TriggerPolicy(argument: policy) else {
+            guard let parsed = ForeignMemory.TriggerPolicy(argument: policy) else {
                 throw RunError("unknown trigger policy \(policy)")
             }
             triggerPolicy = parsed
         }
         do {
-            try ExternalMemory.configure(.init(policy: accounted ? triggerPolicy : .never))
+            try ForeignMemory.configure(.init(policy: accounted ? triggerPolicy : .never))
             try Ports.configure(
                 .init(
                     vacuum: eager ? .eager : .lazyOnly, accountsForeignMemory: true,
@@ -87,7 +87,7 @@ struct PortChurner {
 
     var statistics: PortStatistics {
         let ports = Ports.statistics
-        let foreign = ExternalMemory.statistics
+        let foreign = ForeignMemory.statistics
         return PortStatistics(
             tableCapacity: ports.table.capacity, tableLive: ports.table.liveEntries,
             foreignLiveBytes: foreign.liveBytes, tableDeadAwaitingVacuum: ports.table.deadAwaitingVacuum,

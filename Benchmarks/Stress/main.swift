@@ -94,7 +94,7 @@ final class World: Sendable {
     let hookOwner: GCRoot
     let hook: PostGCHook
     let startEpoch: UInt64
-    let foreignBaseline: ExternalMemory.Statistics
+    let foreignBaseline: ForeignMemory.Statistics
     let resourcesBaseline: ForeignResources.Statistics
 
     let finished = Atomic<Int>(0)
@@ -117,11 +117,11 @@ final class World: Sendable {
         tables = try [GCWeakTable.Weakness.keys, .values, .keysAndValues].map { try GCWeakTable(weakness: $0) }
         registry = try ForeignResourceRegistry()
         monitor = try MemoryPressureMonitor(
-            .init(samplingInterval: .milliseconds(20), foreignBytes: { ExternalMemory.statistics.liveBytes }))
+            .init(samplingInterval: .milliseconds(20), foreignBytes: { ForeignMemory.statistics.liveBytes }))
         hookOwner = try GCRoot(byteCount: 16)
         startEpoch = GC.collectionCount
         hook = try PostGCHook(owner: hookOwner) { _ in }
-        foreignBaseline = ExternalMemory.statistics
+        foreignBaseline = ForeignMemory.statistics
         resourcesBaseline = ForeignResources.statistics
     }
 
@@ -144,7 +144,7 @@ final class World: Sendable {
         monitor.stop()
         GC.runFinalizers()
         let collections = Int(GC.collectionCount - startEpoch)
-        let foreign = ExternalMemory.statistics
+        let foreign = ForeignMemory.statistics
         let resources = ForeignResources.statistics
         var checks: [(String, Bool, String)] = []
         let reported = failures.withLock { $0 }
@@ -343,8 +343,8 @@ struct WorkerState {
         // Foreign memory: reports in pairs, and resources closed or dropped.
         for n in 0..<8 {
             let size = Int.random(in: 64...65_536)
-            try ExternalMemory.add(byteCount: size)
-            try ExternalMemory.remove(byteCount: size)
+            try ForeignMemory.add(byteCount: size)
+            try ForeignMemory.remove(byteCount: size)
             let resource = try ForeignResource<UInt>(
                 byteCount: size, release: .registry(world.registry),
                 open: { UInt(bitPattern: malloc(size)) },

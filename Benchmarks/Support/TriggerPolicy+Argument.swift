@@ -1,6 +1,6 @@
 import BoehmGC
 
-extension ExternalMemory.TriggerPolicy {
+extension ForeignMemory.TriggerPolicy {
     /// Parses the spelling the benchmarks take on their command line
     /// (port-churn's `--policy`, foreign-bench's triggers).
     ///

@@ -5,8 +5,8 @@
 /// pointer-free GC object holding a retained reference to the resource's
 /// state (the strong value). When a collection finds the key unreachable,
 /// the table's sweep marks the entry dead; the vacuum (after the collection
-/// with ``GCWeakTable/VacuumPolicy/eager``, or at the next ``vacuum()`` or
-/// table operation with ``GCWeakTable/VacuumPolicy/lazyOnly``) hands the
+/// (or, for the soak's lazy configuration, at the next ``vacuum()`` or table
+/// operation) hands the
 /// value's address to the registry, which closes the handle, gives its bytes
 /// back and lets the reference go. Nothing is registered with libgc per
 /// resource, so libgc's 4,096-entry rule (a forced full collection before
@@ -18,13 +18,16 @@
 public final class ForeignResourceRegistry: Sendable {
     internal let table: GCWeakTable
 
-    /// Creates a registry.
+    /// Creates a registry whose vacuum runs after every collection.
     ///
-    /// - Parameter vacuum: When dead entries are closed: after every
-    ///   collection (``GCWeakTable/VacuumPolicy/eager``, the default) or only
-    ///   when the table is next used or vacuumed.
     /// - Throws: ``GCError/outOfMemory(byteCount:)``.
-    public init(vacuum: GCWeakTable.VacuumPolicy = .eager) throws(GCError) {
+    public convenience init() throws(GCError) {
+        try self.init(vacuum: .eager)
+    }
+
+    /// A registry with the given vacuum policy (`.lazyOnly`: the old leak,
+    /// for the tests and the soak).
+    package init(vacuum: GCWeakTable.VacuumPolicy) throws(GCError) {
         table = try GCWeakTable(
             weakness: .keys, hashing: .identity, vacuum: vacuum, minimumCapacity: 0,
             deadEntryHandler: .raw { value in ForeignResourceRegistry.takeState(from: value).closeFromCollector() })

@@ -8,7 +8,7 @@ import Synchronization
 /// The handle is closed exactly once: by ``close()``, or, when the resource
 /// is dropped unclosed, after the collection that finds its GC object
 /// (``object``) unreachable. Its foreign bytes are reported to
-/// ``ExternalMemory`` when it opens and given back exactly once when it
+/// ``ForeignMemory`` when it opens and given back exactly once when it
 /// closes. Using it after close throws ``ForeignResourceError/closed``.
 ///
 /// The resource is alive while its ``object`` is reachable: while this
@@ -49,7 +49,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     ///     before and after `open`. The measure is process-wide, so
     ///     allocation by other threads at the same time skews it; measure
     ///     once per kind of handle and pass the figure when opening many.
-    ///   - accounted: Whether to report `byteCount` to ``ExternalMemory``.
+    ///   - accounted: Whether to report `byteCount` to ``ForeignMemory``.
     ///   - release: How the resource is released when dropped unclosed.
     ///   - objectByteCount: Size of ``object`` (a pointer-free GC object).
     ///   - open: Creates the handle. If it throws, nothing is registered.
@@ -78,10 +78,10 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
             close(handle)
             throw error
         }
-        var allocation: ExternalMemory.Allocation? = nil
+        var allocation: ForeignMemory.Allocation? = nil
         if accounted {
             do {
-                allocation = try ExternalMemory.add(byteCount: measured, objects: 1)
+                allocation = try ForeignMemory.add(byteCount: measured, objects: 1)
             } catch {
                 close(handle)
                 throw error
@@ -117,18 +117,18 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         return result
     }
 
-    /// Foreign bytes reported to ``ExternalMemory`` for this resource now (0
+    /// Foreign bytes reported to ``ForeignMemory`` for this resource now (0
     /// when not accounted, or closed).
     public var byteCount: Int { core.byteCount }
 
     /// Changes the foreign bytes reported for the resource, for a handle
     /// whose memory grows or shrinks (a buffer): the difference is added to
-    /// or removed from ``ExternalMemory``. Does nothing for a resource that
+    /// or removed from ``ForeignMemory``. Does nothing for a resource that
     /// is not accounted.
     ///
     /// - Parameter newByteCount: The bytes the handle holds now.
     /// - Throws: ``ForeignResourceError/closed`` after close;
-    ///   ``ExternalMemory/AccountingError`` for a negative count or one that
+    ///   ``ForeignMemory/AccountingError`` for a negative count or one that
     ///   would overflow the live counts (nothing changes).
     public func setByteCount(_ newByteCount: Int) throws {
         try core.setByteCount(newByteCount)
@@ -228,13 +228,13 @@ internal protocol CollectableResource: AnyObject, Sendable {
 internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource {
     struct State {
         var handle: Handle?
-        /// What was reported to ExternalMemory; nil when not accounted.
-        var allocation: ExternalMemory.Allocation?
+        /// What was reported to ForeignMemory; nil when not accounted.
+        var allocation: ForeignMemory.Allocation?
     }
     private let state: HandleLock<State>
     private let closeHandle: @Sendable (Handle) -> Void
 
-    init(handle: Handle, close: @escaping @Sendable (Handle) -> Void, allocation: ExternalMemory.Allocation?) {
+    init(handle: Handle, close: @escaping @Sendable (Handle) -> Void, allocation: ForeignMemory.Allocation?) {
         state = HandleLock(State(handle: handle, allocation: allocation))
         closeHandle = close
     }
@@ -267,15 +267,15 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource 
         try state.withLock { state throws in
             guard state.handle != nil else { throw ForeignResourceError.closed }
             guard let allocation = state.allocation else { return }
-            guard newByteCount >= 0 else { throw ExternalMemory.AccountingError.negativeCount }
+            guard newByteCount >= 0 else { throw ForeignMemory.AccountingError.negativeCount }
             let difference = newByteCount - allocation.byteCount
             if difference > 0 {
-                let added = try ExternalMemory.add(byteCount: difference, objects: 0)
+                let added = try ForeignMemory.add(byteCount: difference, objects: 0)
                 state.allocation = allocation.adding(added)
             } else if difference < 0 {
-                let removed = ExternalMemory.Allocation(byteCount: -difference, objects: 0, window: allocation.window)
-                try ExternalMemory.remove(removed)
-                state.allocation = ExternalMemory.Allocation(
+                let removed = ForeignMemory.Allocation(byteCount: -difference, objects: 0, window: allocation.window)
+                try ForeignMemory.remove(removed)
+                state.allocation = ForeignMemory.Allocation(
                     byteCount: newByteCount, objects: allocation.objects, window: allocation.window)
             }
         }
@@ -284,7 +284,7 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource 
     /// Closes the handle and returns the bytes, once; false if already
     /// closed, or abandoned at a fork (its handle is then left alone).
     func close() -> Bool {
-        let taken = try? state.withLock { state -> (Handle, ExternalMemory.Allocation?)? in
+        let taken = try? state.withLock { state -> (Handle, ForeignMemory.Allocation?)? in
             guard let handle = state.handle else { return nil }
             state.handle = nil
             return (handle, state.allocation)
@@ -293,7 +293,7 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource 
         closeHandle(handle)
         if let allocation {
             do {
-                try ExternalMemory.remove(allocation)
+                try ForeignMemory.remove(allocation)
             } catch {
                 // Each core adds its bytes once and removes them once.
                 assertionFailure("foreign accounting out of balance: \(error)")

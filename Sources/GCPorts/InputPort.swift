@@ -25,7 +25,7 @@ import BoehmGC
 /// Every open port is in the process's open-ports table (see ``Ports``):
 /// a port dropped unclosed can be collected, and the table's vacuum then
 /// gives its converter back (or closes it), closes its descriptor if the
-/// port owns it, and gives its foreign bytes back to ``ExternalMemory``.
+/// port owns it, and gives its foreign bytes back to ``ForeignMemory``.
 /// Reads are serialised by a lock per port (a blocking read(2) is done
 /// under it), so a port can be shared between threads.
 ///

@@ -18,7 +18,7 @@ import BoehmGC
 /// weak-keyed table: a port dropped unclosed can be collected, and the
 /// table's vacuum then ends and flushes its output, gives its converter
 /// back (or closes it), closes its descriptor if the port owns it, and
-/// gives its foreign bytes back to ``ExternalMemory``; no libgc finalizer
+/// gives its foreign bytes back to ``ForeignMemory``; no libgc finalizer
 /// is registered per port. Where converters come from is
 /// ``Ports/ConverterPolicy``.
 ///

@@ -38,13 +38,13 @@ public enum Ports {
     /// Process-wide settings of the ports, fixed by the first port opened.
     public struct Configuration: Sendable, Equatable {
         /// When ports dropped unclosed are released: by a vacuum of the
-        /// open-ports table after every collection (`.eager`, the default),
-        /// or only when the table is next used or ``Ports/vacuum()`` runs
-        /// (`.lazyOnly`).
-        public var vacuum: GCWeakTable.VacuumPolicy
+        /// open-ports table after every collection (`.eager`), or, for the
+        /// soak's lazy configuration (the old leak), only when the table is
+        /// next used or ``Ports/vacuum()`` runs (`.lazyOnly`).
+        package var vacuum: GCWeakTable.VacuumPolicy
         /// Whether ports report the foreign bytes they hold to
-        /// ``ExternalMemory`` (so dropped ports make the collector run
-        /// sooner; the trigger policy is ``ExternalMemory/configure(_:)``'s):
+        /// ``ForeignMemory`` (so dropped ports make the collector run
+        /// sooner; the trigger policy is ``ForeignMemory/configure(_:)``'s):
         /// their buffers and Swift objects from open, a converter while they
         /// hold one, and their buffers' growth.
         public var accountsForeignMemory: Bool
@@ -53,9 +53,13 @@ public enum Ports {
         public var converters: ConverterPolicy
 
         /// Settings; each omitted one is the default.
-        public init(
-            vacuum: GCWeakTable.VacuumPolicy = .eager, accountsForeignMemory: Bool = true,
-            converters: ConverterPolicy = .pooled
+        public init(accountsForeignMemory: Bool = true, converters: ConverterPolicy = .pooled) {
+            self.init(vacuum: .eager, accountsForeignMemory: accountsForeignMemory, converters: converters)
+        }
+
+        /// Settings with a vacuum policy (tests and the soak).
+        package init(
+            vacuum: GCWeakTable.VacuumPolicy, accountsForeignMemory: Bool = true, converters: ConverterPolicy = .pooled
         ) {
             self.vacuum = vacuum
             self.accountsForeignMemory = accountsForeignMemory
@@ -71,8 +75,9 @@ public enum Ports {
         try pendingConfiguration.set(configuration)
     }
 
-    /// The settings in force (fixing them if no port was opened yet).
-    public static var configuration: Configuration { state.configuration }
+    /// The settings: those in force once the first port fixed them, those
+    /// set so far before that. Reading them fixes nothing.
+    public static var configuration: Configuration { pendingConfiguration.value }
 
     /// Flushes every output file port that is still open, registered in
     /// the open-ports table. It does not end their output: a stateful

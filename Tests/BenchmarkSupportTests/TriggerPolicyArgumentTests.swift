@@ -3,7 +3,7 @@ import BoehmGC
 import Testing
 
 @Suite struct TriggerPolicyArgumentTests {
-    typealias Policy = ExternalMemory.TriggerPolicy
+    typealias Policy = ForeignMemory.TriggerPolicy
 
     @Test func spellingsParse() {
         #expect(Policy(argument: "bytes") == .bytes())

@@ -58,14 +58,14 @@ import Testing
     }
 
     @Test func triggerPoliciesOutOfRangeThrow() {
-        let refused: [ExternalMemory.TriggerPolicy] = [
+        let refused: [ForeignMemory.TriggerPolicy] = [
             .bytes(floor: -1), .bytes(floor: Int.max), .bytes(heapFraction: .nan), .bytes(heapFraction: -0.5),
             .bytes(heapFraction: .infinity), .objectCount(0), .objectCount(-3), .interval(.zero),
             .interval(.seconds(-1)), .interval(.seconds(Int64.max)), .either([]),
             .either([.objectCount(5), .interval(.nanoseconds(-1))]),
         ]
         for policy in refused {
-            #expect(throws: GCError.self, "\(policy)") { try ExternalMemory.configure(.init(policy: policy)) }
+            #expect(throws: GCError.self, "\(policy)") { try ForeignMemory.configure(.init(policy: policy)) }
         }
     }
 
@@ -86,27 +86,27 @@ import Testing
     // The live counts are process-wide: in a child of its own.
     @Test func foreignCountsNeverOverflow() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .never))
-            try! ExternalMemory.add(byteCount: Int.max - 10, objects: 1)
+            try! ForeignMemory.configure(.init(policy: .never))
+            try! ForeignMemory.add(byteCount: Int.max - 10, objects: 1)
             var refused = 0
-            do { try ExternalMemory.add(byteCount: 11) } catch ExternalMemory.AccountingError.overflow {
+            do { try ForeignMemory.add(byteCount: 11) } catch ForeignMemory.AccountingError.overflow {
                 refused += 1
             } catch { exit(2) }
-            do { try ExternalMemory.add(byteCount: 1, objects: Int.max) } catch ExternalMemory.AccountingError.overflow
+            do { try ForeignMemory.add(byteCount: 1, objects: Int.max) } catch ForeignMemory.AccountingError.overflow
             { refused += 1 } catch {
                 exit(3)
             }
-            do { try ExternalMemory.add(byteCount: -1) } catch ExternalMemory.AccountingError.negativeCount {
+            do { try ForeignMemory.add(byteCount: -1) } catch ForeignMemory.AccountingError.negativeCount {
                 refused += 1
             } catch { exit(4) }
-            try! ExternalMemory.add(byteCount: 10)  // exactly Int.max: allowed
-            let s = ExternalMemory.statistics
+            try! ForeignMemory.add(byteCount: 10)  // exactly Int.max: allowed
+            let s = ForeignMemory.statistics
             guard refused == 3, s.liveBytes == Int.max, s.liveObjects == 2, s.totalBytesAdded == Int.max else {
                 print("refused \(refused), \(s)")
                 exit(1)
             }
-            try! ExternalMemory.remove(byteCount: Int.max, objects: 2)
-            exit(ExternalMemory.statistics.liveBytes == 0 ? 0 : 5)
+            try! ForeignMemory.remove(byteCount: Int.max, objects: 2)
+            exit(ForeignMemory.statistics.liveBytes == 0 ? 0 : 5)
         }
     }
 }

@@ -82,7 +82,7 @@ private func openAndDrop(
 
     @Test func accountingReturnsToZeroExactly() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .never))
+            try! ForeignMemory.configure(.init(policy: .never))
             let registry = try! ForeignResourceRegistry(vacuum: .eager)
             let closes = Counter()
             var kept: [ForeignResource<Block>] = []
@@ -96,10 +96,10 @@ private func openAndDrop(
                             closes.increment()
                         }))
             }
-            guard ExternalMemory.statistics.liveBytes == 200_000 else { exit(1) }
+            guard ForeignMemory.statistics.liveBytes == 200_000 else { exit(1) }
             for resource in kept { resource.close() }
             for resource in kept { resource.close() }
-            let s = ExternalMemory.statistics
+            let s = ForeignMemory.statistics
             print(
                 "after closing 200 twice: live \(s.liveBytes) bytes, \(s.liveObjects) objects, \(closes.count) closes")
             guard s.liveBytes == 0, s.liveObjects == 0, s.refusedRemovals == 0, closes.count == 200 else { exit(2) }
@@ -112,7 +112,7 @@ private func openAndDrop(
                 GC.runFinalizers()
             }
             registry.vacuum()
-            let after = ExternalMemory.statistics
+            let after = ForeignMemory.statistics
             print("after 2,000 dropped and collected: live \(after.liveBytes) bytes, \(after.liveObjects) objects")
             exit(after.liveBytes <= 10 * 1_000 && after.refusedRemovals == 0 ? 0 : 3)
         }

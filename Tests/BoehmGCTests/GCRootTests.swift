@@ -140,3 +140,45 @@ func objectHeldByAHandle() throws -> GCHandle {
     object.storeBytes(of: 7, as: Int.self)
     return GCHandle(GCRoot(unsafeAddress: object))
 }
+
+@Suite struct GCBoxTests {
+    struct Point: BitwiseCopyable, Equatable {
+        var x: Double
+        var y: Double
+    }
+
+    /// A C-like struct with a GC pointer in it.
+    struct Node: BitwiseCopyable {
+        var payload: Int
+        var next: UnsafeMutableRawPointer?
+    }
+
+    @Test func valuesAreReadAndWrittenInPlace() throws {
+        let box = try GCBox(Point(x: 1, y: 2))
+        box.value.x += 1
+        let copy = box
+        copy.value.y = 5
+        #expect(box.value == Point(x: 2, y: 5), "copies share one object")
+        let view = GCBox<Point>(viewing: box.root)
+        #expect(view.value == box.value)
+    }
+
+    /// A scanned box keeps what its value points to alive.
+    @Test func aScannedBoxKeepsItsPointees() throws {
+        let head = try GCBox(Node(payload: 1, next: nil), kind: .scanned)
+        let weak = try linkFreshNode(to: head)
+        collectAndDrain()
+        #expect(!weak.isCleared, "the node reachable only through the box was collected")
+        let next = try #require(head.value.next)
+        #expect(next.load(as: Int.self) == 2)
+    }
+}
+
+/// Links a new node, reachable only through `head`, and returns a weak
+/// reference to it; in a frame of its own.
+@inline(never)
+func linkFreshNode(to head: GCBox<GCBoxTests.Node>) throws -> GCWeakReference {
+    let node = try GCBox(GCBoxTests.Node(payload: 2, next: nil), kind: .scanned)
+    head.withUnsafeMutablePointer { $0.pointee.next = node.root.unsafeAddress }
+    return try GCWeakReference(node.root)
+}

@@ -68,9 +68,9 @@ import Testing
     @Test func theAccountingTriggerStartsPartialCollections() async {
         let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
             try! GC.configure(.init(collections: .generational(fullEvery: 1_000)))
-            try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
+            try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             let start = GC.statistics
-            for _ in 0..<160 { try! ExternalMemory.add(byteCount: 64 << 10) }  // 10 MiB
+            for _ in 0..<160 { try! ForeignMemory.add(byteCount: 64 << 10) }  // 10 MiB
             let end = GC.statistics
             let collections = end.collections - start.collections
             let full = end.fullCollections - start.fullCollections

@@ -246,10 +246,10 @@ func scrubStack() {
                 try! port.write("line \(i)\n")
                 ports.append(port)
             }
-            let open = ExternalMemory.statistics
+            let open = ForeignMemory.statistics
             guard open.liveObjects == 100, open.liveBytes >= 100 * 30_000 else { exit(1) }
             for port in ports { try! port.close() }
-            let closed = ExternalMemory.statistics
+            let closed = ForeignMemory.statistics
             guard closed.liveBytes == 0, closed.liveObjects == 0, closed.refusedRemovals == 0 else { exit(2) }
             guard Ports.statistics.registered == 0 else { exit(3) }
             // Dropped unclosed: at most a small bound is left once collected
@@ -260,7 +260,7 @@ func scrubStack() {
                 GC.runFinalizers()
             }
             Ports.vacuum()
-            let dropped = ExternalMemory.statistics
+            let dropped = ForeignMemory.statistics
             let perPort = open.liveBytes / 100
             guard dropped.liveBytes <= 4 * perPort, dropped.refusedRemovals == 0,
                 Ports.statistics.registered <= 4
@@ -279,14 +279,14 @@ func scrubStack() {
             var maxCapacity = 0
             for _ in 0..<100 {
                 try! openAndDropPorts(1_000)
-                let s = ExternalMemory.statistics
+                let s = ForeignMemory.statistics
                 let p = Ports.statistics
                 maxLive = max(maxLive, s.liveBytes)
                 maxRegistered = max(maxRegistered, p.registered)
                 maxCapacity = max(maxCapacity, p.table.capacity)
             }
             let p = Ports.statistics
-            let s = ExternalMemory.statistics
+            let s = ForeignMemory.statistics
             // Budget 8 MiB ≈ 250 ports of ~33 kB between collections, plus the
             // ports opened while the vacuum catches up.
             guard maxLive <= 48 << 20, maxRegistered <= 1_500, maxCapacity <= 4_096,
@@ -341,7 +341,7 @@ func scrubStack() {
             guard try! utf16.contents() == [0xFF, 0xFE, 0x61, 0x00, 0x62, 0x00] else { exit(3) }  // one BOM
             try! latin9.close()
             try! utf16.close()
-            let closed = ExternalMemory.statistics
+            let closed = ForeignMemory.statistics
             ChildReport.write(
                 "no-iconv-memory",
                 ["foreign bytes opened \(opened), written \(written); after close \(closed.liveBytes) bytes live"])
@@ -349,13 +349,13 @@ func scrubStack() {
             var maxLive = 0
             for _ in 0..<20 {
                 try! openAndDropPorts(1_000)
-                maxLive = max(maxLive, ExternalMemory.statistics.liveBytes)
+                maxLive = max(maxLive, ForeignMemory.statistics.liveBytes)
             }
             ChildReport.write("no-iconv-memory", ["20,000 dropped: at most \(maxLive) bytes live"])
             // 20,000 dropped ports of 936 bytes: the 8 MiB budget, plus at
             // most one more budget added while the eager vacuum (on the
             // finalizer thread) catches up after a collection under load.
-            guard maxLive <= 17 << 20, ExternalMemory.statistics.refusedRemovals == 0 else { exit(5) }
+            guard maxLive <= 17 << 20, ForeignMemory.statistics.refusedRemovals == 0 else { exit(5) }
             exit(0)
         }
         ChildReport.print("no-iconv-memory")
@@ -365,7 +365,7 @@ func scrubStack() {
     // until a vacuum runs; then they are released like eager ones.
     @Test func lazyVacuumReleasesOnlyWhenAsked() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .never))
+            try! ForeignMemory.configure(.init(policy: .never))
             try! Ports.configure(.init(vacuum: .lazyOnly))
             try! openAndDropPorts(1_000)
             for _ in 0..<3 {
@@ -374,12 +374,12 @@ func scrubStack() {
             }
             let waiting = Ports.statistics
             guard waiting.releasedByCollector == 0, waiting.registered == 1_000,
-                waiting.table.deadAwaitingVacuum >= 990, ExternalMemory.statistics.liveObjects == 1_000
+                waiting.table.deadAwaitingVacuum >= 990, ForeignMemory.statistics.liveObjects == 1_000
             else { exit(1) }
             Ports.vacuum()
             let after = Ports.statistics
             guard after.releasedByCollector >= 990, after.registered <= 10,
-                ExternalMemory.statistics.liveObjects <= 10
+                ForeignMemory.statistics.liveObjects <= 10
             else { exit(2) }
             exit(0)
         }
@@ -410,7 +410,7 @@ func scrubStack() {
             try! utf16.close()
             let idleAfter = Ports.idleConverterCount("UTF-16")
             check(idleAfter == idle + 1, "UTF-16 encoders idle: \(idle) before close, \(idleAfter) after")
-            check(ExternalMemory.statistics.liveBytes == 0, "live \(ExternalMemory.statistics.liveBytes) after close")
+            check(ForeignMemory.statistics.liveBytes == 0, "live \(ForeignMemory.statistics.liveBytes) after close")
 
             // Input, stateless: never a converter.
             let latin9 = try! InputPort.openBytes(Array(repeating: 0xE9, count: 1_000), encoding: "ISO-8859-15")
@@ -429,7 +429,7 @@ func scrubStack() {
             utf16In.close()
             let idleDecoders = Ports.idleConverterCount("UTF-16", decoding: true)
             check(idleDecoders == 0, "\(idleDecoders) UTF-16 decoders went back to the pool")
-            check(ExternalMemory.statistics.liveBytes == 0, "live \(ExternalMemory.statistics.liveBytes) after close")
+            check(ForeignMemory.statistics.liveBytes == 0, "live \(ForeignMemory.statistics.liveBytes) after close")
 
             // Dropped stateful ports give their converters back when the
             // collector finds them.
@@ -441,7 +441,7 @@ func scrubStack() {
             }
             Ports.vacuum()
             let given = Ports.idleConverterCount("ISO-2022-JP") - idleJIS
-            let live = ExternalMemory.statistics.liveBytes
+            let live = ForeignMemory.statistics.liveBytes
             check(given >= 45, "ISO-2022-JP: idle converters grew by \(given) after 50 dropped ports")
             check(live <= 5 * 34_000, "\(live) live bytes after 50 dropped ports")
             ChildReport.write("pooled", seen)
@@ -487,7 +487,7 @@ func scrubStack() {
             let counts = (output.foreignByteCount, input.foreignByteCount)
             try! output.close()
             input.close()
-            let live = ExternalMemory.statistics.liveBytes
+            let live = ForeignMemory.statistics.liveBytes
             let seen = "one converter per port: output \(counts.0), input \(counts.1) bytes, \(live) after close"
             ChildReport.write("per-port", [seen])
             exit(counts.0 > 30_000 && counts.1 > 30_000 && live == 0 ? 0 : 1)

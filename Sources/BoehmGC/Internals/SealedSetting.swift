@@ -33,4 +33,7 @@ package final class SealedSetting<Value: Sendable>: Sendable {
     }
 
     package var isSealed: Bool { state.withLock { $0.sealed } }
+
+    /// The value now, sealed or not (reading it seals nothing).
+    package var value: Value { state.withLock { $0.value } }
 }

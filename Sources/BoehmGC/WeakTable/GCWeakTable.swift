@@ -66,7 +66,10 @@ public final class GCWeakTable: Sendable {
     }
 
     /// When dead entries are removed.
-    public enum VacuumPolicy: Sendable, Equatable {
+    ///
+    /// Only `.eager` is offered to users; `.lazyOnly` reproduces the old
+    /// tables' leak for the tests and the soak.
+    package enum VacuumPolicy: Sendable, Equatable {
         /// After every collection, through a post-GC hook (the default).
         case eager
         /// Only when probed by an insert, on traversal, or on an explicit
@@ -102,7 +105,7 @@ public final class GCWeakTable: Sendable {
     /// The entry kind of this table.
     public let weakness: Weakness
     /// When dead entries are removed.
-    public let vacuumPolicy: VacuumPolicy
+    package let vacuumPolicy: VacuumPolicy
 
     let state: Lock<WeakTableState>
     /// A sequence lock over the storage for lock-free lookups (identity
@@ -135,7 +138,18 @@ public final class GCWeakTable: Sendable {
     ///   ``GCError/invalidArgument(_:)`` for a `minimumCapacity` outside
     ///   `0...2^48`.
     public convenience init(
-        weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy = .eager,
+        weakness: Weakness, hashing: Hashing = .identity, minimumCapacity: Int = 0,
+        onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
+    ) throws(GCError) {
+        try self.init(
+            weakness: weakness, hashing: hashing, vacuum: .eager, minimumCapacity: minimumCapacity,
+            onDeadEntry: onDeadEntry)
+    }
+
+    /// A table with the given vacuum policy (tests and benchmarks: `.lazyOnly`
+    /// is the old tables' leak).
+    package convenience init(
+        weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy,
         minimumCapacity: Int = 0, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
     ) throws(GCError) {
         try self.init(

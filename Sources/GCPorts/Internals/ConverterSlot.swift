@@ -92,9 +92,9 @@ internal final class ConverterSlot: @unchecked Sendable {
 /// buffers' growth. Changed under the port's lock; read from anywhere.
 internal final class PortAccount: Sendable {
     let isEnabled: Bool
-    /// What this account reported to ExternalMemory and has not given back,
+    /// What this account reported to ForeignMemory and has not given back,
     /// with the collection window it was reported in.
-    private let reported = Lock(ExternalMemory.Allocation.none)
+    private let reported = Lock(ForeignMemory.Allocation.none)
 
     init(isEnabled: Bool) {
         self.isEnabled = isEnabled
@@ -109,13 +109,13 @@ internal final class PortAccount: Sendable {
         guard isEnabled else { return }
         reported.withLock { reported in
             if bytes > reported.byteCount {
-                guard let added = try? ExternalMemory.add(byteCount: bytes - reported.byteCount, objects: 0) else {
+                guard let added = try? ForeignMemory.add(byteCount: bytes - reported.byteCount, objects: 0) else {
                     return
                 }
                 reported = reported.adding(added)
             } else if bytes < reported.byteCount {
                 do {
-                    try ExternalMemory.remove(reported.part(byteCount: reported.byteCount - bytes))
+                    try ForeignMemory.remove(reported.part(byteCount: reported.byteCount - bytes))
                 } catch {
                     assertionFailure("port accounting out of balance: \(error)")
                 }

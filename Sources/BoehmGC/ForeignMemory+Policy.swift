@@ -1,4 +1,4 @@
-extension ExternalMemory {
+extension ForeignMemory {
     /// When foreign allocation asks for a collection (the trigger policies of
     /// the memory-pressure issue, after the Erlang active-object thesis that
     /// compared collecting never, always, on a count of new objects, on time,
@@ -11,11 +11,11 @@ extension ExternalMemory {
     ///
     /// Ranges: a byte floor in `0...2^47`, a heap fraction finite and in
     /// `0...1000`, an object count in `1...Int.max`, an interval in
-    /// `1 ns...365 days`, at most 16 policies in all; ``ExternalMemory/configure(_:)`` throws
+    /// `1 ns...365 days`, at most 16 policies in all; ``ForeignMemory/configure(_:)`` throws
     /// ``GCError/invalidArgument(_:)`` for anything else.
     ///
     /// The policy for a process is chosen once, with
-    /// ``ExternalMemory/configure(_:)``.
+    /// ``ForeignMemory/configure(_:)``.
     public enum TriggerPolicy: Sendable, Equatable {
         /// Collect when foreign bytes reported since the last collection pass
         /// `max(floor, heapFraction × GC heap size)` (the default).
@@ -37,7 +37,7 @@ extension ExternalMemory {
         /// Collect when any of the policies would.
         indirect case either([TriggerPolicy])
         /// Never collect because of foreign memory: bytes and objects are
-        /// still counted for ``ExternalMemory/statistics``. This is
+        /// still counted for ``ForeignMemory/statistics``. This is
         /// "accounting off".
         case never
 

@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-/// The thread inside ExternalMemory.add while a test watches (0: none).
+/// The thread inside ForeignMemory.add while a test watches (0: none).
 private let threadInAdd = Atomic<UInt>(0)
 /// Finalizers or hooks that ran on that thread during the call.
 private let ranInsideAdd = Atomic<Int>(0)
@@ -28,37 +28,37 @@ private func dropFinalizableObjects(_ count: Int) {
 
 // Exact counts are checked in child processes (exit tests): the accounting
 // is process-wide and other suites use it in parallel.
-@Suite struct ExternalMemoryTests {
+@Suite struct ForeignMemoryTests {
     @Test func addAndRemoveBalanceAndNeverGoBelowZero() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .never))
-            try! ExternalMemory.add(byteCount: 1_000, objects: 2)
-            try! ExternalMemory.remove(byteCount: 400, objects: 1)
-            var s = ExternalMemory.statistics
+            try! ForeignMemory.configure(.init(policy: .never))
+            try! ForeignMemory.add(byteCount: 1_000, objects: 2)
+            try! ForeignMemory.remove(byteCount: 400, objects: 1)
+            var s = ForeignMemory.statistics
             guard s.liveBytes == 600, s.liveObjects == 1 else { exit(1) }
             do {
-                try ExternalMemory.remove(byteCount: 601, objects: 1)
+                try ForeignMemory.remove(byteCount: 601, objects: 1)
                 exit(2)
             } catch {
                 guard
-                    error as? ExternalMemory.AccountingError
+                    error as? ForeignMemory.AccountingError
                         == .removedMoreThanAdded(byteCount: 601, objects: 1, liveBytes: 600, liveObjects: 1)
                 else { exit(3) }
             }
             do {
-                try ExternalMemory.remove(byteCount: 1, objects: 2)
+                try ForeignMemory.remove(byteCount: 1, objects: 2)
                 exit(4)
             } catch {}
-            #expect(throws: ExternalMemory.AccountingError.negativeCount) {
-                try ExternalMemory.remove(byteCount: -1)
+            #expect(throws: ForeignMemory.AccountingError.negativeCount) {
+                try ForeignMemory.remove(byteCount: -1)
             }
-            s = ExternalMemory.statistics
+            s = ForeignMemory.statistics
             guard s.liveBytes == 600, s.liveObjects == 1, s.refusedRemovals == 2 else { exit(5) }
-            try! ExternalMemory.remove(byteCount: 600, objects: 1)
-            s = ExternalMemory.statistics
+            try! ForeignMemory.remove(byteCount: 600, objects: 1)
+            s = ForeignMemory.statistics
             guard s.liveBytes == 0, s.liveObjects == 0, s.collectionsRequested == 0 else { exit(6) }
             // configure after the first report is refused
-            guard (try? ExternalMemory.configure(.init())) == nil else { exit(7) }
+            guard (try? ForeignMemory.configure(.init())) == nil else { exit(7) }
             exit(0)
         }
     }
@@ -67,7 +67,7 @@ private func dropFinalizableObjects(_ count: Int) {
     // finalizers and post-GC hooks never run inside the reporting call.
     @Test func inlineCollectionRunsNoFinalizerInTheCaller() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .objectCount(1)))
+            try! ForeignMemory.configure(.init(policy: .objectCount(1)))
             let owner = try! GCRoot(byteCount: 16)
             let hook = try! PostGCHook(owner: owner) { _ in
                 if threadInAdd.load(ordering: .acquiring) == UInt(pthread_self()) {
@@ -78,7 +78,7 @@ private func dropFinalizableObjects(_ count: Int) {
             for _ in 0..<50 {
                 dropFinalizableObjects(100)
                 threadInAdd.store(UInt(pthread_self()), ordering: .releasing)
-                try! ExternalMemory.add(byteCount: 1)  // collects here
+                try! ForeignMemory.add(byteCount: 1)  // collects here
                 threadInAdd.store(0, ordering: .releasing)
             }
             GC.runFinalizers()
@@ -92,19 +92,19 @@ private func dropFinalizableObjects(_ count: Int) {
 
     @Test func concurrentReportsBalance() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .never))
+            try! ForeignMemory.configure(.init(policy: .never))
             await withTaskGroup(of: Void.self) { group in
                 for t in 0..<4 {
                     group.addTask {
                         for i in 0..<20_000 {
                             let n = 1 + (i &* 7 &+ t) % 5_000
-                            try! ExternalMemory.add(byteCount: n)
-                            try! ExternalMemory.remove(byteCount: n)
+                            try! ForeignMemory.add(byteCount: n)
+                            try! ForeignMemory.remove(byteCount: n)
                         }
                     }
                 }
             }
-            let s = ExternalMemory.statistics
+            let s = ForeignMemory.statistics
             print("after 80,000 balanced reports: live \(s.liveBytes) bytes, \(s.liveObjects) objects")
             exit(s.liveBytes == 0 && s.liveObjects == 0 && s.refusedRemovals == 0 ? 0 : 1)
         }
@@ -113,23 +113,23 @@ private func dropFinalizableObjects(_ count: Int) {
     // Budget = max(floor, fraction × heap): with fraction 0 the floor rules.
     @Test func bytePolicyCollectsAtTheBudgetAndResetsAtEveryCollection() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
+            try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
             let start = GC.collectionCount
-            for _ in 0..<160 { try! ExternalMemory.add(byteCount: 64 << 10) }  // 10 MiB
-            var s = ExternalMemory.statistics
+            for _ in 0..<160 { try! ForeignMemory.add(byteCount: 64 << 10) }  // 10 MiB
+            var s = ForeignMemory.statistics
             let collections = GC.collectionCount - start
             print(
                 "10 MiB in 64 KiB reports, 1 MiB budget: \(s.collectionsRequested) requested, \(collections) collections"
             )
             guard s.collectionsRequested == 10, collections >= 10, s.byteBudget == 1 << 20 else { exit(1) }
             // A collection run by someone else starts the window again.
-            try! ExternalMemory.add(byteCount: 900 << 10)
+            try! ForeignMemory.add(byteCount: 900 << 10)
             GC.collect()
-            s = ExternalMemory.statistics
+            s = ForeignMemory.statistics
             guard s.bytesSinceCollection == 0 else { exit(2) }
-            try! ExternalMemory.add(byteCount: 900 << 10)
-            s = ExternalMemory.statistics
+            try! ForeignMemory.add(byteCount: 900 << 10)
+            s = ForeignMemory.statistics
             guard s.collectionsRequested == 10, s.bytesSinceCollection == 900 << 10 else { exit(3) }
             exit(0)
         }
@@ -142,22 +142,22 @@ private func dropFinalizableObjects(_ count: Int) {
     // allocation (window unknown) only lowers the live counts.
     @Test func removalsOffsetOnlyTheirOwnWindow() async {
         let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
-            try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
+            try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
             for _ in 0..<1_000 {
-                let handle = try! ExternalMemory.add(byteCount: 64 << 10)
-                try! ExternalMemory.remove(handle)
+                let handle = try! ForeignMemory.add(byteCount: 64 << 10)
+                try! ForeignMemory.remove(handle)
             }
-            var s = ExternalMemory.statistics
+            var s = ForeignMemory.statistics
             print("1,000 handles opened and closed in one window: \(s)")
             guard s.collectionsRequested == 0, s.bytesSinceCollection == 0, s.liveBytes == 0 else { exit(1) }
-            let old = try! ExternalMemory.add(byteCount: 512 << 10)
+            let old = try! ForeignMemory.add(byteCount: 512 << 10)
             GC.collect()
-            try! ExternalMemory.add(byteCount: 100 << 10)
-            try! ExternalMemory.remove(old)
-            try! ExternalMemory.add(byteCount: 50 << 10)
-            try! ExternalMemory.remove(byteCount: 50 << 10)
-            s = ExternalMemory.statistics
+            try! ForeignMemory.add(byteCount: 100 << 10)
+            try! ForeignMemory.remove(old)
+            try! ForeignMemory.add(byteCount: 50 << 10)
+            try! ForeignMemory.remove(byteCount: 50 << 10)
+            s = ForeignMemory.statistics
             print("after a removal from the last window and an unknown one: \(s)")
             guard s.bytesSinceCollection == 150 << 10, s.liveBytes == 100 << 10 else { exit(2) }
             exit(0)
@@ -173,17 +173,17 @@ private func dropFinalizableObjects(_ count: Int) {
     /// about a budget every cycle (1 GB soak: 10.8 k ports, then 106 k).
     @Test func removalsFromEarlierWindowsDoNotPutCollectionsOff() async {
         let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
-            try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
+            try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
-            var previous: [ExternalMemory.Allocation] = []
-            var current: [ExternalMemory.Allocation] = []
+            var previous: [ForeignMemory.Allocation] = []
+            var current: [ForeignMemory.Allocation] = []
             var gaps: [Int] = []
             var sinceCollection = 0
             var epoch = GC.collectionCount
             while gaps.count < 15 {
-                current.append(try! ExternalMemory.add(byteCount: 64 << 10))
+                current.append(try! ForeignMemory.add(byteCount: 64 << 10))
                 sinceCollection += 1
-                if let handle = previous.popLast() { try! ExternalMemory.remove(handle) }
+                if let handle = previous.popLast() { try! ForeignMemory.remove(handle) }
                 if GC.collectionCount != epoch {
                     epoch = GC.collectionCount
                     gaps.append(sinceCollection)
@@ -201,11 +201,11 @@ private func dropFinalizableObjects(_ count: Int) {
 
     @Test func byteBudgetFollowsTheHeap() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0.5)))
+            try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0.5)))
             var ballast: [GCRoot] = []
             for _ in 0..<32 { ballast.append(try! GCRoot(byteCount: 1 << 20, kind: .pointerFree)) }
             let heap = GC.statistics.heapSize
-            let budget = ExternalMemory.statistics.byteBudget ?? 0
+            let budget = ForeignMemory.statistics.byteBudget ?? 0
             print("heap \(heap) bytes, budget \(budget) bytes")
             withExtendedLifetime(ballast) {}
             exit(heap >= 32 << 20 && abs(budget - heap / 2) <= 1 << 20 ? 0 : 1)
@@ -214,10 +214,10 @@ private func dropFinalizableObjects(_ count: Int) {
 
     @Test func objectCountPolicy() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .objectCount(100)))
+            try! ForeignMemory.configure(.init(policy: .objectCount(100)))
             let start = GC.collectionCount
-            for _ in 0..<1_000 { try! ExternalMemory.add(byteCount: 1) }
-            let s = ExternalMemory.statistics
+            for _ in 0..<1_000 { try! ForeignMemory.add(byteCount: 1) }
+            let s = ForeignMemory.statistics
             print("1,000 objects, count 100: \(s.collectionsRequested) requested")
             exit(s.collectionsRequested == 10 && GC.collectionCount - start >= 10 ? 0 : 1)
         }
@@ -231,19 +231,19 @@ private func dropFinalizableObjects(_ count: Int) {
     @Test func intervalPolicyCollectsAtMostOncePerInterval() async {
         let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
             let interval = Duration.milliseconds(20)
-            try! ExternalMemory.configure(.init(policy: .interval(interval)))
+            try! ForeignMemory.configure(.init(policy: .interval(interval)))
             let clock = ContinuousClock()
             var times: [ContinuousClock.Instant] = []
             let first = clock.now
             while clock.now - first < .milliseconds(210) {
                 times.append(clock.now)
-                try! ExternalMemory.add(byteCount: 10)
+                try! ForeignMemory.add(byteCount: 10)
                 if times.count % 64 == 0 { usleep(200) }
             }
             let end = clock.now
             let elapsed = end - times[0]
             let longestGap = zip(times, times.dropFirst() + [end]).map { $1 - $0 }.max()!
-            let requested = ExternalMemory.statistics.collectionsRequested
+            let requested = ForeignMemory.statistics.collectionsRequested
             let most = Int(elapsed / interval) + 1
             let least = max(1, Int(elapsed / (interval + longestGap * 2)) - 1)
             print(
@@ -256,12 +256,12 @@ private func dropFinalizableObjects(_ count: Int) {
 
     @Test func eitherPolicyFiresOnTheFirstRule() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(
+            try! ForeignMemory.configure(
                 .init(policy: .either([.objectCount(1_000), .bytes(floor: 1 << 20, heapFraction: 0)])))
-            for _ in 0..<100 { try! ExternalMemory.add(byteCount: 32 << 10, objects: 1) }  // bytes fire first
-            let afterBytes = ExternalMemory.statistics.collectionsRequested
-            for _ in 0..<2_000 { try! ExternalMemory.add(byteCount: 0, objects: 1) }  // count fires
-            let s = ExternalMemory.statistics
+            for _ in 0..<100 { try! ForeignMemory.add(byteCount: 32 << 10, objects: 1) }  // bytes fire first
+            let afterBytes = ForeignMemory.statistics.collectionsRequested
+            for _ in 0..<2_000 { try! ForeignMemory.add(byteCount: 0, objects: 1) }  // count fires
+            let s = ForeignMemory.statistics
             print("either(count 1000, 1 MiB): \(afterBytes) by bytes, \(s.collectionsRequested - afterBytes) by count")
             exit(afterBytes == 3 && (2...3).contains(s.collectionsRequested - afterBytes) ? 0 : 1)
         }
@@ -269,20 +269,20 @@ private func dropFinalizableObjects(_ count: Int) {
 
     @Test func neverPolicyCountsButNeverCollects() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .never))
-            for _ in 0..<1_000 { try! ExternalMemory.add(byteCount: 1 << 20) }
-            let s = ExternalMemory.statistics
+            try! ForeignMemory.configure(.init(policy: .never))
+            for _ in 0..<1_000 { try! ForeignMemory.add(byteCount: 1 << 20) }
+            let s = ForeignMemory.statistics
             exit(s.collectionsRequested == 0 && s.liveBytes == 1_000 << 20 && s.byteBudget == nil ? 0 : 1)
         }
     }
 
     @Test func backgroundCollectorRunsTheRequests() async {
         await #expect(processExitsWith: .success) {
-            try! ExternalMemory.configure(.init(policy: .objectCount(10), collectionMode: .backgroundThread))
+            try! ForeignMemory.configure(.init(policy: .objectCount(10), collectionMode: .backgroundThread))
             GC.initialize()
             let start = GC.collectionCount
             for _ in 0..<100 {
-                try! ExternalMemory.add(byteCount: 1)
+                try! ForeignMemory.add(byteCount: 1)
                 usleep(2_000)
             }
             var waited = 0
@@ -290,7 +290,7 @@ private func dropFinalizableObjects(_ count: Int) {
                 usleep(1_000)
                 waited += 1
             }
-            let s = ExternalMemory.statistics
+            let s = ForeignMemory.statistics
             print("background: \(s.collectionsRequested) requested, \(GC.collectionCount - start) collections")
             exit(s.collectionsRequested >= 5 && GC.collectionCount - start >= 5 ? 0 : 1)
         }

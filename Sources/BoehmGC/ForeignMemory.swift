@@ -43,7 +43,7 @@ import Synchronization
 /// Counters are atomics; reports from many threads need no lock. A report
 /// that races with the first report after a collection may be left out of
 /// the since-last-collection count (never out of the live count).
-public enum ExternalMemory {
+public enum ForeignMemory {
     /// Records `byteCount` foreign bytes (and `objects` foreign objects)
     /// allocated, and runs or requests a collection if the trigger policy
     /// says so.
@@ -145,8 +145,9 @@ public enum ExternalMemory {
         try AccountingConfigurationStore.shared.set(configuration)
     }
 
-    /// The configuration in force (sealing it if no report came yet).
-    public static var configuration: Configuration { Accountant.shared.configuration }
+    /// The configuration: the one in force once the first report sealed it,
+    /// the one set so far before that. Reading it seals nothing.
+    public static var configuration: Configuration { AccountingConfigurationStore.shared.value }
 
     /// Where a collection asked for by the accounting runs.
     public enum CollectionMode: Sendable, Equatable {
@@ -218,7 +219,7 @@ public enum ExternalMemory {
 
 /// The configuration until the first report seals it.
 internal enum AccountingConfigurationStore {
-    static let shared = SealedSetting(ExternalMemory.Configuration())
+    static let shared = SealedSetting(ForeignMemory.Configuration())
 }
 
 /// The process's counters and trigger.
@@ -256,8 +257,8 @@ internal final class Accountant: Sendable {
         }
     }
 
-    let configuration: ExternalMemory.Configuration
-    private let thresholds: ExternalMemory.Thresholds
+    let configuration: ForeignMemory.Configuration
+    private let thresholds: ForeignMemory.Thresholds
 
     private let liveBytes = Atomic<Int>(0)
     private let liveObjects = Atomic<Int>(0)
@@ -289,7 +290,7 @@ internal final class Accountant: Sendable {
         AfterFork.add { Accountant.shared.collectionPending.store(false, ordering: .relaxed) }
     }
 
-    func add(byteCount: Int, objects: Int) throws(ExternalMemory.AccountingError) -> ExternalMemory.Allocation {
+    func add(byteCount: Int, objects: Int) throws(ForeignMemory.AccountingError) -> ForeignMemory.Allocation {
         // Compare-and-swap so that a live count never passes Int.max, even
         // when additions race.
         if let bytes = Accountant.add(byteCount, to: liveBytes) {
@@ -305,16 +306,16 @@ internal final class Accountant: Sendable {
         }
         Accountant.addSaturating(byteCount, to: totalAdded)
         if thresholds.isEmpty {
-            return ExternalMemory.Allocation(byteCount: byteCount, objects: objects, window: cgc_collection_epoch())
+            return ForeignMemory.Allocation(byteCount: byteCount, objects: objects, window: cgc_collection_epoch())
         }
         let window = syncEpoch()
         let bytes = Accountant.addSaturating(byteCount, to: sinceBytes)
         let count = Accountant.addSaturating(objects, to: sinceObjects)
         if isDue(bytes: bytes, objects: count) { requestCollection() }
-        return ExternalMemory.Allocation(byteCount: byteCount, objects: objects, window: window)
+        return ForeignMemory.Allocation(byteCount: byteCount, objects: objects, window: window)
     }
 
-    func remove(byteCount: Int, objects: Int, window: UInt64?) throws(ExternalMemory.AccountingError) {
+    func remove(byteCount: Int, objects: Int, window: UInt64?) throws(ForeignMemory.AccountingError) {
         // Compare-and-swap so a removal can never take a counter below zero,
         // even when removals race.
         if let bytes = Accountant.subtract(byteCount, from: liveBytes) {
@@ -392,9 +393,9 @@ internal final class Accountant: Sendable {
         }
     }
 
-    var statistics: ExternalMemory.Statistics {
+    var statistics: ForeignMemory.Statistics {
         let current = epochSeen.load(ordering: .relaxed) == cgc_collection_epoch()
-        return ExternalMemory.Statistics(
+        return ForeignMemory.Statistics(
             liveBytes: liveBytes.load(ordering: .relaxed),
             liveObjects: liveObjects.load(ordering: .relaxed),
             bytesSinceCollection: current ? sinceBytes.load(ordering: .relaxed) : 0,
@@ -463,7 +464,7 @@ internal final class Accountant: Sendable {
 }
 
 /// A thread that runs the collections the accounting requests, when
-/// ``ExternalMemory/CollectionMode/backgroundThread`` is chosen.
+/// ``ForeignMemory/CollectionMode/backgroundThread`` is chosen.
 private final class BackgroundCollector: Sendable {
     private let wakeup = Semaphore()
 
