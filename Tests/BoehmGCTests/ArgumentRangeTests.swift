@@ -92,8 +92,9 @@ import Testing
             do { try ForeignMemory.add(byteCount: 11) } catch ForeignMemory.AccountingError.overflow {
                 refused += 1
             } catch { exit(2) }
-            do { try ForeignMemory.add(byteCount: 1, objects: Int.max) } catch ForeignMemory.AccountingError.overflow
-            { refused += 1 } catch {
+            do { try ForeignMemory.add(byteCount: 1, objects: Int.max) } catch ForeignMemory.AccountingError.overflow {
+                refused += 1
+            } catch {
                 exit(3)
             }
             do { try ForeignMemory.add(byteCount: -1) } catch ForeignMemory.AccountingError.negativeCount {
