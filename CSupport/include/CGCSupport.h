@@ -252,13 +252,15 @@ size_t cgc_malloc_in_use_bytes(void);
 
 /// Word values of a slot field that are not objects. A hidden address
 /// (~p, p aligned and below 2^47) is never one of them.
-#define CGC_SLOT_EMPTY ((uintptr_t)0)
-#define CGC_SLOT_TOMBSTONE ((uintptr_t)1)
+enum {
+    CGC_SLOT_EMPTY = 0,
+    CGC_SLOT_TOMBSTONE = 1,
 /// The weak target of the entry died at a collection; the entry waits for
 /// its table's vacuum. Written by the sweep only: into the key field for weak
 /// keys (and keys-and-values, whose value is then zeroed), into the value
 /// field for weak values (the strong key stays for the vacuum).
-#define CGC_SLOT_DEAD ((uintptr_t)2)
+    CGC_SLOT_DEAD = 2,
+};
 
 /// One entry of a weak table's storage, in scanned GC memory.
 typedef struct cgc_slot {

@@ -1,5 +1,3 @@
-internal import CBoehmGC
-internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -280,7 +278,7 @@ internal final class Accountant: Sendable {
     private init() {
         configuration = AccountingConfigurationStore.shared.seal()
         thresholds = configuration.policy.thresholds
-        epochSeen.store(cgc_collection_epoch(), ordering: .relaxed)
+        epochSeen.store(shim_collectionEpoch(), ordering: .relaxed)
         windowStart.store(monotonicNanoseconds(), ordering: .relaxed)
         background =
             configuration.collectionMode == .backgroundThread && !thresholds.isEmpty
@@ -306,7 +304,7 @@ internal final class Accountant: Sendable {
         }
         Accountant.addSaturating(byteCount, to: totalAdded)
         if thresholds.isEmpty {
-            return ForeignMemory.Allocation(byteCount: byteCount, objects: objects, window: cgc_collection_epoch())
+            return ForeignMemory.Allocation(byteCount: byteCount, objects: objects, window: shim_collectionEpoch())
         }
         let window = syncEpoch()
         let bytes = Accountant.addSaturating(byteCount, to: sinceBytes)
@@ -394,7 +392,7 @@ internal final class Accountant: Sendable {
     }
 
     var statistics: ForeignMemory.Statistics {
-        let current = epochSeen.load(ordering: .relaxed) == cgc_collection_epoch()
+        let current = epochSeen.load(ordering: .relaxed) == shim_collectionEpoch()
         return ForeignMemory.Statistics(
             liveBytes: liveBytes.load(ordering: .relaxed),
             liveObjects: liveObjects.load(ordering: .relaxed),
@@ -412,7 +410,7 @@ internal final class Accountant: Sendable {
     @inline(__always)
     @discardableResult
     private func syncEpoch() -> UInt64 {
-        let epoch = cgc_collection_epoch()
+        let epoch = shim_collectionEpoch()
         let seen = epochSeen.load(ordering: .relaxed)
         guard seen != epoch else { return epoch }
         let (won, _) = epochSeen.compareExchange(expected: seen, desired: epoch, ordering: .relaxed)

@@ -1,5 +1,3 @@
-internal import CBoehmGC
-internal import CGCSupport
 import Synchronization
 
 /// A GC object that owns a foreign handle (an `iconv_t`, a file descriptor,
@@ -68,9 +66,9 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         close: @escaping @Sendable (Handle) -> Void
     ) throws {
         enterCollector()
-        let before = byteCount == nil ? cgc_malloc_in_use_bytes() : 0
+        let before = byteCount == nil ? shim_mallocInUseBytes() : 0
         let handle = try open()
-        let measured = byteCount ?? max(0, Int(cgc_malloc_in_use_bytes()) - Int(before))
+        let measured = byteCount ?? max(0, Int(shim_mallocInUseBytes()) - Int(before))
         let object: GCRoot
         do {
             object = try GCRoot(byteCount: max(objectByteCount, 8), kind: .pointerFree)
@@ -200,7 +198,7 @@ public enum ForeignResources {
     /// Process malloc bytes in use (glibc `mallinfo2`): arena bytes in use
     /// plus mmapped chunks. Take the difference around a call to measure
     /// what it allocated.
-    public static var mallocBytesInUse: Int { Int(cgc_malloc_in_use_bytes()) }
+    public static var mallocBytesInUse: Int { Int(shim_mallocInUseBytes()) }
 }
 
 internal enum ForeignResourceCounters {

@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 extension GC {
     /// A snapshot of the collector's counters.
     public struct Statistics: Sendable, Equatable {
@@ -40,17 +38,17 @@ extension GC {
         enterCollector()
         let usage = libgc_heapUsage()
         return Statistics(
-            collections: Int(cgc_collection_epoch()),
-            fullCollections: Int(cgc_full_collections()),
+            collections: Int(shim_collectionEpoch()),
+            fullCollections: Int(shim_fullCollections()),
             heapSize: usage.heap,
             freeBytes: usage.free,
             unmappedBytes: usage.unmapped,
             bytesSinceCollection: usage.sinceGC,
             totalBytesAllocated: usage.total,
-            lastPause: .nanoseconds(Int64(cgc_last_pause_ns())),
-            totalPause: .nanoseconds(Int64(cgc_total_pause_ns())),
-            maxPause: .nanoseconds(Int64(cgc_max_pause_ns())),
-            lastWeakSweep: .nanoseconds(Int64(cgc_weak_sweep_last_duration_ns())),
+            lastPause: .nanoseconds(Int64(shim_lastPauseNanoseconds())),
+            totalPause: .nanoseconds(Int64(shim_totalPauseNanoseconds())),
+            maxPause: .nanoseconds(Int64(shim_maxPauseNanoseconds())),
+            lastWeakSweep: .nanoseconds(Int64(shim_lastWeakSweepNanoseconds())),
             finalizersRun: Runtime.shared.finalizers.finalizersRun.load(ordering: .relaxed)
         )
     }

@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 /// The Boehm-Demers-Weiser collector, as a Swift namespace.
 ///
 /// The collector starts on first use of any API of this module, on any
@@ -64,13 +62,13 @@ public enum GC {
     /// hook: the collector's own count is not exposed).
     package static var registeredThreadCount: Int {
         enterCollector()
-        return cgc_registered_thread_count()
+        return shim_registeredThreadCount()
     }
 
     /// Unregisters the calling thread now; it registers again on its next
     /// call. A test hook: the thread must hold no GC pointer on its stack.
     package static func unregisterCurrentThread() {
-        cgc_unregister_current_thread()
+        shim_unregisterCurrentThread()
     }
 
     /// Collections completed since start, full and partial: the epoch that
@@ -78,6 +76,6 @@ public enum GC {
     /// follow (also ``Statistics/collections``).
     public static var collectionCount: UInt64 {
         enterCollector()
-        return cgc_collection_epoch()
+        return shim_collectionEpoch()
     }
 }

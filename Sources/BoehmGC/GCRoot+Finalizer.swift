@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 extension GCRoot {
     /// Attaches a finalizer to the object: `body` runs once, after the
     /// collector finds the object unreachable.
@@ -23,11 +21,11 @@ extension GCRoot {
         enterCollector()
         let record = Unmanaged.passRetained(ClosureFinalizer(body))
         var old: UnsafeMutableRawPointer?
-        let status = cgc_register_finalizer(unsafeAddress, record.toOpaque(), &old)
+        let status = shim_registerFinalizer(unsafeAddress, record.toOpaque(), &old)
         if status == 0 { return }
         if status == 1, let previous = old {
             // Put the previous finalizer back; ours comes out in `old`.
-            _ = cgc_register_finalizer(unsafeAddress, previous, &old)
+            _ = shim_registerFinalizer(unsafeAddress, previous, &old)
         }
         record.release()
         throw .finalizerAlreadySet
@@ -40,7 +38,7 @@ extension GCRoot {
     public func removeFinalizer() -> Bool {
         enterCollector()
         var old: UnsafeMutableRawPointer?
-        guard cgc_unregister_finalizer(unsafeAddress, &old) == 1, let old else { return false }
+        guard shim_unregisterFinalizer(unsafeAddress, &old) == 1, let old else { return false }
         Unmanaged<ClosureFinalizer>.fromOpaque(old).release()
         return true
     }

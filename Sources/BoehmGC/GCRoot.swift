@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 /// How the collector treats an object's contents.
 public enum GCMemoryKind: Sendable, Equatable {
     /// Scanned for pointers: anything it points to stays alive.

@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 /// A weak reference to a GC object, cleared by the collector (a libgc
 /// disappearing link).
 ///

@@ -1,4 +1,3 @@
-internal import CGCSupport
 import Synchronization
 
 /// What a post-GC hook is told each time it runs.
@@ -46,7 +45,7 @@ public final class PostGCHook: Sendable {
     ) throws(GCError) {
         enterCollector()
         let link = try owner.map { owner throws(GCError) in try GCWeakReference(owner) }
-        record = HookRecord(body: body, owner: link, startEpoch: cgc_collection_epoch())
+        record = HookRecord(body: body, owner: link, startEpoch: shim_collectionEpoch())
         HookRecord.live.withLock { $0[ObjectIdentifier(record)] = record }
     }
 
@@ -117,7 +116,7 @@ internal final class HookRecord: Sendable {
     /// order; stops the hook instead if it was cancelled or its owner died.
     func catchUp(onFinalizerThread: Bool) {
         while true {
-            let latest = cgc_collection_epoch()
+            let latest = shim_collectionEpoch()
             let last = lastEpoch.load(ordering: .acquiring)
             if last >= latest { return }
             if cancelled.load(ordering: .acquiring) || owner?.isCleared == true {

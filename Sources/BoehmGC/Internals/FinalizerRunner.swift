@@ -1,4 +1,3 @@
-internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,7 +16,7 @@ internal final class FinalizerRunner: Sendable {
     init(mode: GC.FinalizerMode) {
         self.mode = mode
         guard mode == .dedicatedThread else { return }
-        cgc_finalizer_thread_prepare()
+        shim_finalizerThreadPrepare()
         FinalizerRunner.startThread()
         AfterFork.add { FinalizerRunner.startThread() }
     }
@@ -27,7 +26,7 @@ internal final class FinalizerRunner: Sendable {
             enterCollector()
             let runner = Runtime.shared.finalizers
             while true {
-                cgc_finalizer_thread_wait()
+                shim_finalizerThreadWait()
                 _ = runner.runReady(onFinalizerThread: true)
             }
         }
@@ -36,10 +35,10 @@ internal final class FinalizerRunner: Sendable {
     /// Runs every ready finalizer, then every post-GC hook that has
     /// collections to catch up on; returns how many finalizers ran.
     func runReady(onFinalizerThread: Bool) -> Int {
-        let count = Int(
+        let count =
             onFinalizerThread
-                ? cgc_run_finalizers { PostGCHook.runAll(onFinalizerThread: true) }
-                : cgc_run_finalizers { PostGCHook.runAll(onFinalizerThread: false) })
+            ? shim_runFinalizers { PostGCHook.runAll(onFinalizerThread: true) }
+            : shim_runFinalizers { PostGCHook.runAll(onFinalizerThread: false) }
         finalizersRun.add(count, ordering: .relaxed)
         return count
     }

@@ -1,4 +1,3 @@
-internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -29,7 +28,7 @@ internal struct HandleLock<Value>: ~Copyable, @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         value = .allocate(capacity: 1)
         value.initialize(to: initialValue)
-        users = Atomic(UInt64(cgc_current_fork_generation()) << 32)
+        users = Atomic(UInt64(shim_forkGeneration()) << 32)
     }
 
     deinit {
@@ -66,7 +65,7 @@ internal struct HandleLock<Value>: ~Copyable, @unchecked Sendable {
     }
 
     private func enter() -> Bool {
-        let generation = UInt64(cgc_current_fork_generation())
+        let generation = UInt64(shim_forkGeneration())
         var word = users.load(ordering: .relaxed)
         while true {
             let desired: UInt64

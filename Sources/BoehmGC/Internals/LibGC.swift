@@ -156,3 +156,119 @@ internal let libgc_success = Int32(GC_SUCCESS)
 internal func libgc_addRoots(_ start: UnsafeMutableRawPointer, byteCount: Int) {
     GC_add_roots(start, start + byteCount)
 }
+
+// MARK: - The shim (CGCSupport)
+//
+// What the C shim gives the Swift layer, one wrapper each, so this file is
+// the one place that lists everything the module calls in C.
+
+typealias WeakRegion = UnsafeMutablePointer<cgc_weak_region>
+typealias WeakSlot = cgc_slot
+
+/// Words a slot field holds besides objects (CGC_SLOT_* in the shim).
+let slotEmpty = UInt(CGC_SLOT_EMPTY)
+let slotTombstone = UInt(CGC_SLOT_TOMBSTONE)
+let slotDead = UInt(CGC_SLOT_DEAD)
+
+/// The flags of a weak region: which sides of its entries are weak.
+@inline(__always)
+func shim_weakFlags(keys: Bool, values: Bool) -> Int32 {
+    Int32((keys ? CGC_WEAK_KEYS : 0) | (values ? CGC_WEAK_VALUES : 0))
+}
+
+// Lifecycle, threads, fork.
+
+func shim_init() { _ = cgc_init() }
+func shim_addUnscannedModule(_ pattern: String) -> Bool { cgc_add_unscanned_module(pattern) == 0 }
+@inline(__always) func shim_runtime() -> UnsafeMutableRawPointer? { cgc_runtime() }
+func shim_runtimeStart(_ create: @convention(c) () -> UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    cgc_runtime_start(create)
+}
+func shim_setForkChildHandler(_ handler: @convention(c) () -> Void) { cgc_set_fork_child_handler(handler) }
+@inline(__always) func shim_processWideLoad(_ slot: Int32) -> UnsafeMutableRawPointer? { cgc_process_wide_load(slot) }
+func shim_processWideStore(_ slot: Int32, _ object: UnsafeMutableRawPointer) { cgc_process_wide_store(slot, object) }
+@inline(__always) func shim_currentThreadIsRegistered() -> Bool { cgc_current_thread_is_registered() != 0 }
+func shim_registerCurrentThread() -> Bool { cgc_register_current_thread() == 0 }
+func shim_unregisterCurrentThread() { cgc_unregister_current_thread() }
+func shim_registeredThreadCount() -> Int { cgc_registered_thread_count() }
+@inline(__always) func shim_gateEnter() { cgc_gate_enter() }
+@inline(__always) func shim_gateExit() { cgc_gate_exit() }
+@inline(__always) func shim_forkGeneration() -> UInt32 { cgc_current_fork_generation() }
+
+// Root cells.
+
+@inline(__always)
+func shim_rootTake(_ object: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UnsafeMutableRawPointer?>? {
+    cgc_root_take(object).map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: UnsafeMutableRawPointer?.self) }
+}
+@inline(__always)
+func shim_rootGive(_ cell: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+    cgc_root_give(UnsafeMutableRawPointer(cell).assumingMemoryBound(to: UnsafeMutableRawPointer?.self))
+}
+
+// Collections and finalizers.
+
+@inline(__always) func shim_collectionEpoch() -> UInt64 { cgc_collection_epoch() }
+func shim_fullCollections() -> UInt64 { cgc_full_collections() }
+func shim_lastPauseNanoseconds() -> UInt64 { cgc_last_pause_ns() }
+func shim_totalPauseNanoseconds() -> UInt64 { cgc_total_pause_ns() }
+func shim_maxPauseNanoseconds() -> UInt64 { cgc_max_pause_ns() }
+func shim_lastWeakSweepNanoseconds() -> UInt64 { cgc_weak_sweep_last_duration_ns() }
+func shim_setFinalizerHandler(
+    _ handler: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
+) { cgc_set_finalizer_handler(handler) }
+/// 0 registered, 1 replaced ours (old data out), -1 someone else's (left).
+func shim_registerFinalizer(
+    _ object: UnsafeMutableRawPointer, _ data: UnsafeMutableRawPointer,
+    _ old: inout UnsafeMutableRawPointer?
+) -> Int32 { cgc_register_finalizer(object, data, &old) }
+/// 1 removed ours (data out), 0 none, -1 someone else's (put back).
+func shim_unregisterFinalizer(_ object: UnsafeMutableRawPointer, _ old: inout UnsafeMutableRawPointer?) -> Int32 {
+    cgc_unregister_finalizer(object, &old)
+}
+func shim_runFinalizers(then hooks: @convention(c) () -> Void) -> Int { Int(cgc_run_finalizers(hooks)) }
+func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
+func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
+func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
+
+// Weak regions and slots (the table's side of the sweep's protocol; the
+// protocol itself is described in the shim's header).
+
+func shim_weakRegionCreate(flags: Int32) -> WeakRegion? { cgc_weak_region_create(flags) }
+func shim_weakRegionDestroy(_ region: WeakRegion) { cgc_weak_region_destroy(region) }
+func shim_weakRegionPublish(
+    _ region: WeakRegion, _ storage: UnsafeMutablePointer<WeakSlot>, _ capacity: Int,
+    _ hashes: UnsafeMutableRawPointer?
+) { cgc_weak_region_publish(region, storage, capacity, hashes) }
+func shim_weakRegionBeginMove(
+    _ region: WeakRegion, _ storage: UnsafeMutablePointer<WeakSlot>, _ capacity: Int,
+    _ hashes: UnsafeMutableRawPointer?
+) { cgc_weak_region_begin_move(region, storage, capacity, hashes) }
+@inline(__always) func shim_weakRegionDead(_ region: WeakRegion) -> Int { cgc_weak_region_dead(region) }
+@inline(__always) func shim_weakRegionForgetDead(_ region: WeakRegion, _ count: Int) {
+    cgc_weak_region_forget_dead(region, count)
+}
+func shim_weakRegionDeadTotal(_ region: WeakRegion) -> UInt64 { cgc_weak_region_dead_total(region) }
+func shim_weakRegionSweepNanoseconds(_ region: WeakRegion) -> UInt64 { cgc_weak_region_sweep_ns(region) }
+@inline(__always) func shim_weakNoteYoung(_ region: WeakRegion, _ slot: Int) { cgc_weak_note_young(region, slot) }
+@inline(__always) func shim_weakNoteMoved(_ region: WeakRegion) { cgc_weak_note_moved(region) }
+@inline(__always) func shim_hide(_ object: UnsafeMutableRawPointer) -> UInt { cgc_hide(object) }
+@inline(__always) func shim_loadField(_ field: UnsafeMutablePointer<UInt>) -> UInt { cgc_load_field(field) }
+@inline(__always) func shim_storeField(_ field: UnsafeMutablePointer<UInt>, _ word: UInt) {
+    cgc_store_field(field, word)
+}
+@inline(__always) func shim_exchangeField(_ field: UnsafeMutablePointer<UInt>, _ expected: UInt, _ desired: UInt)
+    -> Bool
+{
+    cgc_exchange_field(field, expected, desired) != 0
+}
+@inline(__always) func shim_loadWeak(_ field: UnsafeMutablePointer<UInt>) -> UnsafeMutableRawPointer? {
+    cgc_load_weak(field)
+}
+@inline(__always) func shim_loadStrong(_ field: UnsafeMutablePointer<UInt>) -> UnsafeMutableRawPointer? {
+    cgc_load_strong(field)
+}
+@inline(__always) func shim_weakCopySlot(
+    _ from: UnsafeMutablePointer<WeakSlot>, _ to: UnsafeMutablePointer<WeakSlot>, _ flags: Int32
+) -> Bool { cgc_weak_copy_slot(from, to, flags) != 0 }
+@inline(__always) func shim_keepAlive(_ pointer: UnsafeRawPointer) { cgc_keep_alive(pointer) }

@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -42,11 +40,11 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
 
     @inline(__always)
     package func withLock<Result, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
-        cgc_gate_enter()
+        shim_gateEnter()
         pthread_mutex_lock(mutex)
         defer {
             pthread_mutex_unlock(mutex)
-            cgc_gate_exit()
+            shim_gateExit()
         }
         return try body(&value.pointee)
     }
@@ -55,8 +53,8 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
     package func withLockIfAvailable<Result, E: Error>(
         _ body: (inout Value) throws(E) -> Result
     ) throws(E) -> Result? {
-        cgc_gate_enter()
-        defer { cgc_gate_exit() }
+        shim_gateEnter()
+        defer { shim_gateExit() }
         guard pthread_mutex_trylock(mutex) == 0 else { return nil }
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value.pointee)
@@ -70,7 +68,7 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
 /// find held for ever if another thread was inside them at the fork).
 @inline(__always)
 package func withinLibraryGate<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-    cgc_gate_enter()
-    defer { cgc_gate_exit() }
+    shim_gateEnter()
+    defer { shim_gateExit() }
     return try body()
 }

@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 /// Process-wide objects of the package's other modules (the ports' state),
 /// made on first use inside the library's gate.
 ///
@@ -19,7 +17,7 @@ package enum ProcessWide {
     /// thread gets there first) and kept for the life of the process.
     @inline(__always)
     package static func object<T: AnyObject & Sendable>(in slot: Slot, make: () -> T) -> T {
-        if let object = cgc_process_wide_load(slot.index) {
+        if let object = shim_processWideLoad(slot.index) {
             return Unmanaged<T>.fromOpaque(object).takeUnretainedValue()
         }
         return makeObject(in: slot, make: make)
@@ -29,11 +27,11 @@ package enum ProcessWide {
     private static func makeObject<T: AnyObject & Sendable>(in slot: Slot, make: () -> T) -> T {
         enterCollector()
         return Runtime.shared.making.withLock { _ in
-            if let object = cgc_process_wide_load(slot.index) {
+            if let object = shim_processWideLoad(slot.index) {
                 return Unmanaged<T>.fromOpaque(object).takeUnretainedValue()
             }
             let object = make()
-            cgc_process_wide_store(slot.index, Unmanaged.passRetained(object).toOpaque())
+            shim_processWideStore(slot.index, Unmanaged.passRetained(object).toOpaque())
             return object
         }
     }

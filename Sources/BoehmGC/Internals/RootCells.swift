@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 /// The one-word cells that ``GCRoot`` and ``GCHandle`` keep their objects
 /// in: malloc'd slabs registered once as root ranges, handed out from a free
 /// list per thread (the C shim's roots.c says why and how).
@@ -12,15 +10,15 @@ internal enum RootCells {
     /// - Precondition: malloc can provide a new slab when needed.
     @inline(__always)
     static func take(holding object: UnsafeMutableRawPointer) -> Cell {
-        guard let cell = cgc_root_take(object) else {
+        guard let cell = shim_rootTake(object) else {
             preconditionFailure("malloc refused memory for GC root cells")
         }
-        return UnsafeMutableRawPointer(cell).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+        return cell
     }
 
     /// Gives a cell back; its object is no longer rooted by it.
     @inline(__always)
     static func give(_ cell: Cell) {
-        cgc_root_give(UnsafeMutableRawPointer(cell).assumingMemoryBound(to: UnsafeMutableRawPointer?.self))
+        shim_rootGive(cell)
     }
 }

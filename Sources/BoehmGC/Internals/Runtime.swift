@@ -1,4 +1,3 @@
-internal import CGCSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -15,14 +14,14 @@ import Synchronization
 /// one half-made.
 internal final class Runtime: Sendable {
     static var shared: Runtime {
-        let instance = cgc_runtime() ?? cgc_runtime_start { Unmanaged.passRetained(Runtime()).toOpaque() }
+        let instance = shim_runtime() ?? shim_runtimeStart { Unmanaged.passRetained(Runtime()).toOpaque() }
         return Unmanaged<Runtime>.fromOpaque(instance!).takeUnretainedValue()
     }
 
     /// Starts the collector if it has not started: one load when it has.
     @inline(__always)
     static func start() {
-        if cgc_runtime() == nil { _ = shared }
+        if shim_runtime() == nil { _ = shared }
     }
 
     let configuration: GC.Configuration
@@ -46,9 +45,9 @@ internal final class Runtime: Sendable {
         // Swift layer turns into GCError.outOfMemory, instead of aborting.
         libgc_setOutOfMemoryReturnsNull()
         for pattern in configuration.unscannedModules {
-            precondition(cgc_add_unscanned_module(pattern) == 0, "cannot record unscanned module \(pattern)")
+            precondition(shim_addUnscannedModule(pattern), "cannot record unscanned module \(pattern)")
         }
-        _ = cgc_init()
+        shim_init()
         if case .generational(let fullEvery) = configuration.collections {
             libgc_enableGenerationalMode(fullEvery: fullEvery)
         }
@@ -58,12 +57,12 @@ internal final class Runtime: Sendable {
         HeapLimit.prepare(configuration.maximumHeapSize)
         ForeignResourceCounters.prepare()
         Accountant.prepare()
-        cgc_set_fork_child_handler { AfterFork.runInChild() }
+        shim_setForkChildHandler { AfterFork.runInChild() }
         if let initial = configuration.initialHeapSize {
             let current = libgc_heapSize()
             if initial > current { _ = libgc_expandHeap(by: initial - current) }
         }
-        cgc_set_finalizer_handler { object, data in
+        shim_setFinalizerHandler { object, data in
             guard let object, let data else { return }
             Unmanaged<ClosureFinalizer>.fromOpaque(data).takeRetainedValue().run(object: object)
         }
@@ -76,10 +75,10 @@ internal final class Runtime: Sendable {
 @inline(__always)
 internal func enterCollector() {
     Runtime.start()
-    if cgc_current_thread_is_registered() == 0 { registerCurrentThreadSlow() }
+    if !shim_currentThreadIsRegistered() { registerCurrentThreadSlow() }
 }
 
 @inline(never)
 private func registerCurrentThreadSlow() {
-    precondition(cgc_register_current_thread() == 0, "libgc refused to register this thread")
+    precondition(shim_registerCurrentThread(), "libgc refused to register this thread")
 }

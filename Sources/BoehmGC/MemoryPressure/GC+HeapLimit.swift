@@ -1,4 +1,3 @@
-internal import CBoehmGC
 import Synchronization
 
 extension GC {

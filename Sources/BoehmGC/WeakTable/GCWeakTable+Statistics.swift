@@ -1,5 +1,3 @@
-internal import CGCSupport
-
 extension GCWeakTable {
     /// A snapshot of a table's counters.
     public struct Statistics: Sendable, Equatable {
@@ -49,8 +47,8 @@ extension GCWeakTable {
                 entriesVacuumed: state.entriesVacuumed,
                 vacuumTime: .nanoseconds(Int64(state.vacuumNanoseconds)),
                 lastVacuumTime: .nanoseconds(Int64(state.lastVacuumNanoseconds)),
-                entriesFoundDead: Int(cgc_weak_region_dead_total(state.region)),
-                sweepTime: .nanoseconds(Int64(cgc_weak_region_sweep_ns(state.region))),
+                entriesFoundDead: Int(shim_weakRegionDeadTotal(state.region)),
+                sweepTime: .nanoseconds(Int64(shim_weakRegionSweepNanoseconds(state.region))),
                 resizes: state.resizes, collectionsBeforeGrowing: state.collectionsBeforeGrowing)
         }
     }

@@ -1,15 +1,6 @@
-internal import CBoehmGC
-internal import CGCSupport
-
 #if canImport(Glibc)
     import Glibc
 #endif
-
-// The words a slot field holds besides objects (CGC_SLOT_* in CGCSupport.h;
-// the C macros carry casts, which Swift does not import).
-let slotEmpty: UInt = 0
-let slotTombstone: UInt = 1
-let slotDead: UInt = 2
 
 /// A weak table's storage and counters, guarded by the table's mutex.
 ///
@@ -33,7 +24,7 @@ let slotDead: UInt = 2
 /// of `GCWeakTable.state` (a Mutex) and by the collector's sweep, which runs
 /// with the world stopped.
 struct WeakTableState: @unchecked Sendable {
-    let region: UnsafeMutablePointer<cgc_weak_region>
+    let region: WeakRegion
     let weakKeys: Bool
     let weakValues: Bool
     let hash: (@Sendable (UnsafeRawPointer) -> Int)?
@@ -60,7 +51,7 @@ struct WeakTableState: @unchecked Sendable {
     var lastVacuumNanoseconds: UInt64 = 0
     var resizes = 0
     /// The collection count at the last resize.
-    var resizeEpoch = cgc_collection_epoch()
+    var resizeEpoch = shim_collectionEpoch()
     /// Collections run before growing (see `wantsCollectionBeforeGrowing`).
     var collectionsBeforeGrowing = 0
 
@@ -98,7 +89,7 @@ struct WeakTableState: @unchecked Sendable {
     }
 
     init(
-        region: UnsafeMutablePointer<cgc_weak_region>, weakKeys: Bool, weakValues: Bool,
+        region: WeakRegion, weakKeys: Bool, weakValues: Bool,
         hashing: GCWeakTable.Hashing, keepsDeadEntries: Bool, minimumCapacity: Int
     ) throws(GCError) {
         self.region = region
@@ -122,14 +113,14 @@ struct WeakTableState: @unchecked Sendable {
     /// Makes the current storage the region's (so the sweep covers it and
     /// the collector keeps it).
     func publish() {
-        cgc_weak_note_moved(region)
-        cgc_weak_region_publish(
-            region, UnsafeMutableRawPointer(words).assumingMemoryBound(to: cgc_slot.self), capacity,
+        shim_weakNoteMoved(region)
+        shim_weakRegionPublish(
+            region, UnsafeMutableRawPointer(words).assumingMemoryBound(to: WeakSlot.self), capacity,
             hashes.map { UnsafeMutableRawPointer($0) })
     }
 
     var mask: Int { capacity - 1 }
-    var deadCount: Int { cgc_weak_region_dead(region) }
+    var deadCount: Int { shim_weakRegionDead(region) }
     var liveCount: Int { occupied - deadCount }
     var storageBytes: Int {
         capacity * 2 * MemoryLayout<UInt>.size + (hashes == nil ? 0 : capacity * MemoryLayout<Int>.size)
@@ -138,11 +129,11 @@ struct WeakTableState: @unchecked Sendable {
     // MARK: Encoding
 
     @inline(__always) func keyWord(_ key: UnsafeMutableRawPointer) -> UInt {
-        weakKeys ? cgc_hide(key) : UInt(bitPattern: key)
+        weakKeys ? shim_hide(key) : UInt(bitPattern: key)
     }
 
     @inline(__always) func valueWord(_ value: UnsafeMutableRawPointer) -> UInt {
-        weakValues ? cgc_hide(value) : UInt(bitPattern: value)
+        weakValues ? shim_hide(value) : UInt(bitPattern: value)
     }
 
     @inline(__always) func keyField(_ i: Int) -> UnsafeMutablePointer<UInt> { words + 2 &* i }
@@ -153,26 +144,29 @@ struct WeakTableState: @unchecked Sendable {
         return UInt(bitPattern: key)
     }
 
-    @inline(__always) func bucket(_ hash: UInt) -> Int {
+    @inline(__always) func bucket(_ hash: UInt) -> Int { Self.bucket(hash, shift: shift) }
+
+    /// Fibonacci hashing: the top bits of hash × 2^64/φ.
+    @inline(__always) static func bucket(_ hash: UInt, shift: UInt) -> Int {
         Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) &>> shift)
     }
 
     /// Whether slot `i` holds a dead entry awaiting vacuum.
     @inline(__always) func isDead(_ i: Int) -> Bool {
-        let key = cgc_load_field(keyField(i))
+        let key = shim_loadField(keyField(i))
         if key == slotDead { return true }
-        return !weakKeys && weakValues && key > slotDead && cgc_load_field(valueField(i)) == slotDead
+        return !weakKeys && weakValues && key > slotDead && shim_loadField(valueField(i)) == slotDead
     }
 
     /// The key object of a live slot, or nil if the entry died (weak keys
     /// read with the read-reveal-reread of `cgc_load_weak`).
     @inline(__always) func keyObject(_ i: Int) -> UnsafeMutableRawPointer? {
-        weakKeys ? cgc_load_weak(keyField(i)) : cgc_load_strong(keyField(i))
+        weakKeys ? shim_loadWeak(keyField(i)) : shim_loadStrong(keyField(i))
     }
 
     /// The value object of a live slot, or nil if the entry died.
     @inline(__always) func valueObject(_ i: Int) -> UnsafeMutableRawPointer? {
-        weakValues ? cgc_load_weak(valueField(i)) : cgc_load_strong(valueField(i))
+        weakValues ? shim_loadWeak(valueField(i)) : shim_loadStrong(valueField(i))
     }
 
     // MARK: Lookup
@@ -186,15 +180,27 @@ struct WeakTableState: @unchecked Sendable {
 
     @inline(__always)
     func findIdentity(_ key: UnsafeMutableRawPointer) -> Int? {
-        let wanted = keyWord(key)
-        var i = bucket(UInt(bitPattern: key))
-        for _ in 0..<capacity {
-            let word = cgc_load_field(keyField(i))
+        Self.probeIdentity(key, words: words, shift: shift, weakKeys: weakKeys, weakValues: weakValues)
+    }
+
+    /// The identity probe of both lookups (under the lock, and without it
+    /// over a published storage): the slot of the live entry for `key` in
+    /// `words` (2^(64 - shift) slots), or nil. Weak keys: a matching key
+    /// word is live (the sweep writes DEAD into the key word). Weak values
+    /// keep the strong key and mark the value word DEAD, so a dead entry for
+    /// the key may come before a live one. At most one pass over the storage.
+    @inline(__always)
+    static func probeIdentity(
+        _ key: UnsafeMutableRawPointer, words: UnsafeMutablePointer<UInt>, shift: UInt, weakKeys: Bool,
+        weakValues: Bool
+    ) -> Int? {
+        let mask = Int(bitPattern: (1 as UInt) &<< (64 &- shift)) &- 1
+        let wanted = weakKeys ? shim_hide(key) : UInt(bitPattern: key)
+        var i = bucket(UInt(bitPattern: key), shift: shift)
+        for _ in 0...mask {
+            let word = shim_loadField(words + 2 &* i)
             if word == wanted {
-                // Weak keys: a matching key word is live (the sweep writes
-                // DEAD into the key word). Weak values keep the strong key
-                // and mark the value word; a duplicate live entry may follow.
-                if !(weakValues && !weakKeys) || cgc_load_field(valueField(i)) != slotDead { return i }
+                if weakKeys || !weakValues || shim_loadField(words + (2 &* i &+ 1)) != slotDead { return i }
             } else if word == slotEmpty {
                 return nil
             }
@@ -208,10 +214,10 @@ struct WeakTableState: @unchecked Sendable {
         let stored = Int(bitPattern: h)
         var i = bucket(h)
         for _ in 0..<capacity {
-            let word = cgc_load_field(keyField(i))
+            let word = shim_loadField(keyField(i))
             if word == slotEmpty { return nil }
             if word > slotDead, hashes[i] == stored, let candidate = keyObject(i),
-                weakKeys || !weakValues || cgc_load_field(valueField(i)) != slotDead
+                weakKeys || !weakValues || shim_loadField(valueField(i)) != slotDead
             {
                 if candidate == key || equals(UnsafeRawPointer(candidate), UnsafeRawPointer(key)) {
                     withExtendedLifetime(candidate) {}
@@ -264,7 +270,7 @@ struct WeakTableState: @unchecked Sendable {
         var reusable = -1
         var probes = 0
         while true {
-            let word = cgc_load_field(keyField(i))
+            let word = shim_loadField(keyField(i))
             if word == slotEmpty { break }
             probes &+= 1
             if probes > probeLimit || probes > capacity { return .full }
@@ -274,9 +280,9 @@ struct WeakTableState: @unchecked Sendable {
                 if reusable < 0 { reusable = i }
             } else if matches(i, word: word, wantedKey: wantedKey, key: key, hash: storedHash) {
                 if replaceEntry(at: i, keyWord: word, key: key, value: value) {
-                    cgc_weak_note_young(region, i)
-                    cgc_keep_alive(key)
-                    cgc_keep_alive(value)
+                    shim_weakNoteYoung(region, i)
+                    shim_keepAlive(key)
+                    shim_keepAlive(value)
                     return .replaced
                 }
                 // A weak half died after it was read: the entry is dead
@@ -291,7 +297,7 @@ struct WeakTableState: @unchecked Sendable {
             // and 13 at 80%; the 1M churn tests spent minutes at 90%.
             if (occupied + tombstones + 1) * 5 > capacity * 4 { return .full }
             reusable = i
-        } else if cgc_load_field(keyField(reusable)) == slotTombstone {
+        } else if shim_loadField(keyField(reusable)) == slotTombstone {
             tombstones -= 1
         } else {
             // A dead entry: drop it here (lazy vacuum).
@@ -299,21 +305,21 @@ struct WeakTableState: @unchecked Sendable {
                 DeadHalves.append(strong, to: &pending)
             }
             clear(reusable)
-            cgc_weak_region_forget_dead(region, 1)
+            shim_weakRegionForgetDead(region, 1)
             occupied -= 1
             entriesVacuumed += 1
         }
         if let hashes { hashes[reusable] = storedHash }
         // Value first, key last: the sweep and probes treat the slot as an
         // entry only once the key word is set.
-        cgc_store_field(valueField(reusable), valueWord(value))
-        cgc_store_field(keyField(reusable), wantedKey)
+        shim_storeField(valueField(reusable), valueWord(value))
+        shim_storeField(keyField(reusable), wantedKey)
         occupied += 1
         // A partial collection tests only the slots written since the last
         // collection (older weak targets stay marked until a full one).
-        cgc_weak_note_young(region, reusable)
-        cgc_keep_alive(key)
-        cgc_keep_alive(value)
+        shim_weakNoteYoung(region, reusable)
+        shim_keepAlive(key)
+        shim_keepAlive(value)
         return .inserted
     }
 
@@ -343,11 +349,11 @@ struct WeakTableState: @unchecked Sendable {
             // The caller holds the new key, so no sweep marks it dead; the
             // exchange fails if one marked the old key DEAD since `old` was
             // read.
-            guard cgc_exchange_field(keyField(i), old, new) != 0 else { return false }
+            guard shim_exchangeField(keyField(i), old, new) else { return false }
         }
         guard replaceValue(at: i, with: value) else { return false }
         // A strong key is never written by the sweep.
-        if new != old && !weakKeys { cgc_store_field(keyField(i), new) }
+        if new != old && !weakKeys { shim_storeField(keyField(i), new) }
         return true
     }
 
@@ -360,21 +366,21 @@ struct WeakTableState: @unchecked Sendable {
             // Weak keys only: the caller's key is reachable, so the entry
             // cannot die under us; the value word is never written by the
             // sweep.
-            cgc_store_field(field, valueWord(value))
+            shim_storeField(field, valueWord(value))
             return true
         }
-        let old = cgc_load_field(field)
+        let old = shim_loadField(field)
         if old == slotDead { return false }
-        return cgc_exchange_field(field, old, valueWord(value)) != 0
-            && cgc_load_field(keyField(i)) != slotDead
+        return shim_exchangeField(field, old, valueWord(value))
+            && shim_loadField(keyField(i)) != slotDead
     }
 
     /// Turns slot `i` into a tombstone (key word first, so the sweep skips
     /// the slot from then on).
     @inline(__always)
     func clear(_ i: Int) {
-        cgc_store_field(keyField(i), slotTombstone)
-        cgc_store_field(valueField(i), slotEmpty)
+        shim_storeField(keyField(i), slotTombstone)
+        shim_storeField(valueField(i), slotEmpty)
     }
 
     /// Removes the live entry for `key`; returns its value, or nil if there
@@ -387,20 +393,20 @@ struct WeakTableState: @unchecked Sendable {
             // collection from here on), then detach it; if the sweep marked
             // the entry dead meanwhile, the exchange fails and the entry is
             // the vacuum's.
-            guard let v = cgc_load_weak(valueField(i)),
-                cgc_exchange_field(valueField(i), cgc_hide(v), slotEmpty) != 0
+            guard let v = shim_loadWeak(valueField(i)),
+                shim_exchangeField(valueField(i), shim_hide(v), slotEmpty)
             else { return nil }
             value = v
-            cgc_store_field(keyField(i), slotTombstone)
+            shim_storeField(keyField(i), slotTombstone)
         } else {
-            guard let v = cgc_load_strong(valueField(i)) else { return nil }
+            guard let v = shim_loadStrong(valueField(i)) else { return nil }
             value = v
             clear(i)
         }
         occupied -= 1
         tombstones += 1
-        cgc_keep_alive(key)
-        cgc_keep_alive(value)
+        shim_keepAlive(key)
+        shim_keepAlive(value)
         return value
     }
 
@@ -425,7 +431,7 @@ struct WeakTableState: @unchecked Sendable {
             }
             i += 1
         }
-        cgc_weak_region_forget_dead(region, cleared)
+        shim_weakRegionForgetDead(region, cleared)
         occupied -= cleared
         tombstones += cleared
         entriesVacuumed += cleared
@@ -440,7 +446,7 @@ struct WeakTableState: @unchecked Sendable {
     /// weak values; nil for keys and values.
     func strongHalfOfDead(_ i: Int) -> UnsafeMutableRawPointer? {
         if weakKeys && weakValues { return nil }
-        let word = weakKeys ? cgc_load_field(valueField(i)) : cgc_load_field(keyField(i))
+        let word = weakKeys ? shim_loadField(valueField(i)) : shim_loadField(keyField(i))
         return word > slotDead ? UnsafeMutableRawPointer(bitPattern: word) : nil
     }
 
@@ -466,13 +472,13 @@ struct WeakTableState: @unchecked Sendable {
         guard let storage = Self.allocate(capacity: newCapacity, withHashes: hashes != nil) else {
             throw .outOfMemory(byteCount: newCapacity * 2 * MemoryLayout<UInt>.size)
         }
-        let flags = Int32((weakKeys ? CGC_WEAK_KEYS : 0) | (weakValues ? CGC_WEAK_VALUES : 0))
-        let newSlots = UnsafeMutableRawPointer(storage.0).assumingMemoryBound(to: cgc_slot.self)
-        cgc_weak_region_begin_move(region, newSlots, newCapacity, storage.1.map { UnsafeMutableRawPointer($0) })
+        let flags = shim_weakFlags(keys: weakKeys, values: weakValues)
+        let newSlots = UnsafeMutableRawPointer(storage.0).assumingMemoryBound(to: WeakSlot.self)
+        shim_weakRegionBeginMove(region, newSlots, newCapacity, storage.1.map { UnsafeMutableRawPointer($0) })
         let oldWords = words
         let oldHashes = hashes
         let oldCapacity = capacity
-        let oldSlots = UnsafeMutableRawPointer(oldWords).assumingMemoryBound(to: cgc_slot.self)
+        let oldSlots = UnsafeMutableRawPointer(oldWords).assumingMemoryBound(to: WeakSlot.self)
         words = storage.0
         hashes = storage.1
         capacity = newCapacity
@@ -481,14 +487,14 @@ struct WeakTableState: @unchecked Sendable {
         var moved = 0
         var droppedDead = 0
         for j in 0..<oldCapacity {
-            let key = cgc_load_field(oldWords + 2 &* j)
+            let key = shim_loadField(oldWords + 2 &* j)
             if key == slotEmpty || key == slotTombstone { continue }
-            let value = cgc_load_field(oldWords + (2 &* j &+ 1))
+            let value = shim_loadField(oldWords + (2 &* j &+ 1))
             if !(key == slotDead || (!weakKeys && value == slotDead)) {
                 let h = oldHashes.map { UInt(bitPattern: $0[j]) } ?? (weakKeys ? ~key : key)
                 var i = bucket(h)
-                while cgc_load_field(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
-                if cgc_weak_copy_slot(oldSlots + j, newSlots + i, flags) != 0 {
+                while shim_loadField(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
+                if shim_weakCopySlot(oldSlots + j, newSlots + i, flags) {
                     if let hashes { hashes[i] = Int(bitPattern: h) }
                     moved += 1
                     continue
@@ -506,20 +512,20 @@ struct WeakTableState: @unchecked Sendable {
             // storage, up to a probe limit long, came back at the same load,
             // and every insert that met one rehashed again.
             var i = bucket(UInt(bitPattern: j))
-            while cgc_load_field(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
-            cgc_store_field(valueField(i), cgc_load_field(oldWords + (2 &* j &+ 1)))
-            cgc_store_field(keyField(i), cgc_load_field(oldWords + 2 &* j))
+            while shim_loadField(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
+            shim_storeField(valueField(i), shim_loadField(oldWords + (2 &* j &+ 1)))
+            shim_storeField(keyField(i), shim_loadField(oldWords + 2 &* j))
             moved += 1
         }
         publish()
         if droppedDead > 0 {
-            cgc_weak_region_forget_dead(region, droppedDead)
+            shim_weakRegionForgetDead(region, droppedDead)
             entriesVacuumed += droppedDead
         }
         occupied = moved
         tombstones = 0
         resizes += 1
-        resizeEpoch = cgc_collection_epoch()
+        resizeEpoch = shim_collectionEpoch()
     }
 
     /// Removes every live entry in place; dead ones stay for the vacuum.
@@ -534,15 +540,15 @@ struct WeakTableState: @unchecked Sendable {
     /// sweep's DEAD is never overwritten: the field it writes is exchanged).
     @inline(__always)
     func clearLive(_ i: Int) -> Bool {
-        let key = cgc_load_field(keyField(i))
+        let key = shim_loadField(keyField(i))
         guard key > slotDead else { return false }
         if weakKeys {
-            guard cgc_exchange_field(keyField(i), key, slotTombstone) != 0 else { return false }
-            cgc_store_field(valueField(i), slotEmpty)
+            guard shim_exchangeField(keyField(i), key, slotTombstone) else { return false }
+            shim_storeField(valueField(i), slotEmpty)
         } else {
-            let value = cgc_load_field(valueField(i))
-            guard value > slotDead, cgc_exchange_field(valueField(i), value, slotEmpty) != 0 else { return false }
-            cgc_store_field(keyField(i), slotTombstone)
+            let value = shim_loadField(valueField(i))
+            guard value > slotDead, shim_exchangeField(valueField(i), value, slotEmpty) else { return false }
+            shim_storeField(keyField(i), slotTombstone)
         }
         return true
     }
@@ -558,7 +564,7 @@ struct WeakTableState: @unchecked Sendable {
     /// sixteenth of the heap beyond its live entries, at the cost of at most
     /// one collection per doubling past that size.
     func wantsCollectionBeforeGrowing(eager: Bool) -> Bool {
-        guard eager, resizeEpoch == cgc_collection_epoch() else { return false }
+        guard eager, resizeEpoch == shim_collectionEpoch() else { return false }
         let grown = fittingCapacity
         guard grown > capacity, grown >= 1 << 16 else { return false }
         return grown * 2 * MemoryLayout<UInt>.size > libgc_heapSize() / 16

@@ -1,6 +1,3 @@
-internal import CBoehmGC
-internal import CGCSupport
-
 extension GCWeakTable {
     /// Vacuums now: every entry the collector found dead is removed, its
     /// strong half handed to `onDeadEntry` (outside the lock), and the
@@ -47,7 +44,7 @@ extension GCWeakTable {
         var pending: DeadHalves? = nil
         mutate { state in
             _ = state.vacuumDeadEntries(pending: &pending)
-            for i in 0..<state.capacity where cgc_load_field(state.keyField(i)) > slotDead {
+            for i in 0..<state.capacity where shim_loadField(state.keyField(i)) > slotDead {
                 if let strong = state.weakKeys ? state.valueObject(i) : state.keyObject(i) {
                     DeadHalves.append(strong, to: &pending)
                 }
@@ -70,7 +67,7 @@ extension GCWeakTable {
     func forEachLiveValueAddress(_ body: (UnsafeMutableRawPointer) -> Void) {
         enterCollector()
         state.withLock { state in
-            for i in 0..<state.capacity where cgc_load_field(state.keyField(i)) > slotDead {
+            for i in 0..<state.capacity where shim_loadField(state.keyField(i)) > slotDead {
                 if let value = state.valueObject(i) { body(value) }
             }
         }

@@ -1,5 +1,3 @@
-internal import CBoehmGC
-internal import CGCSupport
 import Synchronization
 
 /// A hash table from GC objects to GC objects whose entries disappear when
@@ -104,6 +102,9 @@ public final class GCWeakTable: Sendable {
 
     /// The entry kind of this table.
     public let weakness: Weakness
+    /// Which sides are weak (from `weakness`, once).
+    let weakKeys: Bool
+    let weakValues: Bool
     /// When dead entries are removed.
     package let vacuumPolicy: VacuumPolicy
 
@@ -169,9 +170,8 @@ public final class GCWeakTable: Sendable {
         enterCollector()
         let weakKeys = weakness != .values
         let weakValues = weakness != .keys
-        let flags = Int32((weakKeys ? CGC_WEAK_KEYS : 0) | (weakValues ? CGC_WEAK_VALUES : 0))
-        guard let region = cgc_weak_region_create(flags) else {
-            throw .outOfMemory(byteCount: MemoryLayout<cgc_weak_region>.size)
+        guard let region = shim_weakRegionCreate(flags: shim_weakFlags(keys: weakKeys, values: weakValues)) else {
+            throw .outOfMemory(byteCount: 256)
         }
         let initial: WeakTableState
         do {
@@ -180,10 +180,12 @@ public final class GCWeakTable: Sendable {
                 keepsDeadEntries: !deadEntryHandler.isNone && weakness != .keysAndValues,
                 minimumCapacity: minimumCapacity)
         } catch {
-            cgc_weak_region_destroy(region)
+            shim_weakRegionDestroy(region)
             throw error
         }
         self.weakness = weakness
+        self.weakKeys = weakKeys
+        self.weakValues = weakValues
         self.vacuumPolicy = vacuum
         self.deadEntryHandler = deadEntryHandler
         self.readWords.store(UInt(bitPattern: initial.words), ordering: .relaxed)
@@ -201,7 +203,7 @@ public final class GCWeakTable: Sendable {
 
     deinit {
         hook.withLock { $0?.cancel() }
-        state.withLock { cgc_weak_region_destroy($0.region) }
+        state.withLock { shim_weakRegionDestroy($0.region) }
     }
 
     // MARK: Safe API
@@ -292,7 +294,7 @@ public final class GCWeakTable: Sendable {
             _ = state.vacuumDeadEntries(pending: &pending)
             var entries: [(GCRoot, GCRoot)] = []
             entries.reserveCapacity(state.liveCount)
-            for i in 0..<state.capacity where cgc_load_field(state.keyField(i)) > slotDead {
+            for i in 0..<state.capacity where shim_loadField(state.keyField(i)) > slotDead {
                 guard let key = state.keyObject(i), let value = state.valueObject(i) else { continue }
                 entries.append(
                     (
@@ -477,13 +479,15 @@ public final class GCWeakTable: Sendable {
         }
     }
 
-    /// A lookup without the lock (identity hashing): probes the storage as
-    /// published, then checks that no writer ran meanwhile. Returns nil when
-    /// a writer interfered (the caller then takes the lock), else whether the
-    /// key was found and its value. The storage read stays alive while its
-    /// address is in a register (the collector scans registers); a value
-    /// read is valid because the slot still held it when the version was
-    /// checked again, and weak values go through `cgc_load_weak`.
+    /// A lookup without the lock (identity hashing): the same probe as
+    /// under the lock, over the storage as published, then a check that no
+    /// writer ran meanwhile. Returns nil when a writer interfered or the
+    /// value died while it was read (the caller then takes the lock), else
+    /// whether the key was found and its value. The storage stays alive
+    /// while its address is in a register (the collector scans registers);
+    /// a value read is valid because the slot still held it when the
+    /// version was checked again, and weak values are read with the
+    /// read-reveal-reread of `shim_loadWeak`.
     @inline(__always)
     func optimisticLookup(_ key: UnsafeMutableRawPointer) -> (Bool, UnsafeMutableRawPointer?)? {
         let before = version.load(ordering: .acquiring)
@@ -491,38 +495,18 @@ public final class GCWeakTable: Sendable {
         guard let words = UnsafeMutablePointer<UInt>(bitPattern: readWords.load(ordering: .relaxed)) else {
             return nil
         }
-        let shift = readShift.load(ordering: .relaxed)
-        let mask = Int(bitPattern: (1 as UInt) &<< (64 &- shift)) &- 1
-        let weakKeys = weakness != .values
-        let weakValues = weakness != .keys
-        let wanted = weakKeys ? cgc_hide(key) : UInt(bitPattern: key)
-        var i = Int(truncatingIfNeeded: (UInt(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) &>> shift)
-        var found = false
+        let slot = WeakTableState.probeIdentity(
+            key, words: words, shift: readShift.load(ordering: .relaxed), weakKeys: weakKeys,
+            weakValues: weakValues)
         var value: UnsafeMutableRawPointer? = nil
-        var steps = 0
-        while steps <= mask {
-            let word = cgc_load_field(words + 2 &* i)
-            if word == wanted {
-                let field = words + (2 &* i &+ 1)
-                if weakValues {
-                    value = cgc_load_weak(field)
-                } else {
-                    value = cgc_load_strong(field)
-                }
-                if value != nil || weakKeys {
-                    found = value != nil
-                    break
-                }
-                // A dead weak-value entry: a live one for the key may follow.
-            } else if word == slotEmpty {
-                break
-            }
-            i = (i &+ 1) & mask
-            steps &+= 1
+        if let slot {
+            let field = words + (2 &* slot &+ 1)
+            value = weakValues ? shim_loadWeak(field) : shim_loadStrong(field)
+            if value == nil { return nil }
         }
-        guard version.load(ordering: .acquiring) == before, steps <= mask else { return nil }
-        cgc_keep_alive(words)
-        return (found, value)
+        guard version.load(ordering: .acquiring) == before else { return nil }
+        shim_keepAlive(words)
+        return (value != nil, value)
     }
 
     @inline(never)
