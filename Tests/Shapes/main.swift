@@ -197,6 +197,10 @@ case "fork":
         var waited = 0
         while waitpid(pid, &status, WNOHANG) == 0 {
             if waited == 30_000 {
+                // SIGABRT first: with SWIFT_BACKTRACE on, the child prints
+                // where it hangs before it dies.
+                kill(pid, SIGABRT)
+                usleep(5_000_000)
                 kill(pid, SIGKILL)
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 status = -1

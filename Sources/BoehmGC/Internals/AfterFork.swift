@@ -24,15 +24,22 @@ internal enum AfterFork {
         actions.withLock { _ = $0.removeValue(forKey: token) }
     }
 
-    /// Touches the globals the child will use, so none is still being
-    /// initialised (swift_once) by another thread at a fork.
+    /// Makes, in the parent, everything the child will use: the globals
+    /// (no swift_once still running in another thread at a fork) and the
+    /// generic type metadata of `snapshot()` (the Swift runtime instantiates
+    /// metadata under a lock of its own, which a fork can copy held: a child
+    /// that needed new metadata then waited for ever).
     static func prepare() {
-        _ = actions.withLock { $0.count }
         _ = nextToken.withLock { $0 }
+        _ = snapshot()
+    }
+
+    private static func snapshot() -> [@Sendable () -> Void] {
+        actions.withLock { Array($0.values) }
     }
 
     /// Called by the C shim in the child.
     static func runInChild() {
-        for action in actions.withLock({ Array($0.values) }) { action() }
+        for action in snapshot() { action() }
     }
 }
