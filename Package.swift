@@ -13,6 +13,8 @@ let package = Package(
         // Tools and benchmarks only: the library targets depend on nothing.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        // `swift package generate-documentation` (DocC catalogs); a command plugin only.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         .systemLibrary(

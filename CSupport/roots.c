@@ -2,10 +2,10 @@
 //
 // Why C: taking and giving back a cell is on the path of every safe lookup.
 // A lock or an atomic read-modify-write there is a full barrier that stops
-// the processor from overlapping one lookup's cache misses with the next (a
-// safe table lookup cost 7x an unsafe one); so each thread keeps a free
-// list of its own, in thread-locals Swift cannot read cheaply, and the
-// shared pool behind them is used in batches.
+// the processor from overlapping one lookup's cache misses with the next
+// (with one, a safe table lookup costs 7x an unsafe one); so each thread
+// keeps a free list of its own, in thread-locals Swift cannot read cheaply,
+// and the shared pool behind them is used in batches.
 //
 // Cells come from slabs of malloc'd memory, each registered once as a root
 // range (GC_add_roots), so a live cell keeps its object alive. They are not

@@ -3,10 +3,11 @@
 // - GC_INIT is a macro.
 // - Thread registration must be fast (a thread-local flag) and must unblock
 //   the signals libgc stops the world with; Dispatch blocks them.
-// - The collection-event callback runs with the collector's lock held and the
-//   world stopped (at mark end): it counts collections, times pauses and
-//   clears the hidden weak slots of weak tables. No allocation happens there.
-// - The finalizer trampoline must not leave object addresses on a stack the
+// - The collection-event callback runs with the collector's lock held (and,
+//   at mark end, the world stopped): it counts collections, times pauses,
+//   marks dead the weak-table entries whose weak object was not marked, and
+//   wakes the finalizer thread. No allocation happens there.
+// - A finalizer batch must not leave object addresses on a stack the
 //   collector scans, so it clears the dead stack below it before returning.
 // Policy, naming, errors and ownership live in Swift.
 #ifndef CGCSUPPORT_H
@@ -230,7 +231,7 @@ void cgc_finalizer_thread_wait(void);
 /// allocates.
 void cgc_wake_finalizer_thread(void);
 
-// MARK: Foreign memory (ExternalMemory, ForeignResource)
+// MARK: Foreign memory (ForeignResource)
 
 /// Bytes of malloc memory in use by the whole process (glibc mallinfo2:
 /// arena bytes in use plus mmapped chunks). Swift cannot call it: <malloc.h>
@@ -244,7 +245,7 @@ size_t cgc_malloc_in_use_bytes(void);
 // holds its object hidden (bitwise complement, cgc_hide), so the marker never
 // sees it; a strong field holds it plainly and is traced as usual. Nothing is
 // registered with libgc per entry. At GC_EVENT_MARK_END (world stopped, lock
-// held) the sweep in events.c walks every registered region and marks DEAD
+// held) the sweep in weak.c walks every registered region and marks DEAD
 // each entry whose weak target is unmarked (GC_is_marked): short-link
 // semantics, as GC_general_register_disappearing_link. The sweep never drops
 // the strong half of a dead entry; the owner's vacuum hands it on and then

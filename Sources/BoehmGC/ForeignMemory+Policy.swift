@@ -1,17 +1,19 @@
 extension ForeignMemory {
-    /// When foreign allocation asks for a collection (the trigger policies of
-    /// the memory-pressure issue, after the Erlang active-object thesis that
-    /// compared collecting never, always, on a count of new objects, on time,
-    /// and on either).
+    /// When foreign allocation asks for a collection.
+    ///
+    /// The policies follow the Erlang active-object thesis, which compared
+    /// collecting never, always, on a count of new objects, on time, and on
+    /// either.
     ///
     /// Every counter a policy reads is "since the last collection": it starts
     /// again from zero after every collection, whatever ran it, because the
     /// accounting compares the collection epoch (``GC/collectionCount``) on
     /// each report.
     ///
-    /// Ranges: a byte floor in `0...2^47`, a heap fraction finite and in
-    /// `0...1000`, an object count in `1...Int.max`, an interval in
-    /// `1 ns...365 days`, at most 16 policies in all; ``ForeignMemory/configure(_:)`` throws
+    /// Ranges: a byte floor in `0...2^47` bytes, a heap fraction finite and
+    /// in `0...1000`, an object count in `1...Int.max`, an interval longer
+    /// than zero and at most 365 days, an `either` of 1 to 16 policies nested
+    /// at most 4 deep; ``ForeignMemory/configure(_:)`` throws
     /// ``GCError/invalidArgument(_:)`` for anything else.
     ///
     /// The policy for a process is chosen once, with
@@ -19,6 +21,9 @@ extension ForeignMemory {
     public enum TriggerPolicy: Sendable, Equatable {
         /// Collect when foreign bytes reported since the last collection pass
         /// `max(floor, heapFraction × GC heap size)` (the default).
+        ///
+        /// `floor` is in bytes (8 MiB by default); `heapFraction` multiplies
+        /// the GC heap size in bytes (a third by default).
         ///
         /// The floor keeps a small heap from collecting on every handle (an
         /// iconv handle is ~33 kB of malloc); the heap term keeps a big heap
@@ -30,22 +35,29 @@ extension ForeignMemory {
         /// Collect when this many foreign objects were reported since the
         /// last collection, whatever their size.
         case objectCount(Int)
-        /// Collect at most once per interval: when foreign objects were
-        /// reported and the interval has passed since the last collection the
-        /// accounting saw (or requested).
+        /// Collect at most once per interval.
+        ///
+        /// A collection is due when foreign objects were reported and the
+        /// interval has passed since the last collection the accounting saw
+        /// (or requested).
         case interval(Duration)
         /// Collect when any of the policies would.
         indirect case either([TriggerPolicy])
-        /// Never collect because of foreign memory: bytes and objects are
-        /// still counted for ``ForeignMemory/statistics``. This is
-        /// "accounting off".
+        /// Never collect because of foreign memory.
+        ///
+        /// Bytes and objects are still counted for
+        /// ``ForeignMemory/statistics``. This is "accounting off".
         case never
 
-        /// 8 MiB: ~250 iconv handles between collections on a small heap,
+        /// The default byte floor, 8 MiB.
+        ///
+        /// That is ~250 iconv handles between collections on a small heap,
         /// where a collection costs well under a millisecond.
         public static let defaultFloor = 8 << 20
-        /// A third of the heap, as libgc paces its own allocation with the
-        /// default free-space divisor 3.
+        /// The default heap fraction, a third.
+        ///
+        /// libgc paces its own allocation that way with its default
+        /// free-space divisor, 3.
         public static let defaultHeapFraction = 1.0 / 3.0
         /// The default policy: `.bytes()`.
         public static let `default` = TriggerPolicy.bytes()

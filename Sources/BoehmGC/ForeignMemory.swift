@@ -41,14 +41,22 @@ import Synchronization
 /// Counters are atomics; reports from many threads need no lock. A report
 /// that races with the first report after a collection may be left out of
 /// the since-last-collection count (never out of the live count).
+///
+/// See <doc:ForeignMemoryAndResources>; ``ForeignResource`` reports its
+/// handle's bytes here on its own.
 public enum ForeignMemory {
     /// Records `byteCount` foreign bytes (and `objects` foreign objects)
     /// allocated, and runs or requests a collection if the trigger policy
     /// says so.
     ///
+    /// With ``CollectionMode/inline`` (the default) a collection the policy
+    /// asks for runs inside this call, on the caller's thread; no finalizer,
+    /// hook or vacuum runs inside it, so the caller may hold its own locks.
+    /// The caller must not hold the collector's lock.
+    ///
     /// - Parameters:
-    ///   - byteCount: Bytes allocated outside the GC heap.
-    ///   - objects: Foreign objects they belong to (for
+    ///   - byteCount: Bytes allocated outside the GC heap, 0 or more.
+    ///   - objects: Foreign objects they belong to, 0 or more (for
     ///     ``TriggerPolicy/objectCount(_:)``); 1 by default.
     /// - Returns: What was recorded, with the collection window it was
     ///   recorded in; give it back to ``remove(_:)`` when the memory is freed.
@@ -62,15 +70,17 @@ public enum ForeignMemory {
         return try Accountant.shared.add(byteCount: byteCount, objects: objects)
     }
 
-    /// Records the memory of `allocation` freed. Never collects.
+    /// Records the memory of `allocation` freed.
     ///
-    /// Memory freed in the collection window it was added in (no collection
+    /// Never collects. Memory freed in the collection window it was added in (no collection
     /// ran in between) also comes off the bytes counted towards the next
     /// collection: a handle opened and closed between two collections leaves
     /// nothing for a collection to find. Memory added in an earlier window
     /// does not: the collection that window led to has run, and taking it off
     /// the new window's count would put the next collection off by as much.
     ///
+    /// - Parameter allocation: What ``add(byteCount:objects:)`` returned, or
+    ///   a part of it (``Allocation/part(byteCount:objects:)``).
     /// - Throws: ``AccountingError/removedMoreThanAdded(byteCount:objects:liveBytes:liveObjects:)``
     ///   when more bytes or objects would be removed than are live; the
     ///   counters are then left unchanged (never below zero).
@@ -79,11 +89,14 @@ public enum ForeignMemory {
             byteCount: allocation.byteCount, objects: allocation.objects, window: allocation.window)
     }
 
-    /// Records `byteCount` foreign bytes (and `objects` foreign objects)
-    /// freed, added in an unknown window: they come off the live counts only,
-    /// never off the bytes counted towards the next collection (see
-    /// ``remove(_:)``). Never collects.
+    /// Records foreign bytes (and foreign objects) freed that were added in an unknown window.
     ///
+    /// They come off the live counts only, never off the bytes counted
+    /// towards the next collection (see ``remove(_:)``). Never collects.
+    ///
+    /// - Parameters:
+    ///   - byteCount: Bytes freed, 0 or more.
+    ///   - objects: Foreign objects freed, 0 or more; 1 by default.
     /// - Throws: ``AccountingError/removedMoreThanAdded(byteCount:objects:liveBytes:liveObjects:)``
     ///   when more bytes or objects would be removed than are live;
     ///   ``AccountingError/negativeCount`` for a negative count. Either way
@@ -95,30 +108,44 @@ public enum ForeignMemory {
 
     /// Foreign memory recorded by ``add(byteCount:objects:)``, and the
     /// collection window it was recorded in.
+    ///
+    /// A window is the time between two collections, named by the
+    /// ``GC/collectionCount`` at its start. Giving an allocation back in its
+    /// own window takes it off the count towards the next collection too.
     public struct Allocation: Sendable, Equatable {
         /// Bytes recorded.
         public let byteCount: Int
         /// Foreign objects recorded.
         public let objects: Int
         /// The collection count when it was recorded (`UInt64.max` for
-        /// memory recorded over several windows).
+        /// memory recorded over several windows, which offsets no window).
         public let window: UInt64
 
         /// Nothing recorded.
         public static let none = Allocation(byteCount: 0, objects: 0, window: 0)
 
-        /// `byteCount` bytes and `objects` objects of this allocation (at most
-        /// all of it), in its window: what to give back when part of the
-        /// memory is freed, or what is left afterwards.
+        /// A part of this allocation, in its window.
+        ///
+        /// Use it for what to give back when part of the memory is freed,
+        /// or for what is left afterwards.
+        ///
+        /// - Parameters:
+        ///   - byteCount: Bytes of the part; clamped to `0...self.byteCount`.
+        ///   - objects: Objects of the part; clamped to `0...self.objects`
+        ///     (0 by default).
+        /// - Returns: The part, in this allocation's window.
         public func part(byteCount: Int, objects: Int = 0) -> Allocation {
             Allocation(
                 byteCount: min(max(0, byteCount), self.byteCount), objects: min(max(0, objects), self.objects),
                 window: window)
         }
 
-        /// `self` and `other` together (for memory that grows by steps): in
-        /// their window if both were recorded in the same one, else in none,
-        /// so that freeing it offsets no window.
+        /// This allocation and `other` together, for memory that grows by steps.
+        ///
+        /// - Parameter other: Memory recorded later for the same owner.
+        /// - Returns: The sum, in the two allocations' window if both were
+        ///   recorded in the same one (or this one is empty), else in none
+        ///   (`UInt64.max`), so that freeing it offsets no window.
         public func adding(_ other: Allocation) -> Allocation {
             let empty = byteCount == 0 && objects == 0
             return Allocation(
@@ -128,6 +155,8 @@ public enum ForeignMemory {
     }
 
     /// The accounting's counters now.
+    ///
+    /// Reading them counts as the first report: it seals the configuration.
     public static var statistics: Statistics { Accountant.shared.statistics }
 
     /// Sets the policy and where collections run, for the whole process.
@@ -135,6 +164,7 @@ public enum ForeignMemory {
     /// - Warning: Only before the first report (``add(byteCount:objects:)``,
     ///   ``remove(byteCount:objects:)`` or ``statistics``); the first report
     ///   seals the configuration.
+    /// - Parameter configuration: The policy and the collection mode.
     /// - Throws: ``GCError/alreadyInitialized`` after the first report;
     ///   ``GCError/invalidArgument(_:)`` for a policy out of range (see
     ///   ``TriggerPolicy``).
@@ -143,8 +173,10 @@ public enum ForeignMemory {
         try AccountingConfigurationStore.shared.set(configuration)
     }
 
-    /// The configuration: the one in force once the first report sealed it,
-    /// the one set so far before that. Reading it seals nothing.
+    /// The configuration in force.
+    ///
+    /// Before the first report sealed it, the one set so far. Reading it
+    /// seals nothing.
     public static var configuration: Configuration { AccountingConfigurationStore.shared.value }
 
     /// Where a collection asked for by the accounting runs.
@@ -164,13 +196,19 @@ public enum ForeignMemory {
         /// Where the collection runs.
         public var collectionMode: CollectionMode
 
+        /// Creates a configuration.
+        ///
+        /// - Parameters:
+        ///   - policy: When to collect; ``TriggerPolicy/default`` (the byte
+        ///     rule) by default.
+        ///   - collectionMode: Where the collection runs; inline by default.
         public init(policy: TriggerPolicy = .default, collectionMode: CollectionMode = .inline) {
             self.policy = policy
             self.collectionMode = collectionMode
         }
     }
 
-    /// A snapshot of the accounting's counters.
+    /// A snapshot of the accounting's counters, in bytes and objects.
     public struct Statistics: Sendable, Equatable {
         /// Foreign bytes added and not yet removed.
         public var liveBytes: Int
@@ -187,11 +225,14 @@ public enum ForeignMemory {
         public var totalBytesAdded: Int
         /// Removals refused because they exceeded the live counts.
         public var refusedRemovals: Int
-        /// The byte budget now (nil when the policy has no byte rule).
+        /// The byte budget now, in bytes: `max(floor, heap size × fraction)`
+        /// (nil when the policy has no byte rule).
         public var byteBudget: Int?
     }
 
     /// Misuse of the accounting.
+    ///
+    /// Whatever the error, the counters are left as they were.
     public enum AccountingError: Error, Equatable, Sendable, CustomStringConvertible {
         /// A removal exceeded what is live; nothing was changed.
         case removedMoreThanAdded(byteCount: Int, objects: Int, liveBytes: Int, liveObjects: Int)
@@ -200,6 +241,7 @@ public enum ForeignMemory {
         /// Adding would take a live count past `Int.max`; nothing was changed.
         case overflow(byteCount: Int, objects: Int, liveBytes: Int, liveObjects: Int)
 
+        /// A sentence that names the error and the counts involved.
         public var description: String {
             switch self {
             case .removedMoreThanAdded(let bytes, let objects, let liveBytes, let liveObjects):
@@ -330,18 +372,20 @@ internal final class Accountant: Sendable {
                 liveBytes: liveBytes.load(ordering: .relaxed), liveObjects: count)
         }
         // The trigger follows the growth of the current window: memory added
-        // and given back within it offsets itself (without that, the soak's
-        // closed-port floor collected as often as dropped ports), but memory
-        // added in an earlier window must not offset this one's additions:
-        // the vacuum after each collection gives back the previous window's
-        // handles, and with those taken off, each gap between collections
-        // grew by about a budget (1 GB soak: 10.8 k ports, then up to 106 k).
+        // and given back within it offsets itself (a program that closes
+        // every handle it opens must not collect as often as one that drops
+        // them), but memory added in an earlier window must not offset this
+        // one's additions: the vacuum after each collection gives back the
+        // previous window's handles, and taking those off the new window's
+        // count would make each gap between collections about a budget
+        // longer than the one before.
         guard let window, !thresholds.isEmpty, syncEpoch() == window else { return }
         Accountant.subtractFloored(byteCount, from: sinceBytes)
         Accountant.subtractFloored(objects, from: sinceObjects)
     }
 
-    /// counter += amount, atomically, unless that would pass Int.max.
+    /// Adds `amount` to `counter` atomically, unless that would pass Int.max.
+    ///
     /// Returns nil if added, else the counter's value (left unchanged).
     private static func add(_ amount: Int, to counter: borrowing Atomic<Int>) -> Int? {
         var value = counter.load(ordering: .relaxed)
@@ -354,8 +398,7 @@ internal final class Accountant: Sendable {
         return value
     }
 
-    /// counter = min(Int.max, counter + amount), atomically; returns the new
-    /// value.
+    /// Sets `counter` to `min(Int.max, counter + amount)` atomically; returns the new value.
     @discardableResult
     private static func addSaturating(_ amount: Int, to counter: borrowing Atomic<Int>) -> Int {
         var value = counter.load(ordering: .relaxed)
@@ -367,7 +410,8 @@ internal final class Accountant: Sendable {
         }
     }
 
-    /// counter -= amount, atomically, unless that would go below zero.
+    /// Subtracts `amount` from `counter` atomically, unless that would go below zero.
+    ///
     /// Returns nil if subtracted, else the counter's value (left unchanged).
     private static func subtract(_ amount: Int, from counter: borrowing Atomic<Int>) -> Int? {
         var value = counter.load(ordering: .relaxed)
@@ -380,7 +424,7 @@ internal final class Accountant: Sendable {
         return value
     }
 
-    /// counter = max(0, counter - amount), atomically.
+    /// Sets `counter` to `max(0, counter - amount)` atomically.
     private static func subtractFloored(_ amount: Int, from counter: borrowing Atomic<Int>) {
         var value = counter.load(ordering: .relaxed)
         while value > 0 {
@@ -404,8 +448,9 @@ internal final class Accountant: Sendable {
             byteBudget: thresholds.byteBudget(heapSize: libgc_heapSize()))
     }
 
-    /// Starts a new window when a collection happened since the last report:
-    /// the one thread that moves `epochSeen` on resets the since-counters.
+    /// Starts a new window when a collection happened since the last report.
+    ///
+    /// The one thread that moves `epochSeen` on resets the since-counters.
     /// Returns the current window (the collection epoch).
     @inline(__always)
     @discardableResult

@@ -4,14 +4,13 @@
 /// Each entry maps a resource's GC object (the weak key) to a one-word
 /// pointer-free GC object holding a retained reference to the resource's
 /// state (the strong value). When a collection finds the key unreachable,
-/// the table's sweep marks the entry dead; the vacuum (after the collection
-/// (or, for the soak's lazy configuration, at the next ``vacuum()`` or table
-/// operation) hands the
-/// value's address to the registry, which closes the handle, gives its bytes
-/// back and lets the reference go. Nothing is registered with libgc per
-/// resource, so libgc's 4,096-entry rule (a forced full collection before
-/// its finalizer or link table grows) never applies; and releasing a dead
-/// entry allocates nothing and takes no process-wide lock.
+/// the table's sweep marks the entry dead; the vacuum that follows the
+/// collection hands the value's address to the registry, which closes the
+/// handle, gives its bytes back and lets the reference go. Nothing is
+/// registered with libgc per resource, so libgc's 4,096-entry rule (a
+/// forced full collection before its finalizer or link table grows) never
+/// applies; and releasing a dead entry allocates nothing and takes no
+/// process-wide lock (the *lean vacuum*; see <doc:ForeignMemoryAndResources>).
 ///
 /// The registry also lists the open resources (``forEachOpen(_:_:)``), which
 /// is how the ports flush every open file port at exit.
@@ -20,13 +19,17 @@ public final class ForeignResourceRegistry: Sendable {
 
     /// Creates a registry whose vacuum runs after every collection.
     ///
-    /// - Throws: ``GCError/outOfMemory(byteCount:)``.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the table's storage
+    ///   cannot be allocated.
     public convenience init() throws(GCError) {
         try self.init(vacuum: .eager)
     }
 
-    /// A registry with the given vacuum policy (`.lazyOnly`: the old leak,
-    /// for the tests and the soak).
+    /// A registry with the given vacuum policy.
+    ///
+    /// `.lazyOnly` keeps dead entries, and their open handles, until an
+    /// explicit vacuum or an insert meets them: the tests and the soak
+    /// measure that leak.
     package init(vacuum: GCWeakTable.VacuumPolicy) throws(GCError) {
         table = try GCWeakTable(
             weakness: .keys, hashing: .identity, vacuum: vacuum, minimumCapacity: 0,
@@ -62,9 +65,10 @@ public final class ForeignResourceRegistry: Sendable {
         withExtendedLifetime(object) {}
     }
 
-    /// The state a value object holds, with the reference the entry held:
-    /// the caller now owns it. The value is alive (the caller's frame holds
-    /// its address).
+    /// The state a value object holds, with the reference the entry held.
+    ///
+    /// The caller now owns that reference. The value is alive (the caller's
+    /// frame holds its address).
     private static func takeState(from value: UnsafeMutableRawPointer) -> any CollectableResource {
         let bits = value.load(as: UInt.self)
         let state = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeRetainedValue()
@@ -74,23 +78,37 @@ public final class ForeignResourceRegistry: Sendable {
     }
 
     /// Closes the resources of dead entries now.
+    ///
+    /// The registry does this after every collection on its own; the call
+    /// is for a caller that wants the handles closed before that vacuum
+    /// runs.
     public func vacuum() { table.vacuum() }
 
-    /// Resources registered and not yet closed or vacuumed (those whose
-    /// object a collection found unreachable included, until the vacuum).
+    /// Resources registered and not yet closed or vacuumed.
+    ///
+    /// Those whose object a collection found unreachable count until the
+    /// vacuum closes them.
     public var count: Int {
         let statistics = table.statistics
         return statistics.liveEntries + statistics.deadAwaitingVacuum
     }
 
-    /// The open-resources table's counters.
+    /// The counters of the registry's table (see ``GCWeakTable/Statistics``).
     public var tableStatistics: GCWeakTable.Statistics { table.statistics }
 
-    /// Calls `body` with the handle of every registered resource of type
-    /// `Handle` that is still open, under that resource's lock, one at a
-    /// time. Resources registered or closed meanwhile may be missed.
+    /// Calls `body` with the handle of every open registered resource of type `Handle`.
     ///
+    /// Each call runs under that resource's lock, one at a time. Resources
+    /// registered or closed meanwhile may be missed, and so are resources
+    /// abandoned at a fork.
+    ///
+    /// - Parameters:
+    ///   - type: The handle type of the resources to visit; others are
+    ///     skipped.
+    ///   - body: A closure that uses one handle; it must not close or use
+    ///     that resource through its ``ForeignResource``.
     /// - Returns: How many handles `body` was called with.
+    /// - Throws: What `body` throws; the visit stops there.
     @discardableResult
     public func forEachOpen<Handle: Sendable>(
         _ type: Handle.Type, _ body: (Handle) throws -> Void

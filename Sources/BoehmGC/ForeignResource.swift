@@ -24,6 +24,11 @@ import Synchronization
 /// finalizer table grows past 4,096 entries, so with tens of MB of live heap
 /// one finalizer per short-lived resource costs a full collection every few
 /// thousand resources (see the README for the figures).
+///
+/// In a forked child, a resource that another thread of the parent was
+/// using at the fork cannot be used or closed: its calls throw
+/// ``ForeignResourceError/inUseAtFork`` instead of waiting for ever. See
+/// <doc:ForeignMemoryAndResources>.
 public final class ForeignResource<Handle: Sendable>: Sendable {
     /// How a resource dropped unclosed is released.
     public enum Release: Sendable {
@@ -33,8 +38,10 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         case registry(ForeignResourceRegistry)
     }
 
-    /// The GC object that stands for the resource: store it in other GC
-    /// objects to keep the resource open while they are reachable.
+    /// The GC object that stands for the resource.
+    ///
+    /// Store it in other GC objects to keep the resource open while they are
+    /// reachable. It is pointer-free: nothing stored in it is traced.
     public let object: GCRoot
     internal let core: ForeignResourceCore<Handle>
     private let release: Release
@@ -42,21 +49,28 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     /// Opens a resource.
     ///
     /// - Parameters:
-    ///   - byteCount: Foreign bytes the handle holds. When nil, they are
+    ///   - byteCount: Foreign bytes the handle holds, 0 or more. When nil, they are
     ///     measured: the process's malloc bytes in use (glibc `mallinfo2`)
     ///     before and after `open`. The measure is process-wide, so
     ///     allocation by other threads at the same time skews it; measure
     ///     once per kind of handle and pass the figure when opening many.
     ///   - accounted: Whether to report `byteCount` to ``ForeignMemory``.
     ///   - release: How the resource is released when dropped unclosed.
-    ///   - objectByteCount: Size of ``object`` (a pointer-free GC object).
+    ///   - objectByteCount: Size of ``object`` in bytes (a pointer-free GC
+    ///     object of at least 8 bytes; 16 by default).
     ///   - open: Creates the handle. If it throws, nothing is registered.
     ///   - close: Closes the handle; called exactly once, on the thread that
     ///     calls ``close()``, or on the finalizer thread, or where the
     ///     registry vacuums. It must not throw or use this resource.
     /// - Throws: What `open` throws; ``GCError/outOfMemory(byteCount:)`` if
-    ///   the GC object or the registry entry cannot be allocated (the handle
-    ///   is then closed again).
+    ///   the GC object or the registry entry cannot be allocated;
+    ///   ``ForeignMemory/AccountingError`` if the bytes cannot be recorded (a
+    ///   negative `byteCount`, or live counts that would pass `Int.max`). In
+    ///   every case but the first the handle is closed again and nothing
+    ///   stays recorded.
+    ///
+    /// The corresponding C function is `mallinfo2` (glibc), when `byteCount`
+    /// is nil.
     public init(
         byteCount: Int? = nil,
         accounted: Bool = true,
@@ -103,11 +117,17 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         self.release = release
     }
 
-    /// Calls `body` with the handle. Calls are serialised: the resource's
-    /// lock is held while `body` runs, so `body` must not close or use this
-    /// resource again.
+    /// Calls `body` with the handle.
     ///
-    /// - Throws: ``ForeignResourceError/closed`` after close; what `body`
+    /// Calls are serialised: the resource's lock is held while `body` runs,
+    /// so `body` must not close or use this resource again.
+    ///
+    /// - Parameter body: A closure that uses the handle; the handle must not
+    ///   escape it.
+    /// - Returns: What `body` returns.
+    /// - Throws: ``ForeignResourceError/closed`` after close;
+    ///   ``ForeignResourceError/inUseAtFork`` in a forked child when another
+    ///   thread of the parent held the resource at the fork; what `body`
     ///   throws.
     public func withHandle<R>(_ body: (Handle) throws -> R) throws -> R {
         let result = try core.withHandle(body)
@@ -115,17 +135,22 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         return result
     }
 
-    /// Foreign bytes reported to ``ForeignMemory`` for this resource now (0
-    /// when not accounted, or closed).
+    /// Foreign bytes reported to ``ForeignMemory`` for this resource now.
+    ///
+    /// 0 when the resource is not accounted, is closed, or was abandoned at a
+    /// fork.
     public var byteCount: Int { core.byteCount }
 
-    /// Changes the foreign bytes reported for the resource, for a handle
-    /// whose memory grows or shrinks (a buffer): the difference is added to
-    /// or removed from ``ForeignMemory``. Does nothing for a resource that
-    /// is not accounted.
+    /// Changes the foreign bytes reported for the resource.
     ///
-    /// - Parameter newByteCount: The bytes the handle holds now.
+    /// For a handle whose memory grows or shrinks (a buffer): the difference
+    /// is added to or removed from ``ForeignMemory``. Does nothing for a
+    /// resource that is not accounted.
+    ///
+    /// - Parameter newByteCount: The bytes the handle holds now, 0 or more.
     /// - Throws: ``ForeignResourceError/closed`` after close;
+    ///   ``ForeignResourceError/inUseAtFork`` in a forked child when another
+    ///   thread of the parent held the resource at the fork;
     ///   ``ForeignMemory/AccountingError`` for a negative count or one that
     ///   would overflow the live counts (nothing changes).
     public func setByteCount(_ newByteCount: Int) throws {
@@ -135,8 +160,13 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
 
     /// Closes the handle and gives its bytes back, unless already closed.
     ///
+    /// The close function runs on the calling thread, once; the finalizer or
+    /// registry entry that would have closed the resource on collection is
+    /// removed.
+    ///
     /// - Returns: Whether this call closed it (false when it was closed
-    ///   before: a second close is harmless).
+    ///   before, so a second close is harmless, or when the resource was
+    ///   abandoned at a fork).
     @discardableResult
     public func close() -> Bool {
         guard core.close() else { return false }
@@ -151,7 +181,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
         return true
     }
 
-    /// Whether the handle has been closed.
+    /// Whether the handle has been closed (false for one abandoned at a fork).
     public var isClosed: Bool { core.isClosed }
 }
 
@@ -164,6 +194,7 @@ public enum ForeignResourceError: Error, Equatable, Sendable, CustomStringConver
     /// and the resource cannot be used (or closed) in this process.
     case inUseAtFork
 
+    /// A sentence that names the error.
     public var description: String {
         switch self {
         case .closed: return "the foreign resource is closed"
@@ -174,7 +205,7 @@ public enum ForeignResourceError: Error, Equatable, Sendable, CustomStringConver
 
 /// Counters over all foreign resources of the process.
 public enum ForeignResources {
-    /// A snapshot of the counters.
+    /// A snapshot of the counters, in resources.
     public struct Statistics: Sendable, Equatable {
         /// Resources opened.
         public var opened: Int
@@ -195,9 +226,12 @@ public enum ForeignResources {
             releasedByCollector: ForeignResourceCounters.releasedByCollector.load(ordering: .relaxed))
     }
 
-    /// Process malloc bytes in use (glibc `mallinfo2`): arena bytes in use
-    /// plus mmapped chunks. Take the difference around a call to measure
-    /// what it allocated.
+    /// Process malloc bytes in use: arena bytes in use plus mmapped chunks.
+    ///
+    /// Take the difference around a call to measure what it allocated; the
+    /// figure is process-wide, so other threads' allocations show up in it.
+    ///
+    /// The corresponding C function is `mallinfo2` (glibc).
     public static var mallocBytesInUse: Int { Int(shim_mallocInUseBytes()) }
 }
 
@@ -221,8 +255,10 @@ internal protocol CollectableResource: AnyObject, Sendable {
     func closeFromCollector()
 }
 
-/// The handle, its close function and its accounted bytes. `state` holds
-/// the handle until close; it is the lock that serialises every use.
+/// The handle, its close function and its accounted bytes.
+///
+/// `state` holds the handle until close; it is the lock that serialises
+/// every use.
 internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource {
     struct State {
         var handle: Handle?

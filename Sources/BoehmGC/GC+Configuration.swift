@@ -6,19 +6,27 @@ extension GC {
     /// Pass them to ``GC/configure(_:)`` before anything else touches the
     /// collector. Every field left `nil` keeps libgc's default.
     public struct Configuration: Sendable, Equatable {
-        /// Bytes to grow the heap to right after initialisation.
+        /// Bytes to grow the heap to right after initialisation, in
+        /// `1...2^47`; nil for libgc's initial size.
+        ///
+        /// The corresponding C function is `GC_expand_hp`.
         public var initialHeapSize: Int?
-        /// libgc's free-space divisor: larger values collect more often and
-        /// keep the heap smaller (default 3).
+        /// libgc's free-space divisor, 1 or more: larger values collect more
+        /// often and keep the heap smaller (nil keeps libgc's default, 3).
         ///
         /// The corresponding C function is `GC_set_free_space_divisor`.
         public var freeSpaceDivisor: Int?
-        /// The heap never grows past this many bytes; allocations beyond it
-        /// throw ``GCError/outOfMemory(byteCount:)``.
+        /// The heap limit in bytes, in `1...2^47`: the heap never grows past
+        /// it, and allocations beyond it throw
+        /// ``GCError/outOfMemory(byteCount:)``; nil for no limit.
+        ///
+        /// ``GC/setMaximumHeapSize(_:)`` changes it later.
         ///
         /// The corresponding C function is `GC_set_max_heap_size`.
         public var maximumHeapSize: Int?
-        /// Where finalizers run. See ``GC/FinalizerMode``.
+        /// Where finalizers and post-GC hooks run.
+        ///
+        /// See ``GC/FinalizerMode``.
         public var finalizerMode: FinalizerMode
         /// Shared objects the collector does not scan for roots: every
         /// loaded module whose path contains one of these strings.
@@ -30,15 +38,35 @@ extension GC {
         /// modules on its own, from `iconv_close`, so they are left out by
         /// default (`"/gconv/"`: they never hold GC pointers). Add any module
         /// of your own that you unload and that holds no GC pointers; a
-        /// module that holds GC pointers must never be unloaded. At most 16.
+        /// module that holds GC pointers must never be unloaded. At most 16
+        /// patterns, none empty.
         ///
         /// The corresponding C function is
         /// `GC_register_has_static_roots_callback`.
         public var unscannedModules: [String]
-        /// Full collections only (the default), or libgc's generational
-        /// mode. See ``GC/Collections``.
+        /// Full collections only (the default), or libgc's generational mode.
+        ///
+        /// See ``GC/Collections`` and <doc:GenerationalMode>.
         public var collections: Collections
 
+        /// Creates a configuration; every argument left out keeps its
+        /// default.
+        ///
+        /// ``GC/configure(_:)`` checks the values, not this initialiser.
+        ///
+        /// - Parameters:
+        ///   - initialHeapSize: Bytes to grow the heap to at start, in
+        ///     `1...2^47` and at most `maximumHeapSize`; nil for libgc's
+        ///     initial size.
+        ///   - freeSpaceDivisor: libgc's free-space divisor, 1 or more; nil
+        ///     for libgc's default (3).
+        ///   - maximumHeapSize: The heap limit in bytes, in `1...2^47`; nil
+        ///     for none.
+        ///   - finalizerMode: Where finalizers and post-GC hooks run.
+        ///   - unscannedModules: Substrings of the paths of loaded modules
+        ///     the collector does not scan for roots (at most 16, none
+        ///     empty).
+        ///   - collections: Full collections only, or generational mode.
         public init(
             initialHeapSize: Int? = nil,
             freeSpaceDivisor: Int? = nil,
@@ -56,14 +84,17 @@ extension GC {
         }
     }
 
-    /// How the collector collects.
+    /// How the collector collects: full collections only, or libgc's
+    /// generational mode.
+    ///
+    /// See <doc:GenerationalMode>.
     public enum Collections: Sendable, Equatable {
         /// Every collection marks the whole heap with the world stopped.
         case full
         /// libgc's generational mode: most collections are partial (they
         /// trace only from what changed since the last one, so their pause
         /// follows the young part of the heap), with a full collection after
-        /// every `fullEvery` partial ones.
+        /// every `fullEvery` partial ones (`1...10000`; 19 by default).
         ///
         /// What changes with it:
         /// - An object that survived a collection and then became
@@ -76,7 +107,10 @@ extension GC {
         ///   EFAULT. Read into malloc'd or pointer-free memory; the library's
         ///   own I/O (the ports) never reads into the GC heap.
         /// - The foreign-memory trigger and growing weak tables start
-        ///   partial collections; ``GC/collect()`` still runs a full one.
+        ///   partial collections (``GC/collectPartially()``);
+        ///   ``GC/collect()`` still runs a full one.
+        /// - Every collection, partial or full, is counted, timed and
+        ///   followed by the post-GC hooks, as in full mode.
         ///
         /// The corresponding C function is `GC_enable_incremental` (with
         /// `GC_set_time_limit(GC_TIME_UNLIMITED)`: marking is never spread
@@ -99,14 +133,21 @@ extension GC {
 
     /// Sets the collector's start-up settings.
     ///
-    /// Call before the first use of any other API of this module.
+    /// Call before the first use of any other API of this module; the
+    /// collector reads the settings when it starts. Calling it again before
+    /// then replaces them.
     ///
     /// - Warning: Settings only take effect before initialisation.
+    /// - Parameter configuration: The settings.
     /// - Throws: ``GCError/alreadyInitialized`` if the collector has started;
     ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, a heap
     ///   size above 2^47 bytes (the x86-64 user address space), an initial
     ///   heap size above the maximum, `fullEvery` outside `1...10000`, more
-    ///   than 16 unscanned modules or an empty one.
+    ///   than 16 unscanned modules or an empty one. Nothing is changed then.
+    ///
+    /// The corresponding C functions are `GC_set_free_space_divisor`,
+    /// `GC_set_max_heap_size`, `GC_register_has_static_roots_callback` and
+    /// `GC_enable_incremental`, called when the collector starts.
     public static func configure(_ configuration: Configuration) throws(GCError) {
         if case .generational(let fullEvery) = configuration.collections, !(1...10_000).contains(fullEvery) {
             throw .invalidArgument("fullEvery must be in 1...10000, got \(fullEvery)")

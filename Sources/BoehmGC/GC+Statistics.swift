@@ -1,22 +1,28 @@
 extension GC {
     /// A snapshot of the collector's counters.
+    ///
+    /// Byte figures are in bytes; times are wall-clock durations measured on
+    /// the monotonic clock.
     public struct Statistics: Sendable, Equatable {
         /// Collections completed, full and partial (``GC/collectionCount``).
         public var collections: Int
         /// Of those, full collections (all of them unless the collector
         /// runs in generational mode).
         public var fullCollections: Int
-        /// Bytes of heap the collector has mapped.
+        /// Bytes of heap the collector has mapped, unmapped pages excluded.
         public var heapSize: Int
-        /// Bytes of heap currently free.
+        /// Bytes of that heap that are free.
         public var freeBytes: Int
-        /// Bytes of heap returned to the OS (unmapped) but still reserved.
+        /// Bytes of heap returned to the operating system (unmapped) but
+        /// still reserved.
         public var unmappedBytes: Int
         /// Bytes allocated since the last collection.
         public var bytesSinceCollection: Int
         /// Bytes allocated since start.
         public var totalBytesAllocated: Int
-        /// The time the world stood still in the last collection.
+        /// The time the world stood still in the last collection (from
+        /// stopping the world to starting it again, summed over the stops of
+        /// that collection).
         public var lastPause: Duration
         /// Sum of those pauses over all collections.
         public var totalPause: Duration
@@ -26,12 +32,16 @@ extension GC {
         /// table (part of ``lastPause``; shared between threads when the
         /// tables are large).
         public var lastWeakSweep: Duration
-        /// Finalizers run so far (user finalizers and post-GC hook runs).
+        /// libgc finalizers run so far: those of ``GCRoot/setFinalizer(_:)``
+        /// and of ``ForeignResource/Release/finalizer`` (post-GC hook runs are
+        /// not counted; see ``PostGCHook/runCount``).
         public var finalizersRun: Int
     }
 
-    /// The collector's counters now. Heap figures are read together under
-    /// the collector's lock.
+    /// The collector's counters now.
+    ///
+    /// The heap figures are read together under the collector's lock; the
+    /// counts and pauses come from the collection-event callback.
     ///
     /// The corresponding C function is `GC_get_heap_usage_safe`.
     public static var statistics: Statistics {

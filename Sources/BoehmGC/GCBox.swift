@@ -21,15 +21,23 @@
 /// ```
 public struct GCBox<Value: BitwiseCopyable> {
     /// The root that holds the box's object.
+    ///
+    /// Store it in other GC objects (``GCRoot/setReference(_:at:)``) or pass
+    /// it to APIs that take a root.
     public let root: GCRoot
 
     /// Allocates an object for `value` and stores it there.
     ///
+    /// The object is `MemoryLayout<Value>.size` bytes.
+    ///
+    /// - Precondition: `Value` needs no more than 16-byte alignment (libgc
+    ///   aligns objects to 16 bytes).
     /// - Parameters:
     ///   - value: The value to hold.
     ///   - kind: Whether the collector scans the value for pointers
     ///     (``GCMemoryKind/scanned`` for a value that holds GC addresses).
-    /// - Throws: ``GCError/outOfMemory(byteCount:)``.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` when the heap limit is
+    ///   reached or the system refuses memory.
     ///
     /// The corresponding C functions are `GC_malloc` and `GC_malloc_atomic`.
     public init(_ value: Value, kind: GCMemoryKind = .pointerFree) throws(GCError) {
@@ -43,6 +51,7 @@ public struct GCBox<Value: BitwiseCopyable> {
     ///
     /// - Precondition: the object holds at least `MemoryLayout<Value>.size`
     ///   bytes, and `Value` needs no more than 16-byte alignment.
+    /// - Parameter root: The object to view; the box shares it.
     public init(viewing root: GCRoot) {
         precondition(
             root.byteCount >= MemoryLayout<Value>.size && MemoryLayout<Value>.alignment <= 16,
@@ -51,12 +60,21 @@ public struct GCBox<Value: BitwiseCopyable> {
     }
 
     /// The value, read and written in place.
+    ///
+    /// The setter is `nonmutating`: every copy of the box sees the change.
     public var value: Value {
         get { root.unsafeAddress.load(as: Value.self) }
         nonmutating set { root.unsafeAddress.storeBytes(of: newValue, as: Value.self) }
     }
 
-    /// Calls `body` with a pointer to the value, valid for the call.
+    /// Calls `body` with a pointer to the value.
+    ///
+    /// The collector owns the memory; the pointer is valid for the call
+    /// only (the box's object is kept alive until `body` returns).
+    ///
+    /// - Parameter body: A closure that reads or writes the value in place.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
     public func withUnsafeMutablePointer<R, E: Error>(
         _ body: (UnsafeMutablePointer<Value>) throws(E) -> R
     ) throws(E) -> R {

@@ -1,11 +1,16 @@
 /// Errors thrown by the collector's Swift API.
+///
+/// Misuse that is a bug in the caller (a slot outside an object, an address
+/// that is not the start of a GC object) traps with a precondition instead.
 public enum GCError: Error, Equatable, Sendable {
     /// The collector could not provide `byteCount` bytes: the heap limit was
-    /// reached or the system refused memory. Nothing already allocated is
-    /// affected; collect or drop data and try again.
+    /// reached even after a collection, or the system refused memory.
+    ///
+    /// Nothing already allocated is affected; drop data (or refuse the work)
+    /// and try again. See <doc:MemoryPressure>.
     case outOfMemory(byteCount: Int)
-    /// A setting that only takes effect before initialisation was given after
-    /// the collector had started.
+    /// A setting that only takes effect before initialisation (or before the
+    /// first use that seals it) was given afterwards.
     case alreadyInitialized
     /// The object already has a finalizer; libgc keeps one per object.
     case finalizerAlreadySet
@@ -14,6 +19,8 @@ public enum GCError: Error, Equatable, Sendable {
 }
 
 extension GCError: CustomStringConvertible {
+    /// A sentence that names the error and, for
+    /// ``outOfMemory(byteCount:)`` and ``invalidArgument(_:)``, its values.
     public var description: String {
         switch self {
         case .outOfMemory(let byteCount):

@@ -5,7 +5,7 @@
 /// value: no Swift object is allocated and nothing is reference-counted, so
 /// making and dropping one is a push and a pop on a thread-local free list,
 /// with no lock and no atomic operation. That is what lets a safe lookup
-/// (``GCWeakTable/handle(forKey:)``) cost little more than an unsafe one.
+/// (``GCWeakTable/handle(forKey:)-(GCRoot)``) cost little more than an unsafe one.
 /// Share the object by turning the handle into a ``GCRoot``
 /// (``GCRoot/init(_:)``, which takes over the handle's cell).
 ///
@@ -25,7 +25,9 @@ public struct GCHandle: ~Copyable, @unchecked Sendable {
         cell = RootCells.take(holding: object)
     }
 
-    /// A handle to `root`'s object (a root cell of its own).
+    /// A handle to `root`'s object, in a root cell of its own.
+    ///
+    /// - Parameter root: The root whose object the handle keeps alive too.
     public init(_ root: GCRoot) {
         self.init(rooting: root.unsafeAddress)
         withExtendedLifetime(root) {}
@@ -42,7 +44,10 @@ public struct GCHandle: ~Copyable, @unchecked Sendable {
         return cell
     }
 
-    /// The object's address; valid while the handle exists.
+    /// The object's address.
+    ///
+    /// The collector owns the memory; the address is valid while the handle
+    /// exists.
     public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee.unsafelyUnwrapped }
 
     /// The usable size of the object in bytes.
@@ -50,16 +55,29 @@ public struct GCHandle: ~Copyable, @unchecked Sendable {
     /// The corresponding C function is `GC_size`.
     public var byteCount: Int { libgc_size(unsafeAddress) }
 
-    /// Calls `body` with the object's bytes; do not let the buffer escape.
+    /// Calls `body` with the object's bytes.
+    ///
+    /// The buffer covers ``byteCount`` bytes and is valid for the call only;
+    /// do not let it escape.
+    ///
+    /// - Parameter body: A closure that reads or writes the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
     public func withUnsafeMutableBytes<R, E: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
         try body(UnsafeMutableRawBufferPointer(start: unsafeAddress, count: byteCount))
     }
 
-    /// Whether both refer to the same object.
+    /// Whether both handles refer to the same object.
+    ///
+    /// - Parameter other: Another handle.
+    /// - Returns: Whether the two addresses are equal.
     public func refersToSameObject(as other: borrowing GCHandle) -> Bool { unsafeAddress == other.unsafeAddress }
 
-    /// Whether both refer to the same object.
+    /// Whether the handle and the root refer to the same object.
+    ///
+    /// - Parameter other: A root.
+    /// - Returns: Whether the two addresses are equal.
     public func refersToSameObject(as other: GCRoot) -> Bool { unsafeAddress == other.unsafeAddress }
 }

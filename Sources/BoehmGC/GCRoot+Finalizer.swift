@@ -11,8 +11,12 @@ extension GCRoot {
     /// (libgc's no-order finalization, as Guile uses).
     ///
     /// `body` must not capture a root to the object itself (that root would
-    /// keep it alive forever).
+    /// keep it alive forever). Each finalizer is one entry in libgc's
+    /// finalizer table, which forces a full collection before it grows past
+    /// 4,096 entries: for many short-lived objects, prefer a
+    /// ``GCWeakTable`` with `onDeadEntry` (see <doc:FinalizersAndPostGCHooks>).
     ///
+    /// - Parameter body: The finalizer; it receives a root to the object.
     /// - Throws: ``GCError/finalizerAlreadySet`` if the object has one already
     ///   (libgc keeps one per object); it is left in place.
     ///
@@ -33,7 +37,12 @@ extension GCRoot {
 
     /// Removes the object's finalizer, if it was set by ``setFinalizer(_:)``.
     ///
+    /// A finalizer set by other code through libgc directly is left in place.
+    ///
     /// - Returns: Whether a finalizer was removed.
+    ///
+    /// The corresponding C function is `GC_register_finalizer_no_order`
+    /// (with a null finalizer).
     @discardableResult
     public func removeFinalizer() -> Bool {
         enterCollector()

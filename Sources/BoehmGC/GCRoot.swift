@@ -1,9 +1,15 @@
 /// How the collector treats an object's contents.
 public enum GCMemoryKind: Sendable, Equatable {
     /// Scanned for pointers: anything it points to stays alive.
+    ///
+    /// The corresponding C function is `GC_malloc`.
     case scanned
-    /// Never scanned (strings, numbers, buffers). Cheaper to collect; a
-    /// pointer stored here does not keep its target alive.
+    /// Never scanned (strings, numbers, buffers).
+    ///
+    /// Cheaper to collect; a pointer stored here does not keep its target
+    /// alive.
+    ///
+    /// The corresponding C function is `GC_malloc_atomic`.
     case pointerFree
 }
 
@@ -14,8 +20,9 @@ public enum GCMemoryKind: Sendable, Equatable {
 /// can be freed under you. A `GCRoot` keeps its object alive for as long as
 /// the `GCRoot` itself is alive: it stores the address in a one-word cell of
 /// a root range the collector scans (malloc'd slabs registered once with
-/// `GC_add_roots`, so a root never counts against the heap limit). Keep roots anywhere Swift
-/// values go: in arrays, classes, closures, across `await` and threads.
+/// `GC_add_roots`, so a root never counts against the heap limit). Keep
+/// roots anywhere Swift values go: in arrays, classes, closures, across
+/// `await` and threads.
 ///
 /// ```swift
 /// let node = try GCRoot(byteCount: 32)          // zeroed, scanned
@@ -25,7 +32,9 @@ public enum GCMemoryKind: Sendable, Equatable {
 /// ```
 ///
 /// Copies of a `GCRoot` reference share one root; the object may be
-/// collected once the last copy is gone and nothing else reaches it.
+/// collected once the last copy is gone and nothing else reaches it. For a
+/// root that lives in one place without a Swift object, see ``GCHandle``;
+/// for a typed value, ``GCBox``.
 public final class GCRoot: @unchecked Sendable {
     // The cell is taken in init and given back in deinit; the address it
     // holds never changes in between, so sharing across threads needs no lock.
@@ -42,8 +51,12 @@ public final class GCRoot: @unchecked Sendable {
 
     /// Allocates a zeroed object on the GC heap.
     ///
+    /// The collector may run a collection to make room; finalizers and hooks
+    /// never run inside this call.
+    ///
     /// - Parameters:
-    ///   - byteCount: Size in bytes; 0 allocates the smallest object.
+    ///   - byteCount: Size in bytes, 0 or more; 0 allocates the smallest
+    ///     object.
     ///   - kind: Whether the collector scans the contents for pointers.
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` when the heap limit is
     ///   reached or the system refuses memory;
@@ -57,10 +70,12 @@ public final class GCRoot: @unchecked Sendable {
 
     /// Roots an object that is already on the GC heap.
     ///
+    /// - Precondition: `unsafeAddress` is the start of a GC heap object.
     /// - Parameter unsafeAddress: The start of a live GC object. The caller
     ///   must keep it reachable (on its stack, or stored in a reachable GC
     ///   object) until this initialiser returns.
-    /// - Precondition: `unsafeAddress` is the start of a GC heap object.
+    ///
+    /// The corresponding C function is `GC_base` (the precondition's check).
     public convenience init(unsafeAddress: UnsafeMutableRawPointer) {
         enterCollector()
         precondition(
@@ -70,6 +85,9 @@ public final class GCRoot: @unchecked Sendable {
     }
 
     /// Takes over `handle`'s root: no new cell is made.
+    ///
+    /// - Parameter handle: The handle to consume; its object is now kept
+    ///   alive by this root.
     public init(_ handle: consuming GCHandle) {
         cell = handle.takeCell()
         requestedByteCount = -1
@@ -87,13 +105,21 @@ public final class GCRoot: @unchecked Sendable {
 
     /// The object's address.
     ///
-    /// The object stays alive while this root is alive; the address must not
-    /// be kept past the root's lifetime, nor stored in Swift memory as the
-    /// only reference. Prefer ``withUnsafeMutableBytes(_:)``.
+    /// The collector owns the memory; the object stays alive while this root
+    /// is alive. The address must not be kept past the root's lifetime, nor
+    /// stored in Swift memory as the only reference. Prefer
+    /// ``withUnsafeMutableBytes(_:)``.
     public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee.unsafelyUnwrapped }
 
-    /// Calls `body` with the object's bytes. The object is kept alive for
-    /// the call; do not let the buffer escape it.
+    /// Calls `body` with the object's bytes.
+    ///
+    /// The buffer covers ``byteCount`` bytes; the collector owns them, and
+    /// the object is kept alive for the call. Do not let the buffer escape
+    /// it.
+    ///
+    /// - Parameter body: A closure that reads or writes the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
     public func withUnsafeMutableBytes<R, E: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
@@ -102,11 +128,17 @@ public final class GCRoot: @unchecked Sendable {
         return result
     }
 
-    /// Stores a reference to `other`'s object (or nil) in pointer-sized slot
-    /// `index` of this object. In a scanned object this keeps `other` alive
-    /// for as long as this object is alive and the slot is not overwritten.
+    /// Stores a reference to `other`'s object (or nil) in a pointer-sized slot of this object.
+    ///
+    /// In a scanned object this keeps `other` alive for as long as this
+    /// object is alive and the slot is not overwritten; in a pointer-free one
+    /// it keeps nothing alive.
     ///
     /// - Precondition: the slot lies inside the object.
+    /// - Parameters:
+    ///   - other: The object to refer to, or nil to clear the slot.
+    ///   - index: The slot: bytes `index * 8 ..< (index + 1) * 8` of the
+    ///     object.
     public func setReference(_ other: GCRoot?, at index: Int) {
         precondition(
             index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
@@ -117,11 +149,14 @@ public final class GCRoot: @unchecked Sendable {
         withExtendedLifetime(other) {}
     }
 
-    /// Reads pointer-sized slot `index` and roots the object it refers to,
-    /// or returns nil if it is null.
+    /// Reads a pointer-sized slot of this object and roots the object it refers to.
     ///
     /// - Precondition: the slot lies inside the object and holds null or the
     ///   start of a GC object.
+    /// - Parameter index: The slot: bytes `index * 8 ..< (index + 1) * 8` of
+    ///   the object.
+    /// - Returns: A new root for the object the slot refers to, or nil if
+    ///   the slot is null.
     public func reference(at index: Int) -> GCRoot? {
         precondition(
             index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
@@ -136,6 +171,9 @@ public final class GCRoot: @unchecked Sendable {
     }
 
     /// Whether both roots refer to the same object.
+    ///
+    /// - Parameter other: Another root.
+    /// - Returns: Whether the two addresses are equal.
     public func refersToSameObject(as other: GCRoot) -> Bool {
         unsafeAddress == other.unsafeAddress
     }
@@ -144,11 +182,17 @@ public final class GCRoot: @unchecked Sendable {
 extension GC {
     /// Allocates a zeroed object on the GC heap and returns its address.
     ///
-    /// Nothing keeps the object alive but a reference the collector can see:
-    /// the caller's stack (on a registered thread), a scanned GC object, or a
-    /// root. Prefer ``GCRoot/init(byteCount:kind:)``.
+    /// The collector owns the memory. Nothing keeps the object alive but a
+    /// reference the collector can see: the caller's stack (on a registered
+    /// thread), a scanned GC object, or a root. Prefer
+    /// ``GCRoot/init(byteCount:kind:)``.
     ///
-    /// - Throws: ``GCError/outOfMemory(byteCount:)``,
+    /// - Parameters:
+    ///   - byteCount: Size in bytes, 0 or more.
+    ///   - kind: Whether the collector scans the contents for pointers.
+    /// - Returns: The object's address (zeroed, 16-byte aligned).
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` when the heap limit is
+    ///   reached or the system refuses memory;
     ///   ``GCError/invalidArgument(_:)`` for a negative size.
     ///
     /// The corresponding C functions are `GC_malloc` and `GC_malloc_atomic`.

@@ -1,8 +1,10 @@
 /// A block of uncollectable GC memory: scanned for pointers like a root,
 /// never collected, freed when this value is consumed or goes away.
 ///
-/// Use it for long-lived tables of GC pointers that Swift code owns. It is
-/// noncopyable, so exactly one owner frees it.
+/// Use it for long-lived tables of GC pointers that Swift code owns: every
+/// object whose address is stored in the block stays alive. It is
+/// noncopyable, so exactly one owner frees it. Unlike a ``GCRoot``'s cell,
+/// the block is GC heap memory and counts against the heap limit.
 public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     // Owned exclusively (noncopyable); freed exactly once, in deinit.
     private let base: UnsafeMutableRawPointer
@@ -10,9 +12,11 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     /// Size in bytes.
     public let byteCount: Int
 
-    /// Allocates `byteCount` zeroed bytes.
+    /// Allocates a zeroed block.
     ///
-    /// - Throws: ``GCError/outOfMemory(byteCount:)``,
+    /// - Parameter byteCount: Size in bytes, 0 or more.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` when the heap limit is
+    ///   reached or the system refuses memory;
     ///   ``GCError/invalidArgument(_:)`` for a negative size.
     ///
     /// The corresponding C function is `GC_malloc_uncollectable`.
@@ -24,7 +28,14 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
         self.byteCount = byteCount
     }
 
-    /// Calls `body` with the block's bytes; do not let the buffer escape.
+    /// Calls `body` with the block's bytes.
+    ///
+    /// The block owns the memory; the buffer (``byteCount`` bytes) is valid
+    /// until the block is freed. Do not let it escape the call.
+    ///
+    /// - Parameter body: A closure that reads or writes the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
     public func withUnsafeMutableBytes<R, E: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
@@ -32,6 +43,8 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     }
 
     /// Frees the block now.
+    ///
+    /// Objects it referred to are no longer kept alive by it.
     ///
     /// The corresponding C function is `GC_free`.
     public consuming func free() {}

@@ -4,6 +4,12 @@
 /// The link lives in a pointer-free uncollectable cell, so it does not keep
 /// its target alive, and it is read under the collector's lock, so a
 /// collection cannot free the target between the read and the new root.
+///
+/// Each reference is one entry in libgc's table of links, which forces a
+/// full collection before it grows past 4,096 entries: for many weak
+/// references that come and go, use a ``GCWeakTable`` (see
+/// <doc:WeakTables>). The link is unregistered when this object is
+/// released.
 public final class GCWeakReference: @unchecked Sendable {
     /// When the link is cleared.
     public enum Strength: Sendable, Equatable {
@@ -25,6 +31,10 @@ public final class GCWeakReference: @unchecked Sendable {
 
     /// Creates a weak reference to `target`'s object.
     ///
+    /// - Parameters:
+    ///   - target: The object to refer to; the reference does not keep it
+    ///     alive.
+    ///   - strength: When the link is cleared (`.short` by default).
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the link cannot be
     ///   recorded.
     ///
@@ -54,6 +64,9 @@ public final class GCWeakReference: @unchecked Sendable {
     }
 
     /// A new root for the target, or nil once the collector cleared the link.
+    ///
+    /// The corresponding C function is `GC_call_with_alloc_lock` (the read
+    /// under the collector's lock).
     public var target: GCRoot? {
         enterCollector()
         guard let object = libgc_readUnderLock(cell) else { return nil }

@@ -2,24 +2,28 @@ import Synchronization
 
 /// What a post-GC hook is told each time it runs.
 public struct PostGCEvent: Sendable, Equatable {
-    /// The collection this run follows (1 for the first since start).
+    /// The collection this run follows, as a ``GC/collectionCount`` value (1
+    /// for the first collection since start).
     public var collection: UInt64
-    /// The newest collection completed when the run began. When it is larger
-    /// than `collection`, more runs follow at once (collections came faster
-    /// than the hook ran); work that only needs the latest state can skip
-    /// until `collection == latestCollection`.
+    /// The newest collection completed when the run began.
+    ///
+    /// When it is larger than ``collection``, more runs follow at once
+    /// (collections came faster than the hook ran); work that only needs the
+    /// latest state can skip until `collection == latestCollection`.
     public var latestCollection: UInt64
 
     /// Whether this is the run for the newest collection known.
     public var isLatest: Bool { collection == latestCollection }
 }
 
-/// A callback that runs once after every collection, full or partial,
-/// outside the collector's lock, so it may allocate. It stops when its owner
-/// is collected or when it is cancelled.
+/// A callback that runs once after every collection, full or partial.
 ///
-/// How it works: the collection-event callback counts collections (an
-/// epoch) at the end of each and wakes the finalizer thread, which runs every
+/// It runs outside the collector's lock, so it may allocate and take locks.
+/// It stops when its owner is collected or when it is cancelled.
+///
+/// How it works: every collection ends with libgc's `GC_EVENT_RECLAIM_END`
+/// event, where the collection-event callback counts it (the epoch,
+/// ``GC/collectionCount``) and wakes the finalizer thread, which runs every
 /// hook once for each collection it has not seen, in order of collection
 /// number. ``GC/runFinalizers()`` does the same, so after
 /// `GC.collect(); GC.runFinalizers()` each live hook has run for every
@@ -28,6 +32,10 @@ public struct PostGCEvent: Sendable, Equatable {
 /// overlap (the finalizer thread and a `runFinalizers()` caller), so a
 /// callback that touches shared state takes its own lock. The callback must
 /// not call ``GC/runFinalizers()``.
+///
+/// Nothing is registered with libgc per hook: a hook is a Swift object in a
+/// process-wide list, and its owner is watched through a short
+/// ``GCWeakReference``. See <doc:FinalizersAndPostGCHooks>.
 public final class PostGCHook: Sendable {
     private let record: HookRecord
 
@@ -37,7 +45,9 @@ public final class PostGCHook: Sendable {
     ///   - owner: The object the hook watches; the hook stops after the
     ///     collection that finds it unreachable. With nil, the hook runs
     ///     until ``cancel()``. The hook itself does not keep `owner` alive.
-    ///   - body: Called once per collection after the hook was installed.
+    ///   - body: Called once per collection that ends after the hook was
+    ///     installed, with that collection's number; on the finalizer thread
+    ///     or in a ``GC/runFinalizers()`` caller.
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the weak reference
     ///   to the owner cannot be recorded.
     public init(
@@ -55,11 +65,11 @@ public final class PostGCHook: Sendable {
         record.cancel()
     }
 
-    /// Whether the hook still runs: not cancelled and its owner alive as of
+    /// Whether the hook still runs: not cancelled, and its owner alive as of
     /// the last run.
     public var isActive: Bool { record.isActive }
 
-    /// How many times the callback has run.
+    /// How many times the callback has run so far.
     public var runCount: Int { record.runs.load(ordering: .relaxed) }
 
     /// How many of the runs happened on the finalizer thread, woken by the
@@ -76,8 +86,10 @@ public final class PostGCHook: Sendable {
     }
 }
 
-/// A hook's state. The process-wide list `live` holds it until the hook is
-/// cancelled or its owner dies.
+/// A hook's state.
+///
+/// The process-wide list `live` holds it until the hook is cancelled or its
+/// owner dies.
 internal final class HookRecord: Sendable {
     static let live = Lock<[ObjectIdentifier: HookRecord]>([:])
 

@@ -4,11 +4,13 @@ import Synchronization
     import Glibc
 #endif
 
-/// Runs ready finalizers and post-GC hooks: on a dedicated thread, woken by
-/// libgc's finalizer notifier and at the end of every collection, and at
-/// GC.runFinalizers(). One batch of finalizers runs at a time (the C shim's
-/// batch lock), so GC.runFinalizers() returns only once no finalizer is
-/// still running on the dedicated thread.
+/// Runs ready finalizers and post-GC hooks.
+///
+/// They run on a dedicated thread, woken by libgc's finalizer notifier and at
+/// the end of every collection, and at GC.runFinalizers(). One batch of
+/// finalizers and hooks runs at a time (the C shim's batch lock), so
+/// GC.runFinalizers() returns only once no finalizer or hook is still running
+/// on the dedicated thread.
 internal final class FinalizerRunner: Sendable {
     let finalizersRun = Atomic<Int>(0)
     private let mode: GC.FinalizerMode

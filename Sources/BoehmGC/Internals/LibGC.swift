@@ -59,8 +59,10 @@ internal func libgc_collectSome() {
     }
 }
 
-/// libgc's generational mode, world-stopped marking only (no time limit), a
-/// full collection after every `fullEvery` partial ones. After GC_INIT.
+/// Turns on libgc's generational mode; after GC_INIT.
+///
+/// Marking is world-stopped only (no time limit), with a full collection
+/// after every `fullEvery` partial ones.
 internal func libgc_enableGenerationalMode(fullEvery: Int) {
     GC_set_time_limit(UInt(GC_TIME_UNLIMITED))
     _ = GC_call_with_alloc_lock(
@@ -83,9 +85,10 @@ internal func libgc_setMaxHeapSize(_ bytes: Int) {
     GC_set_max_heap_size(GC_word(bytes))
 }
 
-/// GC_set_max_heap_size after initialisation: the setter is unsynchronised
-/// (gc.h says so), so it runs under the allocation lock; the value travels in
-/// the context pointer. 0 means no limit.
+/// GC_set_max_heap_size after initialisation; 0 means no limit.
+///
+/// The setter is unsynchronised (gc.h says so), so it runs under the
+/// allocation lock; the value travels in the context pointer.
 internal func libgc_setMaxHeapSizeUnderLock(_ bytes: Int) {
     _ = GC_call_with_alloc_lock(
         { context in
@@ -131,6 +134,7 @@ internal func libgc_heapUsage() -> (heap: Int, free: Int, unmapped: Int, sinceGC
 // MARK: Disappearing links
 
 /// Registers a short (`long == false`) or long link at `link` to `object`.
+///
 /// Returns GC_SUCCESS, GC_DUPLICATE or GC_NO_MEMORY.
 internal func libgc_registerLink(
     _ link: UnsafeMutablePointer<UnsafeMutableRawPointer?>, to object: UnsafeMutableRawPointer, long: Bool

@@ -61,8 +61,9 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
     }
 }
 
-/// Runs `body` inside the library's gate without a lock of its own: `fork`
-/// waits until it has finished. For calls into C libraries that take
+/// Runs `body` inside the library's gate without a lock of its own.
+///
+/// `fork` waits until it has finished. For calls into C libraries that take
 /// process-wide locks of their own that are not fork-safe (glibc's
 /// `iconv_open` and `iconv_close` take `__gconv_lock`, which a child would
 /// find held for ever if another thread was inside them at the fork).

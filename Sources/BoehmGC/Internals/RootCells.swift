@@ -4,8 +4,9 @@
 internal enum RootCells {
     typealias Cell = UnsafeMutablePointer<UnsafeMutableRawPointer?>
 
-    /// A cell holding `object`. The caller keeps `object` reachable (on its
-    /// stack) until this returns.
+    /// A cell holding `object`.
+    ///
+    /// The caller keeps `object` reachable (on its stack) until this returns.
     ///
     /// - Precondition: malloc can provide a new slab when needed.
     @inline(__always)

@@ -1,8 +1,10 @@
 import Synchronization
 
-/// A setting that may change until its first use seals it: the collector's
-/// start-up configuration, the accounting's policy, the ports' settings.
-/// After sealing, a change throws ``GCError/alreadyInitialized``.
+/// A setting that may change until its first use seals it.
+///
+/// The collector's start-up configuration, the accounting's policy and the
+/// ports' settings are such settings. After sealing, a change throws
+/// ``GCError/alreadyInitialized``.
 package final class SealedSetting<Value: Sendable>: Sendable {
     private struct State: Sendable {
         var value: Value

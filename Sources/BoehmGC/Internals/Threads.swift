@@ -2,9 +2,10 @@
     import Glibc
 #endif
 
-/// A POSIX semaphore at an address that never moves (a `sem_t` must not).
-/// The background threads of this module (finalizers, foreign-memory
-/// collections, pressure sampling) sleep on one.
+/// A POSIX semaphore at an address that never moves, as a `sem_t` requires.
+///
+/// The background threads of this module (foreign-memory collections,
+/// pressure sampling) sleep on one.
 internal final class Semaphore: @unchecked Sendable {
     // Allocated and initialised in init, destroyed in deinit; in between used
     // only through sem_post and sem_*wait, which synchronise themselves.
@@ -19,14 +20,18 @@ internal final class Semaphore: @unchecked Sendable {
         semaphore.deallocate()
     }
 
-    /// Wakes one waiter. Async-signal-safe and never allocates, so libgc's
-    /// finalizer notifier may call it.
+    /// Wakes one waiter.
+    ///
+    /// Async-signal-safe and never allocates, so it may be called from
+    /// inside a collection.
     func signal() {
         sem_post(semaphore)
     }
 
-    /// Waits for a signal. libgc's stop-the-world signals interrupt the wait
-    /// (EINTR); it simply waits again.
+    /// Waits for a signal.
+    ///
+    /// libgc's stop-the-world signals interrupt the wait (EINTR); it simply
+    /// waits again.
     func wait() {
         while sem_wait(semaphore) != 0 {}
     }
@@ -43,8 +48,10 @@ internal final class Semaphore: @unchecked Sendable {
     }
 }
 
-/// Starts a detached pthread running `body`. The thread registers itself with
-/// the collector on its first call into this module, like any other.
+/// Starts a detached pthread running `body`.
+///
+/// The thread registers itself with the collector on its first call into
+/// this module, like any other.
 ///
 /// - Precondition: the system can create the thread.
 internal func startDetachedThread(_ purpose: String, _ body: @escaping @Sendable () -> Void) {

@@ -1,11 +1,11 @@
 import Synchronization
 
 extension GC {
-    /// The GC heap limit in bytes now, or nil when the heap may grow without
-    /// bound.
+    /// The GC heap limit in bytes now, or nil when the heap may grow without bound.
     ///
     /// It starts as ``Configuration/maximumHeapSize`` and changes with
-    /// ``setMaximumHeapSize(_:)``. Reading it starts the collector.
+    /// ``setMaximumHeapSize(_:)``. Reading it starts the collector. libgc has
+    /// a setter but no getter, so this is the value last set.
     public static var maximumHeapSize: Int? {
         enterCollector()
         return HeapLimit.current
@@ -18,7 +18,8 @@ extension GC {
     /// below the current heap size does not shrink the heap: it only stops
     /// further growth. Pass nil to remove the limit.
     ///
-    /// - Parameter bytes: The new limit, or nil for none.
+    /// - Parameter bytes: The new limit in bytes, in `1...2^47`, or nil for
+    ///   none.
     /// - Throws: ``GCError/invalidArgument(_:)`` for zero, a negative size
     ///   or one above 2^47 bytes (the x86-64 user address space).
     ///
@@ -32,7 +33,9 @@ extension GC {
     }
 }
 
-/// The heap limit as last set. libgc has a setter but no getter for it.
+/// The heap limit as last set.
+///
+/// libgc has a setter but no getter for it.
 internal enum HeapLimit {
     /// 0 means no limit, as in libgc.
     private static let stored = Atomic<Int>(0)

@@ -16,8 +16,16 @@ public enum MemoryPressureLevel: UInt8, Sendable, Comparable, CaseIterable, Atom
     /// can be shed.
     case critical = 2
 
+    /// Whether `lhs` is a lower level than `rhs`.
+    ///
+    /// - Parameters:
+    ///   - lhs: A level.
+    ///   - rhs: Another level.
+    /// - Returns: Whether `lhs` comes before `rhs` in
+    ///   `normal < warning < critical`.
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// The level's name: `normal`, `warning` or `critical`.
     public var description: String {
         switch self {
         case .normal: "normal"

@@ -1,10 +1,11 @@
 extension MemoryPressureMonitor {
     /// Which limit the GC heap is judged against.
     public enum HeapBudget: Sendable, Equatable {
-        /// The collector's heap limit at each sample (``GC/maximumHeapSize``);
-        /// no GC-heap budget while there is none.
+        /// The collector's heap limit at each sample (``GC/maximumHeapSize``).
+        ///
+        /// There is no GC-heap budget while there is no limit.
         case collectorLimit
-        /// A fixed number of bytes.
+        /// A fixed number of bytes, 1 or more.
         case bytes(Int)
         /// The GC heap takes no part in the level.
         case unwatched
@@ -29,24 +30,31 @@ extension MemoryPressureMonitor {
     /// largest ratio is the process's utilisation. The level rises as soon as
     /// the utilisation reaches a threshold and falls only once it is
     /// `hysteresis` below that threshold, so it does not flap around one.
+    ///
+    /// Ratios are fractions (0.75 is 75 %); byte limits are in bytes.
+    /// ``MemoryPressureMonitor/init(_:)`` checks the values.
     public struct Configuration: Sendable {
-        /// Utilisation at which the level becomes ``MemoryPressureLevel/warning``.
+        /// Utilisation at which the level becomes ``MemoryPressureLevel/warning``, above 0.
         public var warningThreshold: Double
-        /// Utilisation at which the level becomes ``MemoryPressureLevel/critical``.
+        /// Utilisation at which the level becomes ``MemoryPressureLevel/critical``, finite and at
+        /// least ``warningThreshold``.
         public var criticalThreshold: Double
         /// How far below a threshold the utilisation must fall for the level
-        /// to drop under it.
+        /// to drop under it, in `0..<warningThreshold`.
         public var hysteresis: Double
-        /// How often a background thread samples; nil for no thread (then the
-        /// monitor samples at ``MemoryPressureMonitor/sample()`` and after
-        /// collections).
+        /// How often a background thread samples, more than zero and at most
+        /// 24 hours.
+        ///
+        /// Nil for no thread: then the monitor samples at
+        /// ``MemoryPressureMonitor/sample()`` and after collections.
         public var samplingInterval: Duration?
         /// Whether to sample after every collection as well (a post-GC hook):
         /// a collection is when the GC heap figure falls.
         public var samplesAfterCollections: Bool
-        /// Whether a sample that would raise the level first runs a full
-        /// collection and samples again: the level then rises only if the
-        /// pressure is still there once garbage is gone. While the level
+        /// Whether a sample that would raise the level first runs a full collection and samples again.
+        ///
+        /// The level then rises only if the pressure is still there once
+        /// garbage is gone. While the level
         /// stays raised, the monitor also collects now and then to see
         /// whether the program has dropped data the collector has not yet
         /// found: a program that refuses work allocates little and would
@@ -60,28 +68,59 @@ extension MemoryPressureMonitor {
         /// it was allocated, within ``collectionTimeShare`` of wall time.
         /// When a collection is not due, the level follows the reading.
         public var collectsOnWarning: Bool
-        /// The largest share of wall time the collections of
-        /// ``collectsOnWarning`` may take on average (default 0.05). Larger
-        /// values let a raised level fall sooner after the program drops
-        /// data: with 40 ms pauses, rechecks come every 0.8 s at 0.05 and
-        /// every 0.2 s at 0.2.
+        /// The largest share of wall time the collections of ``collectsOnWarning`` may take on average.
+        ///
+        /// In `(0, 1]`; 0.05 by default. Larger values let a raised level fall
+        /// sooner after the program drops data: with 40 ms pauses, rechecks
+        /// come every 0.8 s at 0.05 and every 0.2 s at 0.2.
         public var collectionTimeShare: Double
         /// The GC heap's limit (its figure is the heap in use, garbage
         /// included until the next collection).
         public var gcHeapBudget: HeapBudget
-        /// Live foreign (non-GC) bytes, read at each sample: for example the
-        /// total of memory that GC objects own outside the GC heap. It must
-        /// be cheap, must not block for long, and must not call the monitor.
+        /// Live foreign (non-GC) bytes, read at each sample.
+        ///
+        /// For example the total of memory that GC objects own outside the GC
+        /// heap (`{ ForeignMemory.statistics.liveBytes }`). It must be cheap,
+        /// must not block for long, and must not call the monitor.
         public var foreignBytes: (@Sendable () -> Int)?
-        /// The budget for foreign bytes; nil for none.
+        /// The budget for foreign bytes, in bytes (1 or more); nil for none.
         public var foreignLimit: Int?
         /// Whether to read the resident set size (`/proc/self/statm`).
         public var readsResidentSize: Bool
-        /// The budget for the resident set size; nil for none.
+        /// The budget for the resident set size, in bytes (1 or more); nil
+        /// for none.
         public var residentLimit: Int?
         /// Where the cgroup figures come from.
         public var cgroup: CgroupSource
 
+        /// Creates a configuration; every argument left out keeps its default.
+        ///
+        /// - Parameters:
+        ///   - warningThreshold: Utilisation at which the level becomes
+        ///     warning (0.75 by default).
+        ///   - criticalThreshold: Utilisation at which the level becomes
+        ///     critical (0.90 by default).
+        ///   - hysteresis: How far below a threshold the utilisation must
+        ///     fall for the level to drop (0.05 by default).
+        ///   - samplingInterval: How often a background thread samples (100
+        ///     ms by default); nil for no thread.
+        ///   - samplesAfterCollections: Whether to sample after every
+        ///     collection (true by default).
+        ///   - collectsOnWarning: Whether to collect before raising the level
+        ///     (false by default).
+        ///   - collectionTimeShare: The largest average share of wall time
+        ///     those collections may take (0.05 by default).
+        ///   - gcHeapBudget: The GC heap's limit (the collector's limit by
+        ///     default).
+        ///   - foreignBytes: Where live foreign bytes are read; nil for none.
+        ///   - foreignLimit: The budget for foreign bytes, in bytes; nil for
+        ///     none.
+        ///   - readsResidentSize: Whether to read the resident set size (true
+        ///     by default).
+        ///   - residentLimit: The budget for the resident set size, in bytes;
+        ///     nil for none.
+        ///   - cgroup: Where the cgroup figures come from (found on its own
+        ///     by default).
         public init(
             warningThreshold: Double = 0.75,
             criticalThreshold: Double = 0.90,

@@ -27,6 +27,7 @@ import Synchronization
 /// ``level`` is one atomic load.
 ///
 /// The monitor stops when ``stop()`` is called or the monitor is released.
+/// See <doc:MemoryPressure>.
 public final class MemoryPressureMonitor: Sendable {
     private let core: MonitorCore
 
@@ -36,9 +37,10 @@ public final class MemoryPressureMonitor: Sendable {
     /// once.
     ///
     /// - Parameter configuration: Thresholds, budgets and sampling.
-    /// - Throws: ``GCError/invalidArgument(_:)`` for a threshold or limit out
-    ///   of range; ``GCError/outOfMemory(byteCount:)`` if the post-GC hook
-    ///   cannot be allocated.
+    /// - Throws: ``GCError/invalidArgument(_:)`` for a threshold, share,
+    ///   interval or limit out of range (see ``Configuration``);
+    ///   ``GCError/outOfMemory(byteCount:)`` if the post-GC hook cannot be
+    ///   allocated.
     public init(_ configuration: Configuration = Configuration()) throws(GCError) {
         try configuration.validate()
         enterCollector()
@@ -63,12 +65,13 @@ public final class MemoryPressureMonitor: Sendable {
     /// The newest sample.
     public var latestSample: MemoryPressureSample { core.latest.withLock { $0 } }
 
-    /// Takes a sample now, updates the level (collecting first if
-    /// ``Configuration/collectsOnWarning`` says so), calls observers on a
-    /// change, and returns the sample.
+    /// Takes a sample now and updates the level.
     ///
-    /// Called from inside an observer, it returns the newest sample without
-    /// taking a new one.
+    /// It collects first if ``Configuration/collectsOnWarning`` says so, and
+    /// calls the observers on a change. Called from inside an observer, it
+    /// returns the newest sample without taking a new one.
+    ///
+    /// - Returns: The sample.
     @discardableResult
     public func sample() -> MemoryPressureSample {
         core.sample(reason: .demand)
@@ -83,6 +86,7 @@ public final class MemoryPressureMonitor: Sendable {
     /// released, and a monitor its own observer holds is never released
     /// (call ``stop()`` then).
     ///
+    /// - Parameter body: Called with each change of level.
     /// - Returns: An identifier for ``removeObserver(_:)``.
     @discardableResult
     public func addObserver(_ body: @escaping @Sendable (MemoryPressureChange) -> Void) -> ObserverID {
@@ -94,12 +98,17 @@ public final class MemoryPressureMonitor: Sendable {
     }
 
     /// Stops calling an observer.
+    ///
+    /// A change already being delivered may still reach it.
+    ///
+    /// - Parameter id: What ``addObserver(_:)`` returned.
     public func removeObserver(_ id: ObserverID) {
         core.observers.withLock { _ = $0.bodies.removeValue(forKey: id.rawValue) }
     }
 
-    /// Stops the sampling thread and the post-GC hook. ``level`` keeps its
-    /// last value; ``sample()`` still works.
+    /// Stops the sampling thread and the post-GC hook.
+    ///
+    /// ``level`` keeps its last value; ``sample()`` still works.
     public func stop() {
         core.stop()
     }
@@ -119,11 +128,15 @@ public final class MemoryPressureMonitor: Sendable {
 
     /// Identifies an observer.
     public struct ObserverID: RawRepresentable, Hashable, Sendable {
+        /// The observer's number within its monitor.
         public var rawValue: Int
+        /// An identifier with the given number.
+        ///
+        /// - Parameter rawValue: The observer's number within its monitor.
         public init(rawValue: Int) { self.rawValue = rawValue }
     }
 
-    /// Counters of the monitor's own work.
+    /// Counters of the monitor's own work (times are wall-clock durations).
     public struct Statistics: Sendable, Equatable {
         /// Samples taken.
         public var samples: Int

@@ -5,28 +5,29 @@
 public struct MemoryPressureSample: Sendable, Equatable {
     /// Bytes of GC heap mapped (libgc's heap size, unmapped pages excluded).
     public var gcHeapBytes: Int
-    /// Bytes of GC heap in blocks that hold objects: live objects and garbage
-    /// not yet collected. Right after a collection it is close to the live
-    /// data; it rises between collections.
+    /// Bytes of GC heap in use: live objects and garbage not yet collected.
+    ///
+    /// Right after a collection it is close to the live data; it rises
+    /// between collections. It is the GC heap budget's figure.
     public var gcInUseBytes: Int
-    /// The GC heap limit this sample was judged against.
+    /// The GC heap limit in bytes this sample was judged against.
     public var gcHeapLimit: Int?
     /// Live foreign bytes, from the configured source.
     public var foreignBytes: Int?
-    /// The foreign budget.
+    /// The foreign budget in bytes.
     public var foreignLimit: Int?
-    /// Resident set size of the process (`/proc/self/statm`).
+    /// Resident set size of the process in bytes (`/proc/self/statm`).
     public var residentBytes: Int?
-    /// The resident budget.
+    /// The resident budget in bytes.
     public var residentLimit: Int?
-    /// The cgroup's `memory.current`.
+    /// The cgroup's `memory.current`, in bytes.
     public var cgroupCurrentBytes: Int?
-    /// The cgroup's `memory.max`; nil when it is `max` (no limit) or absent.
+    /// The cgroup's `memory.max`, in bytes; nil when it is `max` (no limit) or absent.
     public var cgroupLimitBytes: Int?
     /// Collections completed when the sample was taken.
     public var collections: UInt64
     /// The largest used-to-limit ratio over the budgets that have a limit
-    /// (0 when none has).
+    /// (0 when none has; 1.0 means a budget is used up).
     public var utilization: Double
     /// The budget with that ratio, or nil when no budget has a limit.
     public var dominantBudget: MemoryBudget?
@@ -35,8 +36,11 @@ public struct MemoryPressureSample: Sendable, Equatable {
     /// How long taking the sample took (reading every source).
     public var cost: Duration
 
-    /// The used-to-limit ratio of one budget, or nil if it has no limit or
-    /// no reading.
+    /// The used-to-limit ratio of one budget.
+    ///
+    /// - Parameter budget: The budget.
+    /// - Returns: Used bytes over limit bytes (1.0 when the budget is used
+    ///   up), or nil if the budget has no limit or no reading.
     public func utilization(of budget: MemoryBudget) -> Double? {
         func ratio(_ used: Int?, _ limit: Int?) -> Double? {
             guard let used, let limit, limit > 0 else { return nil }

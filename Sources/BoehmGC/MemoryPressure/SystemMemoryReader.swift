@@ -33,8 +33,9 @@ internal final class KernelFile: Sendable {
         }
     }
 
-    /// The file's first field as a decimal integer. Returns nil when it is
-    /// not a number (for example `max`).
+    /// The file's `field`-th field as a decimal integer.
+    ///
+    /// Returns nil when it is not a number (for example `max`).
     func readInteger(field: Int = 0) -> Int? {
         withHead { bytes in parseDecimal(bytes, field: field) }
     }

@@ -1,5 +1,7 @@
 extension GCWeakTable {
     /// A snapshot of a table's counters.
+    ///
+    /// Times are wall-clock durations measured on the monotonic clock.
     public struct Statistics: Sendable, Equatable {
         /// Slots in the storage.
         public var capacity: Int
@@ -9,7 +11,8 @@ extension GCWeakTable {
         public var deadAwaitingVacuum: Int
         /// Slots freed by removals and vacuums, not yet reused or rehashed.
         public var tombstones: Int
-        /// Bytes of GC memory the storage takes (slots and stored hashes).
+        /// Bytes of GC memory the storage takes: 16 per slot, plus 8 per
+        /// slot for the stored hashes of a content-hashed table.
         public var storageBytes: Int
         /// Vacuums that removed at least one dead entry.
         public var vacuums: Int

@@ -183,9 +183,10 @@ struct WeakTableState: @unchecked Sendable {
         Self.probeIdentity(key, words: words, shift: shift, weakKeys: weakKeys, weakValues: weakValues)
     }
 
-    /// The identity probe of both lookups (under the lock, and without it
-    /// over a published storage): the slot of the live entry for `key` in
-    /// `words` (2^(64 - shift) slots), or nil. Weak keys: a matching key
+    /// The identity probe of both lookups, under the lock and without it over a published storage.
+    ///
+    /// Returns the slot of the live entry for `key` in `words` (2^(64 -
+    /// shift) slots), or nil. Weak keys: a matching key
     /// word is live (the sweep writes DEAD into the key word). Weak values
     /// keep the strong key and mark the value word DEAD, so a dead entry for
     /// the key may come before a live one. At most one pass over the storage.
@@ -231,9 +232,10 @@ struct WeakTableState: @unchecked Sendable {
 
     // MARK: Insert, replace, remove
 
-    /// Probes an insert may take before it asks for a rehash. At the 80%
-    /// growth threshold a miss probes 13 slots on average under linear
-    /// probing; 256 is far out in the tail.
+    /// Probes an insert may take before it asks for a rehash.
+    ///
+    /// At the 80% growth threshold a miss probes 13 slots on average under
+    /// linear probing; 256 is far out in the tail.
     static let probeLimit = 256
 
     enum InsertOutcome {
@@ -243,9 +245,10 @@ struct WeakTableState: @unchecked Sendable {
         case full
     }
 
-    /// Inserts or replaces. Returns `.full` without change when the new
-    /// entry would take an empty slot past 80% of capacity (tombstones
-    /// included).
+    /// Inserts or replaces.
+    ///
+    /// Returns `.full` without change when the new entry would take an empty
+    /// slot past 80% of capacity (tombstones included).
     ///
     /// A dead entry met on the way is dropped here (lazy vacuum) and its
     /// slot reused; if the table keeps dead entries for `onDeadEntry`, its
@@ -257,8 +260,8 @@ struct WeakTableState: @unchecked Sendable {
     /// caller then rehashes, which drops every tombstone. Without it, a table
     /// whose inserts keep reusing tombstones and dead slots never takes an
     /// empty slot past 80%, so it never rehashes, and its clusters merge
-    /// until each insert scans thousands of slots (the 1M-key churn test ran
-    /// 4 s to 388 s, and once never ended).
+    /// until each insert scans thousands of slots: the cost of a churning
+    /// insert would have no bound.
     mutating func insert(
         _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer,
         pending: inout DeadHalves?, probeLimit: Int = WeakTableState.probeLimit
@@ -294,7 +297,7 @@ struct WeakTableState: @unchecked Sendable {
         if reusable < 0 {
             // 80%, not 90%: a miss (every fresh insert is one) probes about
             // (1 + 1/(1-a)^2)/2 slots under linear probing, 50 at 90% load
-            // and 13 at 80%; the 1M churn tests spent minutes at 90%.
+            // and 13 at 80%, and a churning table inserts little else.
             if (occupied + tombstones + 1) * 5 > capacity * 4 { return .full }
             reusable = i
         } else if shim_loadField(keyField(reusable)) == slotTombstone {
@@ -334,8 +337,9 @@ struct WeakTableState: @unchecked Sendable {
         return equal
     }
 
-    /// Makes live slot `i`, whose key word was `old`, the entry `key` →
-    /// `value`: the value is replaced and, with content hashing, the key too
+    /// Makes live slot `i`, whose key word was `old`, the entry `key` → `value`.
+    ///
+    /// The value is replaced and, with content hashing, the key too
     /// (an equal but different object), so the entry lives as long as the
     /// key it was last set with; keeping the first key would let the entry
     /// die with an object the caller no longer uses. False if the sweep
@@ -357,8 +361,9 @@ struct WeakTableState: @unchecked Sendable {
         return true
     }
 
-    /// Replaces the value of live slot `i`. False if the sweep marked the
-    /// entry dead since it was read.
+    /// Replaces the value of live slot `i`.
+    ///
+    /// False if the sweep marked the entry dead since it was read.
     @inline(__always)
     func replaceValue(at i: Int, with value: UnsafeMutableRawPointer) -> Bool {
         let field = valueField(i)
@@ -412,9 +417,10 @@ struct WeakTableState: @unchecked Sendable {
 
     // MARK: Vacuum and resize
 
-    /// Turns every dead entry into a tombstone, appending its strong half
-    /// to `pending` when the table keeps dead entries for `onDeadEntry`.
-    /// Returns how many were vacuumed.
+    /// Turns every dead entry into a tombstone.
+    ///
+    /// Appends each one's strong half to `pending` when the table keeps dead
+    /// entries for `onDeadEntry`. Returns how many were vacuumed.
     mutating func vacuumDeadEntries(pending: inout DeadHalves?) -> Int {
         let expected = deadCount
         guard expected > 0 else { return 0 }
@@ -456,8 +462,10 @@ struct WeakTableState: @unchecked Sendable {
         capacity > floorCapacity && liveCount * 4 < capacity
     }
 
-    /// Moves every entry into new storage of `newCapacity` slots (a power of
-    /// two holding all entries below 80%). Dead entries are dropped, unless
+    /// Moves every entry into new storage of `newCapacity` slots.
+    ///
+    /// `newCapacity` is a power of two holding all entries below 80%. Dead
+    /// entries are dropped, unless
     /// the table keeps them for its vacuum (the caller vacuums first; only
     /// entries that died since are carried over) or `carryDead` asks to keep
     /// them all (lazy tables).
@@ -509,8 +517,8 @@ struct WeakTableState: @unchecked Sendable {
             // final, so the sweep no longer writes these words.
             // Scatter them as hashed keys would be (the Fibonacci hash of the
             // old index): placed where they were, the clusters of the old
-            // storage, up to a probe limit long, came back at the same load,
-            // and every insert that met one rehashed again.
+            // storage, up to a probe limit long, would come back at the same
+            // load, and every insert that met one would rehash again.
             var i = bucket(UInt(bitPattern: j))
             while shim_loadField(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
             shim_storeField(valueField(i), shim_loadField(oldWords + (2 &* j &+ 1)))
@@ -553,14 +561,16 @@ struct WeakTableState: @unchecked Sendable {
         return true
     }
 
-    /// Whether an eager table about to grow should have a collection (and
-    /// its vacuum) first: when no collection ran since it last resized, and
-    /// the storage it would grow to passes both 64 Ki slots (1 MiB) and a
-    /// sixteenth of the GC heap. On a big heap the collector's own pacing
-    /// (a collection per heap/3 allocated) lets a churning table fill with
-    /// dead entries, and their strong halves, for a long time: with 1 GB live,
-    /// 3 x 1 M churn inserts saw no collection and grew a table to 4 M slots
-    /// of dead entries. Bounded this way the storage stays within a
+    /// Whether an eager table about to grow should have a collection (and its vacuum) first.
+    ///
+    /// Yes when no collection ran since it last resized, and the storage it
+    /// would grow to passes both 64 Ki slots (1 MiB) and a sixteenth of the
+    /// GC heap. On a big heap the collector's own pacing (a collection per
+    /// heap/3 allocated) lets a churning table fill with dead entries, and
+    /// their strong halves, for a long time: with 1 GB live, 3 M churn
+    /// inserts run without a collection, and the table grows to 4 M slots of
+    /// dead entries.
+    /// Bounded this way the storage stays within a
     /// sixteenth of the heap beyond its live entries, at the cost of at most
     /// one collection per doubling past that size.
     func wantsCollectionBeforeGrowing(eager: Bool) -> Bool {

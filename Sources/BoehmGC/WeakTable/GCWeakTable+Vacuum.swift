@@ -1,10 +1,13 @@
 extension GCWeakTable {
-    /// Vacuums now: every entry the collector found dead is removed, its
-    /// strong half handed to `onDeadEntry` (outside the lock), and the
-    /// storage shrinks if live entries fell below a quarter of it.
+    /// Vacuums now.
     ///
-    /// Eager tables do this after every collection on their own; call it on
-    /// a lazy table, or to drop dead entries before an eager vacuum ran.
+    /// Every entry the collector found dead is removed, its strong half
+    /// handed to `onDeadEntry` on the calling thread (outside the lock), and
+    /// the storage shrinks if live entries fell below a quarter of it.
+    ///
+    /// The table does this after every collection on its own (a post-GC
+    /// hook); call it to drop dead entries, and what their strong halves
+    /// hold, before that vacuum runs.
     public func vacuum() {
         enterCollector()
         runVacuum()
@@ -61,9 +64,10 @@ extension GCWeakTable {
         return mutate { $0.remove(key) }
     }
 
-    /// Calls `body` with the address of each live entry's value, under the
-    /// table's lock (no entry can be removed or vacuumed meanwhile). `body`
-    /// must not use the table.
+    /// Calls `body` with the address of each live entry's value, under the table's lock.
+    ///
+    /// No entry can be removed or vacuumed meanwhile. `body` must not use the
+    /// table.
     func forEachLiveValueAddress(_ body: (UnsafeMutableRawPointer) -> Void) {
         enterCollector()
         state.withLock { state in
@@ -109,8 +113,9 @@ internal final class DeadHalves {
         self.capacity = capacity
     }
 
-    /// Appends `object` to `halves`, creating the buffer on first use. If
-    /// memory is short the object is dropped from delivery (its entry is
+    /// Appends `object` to `halves`, creating the buffer on first use.
+    ///
+    /// If memory is short the object is dropped from delivery (its entry is
     /// vacuumed all the same; the handler does not hear of it).
     static func append(_ object: UnsafeMutableRawPointer, to halves: inout DeadHalves?) {
         if halves == nil { halves = DeadHalves(capacity: 64) }

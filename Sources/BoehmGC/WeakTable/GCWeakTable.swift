@@ -21,22 +21,23 @@ import Synchronization
 /// object's finalizer runs, even if the finalizer resurrects it. The cost is
 /// O(capacity of all tables) per collection and nothing per insert; a libgc
 /// disappearing link per entry would force a full collection every ~4,096
-/// registrations under churn.
+/// registrations under churn. In generational mode a partial collection tests
+/// only the slots written since the last collection (the table's young log):
+/// an older weak object stays marked until a full collection.
 ///
 /// ## Vacuum
 /// The collector never drops the strong half of a dead entry (the value of a
 /// weak-key table, the key of a weak-value table): the *vacuum* does, after
-/// handing it to `onDeadEntry`. With ``VacuumPolicy/eager`` (the default) a
-/// ``PostGCHook`` vacuums after every collection, so dead entries and their
-/// strong halves go one collection after their weak half. With
-/// ``VacuumPolicy/lazyOnly`` (the old behaviour, kept for tests and
-/// benchmarks) dead entries, and the strong halves they hold, stay until an
-/// insert probes them, the table is traversed by ``forEach(_:)``, or
-/// ``vacuum()`` is called; growth carries them along and sizes for them, and
-/// the table never shrinks on its own. Capacity grows above
-/// 80% occupancy (tombstones and dead entries included; an eager table
-/// vacuums before it sizes) and shrinks below 25% after a vacuum, never below
-/// `minimumCapacity` or ``reserveCapacity(_:)``.
+/// handing it to `onDeadEntry`. A ``PostGCHook`` vacuums after every
+/// collection, so dead entries and their strong halves go one collection
+/// after their weak half; the first insert after a collection that found
+/// dead entries vacuums too, whichever comes first. Capacity grows above
+/// 80% occupancy (tombstones and dead entries included; the table vacuums
+/// before it sizes) and shrinks below 25% after a vacuum, never below
+/// `minimumCapacity` or ``reserveCapacity(_:)``. A table about to grow past
+/// a sixteenth of the GC heap (and past 64 Ki slots) with no collection since
+/// its last resize collects and vacuums first, so on a big heap dead entries cannot pile up
+/// between the collector's own collections.
 ///
 /// ## No ephemerons
 /// libgc 8.2.2 has no ephemerons: in a weak-key table, a value that
@@ -46,10 +47,13 @@ import Synchronization
 /// second, weak-value table).
 ///
 /// ## Threads
-/// All operations are safe from any thread; each table has one lock. The
-/// collector's sweep never takes it. `onDeadEntry` and content hashing
-/// closures must not call back into the same table (hash and equality run
-/// under the lock; `onDeadEntry` runs outside it and may use the table).
+/// All operations are safe from any thread; each table has one lock, and
+/// identity lookups take none (a sequence lock validates them). The
+/// collector's sweep never takes it. Content hashing closures must not call
+/// back into the same table (hash and equality run under the lock);
+/// `onDeadEntry` runs outside it and may use the table.
+///
+/// See <doc:WeakTables>.
 public final class GCWeakTable: Sendable {
     /// Which side of an entry is weak.
     public enum Weakness: Sendable, Equatable {
@@ -65,14 +69,16 @@ public final class GCWeakTable: Sendable {
 
     /// When dead entries are removed.
     ///
-    /// Only `.eager` is offered to users; `.lazyOnly` reproduces the old
-    /// tables' leak for the tests and the soak.
+    /// Only `.eager` is offered to users; `.lazyOnly` is the leak that tables
+    /// without a vacuum after each collection have, which the tests and the
+    /// soak measure.
     package enum VacuumPolicy: Sendable, Equatable {
         /// After every collection, through a post-GC hook (the default).
         case eager
-        /// Only when probed by an insert, on traversal, or on an explicit
-        /// ``GCWeakTable/vacuum()``; growth keeps dead entries. Reproduces the
-        /// old tables' behaviour.
+        /// Only when probed by an insert, on traversal, or on an explicit ``GCWeakTable/vacuum()``.
+        ///
+        /// Growth keeps dead entries and sizes for them, and the table never
+        /// shrinks on its own.
         case lazyOnly
     }
 
@@ -81,13 +87,22 @@ public final class GCWeakTable: Sendable {
         let hash: (@Sendable (UnsafeRawPointer) -> Int)?
         let equals: (@Sendable (UnsafeRawPointer, UnsafeRawPointer) -> Bool)?
 
-        /// By object identity (the address). The default.
+        /// By object identity (the address), the default.
+        ///
+        /// Identity lookups take no lock.
         public static var identity: Hashing { Hashing(hash: nil, equals: nil) }
 
         /// By content, with the given functions of the key object's address.
+        ///
         /// The hash is computed once per insert and stored; it must come
         /// from content that never changes while the key is in a table.
         /// Both run under the table's lock, so they must not use the table.
+        ///
+        /// - Parameters:
+        ///   - hash: The hash of the key object at the given address.
+        ///   - equals: Whether the key objects at the two addresses are equal.
+        /// - Returns: The hashing to pass to
+        ///   ``GCWeakTable/init(weakness:hashing:minimumCapacity:onDeadEntry:)``.
         public static func content(
             hash: @escaping @Sendable (UnsafeRawPointer) -> Int,
             equals: @escaping @Sendable (UnsafeRawPointer, UnsafeRawPointer) -> Bool
@@ -96,8 +111,10 @@ public final class GCWeakTable: Sendable {
         }
     }
 
-    /// The most entries a capacity can be asked for (2^48: far beyond any
-    /// memory, small enough that the storage size never overflows).
+    /// The most entries a capacity can be asked for, 2^48.
+    ///
+    /// Far beyond any memory, and small enough that the storage size never
+    /// overflows.
     public static let maximumCapacity = 1 << 48
 
     /// The entry kind of this table.
@@ -109,9 +126,10 @@ public final class GCWeakTable: Sendable {
     package let vacuumPolicy: VacuumPolicy
 
     let state: Lock<WeakTableState>
-    /// A sequence lock over the storage for lock-free lookups (identity
-    /// hashing only): odd while a holder of `state` changes slots or
-    /// storage. `readWords`/`readShift` mirror the storage for readers.
+    /// A sequence lock over the storage for lock-free lookups (identity hashing only).
+    ///
+    /// Odd while a holder of `state` changes slots or storage.
+    /// `readWords`/`readShift` mirror the storage for readers.
     let version = Atomic<UInt>(0)
     let readWords = Atomic<UInt>(0)
     let readShift = Atomic<UInt>(0)
@@ -120,21 +138,20 @@ public final class GCWeakTable: Sendable {
     /// The eager hook, set once at the end of init and cancelled by deinit.
     let hook = Lock<PostGCHook?>(nil)
 
-    /// Creates an empty table.
+    /// Creates an empty table whose vacuum runs after every collection.
     ///
     /// - Parameters:
     ///   - weakness: Which side of each entry is weak.
     ///   - hashing: Identity (default) or content hashing of keys.
-    ///   - vacuum: When dead entries are removed; eager by default.
-    ///   - minimumCapacity: Entries the table holds without growing; it
-    ///     never shrinks below that.
+    ///   - minimumCapacity: Entries the table holds without growing, in
+    ///     `0...2^48`; it never shrinks below that.
     ///   - onDeadEntry: Receives the strong half of each entry whose weak
     ///     half died (the value for `.keys`, the key for `.values`; never
     ///     called for `.keysAndValues`), from the vacuum (or from an insert
     ///     that met the dead entry while probing), outside every lock, on
-    ///     the thread that vacuumed; it may allocate and use the table. Not called for entries removed
-    ///     by ``removeValue(forKey:)``, replaced, or dropped by
-    ///     ``removeAll()`` while alive.
+    ///     the thread that vacuumed; it may allocate and use the table. Not
+    ///     called for entries removed by ``removeValue(forKey:)``, replaced,
+    ///     or dropped by ``removeAll()`` while alive.
     /// - Throws: ``GCError/outOfMemory(byteCount:)``;
     ///   ``GCError/invalidArgument(_:)`` for a `minimumCapacity` outside
     ///   `0...2^48`.
@@ -147,8 +164,9 @@ public final class GCWeakTable: Sendable {
             onDeadEntry: onDeadEntry)
     }
 
-    /// A table with the given vacuum policy (tests and benchmarks: `.lazyOnly`
-    /// is the old tables' leak).
+    /// A table with the given vacuum policy.
+    ///
+    /// For the tests and benchmarks, which measure `.lazyOnly`'s leak.
     package convenience init(
         weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy,
         minimumCapacity: Int = 0, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
@@ -208,10 +226,14 @@ public final class GCWeakTable: Sendable {
 
     // MARK: Safe API
 
-    /// The value for `key`, held by a ``GCHandle``, or nil if there is no
-    /// live entry: the safe lookup without a Swift object or an atomic
-    /// operation (see ``GCHandle``). Turn the handle into a ``GCRoot`` to
-    /// share the value.
+    /// The value for `key`, held by a ``GCHandle``.
+    ///
+    /// The safe lookup without a Swift object or an atomic operation (see
+    /// ``GCHandle``). Turn the handle into a ``GCRoot`` to share the value.
+    ///
+    /// - Parameter key: The key object.
+    /// - Returns: A handle to the value, or nil if there is no live entry
+    ///   for `key`.
     public func handle(forKey key: GCRoot) -> GCHandle? {
         enterCollector()
         guard let value = lookup(key.unsafeAddress) else { return nil }
@@ -220,7 +242,13 @@ public final class GCWeakTable: Sendable {
         return handle
     }
 
-    /// The value for a key held by a handle; see ``handle(forKey:)-(GCRoot)``.
+    /// The value for a key held by a handle.
+    ///
+    /// See ``handle(forKey:)-(GCRoot)``.
+    ///
+    /// - Parameter key: A handle to the key object.
+    /// - Returns: A handle to the value, or nil if there is no live entry
+    ///   for the key.
     public func handle(forKey key: borrowing GCHandle) -> GCHandle? {
         enterCollector()
         guard let value = lookup(key.unsafeAddress) else { return nil }
@@ -228,6 +256,11 @@ public final class GCWeakTable: Sendable {
     }
 
     /// The value for `key`, rooted, or nil if there is no live entry.
+    ///
+    /// Each hit makes a new ``GCRoot`` (a Swift object); in a hot loop,
+    /// ``handle(forKey:)-(GCRoot)`` costs less.
+    ///
+    /// - Parameter key: The key object.
     public subscript(key: GCRoot) -> GCRoot? {
         enterCollector()
         guard let value = lookup(key.unsafeAddress) else { return nil }
@@ -243,6 +276,9 @@ public final class GCWeakTable: Sendable {
     /// key it was last set with (for weak keys), whichever equal key was
     /// used before.
     ///
+    /// - Parameters:
+    ///   - value: The value object.
+    ///   - key: The key object.
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the table must grow
     ///   and cannot; the table is unchanged.
     public func setValue(_ value: GCRoot, forKey key: GCRoot) throws(GCError) {
@@ -250,8 +286,13 @@ public final class GCWeakTable: Sendable {
         withExtendedLifetime((key, value)) {}
     }
 
-    /// Removes the live entry for `key` and returns its value, rooted; nil if
-    /// there was none. `onDeadEntry` is not called.
+    /// Removes the live entry for `key`.
+    ///
+    /// `onDeadEntry` is not called.
+    ///
+    /// - Parameter key: The key object.
+    /// - Returns: The entry's value, rooted, or nil if there was no live
+    ///   entry.
     @discardableResult
     public func removeValue(forKey key: GCRoot) -> GCRoot? {
         enterCollector()
@@ -262,14 +303,19 @@ public final class GCWeakTable: Sendable {
     }
 
     /// Whether there is a live entry for `key`.
+    ///
+    /// - Parameter key: The key object.
+    /// - Returns: Whether a live entry for `key` exists.
     public func contains(_ key: GCRoot) -> Bool {
         let found = unsafeContains(key.unsafeAddress)
         withExtendedLifetime(key) {}
         return found
     }
 
-    /// Live entries: entries whose weak side was not found dead by a
-    /// collection. An entry whose weak side is unreachable still counts
+    /// The number of live entries.
+    ///
+    /// Live entries are those whose weak side was not found dead by a
+    /// collection: an entry whose weak side is unreachable still counts
     /// until the next collection.
     public var count: Int {
         enterCollector()
@@ -287,6 +333,9 @@ public final class GCWeakTable: Sendable {
     /// are not seen by it, and an entry removed or dead since the snapshot is
     /// still yielded (the snapshot keeps both halves alive until `forEach`
     /// returns). Never yields an entry that was dead when it was called.
+    ///
+    /// - Parameter body: Called with each entry's key and value.
+    /// - Throws: What `body` throws; the iteration stops there.
     public func forEach(_ body: (GCRoot, GCRoot) throws -> Void) rethrows {
         enterCollector()
         var pending: DeadHalves? = nil
@@ -308,9 +357,10 @@ public final class GCWeakTable: Sendable {
         for (key, value) in snapshot { try body(key, value) }
     }
 
-    /// Removes every entry. Dead entries still awaiting vacuum go to
-    /// `onDeadEntry` first; live ones are dropped without a call. The
-    /// capacity returns to its floor.
+    /// Removes every entry.
+    ///
+    /// Dead entries still awaiting vacuum go to `onDeadEntry` first; live
+    /// ones are dropped without a call. The capacity returns to its floor.
     public func removeAll() {
         enterCollector()
         var pending: DeadHalves? = nil
@@ -328,6 +378,7 @@ public final class GCWeakTable: Sendable {
     /// Makes room for `minimumCount` entries without growing, and keeps the
     /// capacity from shrinking below that.
     ///
+    /// - Parameter minimumCount: Entries to make room for, in `0...2^48`.
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` (the table is
     ///   unchanged); ``GCError/invalidArgument(_:)`` for a count outside
     ///   `0...2^48`.
@@ -357,12 +408,14 @@ public final class GCWeakTable: Sendable {
 
     /// Inserts or replaces, with raw addresses.
     ///
-    /// - Parameters:
-    ///   - value: The start of a live GC object.
-    ///   - key: The start of a live GC object.
+    /// The fast path of ``setValue(_:forKey:)``: no root is made.
+    ///
     /// - Precondition: both are starts of GC heap objects (not checked) and
     ///   the caller keeps both reachable (a registered thread's stack, a
     ///   scanned GC object, a root) until the call returns.
+    /// - Parameters:
+    ///   - value: The start of a live GC object.
+    ///   - key: The start of a live GC object.
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the table must grow
     ///   and cannot.
     public func unsafeSetValue(
@@ -393,40 +446,50 @@ public final class GCWeakTable: Sendable {
         // An eager table also vacuums at the first insert after a collection
         // found dead entries, whichever comes first of this and the post-GC
         // hook: the hook runs on the finalizer thread, which a busy inserter
-        // can starve on two cores (the soak's `both` then held ~900 dead ports
-        // at 0 MB, 5x the peak RSS of closed ports).
+        // can starve of a core, and until the vacuum every dead entry holds
+        // its strong half (a dropped port's buffers and converter).
         if deadWaiting { runVacuum() }
     }
 
-    /// Whether there is a live entry for `key`.
+    /// Whether there is a live entry for `key`, with a raw address.
     ///
     /// - Precondition: `key` is the start of a GC heap object the caller
     ///   keeps reachable for the call (for identity hashing, any address
     ///   works: it is only compared).
+    /// - Parameter key: The key object's address.
+    /// - Returns: Whether a live entry for `key` exists.
     public func unsafeContains(_ key: UnsafeMutableRawPointer) -> Bool {
         enterCollector()
         if lockFreeLookups, let (found, _) = optimisticLookup(key) { return found }
         return state.withLock { $0.find(key) != nil }
     }
 
-    /// The value for `key`, or nil. The lookup fast path: no root is made.
+    /// The value for `key`, with raw addresses.
+    ///
+    /// The lookup fast path: no root is made.
     ///
     /// - Precondition: as for ``unsafeContains(_:)``.
-    /// - Returns: The value's address. Only the caller's stack keeps it alive
-    ///   after the call: root it (``GCRoot/init(unsafeAddress:)``) or store
-    ///   it in a reachable GC object before relying on it past its use.
+    /// - Parameter key: The key object's address.
+    /// - Returns: The value's address, or nil if there is no live entry for
+    ///   `key`. The collector owns the memory, and only the caller's stack
+    ///   keeps the value alive after the call: root it
+    ///   (``GCRoot/init(unsafeAddress:)``) or store it in a reachable GC
+    ///   object before relying on it past its use.
     public func unsafeValue(forKey key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
         enterCollector()
         return lookup(key)
     }
 
-    /// Looks up many keys under one lock: `values[i]` becomes the value for
-    /// `keys[i]`, or nil.
+    /// Looks up many keys under one lock.
     ///
     /// - Precondition: `values.count >= keys.count`; each key as for
     ///   ``unsafeContains(_:)``; the addresses written to `values` are kept
     ///   alive only by what the caller does with them (`values` should be
     ///   on the stack or in scanned GC memory).
+    /// - Parameters:
+    ///   - keys: The key objects' addresses.
+    ///   - values: Receives, at index `i`, the value's address for `keys[i]`,
+    ///     or nil when there is no live entry for it.
     public func unsafeValues(
         forKeys keys: UnsafeBufferPointer<UnsafeMutableRawPointer>,
         into values: UnsafeMutableBufferPointer<UnsafeMutableRawPointer?>
@@ -440,9 +503,13 @@ public final class GCWeakTable: Sendable {
         }
     }
 
-    /// Removes the live entry for `key`; returns whether there was one.
+    /// Removes the live entry for `key`, with a raw address.
+    ///
+    /// `onDeadEntry` is not called.
     ///
     /// - Precondition: as for ``unsafeContains(_:)``.
+    /// - Parameter key: The key object's address.
+    /// - Returns: Whether there was a live entry.
     @discardableResult
     public func unsafeRemoveValue(forKey key: UnsafeMutableRawPointer) -> Bool {
         enterCollector()
@@ -479,9 +546,10 @@ public final class GCWeakTable: Sendable {
         }
     }
 
-    /// A lookup without the lock (identity hashing): the same probe as
-    /// under the lock, over the storage as published, then a check that no
-    /// writer ran meanwhile. Returns nil when a writer interfered or the
+    /// A lookup without the lock (identity hashing).
+    ///
+    /// The same probe as under the lock, over the storage as published, then
+    /// a check that no writer ran meanwhile. Returns nil when a writer interfered or the
     /// value died while it was read (the caller then takes the lock), else
     /// whether the key was found and its value. The storage stays alive
     /// while its address is in a register (the collector scans registers);
@@ -525,8 +593,8 @@ public final class GCWeakTable: Sendable {
                     return .success(())
                 }
                 // Eager: drop dead entries first (their strong halves go to
-                // onDeadEntry), then size for what is left. Lazy: as the
-                // old tables did, carry them and size for them too.
+                // onDeadEntry), then size for what is left. Lazy: carry them
+                // and size for them too.
                 let eager = vacuumPolicy == .eager
                 if eager { _ = state.vacuumDeadEntries(pending: &pending) }
                 let capacity = attempt == 0 ? state.fittingCapacity : state.capacity * 2
