@@ -183,6 +183,14 @@ case "iconv":
     for _ in 0..<2_000 { GC.collect() }
 case "fork":
     let children = arguments.count > 1 ? Int(arguments[1]) ?? 100 : 100
+    // The children's code runs once here first. The Swift runtime makes a
+    // type's metadata on its first use, under a lock of its own that fork
+    // copies held when another thread is making metadata: a child that
+    // first needs a type then waits for ever (most of all in debug builds,
+    // where generic code is not specialised). The library makes what its
+    // own fork handling needs before any fork; a program's child code must
+    // have run in the parent, as here (see the README on fork).
+    if childOfFork() != 0 { fail("the children's work failed in the parent") }
     startThread(keepTheLibraryBusy)
     startThread(keepTheLibraryBusy)
     var failed: [String] = []
