@@ -14,6 +14,10 @@ struct PortStatistics {
     var tableDeadAwaitingVacuum = 0
     var vacuums = 0
     var collectionsRequested = 0
+    /// Dead entries the open-ports table's vacuums removed, and the time
+    /// they took in all.
+    var entriesVacuumed = 0
+    var vacuumTime = Duration.zero
 }
 
 /// The churn of one configuration: sets the process-wide knobs, then opens a
@@ -60,7 +64,13 @@ struct PortChurner {
     }
 
     /// Opens a port, writes the line, closes it in `closed`, drops it.
-    mutating func churnOne() throws(RunError) {
+    ///
+    /// - Parameter measure: read the foreign bytes the port reports after
+    ///   its write, before it is dropped or closed (what a dropped port
+    ///   holds until a collection finds it).
+    /// - Returns: those bytes when `measure`, else 0.
+    @discardableResult
+    mutating func churnOne(measure: Bool = false) throws(RunError) -> Int {
         do {
             let port: OutputPort
             if portKind == "file" {
@@ -77,7 +87,9 @@ struct PortChurner {
                 port = try OutputPort.openString(encoding: Self.encoding)
             }
             try port.write(Self.line)
+            let held = measure ? port.foreignByteCount : 0
             if config == .closed || config == .closedRaw { try port.close() }
+            return held
         } catch let error as RunError {
             throw error
         } catch {
@@ -91,6 +103,7 @@ struct PortChurner {
         return PortStatistics(
             tableCapacity: ports.table.capacity, tableLive: ports.table.liveEntries,
             foreignLiveBytes: foreign.liveBytes, tableDeadAwaitingVacuum: ports.table.deadAwaitingVacuum,
-            vacuums: ports.table.vacuums, collectionsRequested: foreign.collectionsRequested)
+            vacuums: ports.table.vacuums, collectionsRequested: foreign.collectionsRequested,
+            entriesVacuumed: ports.table.entriesVacuumed, vacuumTime: ports.table.vacuumTime)
     }
 }
