@@ -42,13 +42,37 @@ extension Report {
         return results
     }
 
-    /// Distinct line colors (Okabe-Ito, then a few more).
-    static let colors = [
-        "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000", "#F0E442",
-        "#999999", "#8B4513", "#6A3D9A", "#B15928",
-    ]
+    /// Line colours of the Swift configurations (Okabe-Ito, then grey),
+    /// and of the Guile peer's runs, drawn dashed in darker colours of their
+    /// own.
+    static let colors = ["#D55E00", "#56B4E9", "#009E73", "#0072B2", "#E69F00", "#000000", "#CC79A7", "#999999"]
+    static let peerColors = ["#7B3294", "#8C510A", "#01665E", "#4D4D4D"]
 
-    /// Draws RSS against ports, one panel per ballast, with gnuplot.
+    /// Tick marks for a logarithmic axis from `low` to `high`: 1, 2 and 5
+    /// times powers of ten, and more when few of those fall in the range.
+    static func logTicks(_ low: Double, _ high: Double) -> [Double] {
+        var ticks: [Double] = []
+        for steps in [[1.0, 2, 5], [1, 1.5, 2, 3, 5, 7], [1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9]] {
+            ticks = []
+            var power = 1e-3
+            while power <= high {
+                ticks += steps.map { $0 * power }.filter { $0 >= low && $0 <= high }
+                power *= 10
+            }
+            if ticks.count >= 4 { break }
+        }
+        return ticks
+    }
+
+    /// Draws, with gnuplot, a row of two panels per ballast: RSS against
+    /// ports opened and RSS against time.
+    ///
+    /// Both axes of RSS are logarithmic and each row has its own range, from
+    /// that ballast's samples, so a configuration that grows to gigabytes
+    /// does not flatten the ones that stay within a few MB. Ports are on a
+    /// logarithmic axis too: configurations run at 30 to 500,000 ports per
+    /// second, and a linear axis would leave the slow ones at its origin.
+    /// Time is linear: every run lasts about as long.
     ///
     /// - Returns: `nil` on success, or why there is no plot.
     func plot(to path: String) async -> String? {
@@ -56,45 +80,72 @@ extension Report {
             return "gnuplot not found (apt-get install gnuplot-nox): no plot; the CSV has the series"
         }
         var script = ""
-        var panels: [String] = []
+        var rows: [String] = []
         // One color per configuration, the same in every panel.
         var labels: [String] = []
-        for run in results where !labels.contains(run.label) { labels.append(run.label) }
+        var peerLabels: [String] = []
+        for run in results {
+            if run.isPeer {
+                if !peerLabels.contains(run.label) { peerLabels.append(run.label) }
+            } else if !labels.contains(run.label) {
+                labels.append(run.label)
+            }
+        }
         var blockIndex = 0
         for ballast in ballasts {
-            var plots: [String] = []
-            for run in results where run.ballastMB == ballast && run.samples.count > 1 {
+            let runs = results.filter { $0.ballastMB == ballast && $0.samples.count > 1 }
+            let rss = runs.flatMap { $0.samples.map(\.rssBytes) }.filter { $0 > 0 }
+            guard let low = rss.min(), let high = rss.max() else { continue }
+            var byPorts: [String] = []
+            var byTime: [String] = []
+            for run in runs {
                 let name = "$d\(blockIndex)"
                 blockIndex += 1
                 script += "\(name) << EOD\n"
                 for sample in run.samples {
-                    script +=
-                        "\(fixed(Double(sample.ports) / 1000, 3)) \(fixed(Double(sample.rssBytes) / 1_048_576, 2))\n"
+                    let megabytes = fixed(Double(sample.rssBytes) / 1_048_576, 2)
+                    script += "\(sample.ports) \(fixed(sample.seconds, 3)) \(megabytes)\n"
                 }
                 script += "EOD\n"
-                let style = run.isPeer ? "dashtype 2 " : ""
-                let color = Self.colors[(labels.firstIndex(of: run.label) ?? 0) % Self.colors.count]
-                plots.append(
-                    "\(name) using 1:2 with lines \(style)linewidth 2 linecolor rgb \"\(color)\" title \"\(run.label)\""
-                )
+                let color =
+                    run.isPeer
+                    ? Self.peerColors[(peerLabels.firstIndex(of: run.label) ?? 0) % Self.peerColors.count]
+                    : Self.colors[(labels.firstIndex(of: run.label) ?? 0) % Self.colors.count]
+                let style = "\(run.isPeer ? "dashtype (12,6) " : "")linewidth 2 linecolor rgb \"\(color)\""
+                byPorts.append("\(name) using ($1 > 0 ? $1 : NaN):3 with lines \(style) notitle")
+                byTime.append("\(name) using 2:3 with lines \(style) title \"\(run.label)\"")
             }
-            guard !plots.isEmpty else { continue }
-            panels.append(
-                "set title \"port churn, \(ballast) MB live heap\"\nplot " + plots.joined(separator: ", \\\n     "))
+            let (bottom, top) = (Double(low) / 1_048_576 / 1.1, Double(high) / 1_048_576 * 1.1)
+            let ticks = Self.logTicks(bottom, top).map { "\(fixed($0, $0 < 10 ? 2 : 0))" }
+            rows.append(
+                """
+                set yrange [\(fixed(bottom, 2)):\(fixed(top, 2))]
+                set ytics (\(ticks.joined(separator: ", ")))
+                set title "RSS against ports, \(ballast) MB live heap"
+                set logscale x 10
+                set format x "%.0s%c"
+                set xlabel "ports opened (log scale)"
+                unset key
+                plot \(byPorts.joined(separator: ", \\\n     "))
+                set title "RSS against time, \(ballast) MB live heap"
+                unset logscale x
+                set format x "%g"
+                set xlabel "seconds"
+                set key outside right top
+                plot \(byTime.joined(separator: ", \\\n     "))
+                """)
         }
-        guard !panels.isEmpty else { return "no samples to plot" }
+        guard !rows.isEmpty else { return "no samples to plot" }
         script += """
-            set terminal pngcairo size 1200,\(420 * panels.count) font ",10"
+            set terminal pngcairo size 1600,\(440 * rows.count) font ",10"
             set output "\(path)"
-            set multiplot layout \(panels.count),1
-            set xlabel "ports opened (thousands)"
+            set multiplot layout \(rows.count),2
             set ylabel "RSS (MB, log scale)"
-            set logscale y 2
-            set key outside right top
-            set grid
+            set logscale y 10
+            set grid xtics ytics
 
             """
-        script += panels.joined(separator: "\n") + "\nunset multiplot\n"
+        script += rows.joined(separator: "\n") + "\nunset multiplot\n"
         let scriptPath = path + ".gp"
         do {
             try writeText(script, to: scriptPath)  // creates the plot's directory too
