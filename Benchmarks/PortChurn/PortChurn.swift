@@ -231,8 +231,9 @@ struct PortChurn: AsyncParsableCommand {
         print("the ceiling: a dropped port costs at least c0 + X*Y/B (c0: a closed port's time, from `closed` at the")
         print("same ballast; X: the run's mean collection pause; Y: foreign bytes a port holds when dropped; B: bytes")
         print("between collections, the trigger's budget, or * the bytes dropped per collection observed when the")
-        print("trigger has no byte rule); ceiling ports/s = 1 / (c0 + X*Y/B). vacuum: the open-ports table's time")
-        print("per dead entry it removed.")
+        print("trigger has no byte rule); ceiling ports/s = 1 / (c0 + X*Y/B); beyond: ns per port past the ceiling's.")
+        print("vacuum: the open-ports table's own time per dead entry it removed; release: a last collection's vacuum")
+        print("and each port's release (output ended, converter back, bytes removed) per dead port, timed at the end.")
         print(report.ceilingTable())
         let goals = report.goalsTable()
         if !goals.isEmpty {

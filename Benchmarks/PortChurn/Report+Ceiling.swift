@@ -12,14 +12,16 @@ extension Report {
             ports: run.ports, collections: run.collections)
     }
 
-    /// Per Swift run: c0, X, Y, B, the ceiling, measured/ceiling, and the
-    /// vacuum's time per dead port.
+    /// Per Swift run: c0, X, Y, B, the ceiling, measured/ceiling, the time
+    /// per port beyond the ceiling's, the vacuum's time per dead entry (the
+    /// table's own work) and the whole release's per dead port.
     func ceilingTable() -> String {
         let width = max(24, results.map(\.label.count).max() ?? 0)
         let header = [
             pad("config", width, left: true), pad("ballast", 7), pad("ports/s", 10), pad("c0 ns", 7),
             pad("X pause ms", 10), pad("Y B/port", 9), pad("B kB", 9), pad("X*Y/B ns", 9), pad("ceiling/s", 10),
-            pad("measured/ceiling", 16), pad("vacuum ns/dead", 14),
+            pad("measured/ceiling", 16), pad("beyond ns", 9), pad("vacuum ns/dead", 14),
+            pad("release ns/dead", 15),
         ].joined(separator: " ")
         var lines = [header, String(repeating: "-", count: header.count)]
         for ballast in ballasts {
@@ -37,7 +39,9 @@ extension Report {
                         pad(fixed(ceiling.collectionSecondsPerPort * 1e9, 0), 9),
                         pad(fixed(ceiling.portsPerSecond, 0), 10),
                         pad(fixed(run.portsPerSecond / ceiling.portsPerSecond, 2), 16),
+                        pad(fixed(1e9 / run.portsPerSecond - 1e9 / ceiling.portsPerSecond, 0), 9),
                         pad(run.vacuumNanosecondsPerDeadEntry.map { fixed($0, 0) } ?? "-", 14),
+                        pad(run.releaseNanosecondsPerDeadPort.map { fixed($0, 0) } ?? "-", 15),
                     ].joined(separator: " "))
             }
         }

@@ -85,4 +85,12 @@ extension RunResult {
         }
         return nanoseconds / Double(entries)
     }
+
+    /// Nanoseconds per port of the whole release measured at the end of the
+    /// run: the vacuum of the ports dropped since the last collection and
+    /// each port's release (runs that dropped ports).
+    var releaseNanosecondsPerDeadPort: Double? {
+        guard let nanoseconds = number("release_ns"), let ports = integer("released"), ports > 0 else { return nil }
+        return nanoseconds / Double(ports)
+    }
 }

@@ -18,7 +18,9 @@
 // every 64th port), the accounting's byte budget between collections
 // (`byte_budget`, the mean over the samples; absent when the trigger has no
 // byte rule), and the open-ports table's vacuum (`vacuum_ns`,
-// `entries_vacuumed`).
+// `entries_vacuumed`: the table's own work). After every other figure is
+// read, a batch of ports is dropped and released, timed (`release_ns`,
+// `released`): the vacuum and each port's release.
 //
 // Lean on purpose: no Foundation, no swift-argument-parser (their pages
 // would count in its RSS, their writable data in every collection's roots).
@@ -167,6 +169,11 @@ func churn(_ run: Run) throws {
     if budgetSamples > 0 { fields.append(("byte_budget", String(budgetBytes / budgetSamples))) }
     if let policy = run.policy { fields.append(("policy", policy)) }
     if let stopReason { fields.append(("stopped", stopReason)) }
+    if run.config != .closed && run.config != .closedRaw {
+        if let release = try churner.measureRelease() {
+            fields += [("release_ns", String(Int(release.nanoseconds))), ("released", String(release.ports))]
+        }
+    }
     ChildRecord.result(fields).emit()
     withExtendedLifetime(ballast) {}
 }
