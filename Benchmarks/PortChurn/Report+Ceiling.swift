@@ -45,6 +45,7 @@ extension Report {
                     ].joined(separator: " "))
             }
         }
+        if lines.count == 2 { lines.append("(no ceiling: it needs `closed` at the same ballast)") }
         return lines.joined(separator: "\n")
     }
 }
