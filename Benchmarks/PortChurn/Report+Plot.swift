@@ -64,15 +64,19 @@ extension Report {
         return ticks
     }
 
-    /// Draws, with gnuplot, a row of two panels per ballast: RSS against
-    /// ports opened and RSS against time.
+    /// Draws, with gnuplot, a row of three panels per ballast: RSS against
+    /// ports opened, RSS against time, and RSS against time without the
+    /// runs that leak.
     ///
-    /// Both axes of RSS are logarithmic and each row has its own range, from
-    /// that ballast's samples, so a configuration that grows to gigabytes
-    /// does not flatten the ones that stay within a few MB. Ports are on a
-    /// logarithmic axis too: configurations run at 30 to 500,000 ports per
-    /// second, and a linear axis would leave the slow ones at its origin.
-    /// Time is linear: every run lasts about as long.
+    /// In the first two, RSS is on a logarithmic axis with the row's own
+    /// range, from that ballast's samples, so a configuration that grows to
+    /// gigabytes does not flatten the ones that stay within a few MB. Ports
+    /// are on a logarithmic axis too: configurations run at 30 to 500,000
+    /// ports per second, and a linear axis would leave the slow ones at its
+    /// origin. Time is linear: every run lasts about as long. The third
+    /// panel leaves out the runs whose peak passes twice `closed`'s and
+    /// draws the others on a linear axis of their own range, so lines a few
+    /// MB apart can be told apart.
     ///
     /// - Returns: `nil` on success, or why there is no plot.
     func plot(to path: String) async -> String? {
@@ -96,8 +100,14 @@ extension Report {
             let runs = results.filter { $0.ballastMB == ballast && $0.samples.count > 1 }
             let rss = runs.flatMap { $0.samples.map(\.rssBytes) }.filter { $0 > 0 }
             guard let low = rss.min(), let high = rss.max() else { continue }
+            // The zoom leaves out runs whose peak passes twice `closed`'s
+            // (or, without `closed`, twice the lowest peak): the leaks.
+            let reference = runs.first { $0.config == "closed" }?.peakRSS ?? runs.map(\.peakRSS).min() ?? 0
+            let leaking = Set(runs.filter { $0.peakRSS > 2 * reference }.map(\.label))
+            let kept = runs.filter { !leaking.contains($0.label) }.flatMap { $0.samples.map(\.rssBytes) }
             var byPorts: [String] = []
             var byTime: [String] = []
+            var zoomed: [String] = []
             for run in runs {
                 let name = "$d\(blockIndex)"
                 blockIndex += 1
@@ -113,8 +123,18 @@ extension Report {
                     : Self.colors[(labels.firstIndex(of: run.label) ?? 0) % Self.colors.count]
                 let style = "\(run.isPeer ? "dashtype (12,6) " : "")linewidth 2 linecolor rgb \"\(color)\""
                 byPorts.append("\(name) using ($1 > 0 ? $1 : NaN):3 with lines \(style) notitle")
-                byTime.append("\(name) using 2:3 with lines \(style) title \"\(run.label)\"")
+                byTime.append("\(name) using 2:3 with lines \(style) notitle")
+                if !leaking.contains(run.label) {
+                    zoomed.append("\(name) using 2:3 with lines \(style) title \"\(run.label)\"")
+                } else {
+                    // In the key, though not drawn, so the key lists every run.
+                    zoomed.append("NaN with lines \(style) title \"\(run.label) (not drawn)\"")
+                }
             }
+            let zoomLow = Double(kept.min() ?? low) / 1_048_576
+            let zoomHigh = Double(kept.max() ?? high) / 1_048_576
+            let margin = max((zoomHigh - zoomLow) * 0.05, 0.5)
+            let leftOut = leaking.isEmpty ? "every run" : "runs within 2x closed's peak"
             let (bottom, top) = (Double(low) / 1_048_576 / 1.1, Double(high) / 1_048_576 * 1.1)
             let ticks = Self.logTicks(bottom, top).map { "\(fixed($0, $0 < 10 ? 2 : 0))" }
             rows.append(
@@ -131,15 +151,23 @@ extension Report {
                 unset logscale x
                 set format x "%g"
                 set xlabel "seconds"
-                set key outside right top
                 plot \(byTime.joined(separator: ", \\\n     "))
+                set title "RSS against time, \(ballast) MB live heap: \(leftOut), linear"
+                unset logscale y
+                set ytics autofreq
+                set ylabel "RSS (MB)"
+                set yrange [\(fixed(zoomLow - margin, 2)):\(fixed(zoomHigh + margin, 2))]
+                set key outside right top
+                plot \(zoomed.joined(separator: ", \\\n     "))
+                set logscale y 10
+                set ylabel "RSS (MB, log scale)"
                 """)
         }
         guard !rows.isEmpty else { return "no samples to plot" }
         script += """
-            set terminal pngcairo size 1600,\(440 * rows.count) font ",10"
+            set terminal pngcairo size 2200,\(440 * rows.count) font ",10"
             set output "\(path)"
-            set multiplot layout \(rows.count),2
+            set multiplot layout \(rows.count),3
             set ylabel "RSS (MB, log scale)"
             set logscale y 10
             set grid xtics ytics
