@@ -5,7 +5,7 @@ import BenchmarkSupport
     import Glibc
 #endif
 
-/// One goal of issue 10, checked on the figures of this run.
+/// One goal of the soak, checked on the figures of this run.
 struct Goal: Encodable {
     var name: String
     var ballastMB: Int
@@ -116,11 +116,11 @@ struct Report {
 
     // MARK: Goals
 
-    /// The goals of issue 10 that apply to this run's converter policy.
+    /// The soak's goals that apply to this run's converter policy.
     ///
     /// Pooled converters (the library's default): with no live heap, `both`
     /// at least 0.8x `closed`'s ports per second at most 1.25x its peak RSS;
-    /// with a live heap (64 MB in the issue; the same goals hold at any
+    /// with a live heap (64 MB, and the same at any other
     /// ballast above 0), at least 0.5x `closed` at most 1.25x its peak, end
     /// RSS at most 1.1x the RSS at 10% of the run, and at least 5x Guile's
     /// dropped string ports per second at most 1.0x Guile's peak. One
