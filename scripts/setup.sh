@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# Installs what the package needs to build: libgc-dev (bdwgc 8.2.x) and
-# pkg-config, from Debian, when pkg-config cannot find bdw-gc.
+# Installs what the package needs from Debian when it is missing: libgc-dev
+# (bdwgc 8.2.x) and pkg-config, to build. With `soak`, also what the soak
+# compares against and draws with: guile-3.0 (the Guile peer) and gnuplot-nox
+# (the plot). As root; otherwise it says what to install (a missing soak
+# tool is no error: the soak runs without it and says so).
+# Usage: bash scripts/setup.sh [soak]
 set -euo pipefail
 
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists bdw-gc; then
+packages=()
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists bdw-gc; then
+    packages+=(libgc-dev pkg-config)
+fi
+soak_packages=()
+if [ "${1:-}" = soak ]; then
+    command -v guile-3.0 >/dev/null 2>&1 || soak_packages+=(guile-3.0)
+    command -v gnuplot >/dev/null 2>&1 || soak_packages+=(gnuplot-nox)
+fi
+if [ ${#packages[@]} -eq 0 ] && [ ${#soak_packages[@]} -eq 0 ]; then
     exit 0
 fi
+
 if [ "$(id -u)" -ne 0 ]; then
-    echo "error: libgc-dev is missing; install it as root: apt-get install -y libgc-dev pkg-config" >&2
-    exit 1
+    if [ ${#packages[@]} -gt 0 ]; then
+        echo "error: ${packages[*]} missing; install as root: apt-get install -y ${packages[*]} ${soak_packages[*]}" >&2
+        exit 1
+    fi
+    echo "warning: ${soak_packages[*]} missing (the soak's Guile peer and plot);" \
+        "install as root: apt-get install -y ${soak_packages[*]}" >&2
+    exit 0
 fi
-echo "Installing libgc-dev and pkg-config..." >&2
 export DEBIAN_FRONTEND=noninteractive
+echo "Installing" ${packages[*]} ${soak_packages[*]} "..." >&2
 apt-get update -qq
-apt-get install -y -qq libgc-dev pkg-config >/dev/null
-pkg-config --exists bdw-gc
+if [ ${#packages[@]} -gt 0 ]; then
+    apt-get install -y -qq "${packages[@]}" >/dev/null
+    pkg-config --exists bdw-gc
+fi
+if [ ${#soak_packages[@]} -gt 0 ] && ! apt-get install -y -qq --no-install-recommends "${soak_packages[@]}" >/dev/null; then
+    echo "warning: could not install ${soak_packages[*]}; the soak runs without them" >&2
+fi

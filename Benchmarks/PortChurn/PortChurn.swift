@@ -221,15 +221,23 @@ struct PortChurn: AsyncParsableCommand {
             results.append(result)
         }
 
-        let report = Report(results: results, ballasts: ballasts)
+        let report = Report(results: results, ballasts: ballasts, converters: converters.rawValue)
         print("")
         print("ports/s and peak RSS are also given relative to `closed` at the same ballast; MB/100k is the")
         print("RSS slope per 100,000 ports from 10% of the run to its end; GCs are collections during the churn.")
         print(report.summaryTable())
         for note in report.notes() { print("note: \(note)") }
+        print("")
+        print("the ceiling: a dropped port costs at least c0 + X*Y/B (c0: a closed port's time, from `closed` at the")
+        print("same ballast; X: the run's mean collection pause; Y: foreign bytes a port holds when dropped; B: bytes")
+        print("between collections, the trigger's budget, or * the bytes dropped per collection observed when the")
+        print("trigger has no byte rule); ceiling ports/s = 1 / (c0 + X*Y/B); beyond: ns per port past the ceiling's.")
+        print("vacuum: the open-ports table's own time per dead entry it removed; release: a last collection's vacuum")
+        print("and each port's release (output ended, converter back, bytes removed) per dead port, timed at the end.")
+        print(report.ceilingTable())
         let goals = report.goalsTable()
         if !goals.isEmpty {
-            print("\ngoals (issue 5):")
+            print("\ngoals (issue 10, \(converters.rawValue) converters):")
             print(goals)
         }
         if let policyTable = report.policyTable(policies: policies) {
@@ -261,9 +269,7 @@ struct PortChurn: AsyncParsableCommand {
                 try writeJSON(
                     report.json(
                         command: (["port-churn"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
-                        secondsPerRun: secondsPerRun, portKind: portKind.rawValue,
-                        sharedConverters: converters == .pooled,
-                        policies: policies),
+                        secondsPerRun: secondsPerRun, portKind: portKind.rawValue, policies: policies),
                     to: json, snakeCaseKeys: true)
                 print("JSON: \(json)")
             } catch {

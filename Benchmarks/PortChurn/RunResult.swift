@@ -51,3 +51,46 @@ struct RunResult {
         return sxx > 0 ? sxy / sxx * 100_000 : 0
     }
 }
+
+extension RunResult {
+    func number(_ key: String) -> Double? { fields[key].flatMap { Double($0) } }
+
+    /// Collections during the churn.
+    var collections: Int { integer("gc_count") ?? 0 }
+
+    /// Whether the run closes its ports by hand (`closed`, `closed-raw`,
+    /// Guile's `closed`): it drops none.
+    var closesPorts: Bool { config.hasSuffix("closed") || config == "closed-raw" }
+
+    /// The mean pause of the run's collections, in seconds (Swift runs
+    /// with at least one collection).
+    var meanPauseSeconds: Double? { number("pause_ms_mean").map { $0 / 1000 } }
+
+    /// Foreign bytes a port reported after its write, before it was dropped.
+    var bytesPerPort: Double? { number("bytes_per_port") }
+
+    /// The accounting's byte budget between collections (runs whose
+    /// trigger has a byte rule).
+    var byteBudget: Int? { integer("byte_budget") }
+
+    /// The open-ports table's vacuum time per dead entry it removed, in
+    /// nanoseconds: the table's own work (finding and removing the entry),
+    /// not the release of the port it hands on. Runs whose table vacuumed:
+    /// a lazy table removes dead entries as inserts probe them, untimed.
+    var vacuumNanosecondsPerDeadEntry: Double? {
+        guard let nanoseconds = number("vacuum_ns"), nanoseconds > 0, let entries = integer("entries_vacuumed"),
+            entries > 0
+        else {
+            return nil
+        }
+        return nanoseconds / Double(entries)
+    }
+
+    /// Nanoseconds per port of the whole release measured at the end of the
+    /// run: the vacuum of the ports dropped since the last collection and
+    /// each port's release (runs that dropped ports).
+    var releaseNanosecondsPerDeadPort: Double? {
+        guard let nanoseconds = number("release_ns"), let ports = integer("released"), ports > 0 else { return nil }
+        return nanoseconds / Double(ports)
+    }
+}

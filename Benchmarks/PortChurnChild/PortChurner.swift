@@ -14,6 +14,10 @@ struct PortStatistics {
     var tableDeadAwaitingVacuum = 0
     var vacuums = 0
     var collectionsRequested = 0
+    /// Dead entries the open-ports table's vacuums removed, and the time
+    /// they took in all.
+    var entriesVacuumed = 0
+    var vacuumTime = Duration.zero
 }
 
 /// The churn of one configuration: sets the process-wide knobs, then opens a
@@ -60,7 +64,13 @@ struct PortChurner {
     }
 
     /// Opens a port, writes the line, closes it in `closed`, drops it.
-    mutating func churnOne() throws(RunError) {
+    ///
+    /// - Parameter measure: read the foreign bytes the port reports after
+    ///   its write, before it is dropped or closed (what a dropped port
+    ///   holds until a collection finds it).
+    /// - Returns: those bytes when `measure`, else 0.
+    @discardableResult
+    mutating func churnOne(measure: Bool = false) throws(RunError) -> Int {
         do {
             let port: OutputPort
             if portKind == "file" {
@@ -77,12 +87,51 @@ struct PortChurner {
                 port = try OutputPort.openString(encoding: Self.encoding)
             }
             try port.write(Self.line)
+            let held = measure ? port.foreignByteCount : 0
             if config == .closed || config == .closedRaw { try port.close() }
+            return held
         } catch let error as RunError {
             throw error
         } catch {
             throw RunError("port: \(error)")
         }
+    }
+
+    /// What releasing a dropped port costs: the vacuum of the open-ports
+    /// table after the collection that finds it (the table's scan), then
+    /// the port's release (its output ended, its converter given back, its
+    /// bytes removed from the accounting).
+    ///
+    /// Drops a batch of ports, at most half of what the trigger's budget
+    /// allows (10,000 at most), then times a collection, the finalizers
+    /// (an eager table's vacuum runs in the post-collection hook, which
+    /// `GC.runFinalizers()` runs or waits for) and `Ports.vacuum()` (a lazy
+    /// table's); less the collection's pause and less the same sequence
+    /// timed with nothing dropped. Changes the process: call it after every
+    /// other figure is read.
+    ///
+    /// - Returns: nanoseconds and ports released, or nil when nothing was.
+    mutating func measureRelease() throws(RunError) -> (nanoseconds: Double, ports: Int)? {
+        /// Nanoseconds of a collection and vacuum, less the pause, and the
+        /// ports they released.
+        func release() -> (Double, Int) {
+            let released = Ports.statistics.releasedByCollector
+            let start = monotonicNanoseconds()
+            GC.collect()
+            let pause = GC.statistics.lastPause
+            GC.runFinalizers()
+            Ports.vacuum()
+            let elapsed = Double(monotonicNanoseconds() - start) - pause.nanoseconds
+            return (elapsed, Ports.statistics.releasedByCollector - released)
+        }
+        _ = release()
+        let (empty, _) = release()
+        let held = max(try churnOne(measure: true), 1)
+        let budget = ExternalMemory.statistics.byteBudget ?? Int.max
+        let batch = max(16, min(10_000, budget / 2 / held))
+        for _ in 1..<batch { try churnOne() }
+        let (elapsed, ports) = release()
+        return ports > 0 ? (elapsed - empty, ports) : nil
     }
 
     var statistics: PortStatistics {
@@ -91,6 +140,7 @@ struct PortChurner {
         return PortStatistics(
             tableCapacity: ports.table.capacity, tableLive: ports.table.liveEntries,
             foreignLiveBytes: foreign.liveBytes, tableDeadAwaitingVacuum: ports.table.deadAwaitingVacuum,
-            vacuums: ports.table.vacuums, collectionsRequested: foreign.collectionsRequested)
+            vacuums: ports.table.vacuums, collectionsRequested: foreign.collectionsRequested,
+            entriesVacuumed: ports.table.entriesVacuumed, vacuumTime: ports.table.vacuumTime)
     }
 }

@@ -11,6 +11,17 @@
 //     result ports=N seconds=S gc_count=N heap_size=B peak_rss=B table_capacity=N ...
 //     error MESSAGE
 //
+// Beside the RSS figures, the result carries what the soak's ceiling is
+// computed from: the collections' mean pause during the churn
+// (`pause_ms_mean`, from GC.statistics), the foreign bytes a port reports
+// after its write, before it is dropped (`bytes_per_port`, the mean over
+// every 64th port), the accounting's byte budget between collections
+// (`byte_budget`, the mean over the samples; absent when the trigger has no
+// byte rule), and the open-ports table's vacuum (`vacuum_ns`,
+// `entries_vacuumed`: the table's own work). After every other figure is
+// read, a batch of ports is dropped and released, timed (`release_ns`,
+// `released`): the vacuum and each port's release.
+//
 // Lean on purpose: no Foundation, no swift-argument-parser (their pages
 // would count in its RSS, their writable data in every collection's roots).
 import BenchmarkSupport
@@ -76,7 +87,7 @@ func churn(_ run: Run) throws {
         throw RunError("cannot allocate the \(run.ballastMB) MB ballast: \(error)")
     }
     _ = residentBytes()  // opens /proc/self/status before the churn takes descriptors
-    let collectionsBefore = GC.collectionCount
+    let before = GC.statistics
     let start = monotonicSeconds()
     let deadline = run.duration > 0 ? start + run.duration : .infinity
     let limit = run.iterations > 0 ? run.iterations : Int.max
@@ -88,9 +99,26 @@ func churn(_ run: Run) throws {
     var ports = 0
     emitSample(ports: 0, seconds: 0)
     var stopReason: String?
+    // Bytes a port holds when dropped, read every 64th port; the byte
+    // budget, read at every sample.
+    var heldBytes = 0
+    var heldPorts = 0
+    var budgetBytes = 0
+    var budgetSamples = 0
+    func sampleBudget() {
+        guard let budget = ExternalMemory.statistics.byteBudget else { return }
+        budgetBytes += budget
+        budgetSamples += 1
+    }
+    sampleBudget()
     while ports < limit {
         do {
-            try churner.churnOne()
+            let measure = ports & 63 == 0
+            let held = try churner.churnOne(measure: measure)
+            if measure {
+                heldBytes += held
+                heldPorts += 1
+            }
         } catch {
             // A leaking configuration that runs out of descriptors ends
             // its run there and reports it.
@@ -105,6 +133,7 @@ func churn(_ run: Run) throws {
             if now >= deadline { break }
             if now >= nextSample {
                 let rss = emitSample(ports: ports, seconds: now - start)
+                sampleBudget()
                 nextSample = now + sampleInterval
                 if rss > run.maxRSSBytes {
                     stopReason = "rss_limit"
@@ -117,22 +146,34 @@ func churn(_ run: Run) throws {
     emitSample(ports: ports, seconds: seconds)
     let gcStatistics = GC.statistics
     let portStatistics = churner.statistics
+    let collections = gcStatistics.collections - before.collections
+    let pause = gcStatistics.totalPause - before.totalPause
     var fields: [(key: String, value: String)] = [
         ("ports", String(ports)),
         ("seconds", String(seconds)),
-        ("gc_count", String(GC.collectionCount - collectionsBefore)),
+        ("gc_count", String(collections)),
         ("heap_size", String(gcStatistics.heapSize)),
         ("peak_rss", String(residentBytes().peak)),
         ("table_capacity", String(portStatistics.tableCapacity)),
         ("table_live", String(portStatistics.tableLive)),
         ("foreign_live", String(portStatistics.foreignLiveBytes)),
-        ("gc_pause_total_ms", fixed(gcStatistics.totalPause.milliseconds, 3)),
+        ("gc_pause_total_ms", fixed(pause.milliseconds, 3)),
         ("collections_requested", String(portStatistics.collectionsRequested)),
         ("table_dead", String(portStatistics.tableDeadAwaitingVacuum)),
         ("vacuums", String(portStatistics.vacuums)),
+        ("vacuum_ns", String(Int(portStatistics.vacuumTime.nanoseconds))),
+        ("entries_vacuumed", String(portStatistics.entriesVacuumed)),
     ]
+    if collections > 0 { fields.append(("pause_ms_mean", fixed(pause.milliseconds / Double(collections), 4))) }
+    if heldPorts > 0 { fields.append(("bytes_per_port", fixed(Double(heldBytes) / Double(heldPorts), 1))) }
+    if budgetSamples > 0 { fields.append(("byte_budget", String(budgetBytes / budgetSamples))) }
     if let policy = run.policy { fields.append(("policy", policy)) }
     if let stopReason { fields.append(("stopped", stopReason)) }
+    if run.config != .closed && run.config != .closedRaw {
+        if let release = try churner.measureRelease() {
+            fields += [("release_ns", String(Int(release.nanoseconds))), ("released", String(release.ports))]
+        }
+    }
     ChildRecord.result(fields).emit()
     withExtendedLifetime(ballast) {}
 }

@@ -1,31 +1,53 @@
 // weak-table-bench: GCWeakTable against the raw libgc floor, in one process.
 //
-//   swift run -c release weak-table-bench [--entries N] [--live-mb M] [--tiny] [--json PATH]
+//   swift run -c release weak-table-bench [--entries N] [--live-mb M] [--threads T] [--tiny] [--json PATH]
 //
-// Figures (ns per operation unless named otherwise), at 0 MB and M MB (64)
-// of live heap: insert (allocate a 32-byte key + insert, keys kept), lookup
-// hit / miss, remove, churn insert (keys die at once); bytes of table storage
-// per live entry; eager vacuum time per million dead entries next to the
-// pause of the collection it follows; and the floor: the same allocation
-// plus a libgc disappearing link (C, CFloor).
+// First, on a fresh heap with no live heap: the floors (a bare GC_MALLOC;
+// the same plus a libgc disappearing link, the object dying at once, in C:
+// CFloor) and the table's churn insert. Then a live heap of M MB (a scanned
+// list, as port-churn's ballast) is kept until the end, and beside it: the
+// churn again (collections, capacity, collections run before growing), the
+// link floor; insert (allocate a 32-byte key + insert, keys kept), insert
+// with keys that exist, T threads inserting into one table and looking up
+// in it; lookups (unsafe, in order, random, in batches; the safe subscript,
+// which roots the value in a GCRoot; handle(forKey:), which roots it in a
+// GCHandle), misses, removes; forced collections of the table of N live
+// entries (their pause and the mark-end sweep's share of it, per million
+// slots: medians); the eager vacuum of N dead entries. Times are ns per
+// operation unless named otherwise, each the best of 3 batches.
 import ArgumentParser
 import BenchmarkDriverSupport
 import BenchmarkSupport
 import BoehmGC
 import CFloor
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct Options: ParsableArguments {
     @Option(help: "Entries per table.")
     var entries = 1_000_000
 
-    @Option(name: .customLong("live-mb"), help: "The live heap of the second phase, in MB.")
+    @Option(
+        name: .customLong("live-mb"),
+        help: "Live GC heap kept during the measurements after the fresh-heap ones, in MB (0 for none).")
     var liveMB = 64
+
+    @Option(help: "Threads inserting into one table, and looking up in it, for the threaded figures.")
+    var threads = 2
 
     @Option(help: "Write the figures as JSON to this file.")
     var json: String?
 
     @Flag(help: "The CI size: 20,000 entries, a 4 MB live heap.")
     var tiny = false
+
+    func validate() throws {
+        guard entries >= 1_000 else { throw ValidationError("--entries needs at least 1000") }
+        guard liveMB >= 0 else { throw ValidationError("--live-mb needs a number >= 0") }
+        guard threads >= 1 else { throw ValidationError("--threads needs a positive number") }
+    }
 }
 
 var options = Options.parseOrExit()
@@ -36,7 +58,7 @@ var figures: [String: Double] = [:]
 
 @MainActor func record(_ key: String, _ value: Double, _ label: String) {
     figures[key] = decimals(value, 3)
-    print("  " + pad(label, 50, left: true) + pad(fixed(value, 2), 10))
+    print("  " + pad(label, 56, left: true) + pad(fixed(value, 2), 10))
 }
 
 /// A scanned uncollectable array of `count` words: keeps what it points to.
@@ -50,22 +72,6 @@ final class Keep {
     func clear(_ count: Int) { words.update(repeating: nil, count: count) }
 }
 
-/// Builds `mb` MB of live, pointer-rich heap: 64-byte scanned objects, each
-/// pointing at the previous one, all held by one array.
-func makeLiveHeap(mb: Int) throws -> Keep? {
-    guard mb > 0 else { return nil }
-    let count = mb * 1024 * 1024 / 64
-    let keep = try Keep(count)
-    var previous: UnsafeMutableRawPointer? = nil
-    for i in 0..<count {
-        let object = try GC.unsafeAllocate(byteCount: 64)
-        object.storeBytes(of: previous, as: UnsafeMutableRawPointer?.self)
-        keep.words[i] = object
-        previous = object
-    }
-    return keep
-}
-
 @inline(never)
 func churnInsert(_ table: GCWeakTable, count: Int, value: UnsafeMutableRawPointer) throws -> Double {
     try nanosecondsPerCall(count) {
@@ -74,22 +80,62 @@ func churnInsert(_ table: GCWeakTable, count: Int, value: UnsafeMutableRawPointe
     }
 }
 
-func runFloor(label: String, count: Int, keep: Int32) -> Double {
+func runFloor(count: Int, keep: Int32) -> Double {
     let ns = cfloor_alloc_link_ns(count, 32, keep)
     precondition(ns >= 0, "floor: out of memory")
     return ns
 }
 
+/// The start of a thread made by ``onThreads(_:_:)``.
+private final class ThreadStart {
+    let body: @Sendable (Int) -> Void
+    let index: Int
+    init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) { (self.body, self.index) = (body, index) }
+}
+
+/// Runs `body(i)` for i in 0..<count, each on a thread of its own started
+/// now, and waits for all of them; returns the wall nanoseconds from the
+/// first start to the last join. The library registers each thread with
+/// the collector on its first call.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> Double {
+    var threads: [pthread_t] = []
+    let start = monotonicNanoseconds()
+    for index in 0..<count {
+        let context = Unmanaged.passRetained(ThreadStart(body, index)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(
+            &thread, nil,
+            { context in
+                let start = Unmanaged<ThreadStart>.fromOpaque(context!).takeRetainedValue()
+                start.body(start.index)
+                return nil
+            }, context)
+        precondition(status == 0, "pthread_create: \(status)")
+        threads.append(thread)
+    }
+    for thread in threads { pthread_join(thread, nil) }
+    return Double(monotonicNanoseconds() - start)
+}
+
+/// The `part`-th of `parts` equal ranges of 0..<count.
+func share(_ part: Int, of parts: Int, _ count: Int) -> Range<Int> {
+    (count * part / parts)..<(count * (part + 1) / parts)
+}
+
 GC.initialize()
 let value = try GCRoot(byteCount: 32)
-print("weak-table-bench: \(n) entries, live heap 0 and \(options.liveMB) MB, release build expected")
+let valueAddressPointer = value.unsafeAddress
+let valueAddress = UInt(bitPattern: valueAddressPointer)
+print(
+    "weak-table-bench: \(n) entries; a fresh heap, then a live heap of \(options.liveMB) MB; "
+        + "\(options.threads) threads for the threaded figures; release build expected")
 
-// MARK: Phase 1, fresh heap: floors and churn
+// MARK: Fresh heap, no live heap: floors and churn
 
-print("\n[0 MB live heap]")
+print("\n[fresh heap, no live heap]")
 let allocNs = best { cfloor_alloc_ns(n, 32) }
 record("floor_alloc_ns", allocNs, "floor: GC_MALLOC(32)")
-let floorChurn = best { runFloor(label: "churn", count: n, keep: 0) }
+let floorChurn = best { runFloor(count: n, keep: 0) }
 record("floor_churn_ns", floorChurn, "floor: GC_MALLOC(32) + disappearing link, dying")
 
 let keys = try Keep(n)
@@ -99,9 +145,278 @@ let churn0 = try best { try churnInsert(churnTable, count: n, value: value.unsaf
 record("churn_insert_ns", churn0, "churn insert (fresh keys die at once)")
 record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor")
 
+// MARK: Live heap
+
+print("\n[\(options.liveMB) MB live heap, kept until the end]")
+// 16-byte cells (15-byte requests: libgc adds a byte), as port-churn's ballast.
+let ballast = try Ballast(megabytes: options.liveMB, objectBytes: 16, requestBytes: 15)
+GC.collect()
+print("  heap \(fixed(Double(GC.statistics.heapSize) / 1_048_576, 0)) MB after building the live heap")
+
+let churnTableLive = try GCWeakTable(weakness: .keys)
+let gcBefore = GC.collectionCount
+let churnLive = try best { try churnInsert(churnTableLive, count: n, value: value.unsafeAddress) }
+let churnStatistics = churnTableLive.statistics
+// The `64mb` keys are named for the default live heap; `live_heap_mb` says which.
+record("churn_insert_64mb_ns", churnLive, "churn insert")
+record("churn_live_collections", Double(GC.collectionCount - gcBefore) / 3, "  collections per \(n) churn inserts")
+record("churn_live_table_capacity", Double(churnStatistics.capacity), "  table capacity after 3 x \(n)")
+record(
+    "churn_live_collections_before_growing", Double(churnStatistics.collectionsBeforeGrowing),
+    "  collections the table ran before growing")
+let floorCount = max(n / 20, 1_000)
+let gcFloorBefore = cfloor_gc_count()
+let floorChurnLive = runFloor(count: floorCount, keep: 0)
+record("floor_churn_64mb_ns", floorChurnLive, "floor: GC_MALLOC(32) + link, dying (\(floorCount))")
+print("  (\(cfloor_gc_count() - gcFloorBefore) collections forced by the link table)")
+record("churn_64mb_vs_floor", churnLive / floorChurnLive, "  table churn / link floor")
+
+// After the churn floors, because libgc's link table never shrinks: n kept
+// links grow it to n entries, after which a churn floor would force no
+// collections.
+let floorInsert = best {
+    let ns = runFloor(count: n, keep: 1)
+    GC.collect()
+    return ns
+}
+record("floor_insert_ns", floorInsert, "floor: GC_MALLOC(32) + disappearing link, kept")
+
+// Insert: allocate the key, keep it, insert it (what the floor does, with a
+// table instead of a link).
+let insertNs = try best {
+    keys.clear(n)
+    table = try GCWeakTable(weakness: .keys)
+    GC.collect()
+    let t = table
+    let words = keys.words
+    let v = value.unsafeAddress
+    var i = 0
+    return try nanosecondsPerCall(n) {
+        let key = try GC.unsafeAllocate(byteCount: 32)
+        words[i] = key
+        i += 1
+        try t.unsafeSetValue(v, forKey: key)
+    }
+}
+record("insert_ns", insertNs, "insert (allocate key + insert)")
+record("insert_ratio_to_floor", insertNs / floorInsert, "  insert_ns / floor (target <= 2)")
+let stats = table.statistics
+record(
+    "bytes_per_entry", Double(stats.storageBytes) / Double(stats.liveEntries),
+    "bytes of storage per live entry (<= 64)")
+
+let insertOnlyNs = try best {
+    let t = try GCWeakTable(weakness: .keys)
+    let words = keys.words
+    let v = value.unsafeAddress
+    var i = 0
+    return try nanosecondsPerCall(n) {
+        try t.unsafeSetValue(v, forKey: words[i]!)
+        i += 1
+    }
+}
+record("insert_only_ns", insertOnlyNs, "insert only (keys exist)")
+
+// Threads: one table, each thread allocating and inserting its share of
+// the keys (kept), against one thread doing it all the same way.
+let threads = options.threads
+let keysAddress = UInt(bitPattern: keys.words)
+/// Wall ns per insert, `count` threads inserting n keys into a fresh table.
+@MainActor func threadedInsert(_ count: Int) throws -> Double {
+    keys.clear(n)
+    let t = try GCWeakTable(weakness: .keys)
+    GC.collect()
+    return onThreads(count) { part in
+        let words = UnsafeMutablePointer<UnsafeMutableRawPointer?>(bitPattern: keysAddress)!
+        let v = UnsafeMutableRawPointer(bitPattern: valueAddress)!
+        do {
+            for i in share(part, of: count, n) {
+                let key = try GC.unsafeAllocate(byteCount: 32)
+                words[i] = key
+                try t.unsafeSetValue(v, forKey: key)
+            }
+        } catch {
+            fatalError("threaded insert: \(error)")
+        }
+    } / Double(n)
+}
+let insertOneThread = try best { try threadedInsert(1) }
+let insertThreads = try best { try threadedInsert(threads) }
+record("insert_one_thread_ns", insertOneThread, "insert, on 1 new thread (wall ns per insert)")
+record("insert_threads_ns", insertThreads, "insert, \(threads) threads into one table (wall ns per insert)")
+record("insert_threads_speedup", insertOneThread / insertThreads, "  throughput against 1 thread")
+
+// The table of the insert figure again, n live entries, for the lookups.
+keys.clear(n)
+table = try GCWeakTable(weakness: .keys)
+for i in 0..<n {
+    let key = try GC.unsafeAllocate(byteCount: 32)
+    keys.words[i] = key
+    try table.unsafeSetValue(value.unsafeAddress, forKey: key)
+}
+
+/// Wall ns per lookup, `count` threads looking up their share of the keys.
+@MainActor func threadedLookup(_ count: Int) -> Double {
+    let t = table
+    return onThreads(count) { part in
+        let words = UnsafeMutablePointer<UnsafeMutableRawPointer?>(bitPattern: keysAddress)!
+        var hits = 0
+        for i in share(part, of: count, n) where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
+        precondition(hits == share(part, of: count, n).count, "threaded lookup: \(hits) hits")
+    } / Double(n)
+}
+let lookupOneThread = best { threadedLookup(1) }
+let lookupThreads = best { threadedLookup(threads) }
+record("lookup_one_thread_ns", lookupOneThread, "lookup hit, on 1 new thread (wall ns per lookup)")
+record("lookup_threads_ns", lookupThreads, "lookup hit, \(threads) threads (wall ns per lookup)")
+record("lookup_threads_speedup", lookupOneThread / lookupThreads, "  throughput against 1 thread")
+
+// Each loop binds `table` to a local first (a global variable's every
+// access is checked for exclusivity: 30 ns in a 20 ns loop) and counts its
+// hits locally, adding them to `found` so no lookup is optimised out.
+var found = 0
+/// Best ns per `unsafeValue` lookup of `words[i]`, for each i of `indices` in
+/// their order; hits are added to `found` so the lookups are not optimised out.
+@MainActor func lookupNs(_ words: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ indices: [Int]) -> Double {
+    best {
+        let t = table
+        var hits = 0
+        let ns = indices.withUnsafeBufferPointer { indices in
+            var i = 0
+            return nanosecondsPerCall(indices.count) {
+                if t.unsafeValue(forKey: words[indices[i]]!) != nil { hits += 1 }
+                i += 1
+            }
+        }
+        found += hits
+        return ns
+    }
+}
+let lookupOrdered = lookupNs(keys.words, Array(0..<n))
+let lookupRandom = lookupNs(keys.words, Array(0..<n).shuffled())
+let batch = 256
+@MainActor func batchLookupNs() -> Double {
+    let t = table
+    let words = keys.words
+    var hits = 0
+    let ns = best {
+        withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: batch) { out in
+            let batches = (n + batch - 1) / batch
+            var start = 0
+            return nanosecondsPerCall(batches) {
+                let count = min(batch, n - start)
+                let slice = UnsafeBufferPointer(
+                    start: UnsafeRawPointer(words + start).assumingMemoryBound(to: UnsafeMutableRawPointer.self),
+                    count: count)
+                t.unsafeValues(forKeys: slice, into: out)
+                if out[count - 1] != nil { hits += 1 }
+                start += count
+            } * Double(batches) / Double(n)
+        }
+    }
+    found += hits
+    return ns
+}
+let lookupBatch = batchLookupNs()
+record("lookup_hit_ns", lookupOrdered, "lookup hit, unsafeValue, insertion order")
+record("lookup_hit_random_ns", lookupRandom, "lookup hit, unsafeValue, random order")
+record("lookup_hit_batch_ns", lookupBatch, "lookup hit, unsafeValues x\(batch), insertion order")
+
+// The safe lookups, through roots of the same keys, in insertion order.
+let sample = min(n, 200_000)
+var keyRoots: [GCRoot] = []
+keyRoots.reserveCapacity(sample)
+for i in 0..<sample { keyRoots.append(GCRoot(unsafeAddress: keys.words[i]!)) }
+@MainActor func safeLookupNs() -> Double {
+    let t = table
+    var hits = 0
+    let ns = best {
+        keyRoots.withUnsafeBufferPointer { roots in
+            var i = 0
+            return nanosecondsPerCall(sample) {
+                if t[roots[i]] != nil { hits += 1 }
+                i += 1
+            }
+        }
+    }
+    found += hits
+    return ns
+}
+@MainActor func handleLookupNs() -> Double {
+    let t = table
+    var hits = 0
+    let ns = best {
+        keyRoots.withUnsafeBufferPointer { roots in
+            var i = 0
+            return nanosecondsPerCall(sample) {
+                if let handle = t.handle(forKey: roots[i]), handle.unsafeAddress == valueAddressPointer { hits += 1 }
+                i += 1
+            }
+        }
+    }
+    found += hits
+    return ns
+}
+let safeLookup = safeLookupNs()
+let handleLookup = handleLookupNs()
+keyRoots = []
+record("lookup_safe_ns", safeLookup, "lookup hit, subscript (roots the value: GCRoot)")
+record("lookup_hit_safe_ns", safeLookup, "  (the same, under its old key)")
+record("lookup_handle_ns", handleLookup, "lookup hit, handle(forKey:) (roots it: GCHandle)")
+record("lookup_safe_to_unsafe", safeLookup / lookupOrdered, "  subscript / unsafeValue")
+record("lookup_handle_to_unsafe", handleLookup / lookupOrdered, "  handle(forKey:) / unsafeValue")
+
+let misses = try Keep(n)
+for i in 0..<n { misses.words[i] = try GC.unsafeAllocate(byteCount: 32) }
+record("lookup_miss_ns", lookupNs(misses.words, Array(0..<n)), "lookup miss, unsafeValue")
+misses.clear(n)
+
+let removeNs = try best {
+    let t = try GCWeakTable(weakness: .keys)
+    for i in 0..<n { try t.unsafeSetValue(value.unsafeAddress, forKey: keys.words[i]!) }
+    let words = keys.words
+    var i = 0
+    return nanosecondsPerCall(n) {
+        _ = t.unsafeRemoveValue(forKey: words[i]!)
+        i += 1
+    }
+}
+record("remove_ns", removeNs, "remove, unsafeRemoveValue")
+
+// Forced collections with the table's n entries live: the pause, and the
+// mark-end sweep of every table (wall time, part of the pause), per million
+// slots of the tables alive; medians of 5.
+GC.collect()
+GC.runFinalizers()
+let slots = [table, churnTable, churnTableLive].reduce(0) { $0 + $1.statistics.capacity }
+let sweepCPUBefore =
+    table.statistics.sweepTime + churnTable.statistics.sweepTime
+    + churnTableLive.statistics.sweepTime
+var pauses: [Double] = []
+var sweeps: [Double] = []
+for _ in 0..<5 {
+    GC.collect()
+    let statistics = GC.statistics
+    pauses.append(statistics.lastPause.nanoseconds)
+    sweeps.append(statistics.lastWeakSweep.nanoseconds)
+}
+let sweepCPU =
+    (table.statistics.sweepTime + churnTable.statistics.sweepTime + churnTableLive.statistics.sweepTime
+    - sweepCPUBefore).nanoseconds / 5
+GC.runFinalizers()
+let perMillionSlots = perMillion / Double(slots)
+print("  forced collections, \(n) live entries in \(slots) slots (medians of 5):")
+record("table_slots", Double(slots), "table slots swept")
+record("gc_pause_ms", median(pauses) / 1e6, "pause, ms")
+record("sweep_ms", median(sweeps) / 1e6, "mark-end sweep (wall), ms")
+record("sweep_to_pause", median(sweeps) / median(pauses), "  sweep / pause (target at 10 M entries <= 0.10)")
+record("gc_pause_ms_per_million", median(pauses) / 1e6 * perMillionSlots, "pause, ms per million slots")
+record("sweep_ms_per_million", median(sweeps) / 1e6 * perMillionSlots, "sweep (wall), ms per million slots")
+record("sweep_cpu_ms_per_million", sweepCPU / 1e6 * perMillionSlots, "sweep (CPU, all threads), ms per million slots")
+
 // Eager vacuum of n dead entries, next to the pause of the collection that
 // found them dead.
-@MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, sweep: Double, entries: Int) {
+@MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, entries: Int) {
     keys.clear(n)
     table = try GCWeakTable(weakness: .keys)
     GC.collect()
@@ -118,167 +433,29 @@ record("churn_ratio_to_floor", churn0 / floorChurn, "  ratio to the dying floor"
     GC.runFinalizers()
     let after = table.statistics
     let vacuum = after.vacuumTime - before.vacuumTime
-    let sweep = after.sweepTime - before.sweepTime
-    return (vacuum.nanoseconds, pause, sweep.nanoseconds, after.entriesVacuumed - before.entriesVacuumed)
+    return (vacuum.nanoseconds, pause, after.entriesVacuumed - before.entriesVacuumed)
 }
-
-// MARK: Live heap
-
-print("\n[\(options.liveMB) MB live heap]")
-let live = try makeLiveHeap(mb: options.liveMB)
-GC.collect()
-let heapMB = Double(GC.statistics.heapSize) / 1_048_576
-print("  heap \(fixed(heapMB, 0)) MB after building the live heap")
-let churnTable64 = try GCWeakTable(weakness: .keys)
-let gcBefore = GC.collectionCount
-let churn64 = try best { try churnInsert(churnTable64, count: n, value: value.unsafeAddress) }
-let gcDuring = GC.collectionCount - gcBefore
-record("churn_insert_64mb_ns", churn64, "churn insert")
-print("  (\(gcDuring) collections over 3 runs; table capacity now \(churnTable64.statistics.capacity))")
-let floorCount = max(n / 20, 1_000)
-let gcFloorBefore = cfloor_gc_count()
-let floorChurn64 = runFloor(label: "churn64", count: floorCount, keep: 0)
-record("floor_churn_64mb_ns", floorChurn64, "floor: GC_MALLOC(32) + link, dying (\(floorCount))")
-print("  (\(cfloor_gc_count() - gcFloorBefore) collections forced by the link table)")
-record("churn_64mb_vs_floor", churn64 / floorChurn64, "  table churn / link floor")
-
-var v64 = try measureVacuum()
-let scale64 = perMillion / Double(max(v64.entries, 1))
-record("vacuum_64mb_ms_per_million", v64.vacuum * scale64 / 1e6, "eager vacuum, ms per million dead entries")
-record("gc_pause_64mb_ms_per_million", v64.pause * scale64 / 1e6, "  pause of the collection before it (scaled)")
-v64 = (0, 0, 0, 0)
-
-// Last, because libgc's link table never shrinks: n kept links grow it to
-// n entries, after which the churn floors above would force no collections.
-print("\n[0 MB live heap again (heap grown): kept entries]")
-live?.clear(options.liveMB * 1024 * 1024 / 64)
-GC.collect()
-let floorInsert = best {
-    let ns = runFloor(label: "insert", count: n, keep: 1)
-    GC.collect()
-    return ns
-}
-record("floor_insert_ns", floorInsert, "floor: GC_MALLOC(32) + disappearing link, kept")
-
-// Insert: allocate the key, keep it, insert it (what the floor does, with a
-// table instead of a link).
-let insertNs = try best {
-    keys.clear(n)
-    table = try GCWeakTable(weakness: .keys)
-    GC.collect()
-    let t = table
-    let words = keys.words
-    let v = value.unsafeAddress
-    return try elapsedNanoseconds {
-        for i in 0..<n {
-            let key = try GC.unsafeAllocate(byteCount: 32)
-            words[i] = key
-            try t.unsafeSetValue(v, forKey: key)
-        }
-    } / Double(n)
-}
-record("insert_ns", insertNs, "insert (allocate key + insert)")
-record("insert_ratio_to_floor", insertNs / floorInsert, "  insert_ns / floor (target <= 2)")
-let stats = table.statistics
-let bytesPerEntry = Double(stats.storageBytes) / Double(stats.liveEntries)
-record("bytes_per_entry", bytesPerEntry, "bytes of storage per live entry (<= 64)")
-
-let insertOnlyNs = try best {
-    let t = try GCWeakTable(weakness: .keys)
-    let words = keys.words
-    let v = value.unsafeAddress
-    return try elapsedNanoseconds {
-        for i in 0..<n { try t.unsafeSetValue(v, forKey: words[i]!) }
-    } / Double(n)
-}
-record("insert_only_ns", insertOnlyNs, "insert only (keys exist)")
-
-var found = 0
-/// Best ns per `unsafeValue` lookup of `words[i]`, for each i of `indices` in
-/// their order; hits are added to `found` so the lookups are not optimised out.
-@MainActor func lookupNs(_ words: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ indices: some Collection<Int>)
-    -> Double
-{
-    best {
-        let t = table
-        var hits = 0
-        let ns =
-            elapsedNanoseconds {
-                for i in indices where t.unsafeValue(forKey: words[i]!) != nil { hits += 1 }
-            } / Double(indices.count)
-        found += hits
-        return ns
-    }
-}
-let lookupOrdered = lookupNs(keys.words, 0..<n)
-var order = Array(0..<n)
-order.shuffle()
-let lookupRandom = lookupNs(keys.words, order)
-let batch = 256
-let lookupBatch = best {
-    elapsedNanoseconds {
-        withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: batch) { out in
-            var start = 0
-            while start < n {
-                let count = min(batch, n - start)
-                let slice = UnsafeBufferPointer(
-                    start: UnsafeRawPointer(keys.words + start).assumingMemoryBound(to: UnsafeMutableRawPointer.self),
-                    count: count)
-                table.unsafeValues(forKeys: slice, into: out)
-                if out[count - 1] != nil { found += 1 }
-                start += count
-            }
-        }
-    } / Double(n)
-}
-let safeLookup = best {
-    let sample = min(n, 200_000)
-    var roots: [GCRoot] = []
-    roots.reserveCapacity(sample)
-    for i in 0..<sample { roots.append(GCRoot(unsafeAddress: keys.words[i]!)) }
-    return elapsedNanoseconds {
-        for r in roots where table[r] != nil { found += 1 }
-    } / Double(sample)
-}
-record("lookup_hit_ns", lookupOrdered, "lookup hit, unsafeValue, insertion order")
-record("lookup_hit_random_ns", lookupRandom, "lookup hit, unsafeValue, random order")
-record("lookup_hit_batch_ns", lookupBatch, "lookup hit, unsafeValues x256, insertion order")
-record("lookup_hit_safe_ns", safeLookup, "lookup hit, subscript (roots the value)")
-
-let misses = try Keep(n)
-for i in 0..<n { misses.words[i] = try GC.unsafeAllocate(byteCount: 32) }
-let lookupMiss = lookupNs(misses.words, 0..<n)
-record("lookup_miss_ns", lookupMiss, "lookup miss, unsafeValue")
-misses.clear(n)
-
-let removeNs = try best {
-    let t = try GCWeakTable(weakness: .keys)
-    for i in 0..<n { try t.unsafeSetValue(value.unsafeAddress, forKey: keys.words[i]!) }
-    let words = keys.words
-    return elapsedNanoseconds {
-        for i in 0..<n { t.unsafeRemoveValue(forKey: words[i]!) }
-    } / Double(n)
-}
-record("remove_ns", removeNs, "remove, unsafeRemoveValue")
-
-var v0 = try measureVacuum()
+var vacuum = try measureVacuum()
 for _ in 0..<2 {
-    let v = try measureVacuum()
-    if v.vacuum < v0.vacuum { v0 = v }
+    let next = try measureVacuum()
+    if next.vacuum < vacuum.vacuum { vacuum = next }
 }
-let scale0 = perMillion / Double(max(v0.entries, 1))
-record("vacuum_ms_per_million", v0.vacuum * scale0 / 1e6, "eager vacuum, ms per million dead entries")
-record("gc_pause_ms_per_million", v0.pause * scale0 / 1e6, "  pause of the collection before it (scaled)")
-record("sweep_ms_per_million", v0.sweep * scale0 / 1e6, "  of which the mark-end sweep of the table")
-record("vacuum_to_pause", v0.vacuum / v0.pause, "  vacuum / pause (target <= 0.25)")
-print("  (\(v0.entries) entries vacuumed)")
+let perMillionDead = perMillion / Double(max(vacuum.entries, 1))
+print("  eager vacuum of \(vacuum.entries) dead entries (best of 3):")
+record("vacuum_ms_per_million", vacuum.vacuum * perMillionDead / 1e6, "eager vacuum, ms per million dead entries")
+record("vacuum_64mb_ms_per_million", vacuum.vacuum * perMillionDead / 1e6, "  (the same, under its old key)")
+record(
+    "gc_pause_64mb_ms_per_million", vacuum.pause * perMillionDead / 1e6,
+    "  its collection's pause, ms per million dead entries")
+record("vacuum_to_pause", vacuum.vacuum / vacuum.pause, "  vacuum / pause (target <= 0.25)")
 
-withExtendedLifetime((live, keys, value, table, churnTable, churnTable64)) {}
+withExtendedLifetime((ballast, keys, value, table, churnTable, churnTableLive)) {}
 if found == 42 { print("") }
 
 if let path = options.json {
     figures["entries"] = Double(n)
     figures["live_heap_mb"] = Double(options.liveMB)
+    figures["threads"] = Double(threads)
     try writeJSON(figures, to: path)
     print("\nwrote \(path)")
 }
