@@ -127,7 +127,7 @@ struct PortChurner {
         _ = release()
         let (empty, _) = release()
         let held = max(try churnOne(measure: true), 1)
-        let budget = ExternalMemory.statistics.byteBudget ?? Int.max
+        let budget = ForeignMemory.statistics.byteBudget ?? Int.max
         let batch = max(16, min(10_000, budget / 2 / held))
         for _ in 1..<batch { try churnOne() }
         let (elapsed, ports) = release()

@@ -106,7 +106,7 @@ func churn(_ run: Run) throws {
     var budgetBytes = 0
     var budgetSamples = 0
     func sampleBudget() {
-        guard let budget = ExternalMemory.statistics.byteBudget else { return }
+        guard let budget = ForeignMemory.statistics.byteBudget else { return }
         budgetBytes += budget
         budgetSamples += 1
     }

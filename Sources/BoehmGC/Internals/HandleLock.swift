@@ -16,27 +16,20 @@ import Synchronization
 ///
 /// `@unchecked Sendable`: the value is only reached under the mutex.
 internal struct HandleLock<Value>: ~Copyable, @unchecked Sendable {
-    // Allocated in init and freed in deinit, so their addresses never move.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let value: UnsafeMutablePointer<Value>
+    private let storage: MutexStorage<Value>
     /// Fork generation (high 32 bits) and threads holding or waiting for
     /// the mutex (low 32 bits).
     private let users: Atomic<UInt64>
 
     init(_ initialValue: consuming Value) {
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        value = .allocate(capacity: 1)
-        value.initialize(to: initialValue)
+        storage = MutexStorage(initialValue)
         users = Atomic(UInt64(shim_forkGeneration()) << 32)
     }
 
-    deinit {
-        value.deinitialize(count: 1)
-        value.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    deinit { storage.destroy() }
+
+    private var mutex: UnsafeMutablePointer<pthread_mutex_t> { storage.mutex }
+    private var value: UnsafeMutablePointer<Value> { storage.value }
 
     /// Runs `body` under the lock.
     ///

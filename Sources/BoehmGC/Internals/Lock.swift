@@ -20,23 +20,16 @@
 ///
 /// `@unchecked Sendable`: the value is only reached under the mutex.
 package struct Lock<Value>: ~Copyable, @unchecked Sendable {
-    // Allocated in init and freed in deinit, so their addresses never move.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let value: UnsafeMutablePointer<Value>
+    private let storage: MutexStorage<Value>
 
     package init(_ initialValue: consuming Value) {
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        value = .allocate(capacity: 1)
-        value.initialize(to: initialValue)
+        storage = MutexStorage(initialValue)
     }
 
-    deinit {
-        value.deinitialize(count: 1)
-        value.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    deinit { storage.destroy() }
+
+    private var mutex: UnsafeMutablePointer<pthread_mutex_t> { storage.mutex }
+    private var value: UnsafeMutablePointer<Value> { storage.value }
 
     @inline(__always)
     package func withLock<Result, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
@@ -58,6 +51,36 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
         guard pthread_mutex_trylock(mutex) == 0 else { return nil }
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value.pointee)
+    }
+}
+
+/// A pthread mutex and the value it guards, in one allocation (their
+/// addresses never move): the storage of ``Lock`` and ``HandleLock``.
+internal struct MutexStorage<Value> {
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    let value: UnsafeMutablePointer<Value>
+
+    /// Where the value starts: after the mutex, at the value's alignment.
+    private static var valueOffset: Int {
+        let alignment = MemoryLayout<Value>.alignment
+        return (MemoryLayout<pthread_mutex_t>.size + alignment - 1) / alignment * alignment
+    }
+
+    init(_ initialValue: consuming Value) {
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: Self.valueOffset + MemoryLayout<Value>.size,
+            alignment: max(MemoryLayout<pthread_mutex_t>.alignment, MemoryLayout<Value>.alignment))
+        mutex = raw.bindMemory(to: pthread_mutex_t.self, capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        value = (raw + Self.valueOffset).bindMemory(to: Value.self, capacity: 1)
+        value.initialize(to: initialValue)
+    }
+
+    /// Ends the value and the mutex and frees the block; once.
+    func destroy() {
+        value.deinitialize(count: 1)
+        pthread_mutex_destroy(mutex)
+        UnsafeMutableRawPointer(mutex).deallocate()
     }
 }
 

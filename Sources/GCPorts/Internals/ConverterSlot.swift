@@ -43,9 +43,10 @@ internal final class ConverterSlot: @unchecked Sendable {
         }
     }
 
-    /// Malloc bytes of the converter the port holds now (0 when it holds
-    /// none).
-    var heldBytes: Int { held == nil ? 0 : pool.converterBytes }
+    /// Malloc bytes of the converter the port holds now beyond those counted
+    /// at open: 0 when it holds none, and for a converter of its own for
+    /// life (the port's resource counts that one from open).
+    var heldBytes: Int { held == nil || mode == .ownedForLife ? 0 : pool.converterBytes }
 
     /// Whether the port's converter keeps state from one operation to the
     /// next (it is the port's own: held or owned).
