@@ -45,6 +45,7 @@ public final class ForeignResourceRegistry: Sendable {
 
     /// Adds an entry for `object`: a one-word value holding `state`,
     /// retained until the entry is removed or vacuumed.
+    @usableFromInline
     func register(_ state: some CollectableResource, for object: GCRoot) throws(GCError) {
         let value = try GC.unsafeAllocate(byteCount: MemoryLayout<UInt>.size, kind: .pointerFree)
         let retained = Unmanaged<AnyObject>.passRetained(state)
@@ -59,6 +60,7 @@ public final class ForeignResourceRegistry: Sendable {
     }
 
     /// Removes the entry of a resource closed by hand.
+    @usableFromInline
     func unregister(_ object: GCRoot) {
         guard let value = table.removeValueAddress(forKey: object.unsafeAddress) else { return }
         _ = ForeignResourceRegistry.takeState(from: value)

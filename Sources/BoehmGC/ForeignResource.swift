@@ -43,8 +43,8 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     /// Store it in other GC objects to keep the resource open while they are
     /// reachable. It is pointer-free: nothing stored in it is traced.
     public let object: GCRoot
-    internal let core: ForeignResourceCore<Handle>
-    private let release: Release
+    @usableFromInline internal let core: ForeignResourceCore<Handle>
+    @usableFromInline internal let release: Release
 
     /// Opens a resource.
     ///
@@ -71,6 +71,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     ///
     /// The corresponding C function is `mallinfo2` (glibc), when `byteCount`
     /// is nil.
+    @inlinable
     public init(
         byteCount: Int? = nil,
         accounted: Bool = true,
@@ -129,6 +130,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     ///   ``ForeignResourceError/inUseAtFork`` in a forked child when another
     ///   thread of the parent held the resource at the fork; what `body`
     ///   throws.
+    @inlinable
     public func withHandle<R>(_ body: (Handle) throws -> R) throws -> R {
         let result = try core.withHandle(body)
         withExtendedLifetime(object) {}
@@ -139,6 +141,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     ///
     /// 0 when the resource is not accounted, is closed, or was abandoned at a
     /// fork.
+    @inlinable
     public var byteCount: Int { core.byteCount }
 
     /// Changes the foreign bytes reported for the resource.
@@ -153,6 +156,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     ///   thread of the parent held the resource at the fork;
     ///   ``ForeignMemory/AccountingError`` for a negative count or one that
     ///   would overflow the live counts (nothing changes).
+    @inlinable
     public func setByteCount(_ newByteCount: Int) throws {
         try core.setByteCount(newByteCount)
         withExtendedLifetime(object) {}
@@ -167,7 +171,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     /// - Returns: Whether this call closed it (false when it was closed
     ///   before, so a second close is harmless, or when the resource was
     ///   abandoned at a fork).
-    @discardableResult
+    @inlinable @discardableResult
     public func close() -> Bool {
         guard core.close() else { return false }
         ForeignResourceCounters.closedExplicitly.add(1, ordering: .relaxed)
@@ -182,6 +186,7 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     }
 
     /// Whether the handle has been closed (false for one abandoned at a fork).
+    @inlinable
     public var isClosed: Bool { core.isClosed }
 }
 
@@ -235,10 +240,11 @@ public enum ForeignResources {
     public static var mallocBytesInUse: Int { Int(shim_mallocInUseBytes()) }
 }
 
+@usableFromInline
 internal enum ForeignResourceCounters {
-    static let opened = Atomic<Int>(0)
-    static let closedExplicitly = Atomic<Int>(0)
-    static let releasedByCollector = Atomic<Int>(0)
+    @usableFromInline static let opened = Atomic<Int>(0)
+    @usableFromInline static let closedExplicitly = Atomic<Int>(0)
+    @usableFromInline static let releasedByCollector = Atomic<Int>(0)
 
     /// Makes the counters with the runtime (see ``Runtime``).
     static func prepare() {
@@ -249,85 +255,104 @@ internal enum ForeignResourceCounters {
 
 /// What a registry entry or a finalizer keeps of a resource: something it
 /// can close once the resource's object was found unreachable.
+@usableFromInline
 internal protocol CollectableResource: AnyObject, Sendable {
     /// Closes the handle because its object was found unreachable (nothing
     /// if it is closed already).
     func closeFromCollector()
 }
 
-/// The handle, its close function and its accounted bytes.
+/// The handle, its close function and its accounted bytes, and the lock
+/// that serialises every use of the handle.
 ///
-/// `state` holds the handle until close; it is the lock that serialises
-/// every use.
-internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource {
-    struct State {
-        var handle: Handle?
-        /// What was reported to ForeignMemory; nil when not accounted.
-        var allocation: ForeignMemory.Allocation?
-    }
-    private let state: HandleLock<State>
-    private let closeHandle: @Sendable (Handle) -> Void
+/// The state is the core's own stored properties, guarded by `lock`, and the
+/// handle stays stored after close (closed, not destroyed, until the core
+/// goes): the vacuum calls ``closeFromCollector()`` through the protocol,
+/// so unspecialised, and with no value of a type made from `Handle` (an
+/// optional, a tuple, a generic state) it needs no type metadata built at
+/// run time.
+///
+/// `@unchecked Sendable`: `closed` and `allocation` change only under
+/// `lock`; `handle` and `closeHandle` never change.
+@usableFromInline
+internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource, @unchecked Sendable {
+    @usableFromInline let lock = HandleLock()
+    @usableFromInline let handle: Handle
+    @usableFromInline let closeHandle: @Sendable (Handle) -> Void
+    @usableFromInline var closed = false
+    /// What was reported to ForeignMemory; nil when not accounted.
+    @usableFromInline var allocation: ForeignMemory.Allocation?
 
+    @inlinable
     init(handle: Handle, close: @escaping @Sendable (Handle) -> Void, allocation: ForeignMemory.Allocation?) {
-        state = HandleLock(State(handle: handle, allocation: allocation))
-        closeHandle = close
+        self.handle = handle
+        self.closeHandle = close
+        self.allocation = allocation
     }
 
+    @inlinable
     func withHandle<R>(_ body: (Handle) throws -> R) throws -> R {
-        try state.withLock { state throws -> R in
-            guard let handle = state.handle else { throw ForeignResourceError.closed }
+        try lock.withLock { () throws -> R in
+            guard !closed else { throw ForeignResourceError.closed }
             return try body(handle)
         }
     }
 
     /// Runs `body` if the handle is still open (and usable in this process:
     /// not abandoned at a fork); returns whether it ran.
+    @inlinable
     func withOpenHandle(_ body: (Handle) throws -> Void) rethrows -> Bool {
-        try state.withLockIfUsable { state in
-            guard let handle = state.handle else { return false }
+        try lock.withLockIfUsable { () throws -> Bool in
+            guard !closed else { return false }
             try body(handle)
             return true
         } ?? false
     }
 
     /// Whether the handle is closed (false for one abandoned at a fork).
-    var isClosed: Bool { (try? state.withLock { $0.handle == nil }) ?? false }
+    @inlinable
+    var isClosed: Bool { (try? lock.withLock { closed }) ?? false }
 
+    @inlinable
     var byteCount: Int {
-        (try? state.withLock { state in state.handle == nil ? 0 : state.allocation?.byteCount ?? 0 }) ?? 0
+        (try? lock.withLock { closed ? 0 : allocation?.byteCount ?? 0 }) ?? 0
     }
 
+    @inlinable
     func setByteCount(_ newByteCount: Int) throws {
-        try state.withLock { state throws in
-            guard state.handle != nil else { throw ForeignResourceError.closed }
-            guard let allocation = state.allocation else { return }
+        try lock.withLock { () throws in
+            guard !closed else { throw ForeignResourceError.closed }
+            guard let allocation else { return }
             guard newByteCount >= 0 else { throw ForeignMemory.AccountingError.negativeCount }
             let difference = newByteCount - allocation.byteCount
             if difference > 0 {
                 let added = try ForeignMemory.add(byteCount: difference, objects: 0)
-                state.allocation = allocation.adding(added)
+                self.allocation = allocation.adding(added)
             } else if difference < 0 {
-                let removed = ForeignMemory.Allocation(byteCount: -difference, objects: 0, window: allocation.window)
-                try ForeignMemory.remove(removed)
-                state.allocation = ForeignMemory.Allocation(
-                    byteCount: newByteCount, objects: allocation.objects, window: allocation.window)
+                try ForeignMemory.remove(allocation.part(byteCount: -difference))
+                self.allocation = allocation.part(byteCount: newByteCount, objects: allocation.objects)
             }
         }
     }
 
     /// Closes the handle and returns the bytes, once; false if already
     /// closed, or abandoned at a fork (its handle is then left alone).
+    @inlinable
     func close() -> Bool {
-        let taken = try? state.withLock { state -> (Handle, ForeignMemory.Allocation?)? in
-            guard let handle = state.handle else { return nil }
-            state.handle = nil
-            return (handle, state.allocation)
-        }
-        guard let (handle, allocation) = taken ?? nil else { return false }
+        var given: ForeignMemory.Allocation? = nil
+        let closedHere =
+            (try? lock.withLock { () -> Bool in
+                if closed { return false }
+                closed = true
+                given = allocation
+                allocation = nil
+                return true
+            }) ?? false
+        guard closedHere else { return false }
         closeHandle(handle)
-        if let allocation {
+        if let given {
             do {
-                try ForeignMemory.remove(allocation)
+                try ForeignMemory.remove(given)
             } catch {
                 // Each core adds its bytes once and removes them once.
                 assertionFailure("foreign accounting out of balance: \(error)")
@@ -336,6 +361,7 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource 
         return true
     }
 
+    @inlinable
     func closeFromCollector() {
         if close() { ForeignResourceCounters.releasedByCollector.add(1, ordering: .relaxed) }
     }

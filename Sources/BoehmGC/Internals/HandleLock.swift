@@ -14,50 +14,61 @@ import Synchronization
 /// the fork generation they belong to: a child that finds users of an older
 /// generation reports the lock abandoned instead of taking it.
 ///
-/// `@unchecked Sendable`: the value is only reached under the mutex.
-internal struct HandleLock<Value>: ~Copyable, @unchecked Sendable {
-    private let storage: MutexStorage<Value>
+/// Not generic: the state it guards lives in its owner's stored properties,
+/// so a generic owner's code (``ForeignResource``'s core, which the vacuum
+/// runs unspecialised) needs no type metadata made at run time to lock.
+///
+/// `@unchecked Sendable`: the mutex lives in an allocation of its own, made
+/// in init and freed in deinit; the users word is atomic.
+@usableFromInline
+internal struct HandleLock: ~Copyable, @unchecked Sendable {
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     /// Fork generation (high 32 bits) and threads holding or waiting for
     /// the mutex (low 32 bits).
-    private let users: Atomic<UInt64>
+    @usableFromInline let users: Atomic<UInt64>
 
-    init(_ initialValue: consuming Value) {
-        storage = MutexStorage(initialValue)
+    @inlinable
+    init() {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
         users = Atomic(UInt64(shim_forkGeneration()) << 32)
     }
 
-    deinit { storage.destroy() }
-
-    private var mutex: UnsafeMutablePointer<pthread_mutex_t> { storage.mutex }
-    private var value: UnsafeMutablePointer<Value> { storage.value }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
 
     /// Runs `body` under the lock.
     ///
     /// - Throws: ``ForeignResourceError/inUseAtFork`` if the lock was
     ///   abandoned at a fork (`body` is not called); what `body` throws.
-    func withLock<Result>(_ body: (inout Value) throws -> Result) throws -> Result {
+    @inlinable
+    func withLock<Result>(_ body: () throws -> Result) throws -> Result {
         guard enter() else { throw ForeignResourceError.inUseAtFork }
         pthread_mutex_lock(mutex)
         defer {
             pthread_mutex_unlock(mutex)
             users.subtract(1, ordering: .releasing)
         }
-        return try body(&value.pointee)
+        return try body()
     }
 
     /// Runs `body` under the lock; nil, without calling it, if the lock was
     /// abandoned at a fork.
-    func withLockIfUsable<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result? {
+    @inlinable
+    func withLockIfUsable<Result>(_ body: () throws -> Result) rethrows -> Result? {
         guard enter() else { return nil }
         pthread_mutex_lock(mutex)
         defer {
             pthread_mutex_unlock(mutex)
             users.subtract(1, ordering: .releasing)
         }
-        return try body(&value.pointee)
+        return try body()
     }
 
-    private func enter() -> Bool {
+    @inlinable
+    func enter() -> Bool {
         let generation = UInt64(shim_forkGeneration())
         var word = users.load(ordering: .relaxed)
         while true {

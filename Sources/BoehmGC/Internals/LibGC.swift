@@ -197,7 +197,7 @@ func shim_unregisterCurrentThread() { cgc_unregister_current_thread() }
 func shim_registeredThreadCount() -> Int { cgc_registered_thread_count() }
 @inline(__always) func shim_gateEnter() { cgc_gate_enter() }
 @inline(__always) func shim_gateExit() { cgc_gate_exit() }
-@inline(__always) func shim_forkGeneration() -> UInt32 { cgc_current_fork_generation() }
+@usableFromInline func shim_forkGeneration() -> UInt32 { cgc_current_fork_generation() }
 
 // Root cells.
 
@@ -233,7 +233,7 @@ func shim_unregisterFinalizer(_ object: UnsafeMutableRawPointer, _ old: inout Un
 func shim_runFinalizers(then hooks: @convention(c) () -> Void) -> Int { Int(cgc_run_finalizers(hooks)) }
 func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
 func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
-func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
+@usableFromInline func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
 
 // Weak regions and slots (the table's side of the sweep's protocol; the
 // protocol itself is described in the shim's header).

@@ -56,16 +56,18 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
 
 /// A pthread mutex and the value it guards, in one allocation (their
 /// addresses never move): the storage of ``Lock`` and ``HandleLock``.
+@usableFromInline
 internal struct MutexStorage<Value> {
-    let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    let value: UnsafeMutablePointer<Value>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let value: UnsafeMutablePointer<Value>
 
     /// Where the value starts: after the mutex, at the value's alignment.
-    private static var valueOffset: Int {
+    @inlinable static var valueOffset: Int {
         let alignment = MemoryLayout<Value>.alignment
         return (MemoryLayout<pthread_mutex_t>.size + alignment - 1) / alignment * alignment
     }
 
+    @inlinable
     init(_ initialValue: consuming Value) {
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: Self.valueOffset + MemoryLayout<Value>.size,
@@ -77,6 +79,7 @@ internal struct MutexStorage<Value> {
     }
 
     /// Ends the value and the mutex and frees the block; once.
+    @inlinable
     func destroy() {
         value.deinitialize(count: 1)
         pthread_mutex_destroy(mutex)

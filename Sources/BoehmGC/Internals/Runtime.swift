@@ -72,7 +72,7 @@ internal final class Runtime: Sendable {
 
 /// Every public entry point calls this first: starts the collector on first
 /// use and registers the calling thread if it is new.
-@inline(__always)
+@usableFromInline
 internal func enterCollector() {
     Runtime.start()
     if !shim_currentThreadIsRegistered() { registerCurrentThreadSlow() }
