@@ -175,6 +175,12 @@ public enum Ports {
         }
     }
 
+    /// Checks a file port's descriptor and buffer capacity arguments.
+    static func checkFileArguments(descriptor: Int32, bufferCapacity: Int) throws(PortError) {
+        guard descriptor >= 0 else { throw .invalidArgument("descriptor \(descriptor) is negative") }
+        try checkBufferCapacity(bufferCapacity)
+    }
+
     /// The ports' state, made with the first port (inside the library's
     /// gate: see ``ProcessWide``).
     static var state: PortsState { ProcessWide.object(in: .ports) { PortsState() } }
