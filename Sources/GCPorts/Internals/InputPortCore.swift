@@ -137,23 +137,16 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
                 break conversion
             case .incomplete where !sourceEnded:
                 break conversion  // the rest comes with the next block
-            case .incomplete:
-                // An incomplete sequence ends the input.
+            case .incomplete, .invalid:
+                // Invalid input, or an incomplete sequence that ends the input.
                 guard case .replace = invalidInput else {
                     pendingError = .invalidInput(byteOffset: rawOffset)
                     return
                 }
                 text.append(replacement)
-                rawOffset += raw.count
-                raw.removeAll()
-                break conversion
-            case .invalid:
-                guard case .replace = invalidInput else {
-                    pendingError = .invalidInput(byteOffset: rawOffset)
-                    return
-                }
-                text.append(replacement)
-                let skipped = min(converter.pool.unitSize, raw.count)
+                // One replacement per invalid code unit, one for the
+                // incomplete end.
+                let skipped = outcome == .invalid ? min(converter.pool.unitSize, raw.count) : raw.count
                 raw.consume(skipped)
                 rawOffset += skipped
             case .failed(let code):
