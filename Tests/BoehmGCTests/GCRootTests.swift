@@ -1,4 +1,5 @@
 import BoehmGC
+import TestSupport
 import Testing
 
 @Suite struct GCRootTests {
@@ -74,9 +75,11 @@ import Testing
     }
 
     @Test func rootingARawAddressRequiresAnObjectStart() async {
-        await #expect(processExitsWith: .failure) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .failure, report.comment) { [report = report as ChildReport] in
             let root = try! GCRoot(byteCount: 64)
-            _ = GCRoot(unsafeAddress: root.unsafeAddress + 8)
+            let inside = GCRoot(unsafeAddress: root.unsafeAddress + 8)
+            report.note("rooting an address 8 bytes into a 64-byte object did not trap: \(inside.unsafeAddress)")
         }
     }
 

@@ -1,6 +1,7 @@
 import BoehmGC
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// A foreign-bytes source the tests turn up and down.

@@ -1,4 +1,5 @@
 import BoehmGC
+import TestSupport
 import Testing
 
 @Suite struct StatisticsTests {

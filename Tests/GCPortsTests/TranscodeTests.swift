@@ -1,5 +1,6 @@
 import Foundation
 import GCPorts
+import TestSupport
 import Testing
 
 /// The `transcode` executable, which SwiftPM builds next to the test bundle
@@ -78,15 +79,4 @@ func temporaryFile(_ bytes: [UInt8], _ name: String) throws -> String {
         let badChunk = try run(tool, ["-f", "UTF-8", "-t", "UTF-8", "--chunk", String(Int.max)], input: [])
         #expect(badChunk.status != 0 && badChunk.error.contains("--chunk"), "\(badChunk.error)")
     }
-}
-
-/// Where two byte strings first differ, for messages.
-func firstDifference(_ got: [UInt8], _ expected: [UInt8]) -> String {
-    let index =
-        zip(got, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-        ?? min(got.count, expected.count)
-    let from = max(0, index - 8)
-    return "\(got.count) bytes against \(expected.count), first difference at \(index): "
-        + "got \(hex(Array(got[from..<min(got.count, index + 8)]))), "
-        + "expected \(hex(Array(expected[from..<min(expected.count, index + 8)])))"
 }
