@@ -46,8 +46,8 @@ package enum ChildProcess {
 
     /// Runs `executable` with `arguments` and waits for it without blocking
     /// a thread of the test runner's pool; kills it (SIGKILL) after
-    /// `timeout`. The output is read after exit (the children print far
-    /// less than a pipe holds).
+    /// `timeout`. Standard output and error are collected together, as they
+    /// come.
     package static func run(
         _ executable: String, _ arguments: [String], timeout: Duration = .seconds(120), quiet: Bool = false
     ) async throws -> Outcome {
@@ -89,6 +89,11 @@ package enum ChildProcess {
                 try? await Task.sleep(for: timeout)
                 if process.isRunning {
                     killed.withLock { $0 = true }
+                    // The child's process group too: Foundation sees the
+                    // child's end only once every process holding the socket
+                    // it gave the child has exited, and a grandchild (a
+                    // forked child that hangs) holds it as well as the pipe.
+                    kill(-pid, SIGKILL)
                     kill(pid, SIGKILL)
                 }
             }
