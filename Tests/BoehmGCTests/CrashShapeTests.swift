@@ -1,7 +1,7 @@
 import TestSupport
 import Testing
 
-/// The shapes in which programs crashed the collector (`gc-shapes`, see
+/// Program shapes the collector must survive (`gc-shapes`, see
 /// Tests/Shapes/main.swift), each run many times in child processes while
 /// the rest of the suite loads the machine. A run that crashes, fails a
 /// check or hangs counts as a failure; the test prints every outcome seen

@@ -13,6 +13,17 @@ package final class TemporaryFile {
         precondition(descriptor >= 0, "cannot create \(path)")
     }
 
+    /// A temporary file that holds `contents`.
+    package convenience init(contents: [UInt8]) {
+        self.init()
+        var written = 0
+        while written < contents.count {
+            let n = contents.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, contents.count - written) }
+            precondition(n > 0 || errno == EINTR, "cannot write \(path): errno \(errno)")
+            written += max(0, n)
+        }
+    }
+
     package var contents: [UInt8] { readFile(path) }
 
     deinit {
