@@ -170,16 +170,19 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
 // Exact process-wide counts: each in a child process.
 @Suite struct PortAccountingTests {
     @Test func foreignBytesReturnToZeroWhenEveryPortIsClosed() async {
+        let file = TemporaryFile()
         let report = ChildReport()
-        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+        await #expect(processExitsWith: .success, report.comment) {
+            [path = file.path as String, report = report as ChildReport] in
             try! Ports.configure(.init(converters: .perPort))
+            let fd = open(path, O_WRONLY)
+            guard fd >= 0 else { report.fail("open \(path): errno \(errno)") }
             var ports: [OutputPort] = []
-            let file = TemporaryFile()
             for i in 0..<100 {
                 let port =
                     i % 2 == 0
                     ? try! OutputPort.openString(encoding: "ISO-8859-15")
-                    : try! OutputPort.openFile(descriptor: file.descriptor, encoding: "UTF-16")
+                    : try! OutputPort.openFile(descriptor: fd, encoding: "UTF-16")
                 try! port.write("line \(i)\n")
                 ports.append(port)
             }
