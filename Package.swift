@@ -25,7 +25,9 @@ let package = Package(
         .target(name: "CGCSupport", dependencies: ["CBoehmGC"], path: "CSupport"),
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
         .target(name: "GCPorts", dependencies: ["BoehmGC"]),
-        .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC"]),
+        // One support target for the test targets: helpers, child processes, exit-test reports.
+        .target(name: "TestSupport", dependencies: ["BoehmGC"], path: "Tests/TestSupport"),
+        .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC", "TestSupport"]),
         .executableTarget(
             name: "transcode", dependencies: ["GCPorts", argumentParser], path: "Sources/Transcode"),
         .target(name: "BenchmarkSupport", dependencies: ["BoehmGC"], path: "Benchmarks/Support"),
@@ -64,7 +66,7 @@ let package = Package(
             path: "Benchmarks/WeakTableBench"),
         .executableTarget(
             name: "stress", dependencies: ["BoehmGC", "GCPorts", argumentParser], path: "Benchmarks/Stress"),
-        .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC"]),
+        .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC", "TestSupport"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
     ],
     swiftLanguageModes: [.v6]

@@ -158,15 +158,11 @@ extension GC {
         if configuration.unscannedModules.contains(where: \.isEmpty) {
             throw .invalidArgument("an unscanned module pattern must not be empty")
         }
-        for (name, value) in [
-            ("initialHeapSize", configuration.initialHeapSize),
-            ("freeSpaceDivisor", configuration.freeSpaceDivisor),
-            ("maximumHeapSize", configuration.maximumHeapSize),
-        ] {
-            if let value, value <= 0 {
-                throw .invalidArgument("\(name) must be positive, got \(value)")
-            }
-        }
+        try GCError.checkPositive([
+            "initialHeapSize": configuration.initialHeapSize,
+            "freeSpaceDivisor": configuration.freeSpaceDivisor,
+            "maximumHeapSize": configuration.maximumHeapSize,
+        ])
         for (name, value) in [
             ("initialHeapSize", configuration.initialHeapSize),
             ("maximumHeapSize", configuration.maximumHeapSize),

@@ -34,3 +34,13 @@ extension GCError: CustomStringConvertible {
         }
     }
 }
+
+extension GCError {
+    /// Throws ``invalidArgument(_:)`` for the first of `values` that is
+    /// given (not nil) and not positive, naming it.
+    static func checkPositive(_ values: KeyValuePairs<String, Int?>) throws(GCError) {
+        for (name, value) in values {
+            if let value, value <= 0 { throw .invalidArgument("\(name) must be positive, got \(value)") }
+        }
+    }
+}

@@ -40,16 +40,12 @@ public final class InputPort: Sendable {
     /// Bytes asked of each read(2) (taken from memory at a time for a bytes
     /// port: no more than it holds).
     public let bufferCapacity: Int
-    internal let resource: ForeignResource<InputPortCore>
-    internal let core: InputPortCore
+    internal let resource: PortResource<InputPortCore>
 
-    private init(
-        encoding: String, bufferCapacity: Int, resource: ForeignResource<InputPortCore>, core: InputPortCore
-    ) {
+    private init(encoding: String, bufferCapacity: Int, resource: PortResource<InputPortCore>) {
         self.encoding = encoding
         self.bufferCapacity = bufferCapacity
         self.resource = resource
-        self.core = core
     }
 
     /// Opens a port that reads `bytes`, encoded in `encoding` (Guile's
@@ -100,8 +96,7 @@ public final class InputPort: Sendable {
         descriptor: Int32, encoding: String, closesDescriptor: Bool = false, bufferCapacity: Int = 4096,
         invalidInput: InvalidInputPolicy = .error
     ) throws -> InputPort {
-        guard descriptor >= 0 else { throw PortError.invalidArgument("descriptor \(descriptor) is negative") }
-        try Ports.checkBufferCapacity(bufferCapacity)
+        try Ports.checkFileArguments(descriptor: descriptor, bufferCapacity: bufferCapacity)
         return try open(
             source: .descriptor(descriptor), sourceBytes: 0, closesDescriptor: closesDescriptor,
             encoding: encoding, bufferCapacity: bufferCapacity, invalidInput: invalidInput)
@@ -111,28 +106,15 @@ public final class InputPort: Sendable {
         source: InputPortCore.Source, sourceBytes: Int, closesDescriptor: Bool, encoding: String,
         bufferCapacity: Int, invalidInput: InvalidInputPolicy
     ) throws -> InputPort {
-        let state = Ports.state
-        let configuration = state.configuration
-        let pool = try ConverterPool.named(encoding, .decoding)
-        let ownsConverter = configuration.converters == .perPort && !pool.isIdentity
-        let account = PortAccount(isEnabled: configuration.accountsForeignMemory)
         let buffers = InputPortCore.rawCapacity(bufferCapacity) + InputPortCore.textCapacity(bufferCapacity)
-        var opened: InputPortCore?
-        let resource = try ForeignResource<InputPortCore>(
-            byteCount: (ownsConverter ? pool.converterBytes : 0) + buffers + sourceBytes + Ports.inputPortObjectBytes,
-            accounted: configuration.accountsForeignMemory,
-            release: .registry(state.registry),
-            open: {
-                let slot = try ConverterSlot(pool: pool, policy: configuration.converters)
-                let core = InputPortCore(
-                    source: source, closesDescriptor: closesDescriptor, bufferCapacity: bufferCapacity,
-                    invalidInput: invalidInput, converter: slot, account: account)
-                opened = core
-                return core
-            },
-            close: { InputPortCore.release($0) })
-        PortCounters.opened.add(1, ordering: .relaxed)
-        return InputPort(encoding: encoding, bufferCapacity: bufferCapacity, resource: resource, core: opened!)
+        let resource = try PortResource(
+            encoding: encoding, direction: .decoding, byteCount: buffers + sourceBytes + Ports.inputPortObjectBytes
+        ) { converter, account in
+            InputPortCore(
+                source: source, closesDescriptor: closesDescriptor, bufferCapacity: bufferCapacity,
+                invalidInput: invalidInput, converter: converter, account: account)
+        }
+        return InputPort(encoding: encoding, bufferCapacity: bufferCapacity, resource: resource)
     }
 
     /// Reads up to `count` characters (Guile's `read-string` with a count).
@@ -245,7 +227,7 @@ public final class InputPort: Sendable {
     /// The corresponding C function is `iconv_close` (for a converter of
     /// its own).
     public func close() {
-        if resource.close() { PortCounters.closedExplicitly.add(1, ordering: .relaxed) }
+        resource.close()
     }
 
     /// Whether the port is closed.
@@ -255,13 +237,13 @@ public final class InputPort: Sendable {
     public var object: GCRoot { resource.object }
 
     /// Lines read so far: newlines, counted from 0, as Guile's `port-line`.
-    public var line: Int { core.position.line }
+    public var line: Int { resource.core.position.load().line }
 
     /// The column of the next character to read, from 0, as Guile's
     /// `port-column`: a newline or carriage return goes back to 0, a tab to
     /// the next multiple of 8, a backspace back one, every other Unicode
     /// scalar forward one.
-    public var column: Int { core.position.column }
+    public var column: Int { resource.core.position.load().column }
 
     /// Foreign bytes reported for the port now (0 when
     /// ``Ports/Configuration/accountsForeignMemory`` is off): its buffers,
@@ -270,21 +252,14 @@ public final class InputPort: Sendable {
     /// ``Ports/ConverterPolicy/perPort``; from its first read to close for a
     /// stateful encoding; never for a stateless encoding with
     /// ``Ports/ConverterPolicy/pooled``), and its buffers' growth.
-    public var foreignByteCount: Int { resource.byteCount + core.account.bytes }
+    public var foreignByteCount: Int { resource.foreignByteCount }
 
+    /// Runs `body` with the core under the port's lock, and settles the
+    /// port's buffers and account after it.
     private func withCore<R>(_ body: (InputPortCore) throws(PortError) -> R) throws(PortError) -> R {
-        do {
-            return try resource.withHandle { core in
-                defer { core.settle() }
-                return try body(core)
-            }
-        } catch let error as PortError {
-            throw error
-        } catch ForeignResourceError.inUseAtFork {
-            throw .inUseAtFork
-        } catch {
-            // ForeignResourceError.closed is the only other error.
-            throw .closed
+        try resource.withCore { core throws(PortError) in
+            defer { core.settle() }
+            return try body(core)
         }
     }
 }

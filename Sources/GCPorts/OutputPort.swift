@@ -38,13 +38,11 @@ import BoehmGC
 public final class OutputPort: Sendable {
     /// The encoding name given to iconv.
     public let encoding: String
-    internal let resource: ForeignResource<OutputPortCore>
-    internal let core: OutputPortCore
+    internal let resource: PortResource<OutputPortCore>
 
-    private init(encoding: String, resource: ForeignResource<OutputPortCore>, core: OutputPortCore) {
+    private init(encoding: String, resource: PortResource<OutputPortCore>) {
         self.encoding = encoding
         self.resource = resource
-        self.core = core
     }
 
     /// Opens a string port: output is kept in memory, read with
@@ -91,8 +89,7 @@ public final class OutputPort: Sendable {
         descriptor: Int32, encoding: String, closesDescriptor: Bool = false,
         bufferCapacity: Int = 4096, invalidInput: InvalidInputPolicy = .error
     ) throws -> OutputPort {
-        guard descriptor >= 0 else { throw PortError.invalidArgument("descriptor \(descriptor) is negative") }
-        try Ports.checkBufferCapacity(bufferCapacity)
+        try Ports.checkFileArguments(descriptor: descriptor, bufferCapacity: bufferCapacity)
         return try open(
             encoding: encoding, descriptor: descriptor, closesDescriptor: closesDescriptor,
             bufferCapacity: bufferCapacity, invalidInput: invalidInput)
@@ -102,32 +99,14 @@ public final class OutputPort: Sendable {
         encoding: String, descriptor: Int32, closesDescriptor: Bool, bufferCapacity: Int,
         invalidInput: InvalidInputPolicy
     ) throws -> OutputPort {
-        let state = Ports.state
-        let configuration = state.configuration
-        let pool = try ConverterPool.named(encoding, .encoding)
-        let ownsConverter = configuration.converters == .perPort && !pool.isIdentity
-        let account = PortAccount(isEnabled: configuration.accountsForeignMemory)
-        var opened: OutputPortCore?
-        let resource = try ForeignResource<OutputPortCore>(
-            byteCount: (ownsConverter ? pool.converterBytes : 0) + bufferCapacity + Ports.outputPortObjectBytes,
-            accounted: configuration.accountsForeignMemory,
-            release: .registry(state.registry),
-            open: {
-                let slot = try ConverterSlot(pool: pool, policy: configuration.converters)
-                do {
-                    let core = try OutputPortCore(
-                        converter: slot, descriptor: descriptor, closesDescriptor: closesDescriptor,
-                        bufferCapacity: bufferCapacity, invalidInput: invalidInput, account: account)
-                    opened = core
-                    return core
-                } catch {
-                    slot.release()
-                    throw error
-                }
-            },
-            close: { OutputPortCore.release($0) })
-        PortCounters.opened.add(1, ordering: .relaxed)
-        return OutputPort(encoding: encoding, resource: resource, core: opened!)
+        let resource = try PortResource(
+            encoding: encoding, direction: .encoding, byteCount: bufferCapacity + Ports.outputPortObjectBytes
+        ) { converter, account throws(PortError) in
+            try OutputPortCore(
+                converter: converter, descriptor: descriptor, closesDescriptor: closesDescriptor,
+                bufferCapacity: bufferCapacity, invalidInput: invalidInput, account: account)
+        }
+        return OutputPort(encoding: encoding, resource: resource)
     }
 
     /// Writes `text`, encoded.
@@ -145,7 +124,9 @@ public final class OutputPort: Sendable {
         var failure: PortError?
         text.withUTF8 { utf8 in
             do throws(PortError) {
-                try withCore { core throws(PortError) in try core.write(UnsafeRawBufferPointer(utf8), isValid: true) }
+                try resource.withCore { core throws(PortError) in
+                    try core.write(UnsafeRawBufferPointer(utf8), isValid: true)
+                }
             } catch {
                 failure = error
             }
@@ -168,7 +149,7 @@ public final class OutputPort: Sendable {
     ///
     /// The corresponding C function is `iconv`.
     public func write(utf8Bytes: UnsafeRawBufferPointer) throws(PortError) {
-        try withCore { core throws(PortError) in try core.write(utf8Bytes) }
+        try resource.withCore { core throws(PortError) in try core.write(utf8Bytes) }
     }
 
     /// Writes a file port's buffer to its descriptor (nothing for a string
@@ -180,7 +161,7 @@ public final class OutputPort: Sendable {
     ///
     /// The corresponding C function is `write`.
     public func flush() throws(PortError) {
-        try withCore { core throws(PortError) in try core.flush() }
+        try resource.withCore { core throws(PortError) in try core.flush() }
     }
 
     /// The encoded output of a string port so far, ending in the initial
@@ -194,7 +175,7 @@ public final class OutputPort: Sendable {
     ///
     /// - Throws: ``PortError/closed``.
     public func contents() throws(PortError) -> [UInt8] {
-        try withCore { core in
+        try resource.withCore { core in
             guard !core.isFilePort else { return [] }
             core.endOutput()
             return Array(core.buffer.readable)
@@ -207,7 +188,7 @@ public final class OutputPort: Sendable {
     /// ``withOutputToString(encoding:invalidInput:_:)`` before it reads the
     /// contents.
     internal func finish() throws(PortError) {
-        try withCore { core throws(PortError) in
+        try resource.withCore { core throws(PortError) in
             try core.finish(reportsHeld: true)
             try core.flush()
         }
@@ -229,7 +210,7 @@ public final class OutputPort: Sendable {
     public func close() throws(PortError) {
         var failure: PortError?
         do throws(PortError) {
-            try withCore { core throws(PortError) in
+            try resource.withCore { core throws(PortError) in
                 do throws(PortError) {
                     try core.finish(reportsHeld: true)
                 } catch {
@@ -242,7 +223,7 @@ public final class OutputPort: Sendable {
         } catch {
             failure = failure ?? error
         }
-        if resource.close() { PortCounters.closedExplicitly.add(1, ordering: .relaxed) }
+        resource.close()
         if let failure { throw failure }
     }
 
@@ -254,13 +235,13 @@ public final class OutputPort: Sendable {
 
     /// Lines written so far: newlines, counted from 0, as Guile's
     /// `port-line`.
-    public var line: Int { core.position.line }
+    public var line: Int { resource.core.position.load().line }
 
     /// The column the next character goes to, from 0, as Guile's
     /// `port-column`: a newline or carriage return goes back to 0, a tab to
     /// the next multiple of 8, a backspace back one, every other Unicode
     /// scalar forward one.
-    public var column: Int { core.position.column }
+    public var column: Int { resource.core.position.load().column }
 
     /// Foreign bytes reported for the port now (0 when
     /// ``Ports/Configuration/accountsForeignMemory`` is off): its buffer and
@@ -268,18 +249,5 @@ public final class OutputPort: Sendable {
     /// open with ``Ports/ConverterPolicy/perPort``; from its first write to
     /// close for a stateful encoding; never for a stateless encoding with
     /// ``Ports/ConverterPolicy/pooled``), and its buffer's growth.
-    public var foreignByteCount: Int { resource.byteCount + core.account.bytes }
-
-    private func withCore<R>(_ body: (OutputPortCore) throws(PortError) -> R) throws(PortError) -> R {
-        do {
-            return try resource.withHandle { core in try body(core) }
-        } catch let error as PortError {
-            throw error
-        } catch ForeignResourceError.inUseAtFork {
-            throw .inUseAtFork
-        } catch {
-            // ForeignResourceError.closed is the only other error.
-            throw .closed
-        }
-    }
+    public var foreignByteCount: Int { resource.foreignByteCount }
 }

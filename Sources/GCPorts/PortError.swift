@@ -68,3 +68,11 @@ public enum InvalidInputPolicy: Sendable, Equatable {
     /// iconv(1)'s `-c`.
     public static let skip = InvalidInputPolicy.replace(with: "")
 }
+
+extension InvalidInputPolicy {
+    /// The replacement text as UTF-8; empty for ``error``.
+    var replacementUTF8: [UInt8] {
+        guard case .replace(let text) = self else { return [] }
+        return Array(text.utf8)
+    }
+}

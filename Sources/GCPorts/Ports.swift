@@ -159,7 +159,7 @@ public enum Ports {
     /// account and buffer header, the registry's entry and root cells),
     /// counted as foreign bytes with the converter and the buffer: an open
     /// ISO-8859-15 string port takes 937 bytes of malloc, 256 of them its
-    /// buffer (mallinfo2 around 2,000 opens, 2026-11-29;
+    /// buffer (mallinfo2 around 2,000 opens, glibc 2.36;
     /// `PortHoldingsTests` checks the figure stays within 25%).
     static let outputPortObjectBytes = 680
 
@@ -173,6 +173,12 @@ public enum Ports {
         guard bufferCapacityRange.contains(capacity) else {
             throw .invalidArgument("bufferCapacity \(capacity) is outside 1...\(bufferCapacityRange.upperBound)")
         }
+    }
+
+    /// Checks a file port's descriptor and buffer capacity arguments.
+    static func checkFileArguments(descriptor: Int32, bufferCapacity: Int) throws(PortError) {
+        guard descriptor >= 0 else { throw .invalidArgument("descriptor \(descriptor) is negative") }
+        try checkBufferCapacity(bufferCapacity)
     }
 
     /// The ports' state, made with the first port (inside the library's

@@ -1,4 +1,5 @@
 import BoehmGC
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -68,29 +69,32 @@ import Testing
     // fit throws, everything stored before is intact, and after dropping
     // some data allocation works again.
     @Test func exhaustionThrowsInsteadOfAborting() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(maximumHeapSize: 32 << 20))
             var kept: [GCRoot] = []
-            var error: GCError?
-            while error == nil {
+            var failure: (any Error)?
+            while failure == nil {
                 do {
                     let root = try GCRoot(byteCount: 256 << 10, kind: .pointerFree)
                     root.withUnsafeMutableBytes { $0.storeBytes(of: kept.count, as: Int.self) }
                     kept.append(root)
-                } catch let e as GCError {
-                    error = e
                 } catch {
-                    exit(5)
+                    failure = error
                 }
             }
-            guard case .outOfMemory(byteCount: 256 << 10) = error else { exit(2) }
-            let intact = kept.enumerated().allSatisfy { i, r in r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i
-            }
+            report.check(
+                failure as? GCError == .outOfMemory(byteCount: 256 << 10),
+                "after \(kept.count) objects of 256 KiB under a 32 MiB limit: \(failure.map { "\($0)" } ?? "no error")")
+            let intact = kept.enumerated().count { i, r in r.withUnsafeMutableBytes { $0.load(as: Int.self) } == i }
+            report.check(intact == kept.count, "\(intact) of \(kept.count) objects intact")
             kept.removeLast(kept.count / 2)
             GC.collect()
-            guard (try? GCRoot(byteCount: 256 << 10, kind: .pointerFree)) != nil else { exit(3) }
-            exit(intact ? 0 : 4)
+            let again = (try? GCRoot(byteCount: 256 << 10, kind: .pointerFree)) != nil
+            report.check(again, "an allocation after dropping half of them and collecting: \(again)")
+            report.exit()
         }
+        report.show()
     }
 
     @inline(never)

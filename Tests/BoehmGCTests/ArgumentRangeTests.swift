@@ -1,4 +1,5 @@
 import BoehmGC
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -85,29 +86,39 @@ import Testing
 
     // The live counts are process-wide: in a child of its own.
     @Test func foreignCountsNeverOverflow() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .never))
             try! ForeignMemory.add(byteCount: Int.max - 10, objects: 1)
-            var refused = 0
-            do { try ForeignMemory.add(byteCount: 11) } catch ForeignMemory.AccountingError.overflow {
-                refused += 1
-            } catch { exit(2) }
-            do { try ForeignMemory.add(byteCount: 1, objects: Int.max) } catch ForeignMemory.AccountingError.overflow {
-                refused += 1
-            } catch {
-                exit(3)
+            /// The error `add` threw, if it threw one.
+            func refusal(_ add: () throws -> Void) -> ForeignMemory.AccountingError? {
+                do {
+                    try add()
+                    return nil
+                } catch {
+                    return error as? ForeignMemory.AccountingError
+                }
             }
-            do { try ForeignMemory.add(byteCount: -1) } catch ForeignMemory.AccountingError.negativeCount {
-                refused += 1
-            } catch { exit(4) }
+            func isOverflow(_ error: ForeignMemory.AccountingError?) -> Bool {
+                if case .overflow = error { true } else { false }
+            }
+            let bytesPastMax = refusal { _ = try ForeignMemory.add(byteCount: 11) }
+            let objectsPastMax = refusal { _ = try ForeignMemory.add(byteCount: 1, objects: Int.max) }
+            let negative = refusal { _ = try ForeignMemory.add(byteCount: -1) }
+            func described(_ error: ForeignMemory.AccountingError?) -> String { error.map { "\($0)" } ?? "accepted" }
+            report.check(isOverflow(bytesPastMax), "11 bytes past Int.max - 10: \(described(bytesPastMax))")
+            report.check(isOverflow(objectsPastMax), "Int.max objects more: \(described(objectsPastMax))")
+            report.check(negative == .negativeCount, "a negative byte count: \(described(negative))")
             try! ForeignMemory.add(byteCount: 10)  // exactly Int.max: allowed
             let s = ForeignMemory.statistics
-            guard refused == 3, s.liveBytes == Int.max, s.liveObjects == 2, s.totalBytesAdded == Int.max else {
-                print("refused \(refused), \(s)")
-                exit(1)
-            }
+            report.check(
+                s.liveBytes == Int.max && s.liveObjects == 2 && s.totalBytesAdded == Int.max,
+                "after adding up to Int.max bytes: \(s)")
             try! ForeignMemory.remove(byteCount: Int.max, objects: 2)
-            exit(ForeignMemory.statistics.liveBytes == 0 ? 0 : 5)
+            let after = ForeignMemory.statistics.liveBytes
+            report.check(after == 0, "\(after) bytes live after removing them all")
+            report.exit()
         }
+        report.show()
     }
 }

@@ -1,6 +1,7 @@
+import TestSupport
 import Testing
 
-/// The shapes in which programs crashed the collector (`gc-shapes`, see
+/// Program shapes the collector must survive (`gc-shapes`, see
 /// Tests/Shapes/main.swift), each run many times in child processes while
 /// the rest of the suite loads the machine. A run that crashes, fails a
 /// check or hangs counts as a failure; the test prints every outcome seen
@@ -30,9 +31,9 @@ import Testing
     }
 
     /// A registered thread exits with every signal blocked while another
-    /// allocates: before the fix, its unregistration waited for the
-    /// allocation lock held by a collection that waited for it (libgc
-    /// aborted after 15 s).
+    /// allocates: its unregistration must not wait for the allocation lock
+    /// of a collection that waits for it (libgc would abort after 15 s of
+    /// unanswered suspend signals).
     @Test func threadsExitWithSignalsBlocked() async throws {
         try await runShape(["blocked-exit"], runs: 6)
     }
@@ -42,8 +43,9 @@ import Testing
     }
 
     /// iconv_open/iconv_close on two threads (glibc unloads idle gconv
-    /// modules) while a third collects: before the fix, the marker scanned
-    /// the data segment of a module unloaded since the collection began.
+    /// modules) while a third collects: the marker must never scan the data
+    /// segment of a module unloaded since the collection began (gconv
+    /// modules are not roots).
     @Test func iconvModulesUnloadDuringCollections() async throws {
         try await runShape(["iconv"], runs: 6)
     }
@@ -51,7 +53,7 @@ import Testing
     /// 2 x 40 children forked while two threads finalize, write ports, use
     /// weak tables and collect; each child allocates, collects, runs
     /// finalizers (at the safe point and on a new finalizer thread), uses a
-    /// table and a port. Before the fix 4-40 % of the children died.
+    /// table and a port. Every child must live to its end.
     @Test func forkedChildrenUseTheCollector() async throws {
         try await runShape(["fork", "40"], runs: 2)
     }

@@ -1,5 +1,6 @@
 import BoehmGC
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import BoehmGC
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -30,43 +31,53 @@ private func dropFinalizableObjects(_ count: Int) {
 // is process-wide and other suites use it in parallel.
 @Suite struct ForeignMemoryTests {
     @Test func addAndRemoveBalanceAndNeverGoBelowZero() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .never))
             try! ForeignMemory.add(byteCount: 1_000, objects: 2)
             try! ForeignMemory.remove(byteCount: 400, objects: 1)
             var s = ForeignMemory.statistics
-            guard s.liveBytes == 600, s.liveObjects == 1 else { exit(1) }
-            do {
+            report.check(s.liveBytes == 600 && s.liveObjects == 1, "1,000 bytes and 2 objects less 400 and 1: \(s)")
+            do throws(ForeignMemory.AccountingError) {
                 try ForeignMemory.remove(byteCount: 601, objects: 1)
-                exit(2)
+                report.check(false, "removing 601 bytes of 600 was accepted")
             } catch {
-                guard
-                    error as? ForeignMemory.AccountingError
-                        == .removedMoreThanAdded(byteCount: 601, objects: 1, liveBytes: 600, liveObjects: 1)
-                else { exit(3) }
+                report.check(
+                    error == .removedMoreThanAdded(byteCount: 601, objects: 1, liveBytes: 600, liveObjects: 1),
+                    "removing 601 bytes of 600: \(error)")
             }
-            do {
+            do throws(ForeignMemory.AccountingError) {
                 try ForeignMemory.remove(byteCount: 1, objects: 2)
-                exit(4)
-            } catch {}
-            #expect(throws: ForeignMemory.AccountingError.negativeCount) {
+                report.check(false, "removing 2 objects of 1 was accepted")
+            } catch {
+                report.note("removing 2 objects of 1: \(error)")
+            }
+            do throws(ForeignMemory.AccountingError) {
                 try ForeignMemory.remove(byteCount: -1)
+                report.check(false, "removing -1 bytes was accepted")
+            } catch {
+                report.check(error == .negativeCount, "removing -1 bytes: \(error)")
             }
             s = ForeignMemory.statistics
-            guard s.liveBytes == 600, s.liveObjects == 1, s.refusedRemovals == 2 else { exit(5) }
+            report.check(
+                s.liveBytes == 600 && s.liveObjects == 1 && s.refusedRemovals == 2,
+                "after the refusals: \(s)")
             try! ForeignMemory.remove(byteCount: 600, objects: 1)
             s = ForeignMemory.statistics
-            guard s.liveBytes == 0, s.liveObjects == 0, s.collectionsRequested == 0 else { exit(6) }
-            // configure after the first report is refused
-            guard (try? ForeignMemory.configure(.init())) == nil else { exit(7) }
-            exit(0)
+            report.check(
+                s.liveBytes == 0 && s.liveObjects == 0 && s.collectionsRequested == 0, "after removing the rest: \(s)")
+            let late = (try? ForeignMemory.configure(.init())) != nil
+            report.check(!late, "configure after the first report accepted: \(late)")
+            report.exit()
         }
+        report.show()
     }
 
     // The inline collection only marks, sweeps weak slots and reclaims:
     // finalizers and post-GC hooks never run inside the reporting call.
     @Test func inlineCollectionRunsNoFinalizerInTheCaller() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .objectCount(1)))
             let owner = try! GCRoot(byteCount: 16)
             let hook = try! PostGCHook(owner: owner) { _ in
@@ -85,13 +96,19 @@ private func dropFinalizableObjects(_ count: Int) {
             let collections = GC.collectionCount - start
             let ran = finalizersRan.load(ordering: .relaxed)
             withExtendedLifetime((owner, hook)) {}
-            guard collections >= 50, ran >= 4_000, hook.runCount >= 50 else { exit(1) }
-            exit(ranInsideAdd.load(ordering: .relaxed) == 0 ? 0 : 2)
+            report.check(collections >= 50, "\(collections) collections for 50 reports with a count of 1")
+            report.check(ran >= 4_000, "\(ran) of 5,000 dropped objects finalized")
+            report.check(hook.runCount >= 50, "\(hook.runCount) runs of the hook")
+            let inside = ranInsideAdd.load(ordering: .relaxed)
+            report.check(inside == 0, "\(inside) finalizers or hook runs inside ForeignMemory.add")
+            report.exit()
         }
+        report.show()
     }
 
     @Test func concurrentReportsBalance() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .never))
             await withTaskGroup(of: Void.self) { group in
                 for t in 0..<4 {
@@ -105,34 +122,42 @@ private func dropFinalizableObjects(_ count: Int) {
                 }
             }
             let s = ForeignMemory.statistics
-            print("after 80,000 balanced reports: live \(s.liveBytes) bytes, \(s.liveObjects) objects")
-            exit(s.liveBytes == 0 && s.liveObjects == 0 && s.refusedRemovals == 0 ? 0 : 1)
+            report.check(
+                s.liveBytes == 0 && s.liveObjects == 0 && s.refusedRemovals == 0,
+                "after 80,000 balanced reports from 4 tasks: \(s)")
+            report.exit()
         }
+        report.show()
     }
 
     // Budget = max(floor, fraction × heap): with fraction 0 the floor rules.
     @Test func bytePolicyCollectsAtTheBudgetAndResetsAtEveryCollection() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
             let start = GC.collectionCount
             for _ in 0..<160 { try! ForeignMemory.add(byteCount: 64 << 10) }  // 10 MiB
             var s = ForeignMemory.statistics
             let collections = GC.collectionCount - start
-            print(
-                "10 MiB in 64 KiB reports, 1 MiB budget: \(s.collectionsRequested) requested, \(collections) collections"
-            )
-            guard s.collectionsRequested == 10, collections >= 10, s.byteBudget == 1 << 20 else { exit(1) }
+            report.check(
+                s.collectionsRequested == 10 && collections >= 10 && s.byteBudget == 1 << 20,
+                "10 MiB in 64 KiB reports, 1 MiB budget: \(s.collectionsRequested) requested, "
+                    + "\(collections) collections, budget \(s.byteBudget.map(String.init) ?? "none")")
             // A collection run by someone else starts the window again.
             try! ForeignMemory.add(byteCount: 900 << 10)
             GC.collect()
             s = ForeignMemory.statistics
-            guard s.bytesSinceCollection == 0 else { exit(2) }
+            report.check(
+                s.bytesSinceCollection == 0, "\(s.bytesSinceCollection) bytes in the window after GC.collect()")
             try! ForeignMemory.add(byteCount: 900 << 10)
             s = ForeignMemory.statistics
-            guard s.collectionsRequested == 10, s.bytesSinceCollection == 900 << 10 else { exit(3) }
-            exit(0)
+            report.check(
+                s.collectionsRequested == 10 && s.bytesSinceCollection == 900 << 10,
+                "900 KiB more: \(s.collectionsRequested) requested, \(s.bytesSinceCollection) bytes in the window")
+            report.exit()
         }
+        report.show()
     }
 
     // The trigger follows the growth of the current window: handles opened
@@ -141,7 +166,8 @@ private func dropFinalizableObjects(_ count: Int) {
     // one does not put the next collection off; a removal without its
     // allocation (window unknown) only lowers the live counts.
     @Test func removalsOffsetOnlyTheirOwnWindow() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
             for _ in 0..<1_000 {
@@ -149,8 +175,9 @@ private func dropFinalizableObjects(_ count: Int) {
                 try! ForeignMemory.remove(handle)
             }
             var s = ForeignMemory.statistics
-            print("1,000 handles opened and closed in one window: \(s)")
-            guard s.collectionsRequested == 0, s.bytesSinceCollection == 0, s.liveBytes == 0 else { exit(1) }
+            report.check(
+                s.collectionsRequested == 0 && s.bytesSinceCollection == 0 && s.liveBytes == 0,
+                "1,000 handles opened and closed in one window: \(s)")
             let old = try! ForeignMemory.add(byteCount: 512 << 10)
             GC.collect()
             try! ForeignMemory.add(byteCount: 100 << 10)
@@ -158,21 +185,24 @@ private func dropFinalizableObjects(_ count: Int) {
             try! ForeignMemory.add(byteCount: 50 << 10)
             try! ForeignMemory.remove(byteCount: 50 << 10)
             s = ForeignMemory.statistics
-            print("after a removal from the last window and an unknown one: \(s)")
-            guard s.bytesSinceCollection == 150 << 10, s.liveBytes == 100 << 10 else { exit(2) }
-            exit(0)
+            report.check(
+                s.bytesSinceCollection == 150 << 10 && s.liveBytes == 100 << 10,
+                "after a removal from the last window and an unknown one: \(s)")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     /// The soak at a big heap, in small: each window's handles are dropped
     /// and given back by the vacuum after the next collection, while new
     /// handles keep coming (one given back per one added). Handles per
-    /// collection must stay at one budget's worth; when the previous
-    /// window's removals came off the new window's count, the gap grew by
-    /// about a budget every cycle (1 GB soak: 10.8 k ports, then 106 k).
+    /// collection stay at one budget's worth: the previous window's
+    /// removals come off their own window's count, not the new one's (had
+    /// they come off the new one's, the gap would grow by about a budget
+    /// every cycle).
     @Test func removalsFromEarlierWindowsDoNotPutCollectionsOff() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             GC.initialize()
             var previous: [ForeignMemory.Allocation] = []
@@ -193,34 +223,44 @@ private func dropFinalizableObjects(_ count: Int) {
                 }
                 if sinceCollection > 1_000 { break }
             }
-            print("handles of 64 KiB per collection, budget 1 MiB: \(gaps)")
-            exit(gaps.count == 15 && gaps.allSatisfy { $0 <= 17 } ? 0 : 1)
+            report.check(
+                gaps.count == 15 && gaps.allSatisfy { $0 <= 17 },
+                "handles of 64 KiB per collection, budget 1 MiB (16 handles): \(gaps), then \(sinceCollection)")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     @Test func byteBudgetFollowsTheHeap() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0.5)))
             var ballast: [GCRoot] = []
             for _ in 0..<32 { ballast.append(try! GCRoot(byteCount: 1 << 20, kind: .pointerFree)) }
             let heap = GC.statistics.heapSize
             let budget = ForeignMemory.statistics.byteBudget ?? 0
-            print("heap \(heap) bytes, budget \(budget) bytes")
             withExtendedLifetime(ballast) {}
-            exit(heap >= 32 << 20 && abs(budget - heap / 2) <= 1 << 20 ? 0 : 1)
+            report.check(heap >= 32 << 20, "heap \(heap) bytes with 32 MiB live")
+            report.check(abs(budget - heap / 2) <= 1 << 20, "budget \(budget) bytes for half the heap")
+            report.exit()
         }
+        report.show()
     }
 
     @Test func objectCountPolicy() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .objectCount(100)))
             let start = GC.collectionCount
             for _ in 0..<1_000 { try! ForeignMemory.add(byteCount: 1) }
             let s = ForeignMemory.statistics
-            print("1,000 objects, count 100: \(s.collectionsRequested) requested")
-            exit(s.collectionsRequested == 10 && GC.collectionCount - start >= 10 ? 0 : 1)
+            let collections = GC.collectionCount - start
+            report.check(
+                s.collectionsRequested == 10 && collections >= 10,
+                "1,000 objects, count 100: \(s.collectionsRequested) requested, \(collections) collections")
+            report.exit()
         }
+        report.show()
     }
 
     /// The interval rule, checked against what it guarantees, whatever the
@@ -229,7 +269,8 @@ private func dropFinalizableObjects(_ count: Int) {
     /// than two gaps between reports (it ends at the first report after the
     /// interval, and starts at the first report after a collection).
     @Test func intervalPolicyCollectsAtMostOncePerInterval() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             let interval = Duration.milliseconds(20)
             try! ForeignMemory.configure(.init(policy: .interval(interval)))
             let clock = ContinuousClock()
@@ -246,38 +287,48 @@ private func dropFinalizableObjects(_ count: Int) {
             let requested = ForeignMemory.statistics.collectionsRequested
             let most = Int(elapsed / interval) + 1
             let least = max(1, Int(elapsed / (interval + longestGap * 2)) - 1)
-            print(
+            report.check(
+                (least...most).contains(requested),
                 "\(times.count) reports over \(elapsed), longest gap \(longestGap): \(requested) requested, "
                     + "bounds \(least)...\(most)")
-            exit((least...most).contains(requested) ? 0 : 1)
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     @Test func eitherPolicyFiresOnTheFirstRule() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(
                 .init(policy: .either([.objectCount(1_000), .bytes(floor: 1 << 20, heapFraction: 0)])))
             for _ in 0..<100 { try! ForeignMemory.add(byteCount: 32 << 10, objects: 1) }  // bytes fire first
             let afterBytes = ForeignMemory.statistics.collectionsRequested
             for _ in 0..<2_000 { try! ForeignMemory.add(byteCount: 0, objects: 1) }  // count fires
-            let s = ForeignMemory.statistics
-            print("either(count 1000, 1 MiB): \(afterBytes) by bytes, \(s.collectionsRequested - afterBytes) by count")
-            exit(afterBytes == 3 && (2...3).contains(s.collectionsRequested - afterBytes) ? 0 : 1)
+            let byCount = ForeignMemory.statistics.collectionsRequested - afterBytes
+            report.check(afterBytes == 3, "100 reports of 32 KiB, 1 MiB budget: \(afterBytes) requested")
+            report.check((2...3).contains(byCount), "2,000 more objects, count 1,000: \(byCount) requested")
+            report.exit()
         }
+        report.show()
     }
 
     @Test func neverPolicyCountsButNeverCollects() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .never))
             for _ in 0..<1_000 { try! ForeignMemory.add(byteCount: 1 << 20) }
             let s = ForeignMemory.statistics
-            exit(s.collectionsRequested == 0 && s.liveBytes == 1_000 << 20 && s.byteBudget == nil ? 0 : 1)
+            report.check(
+                s.collectionsRequested == 0 && s.liveBytes == 1_000 << 20 && s.byteBudget == nil,
+                "1,000 MiB reported: \(s)")
+            report.exit()
         }
+        report.show()
     }
 
     @Test func backgroundCollectorRunsTheRequests() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .objectCount(10), collectionMode: .backgroundThread))
             GC.initialize()
             let start = GC.collectionCount
@@ -291,8 +342,13 @@ private func dropFinalizableObjects(_ count: Int) {
                 waited += 1
             }
             let s = ForeignMemory.statistics
-            print("background: \(s.collectionsRequested) requested, \(GC.collectionCount - start) collections")
-            exit(s.collectionsRequested >= 5 && GC.collectionCount - start >= 5 ? 0 : 1)
+            let collections = GC.collectionCount - start
+            report.check(
+                s.collectionsRequested >= 5 && collections >= 5,
+                "100 objects, count 10: \(s.collectionsRequested) requested, \(collections) collections "
+                    + "after waiting \(waited) ms")
+            report.exit()
         }
+        report.show()
     }
 }

@@ -1,5 +1,6 @@
 import BoehmGC
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -55,18 +56,21 @@ private func openAndDrop(
     }
 
     // mallinfo2 counts the whole process: in a process of its own, so the
-    // other suites' mallocs do not land in the measure (they did: 108,896).
+    // other suites' mallocs do not land in the measure.
     @Test func measuresItsSizeWhenNotGiven() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             let resource = try! ForeignResource<Block>(
                 release: .finalizer, open: { Block(pointer: malloc(100_000)!) },
                 close: { free($0.pointer) })
-            print("measured \(resource.byteCount) bytes for a 100,000-byte malloc")
             let measured = resource.byteCount
             resource.close()
-            exit((100_000...100_000 + 4_096).contains(measured) ? 0 : 1)
+            report.check(
+                (100_000...100_000 + 4_096).contains(measured),
+                "measured \(measured) bytes for a 100,000-byte malloc")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     @Test(arguments: ["finalizer", "registry"])
@@ -81,7 +85,8 @@ private func openAndDrop(
     }
 
     @Test func accountingReturnsToZeroExactly() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .never))
             let registry = try! ForeignResourceRegistry(vacuum: .eager)
             let closes = Counter()
@@ -96,26 +101,27 @@ private func openAndDrop(
                             closes.increment()
                         }))
             }
-            guard ForeignMemory.statistics.liveBytes == 200_000 else { exit(1) }
+            let open = ForeignMemory.statistics.liveBytes
+            report.check(open == 200_000, "200 resources of 1,000 bytes open: \(open) bytes live")
             for resource in kept { resource.close() }
             for resource in kept { resource.close() }
             let s = ForeignMemory.statistics
-            print(
-                "after closing 200 twice: live \(s.liveBytes) bytes, \(s.liveObjects) objects, \(closes.count) closes")
-            guard s.liveBytes == 0, s.liveObjects == 0, s.refusedRemovals == 0, closes.count == 200 else { exit(2) }
+            report.check(
+                s.liveBytes == 0 && s.liveObjects == 0 && s.refusedRemovals == 0 && closes.count == 200,
+                "after closing 200 twice: \(closes.count) closes, \(s)")
             // Dropped unclosed: returned after collection, within a small bound
             // (a stale address on the stack can keep one or two alive).
             try! openAndDrop(1_000, size: 1_000, release: .registry(registry), closes: closes)
             try! openAndDrop(1_000, size: 1_000, release: .finalizer, closes: closes)
-            for _ in 0..<3 {
-                GC.collect()
-                GC.runFinalizers()
-            }
+            collectAndDrain()
             registry.vacuum()
             let after = ForeignMemory.statistics
-            print("after 2,000 dropped and collected: live \(after.liveBytes) bytes, \(after.liveObjects) objects")
-            exit(after.liveBytes <= 10 * 1_000 && after.refusedRemovals == 0 ? 0 : 3)
+            report.check(
+                after.liveBytes <= 10 * 1_000 && after.refusedRemovals == 0,
+                "after 2,000 dropped and collected: \(after)")
+            report.exit()
         }
+        report.show()
     }
 
     @Test func registryListsOpenResources() throws {

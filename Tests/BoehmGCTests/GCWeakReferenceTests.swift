@@ -1,9 +1,6 @@
 import BoehmGC
+import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @Suite struct GCWeakReferenceTests {
     @Test func weakReferenceFollowsItsTargetWhileRooted() throws {
@@ -32,7 +29,8 @@ import Testing
     // run only at GC.runFinalizers(): parallel suites would otherwise run
     // them, and collect again, between our steps.
     @Test func longLinksOutliveFinalizationShortLinksDoNot() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(finalizerMode: .explicitOnly))
             let finalized = Counter()
             let pairs = try! makeFinalizableObjectsWithBothLinks(100, finalized: finalized)
@@ -43,13 +41,15 @@ import Testing
             GC.runFinalizers()
             collectAndDrain()
             let longClearedAfter = pairs.count { $0.long.isCleared }
-            print(
-                "short cleared \(shortCleared), long cleared before finalizers \(longClearedBeforeFinalizers), "
-                    + "after \(longClearedAfter), finalized \(finalized.count)")
-            let ok = shortCleared >= 90 && longClearedBeforeFinalizers == 0 && longClearedAfter >= 90
-            exit(ok && finalized.count >= 90 ? 0 : 1)
+            report.check(shortCleared >= 90, "short links cleared by the collection: \(shortCleared) of 100")
+            report.check(
+                longClearedBeforeFinalizers == 0,
+                "long links cleared before the finalizers ran: \(longClearedBeforeFinalizers) of 100")
+            report.check(longClearedAfter >= 90, "long links cleared after them: \(longClearedAfter) of 100")
+            report.check(finalized.count >= 90, "finalized: \(finalized.count) of 100")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 }
 

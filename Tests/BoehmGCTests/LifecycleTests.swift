@@ -1,9 +1,6 @@
 import BoehmGC
+import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @Suite struct LifecycleTests {
     @Test func configureAfterInitialisationThrows() throws {
@@ -22,27 +19,34 @@ import Testing
 
     // A fresh process: settings given before first use take effect.
     @Test func settingsBeforeInitialisationApply() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(initialHeapSize: 4 << 20, maximumHeapSize: 16 << 20))
-            #expect(GC.statistics.heapSize >= 4 << 20)
+            let heap = GC.statistics.heapSize
+            report.check(heap >= 4 << 20, "heap of \(heap) bytes at start, 4 MiB asked")
             var kept: [GCRoot] = []
-            var refused = false
+            var refusal: (any Error)?
             for _ in 0..<64 {
                 do { kept.append(try GCRoot(byteCount: 1 << 20, kind: .pointerFree)) } catch {
-                    refused = true
+                    refusal = error
                     break
                 }
             }
-            exit(refused && kept.count < 17 ? 0 : 1)
+            report.check(
+                refusal != nil && kept.count < 17,
+                "under a 16 MiB limit, \(kept.count) objects of 1 MiB, then \(refusal.map { "\($0)" } ?? "no error")")
+            report.exit()
         }
+        report.show()
     }
 
     // A fresh process where eight threads race to be first: initialisation
     // happens once, on a thread that is not the process's main thread, and
     // collections afterwards scan every thread's stack correctly.
     @Test func concurrentFirstUseFromWorkerThreads() async {
-        await #expect(processExitsWith: .success) {
-            await withTaskGroup(of: Bool.self) { group in
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            let intact = await withTaskGroup(of: Int.self) { group in
                 for t in 0..<8 {
                     group.addTask {
                         var roots: [GCRoot] = []
@@ -52,15 +56,17 @@ import Testing
                             roots.append(root)
                             if i % 500 == 0 { GC.collect() }
                         }
-                        return roots.enumerated().allSatisfy { i, root in
+                        return roots.enumerated().count { i, root in
                             root.withUnsafeMutableBytes { $0.load(as: Int.self) } == t &* 10_000 &+ i
                         }
                     }
                 }
-                var ok = true
-                for await intact in group { ok = ok && intact }
-                exit(ok && GC.isInitialized ? 0 : 1)
+                return await group.reduce(0, +)
             }
+            report.check(GC.isInitialized, "initialised: \(GC.isInitialized)")
+            report.check(intact == 16_000, "\(intact) of 16,000 objects from 8 threads intact")
+            report.exit()
         }
+        report.show()
     }
 }

@@ -1,4 +1,5 @@
 import BoehmGC
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -9,7 +10,8 @@ import Testing
     // Exact counts need a process of their own: the other suites collect in
     // parallel. The child is this same debug build.
     @Test func runsOncePerForcedCollection() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             let owner = try! GCRoot(byteCount: 16)
             let hook = try! PostGCHook(owner: owner) { _ in }
             let start = GC.collectionCount
@@ -19,51 +21,54 @@ import Testing
             }
             GC.runFinalizers()
             let collections = Int(GC.collectionCount - start)
-            print(
-                "forced: \(collections) collections, \(hook.runCount) runs, \(hook.threadRunCount) on the finalizer thread"
-            )
             withExtendedLifetime(owner) {}
-            // Most runs must come from the finalizer thread, woken by the
+            report.check(collections == 100, "\(collections) collections counted for 100 forced")
+            report.check(hook.runCount == 100, "\(hook.runCount) runs of the hook for 100 collections")
+            // Most runs come from the finalizer thread, woken by the
             // collection itself, not from the catch-up in runFinalizers.
-            exit(collections == 100 && hook.runCount == 100 && hook.threadRunCount >= 50 ? 0 : 1)
+            report.check(hook.threadRunCount >= 50, "\(hook.threadRunCount) of them on the finalizer thread")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     @Test(arguments: [64, 200_000])
     func runsOncePerAllocationTriggeredCollection(byteCount: Int) async {
-        let result = await #expect(
-            processExitsWith: .success, observing: [\.standardOutputContent], "allocations of \(byteCount) bytes"
-        ) { [byteCount] in
-            let size = byteCount
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport, byteCount] in
             let owner = try! GCRoot(byteCount: 16)
             let order = Locked<[UInt64]>([])
             let hook = try! PostGCHook(owner: owner) { event in order.withLock { $0.append(event.collection) } }
             let start = GC.collectionCount
             while GC.collectionCount - start < 100 {
-                _ = try! GCRoot(byteCount: size, kind: .pointerFree)
+                _ = try! GCRoot(byteCount: byteCount, kind: .pointerFree)
             }
             let collections = GC.collectionCount - start
             GC.runFinalizers()
             let seen = order.value
-            print(
-                "\(size)-byte allocations: \(collections) collections, \(hook.runCount) runs, \(hook.threadRunCount) on the finalizer thread"
-            )
             withExtendedLifetime(owner) {}
-            let inOrder = seen == Array((start + 1)...(start + collections))
-            exit(hook.runCount == Int(collections) && inOrder ? 0 : 1)
+            report.note("\(byteCount)-byte allocations: \(hook.threadRunCount) runs on the finalizer thread")
+            report.check(
+                hook.runCount == Int(collections),
+                "\(hook.runCount) runs of the hook for \(collections) collections")
+            let expected = Array((start + 1)...(start + collections))
+            report.check(
+                seen == expected,
+                "collections seen in order: \(seen == expected); first seen \(seen.prefix(5)), expected from \(start + 1)"
+            )
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     @Test func stopsAfterItsOwnerDies() throws {
         let hook = try hookWithDroppedOwner()
         scrubStack()
         for _ in 0..<5 where hook.isActive { collectAndDrain(rounds: 1) }
-        #expect(!hook.isActive)
+        #expect(!hook.isActive, "the hook still runs after 5 collections without its owner")
         let frozen = hook.runCount
         collectAndDrain(rounds: 5)
-        #expect(hook.runCount == frozen)
+        #expect(hook.runCount == frozen, "the hook ran \(hook.runCount - frozen) times after it stopped")
     }
 
     @Test func cancelStopsAnOwnerlessHook() throws {
@@ -73,13 +78,17 @@ import Testing
         #expect(hook.runCount >= 2)
         hook.cancel()
         #expect(!hook.isActive)
+        GC.runFinalizers()  // waits for a run under way on the finalizer thread
         let frozen = hook.runCount
         collectAndDrain(rounds: 3)
-        #expect(hook.runCount == frozen)
+        #expect(hook.runCount == frozen, "the hook ran \(hook.runCount - frozen) times after it was cancelled")
     }
 
     // The callback runs outside the collector's lock: it may allocate, even
-    // enough to trigger collections of its own.
+    // enough to trigger collections of its own. Collections of the suites
+    // running in parallel run it too: once it is cancelled and the batch
+    // under way on the finalizer thread drained, every run has made its
+    // 2,000 allocations.
     @Test func hookMayAllocate() throws {
         let owner = try GCRoot(byteCount: 16)
         let allocated = Counter()
@@ -89,10 +98,12 @@ import Testing
             }
         }
         collectAndDrain(rounds: 5)
-        #expect(hook.runCount >= 5)
-        #expect(allocated.count == hook.runCount * 2_000)
-        withExtendedLifetime(owner) {}
         hook.cancel()
+        GC.runFinalizers()  // waits for a run under way on the finalizer thread
+        let runs = hook.runCount
+        #expect(runs >= 5, "\(runs) runs after 5 collections")
+        #expect(allocated.count == runs * 2_000, "\(allocated.count) allocations in \(runs) runs of 2,000")
+        withExtendedLifetime(owner) {}
     }
 
     @inline(never)

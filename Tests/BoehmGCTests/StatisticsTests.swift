@@ -1,4 +1,5 @@
 import BoehmGC
+import TestSupport
 import Testing
 
 @Suite struct StatisticsTests {
@@ -22,14 +23,26 @@ import Testing
         #expect(GC.collectionCount - UInt64(after.collections) < 50)
     }
 
-    @Test func bytesSinceCollectionResetsAtCollection() throws {
-        // Other suites allocate in parallel, so only bound it loosely.
-        for _ in 0..<100 { _ = try GCRoot(byteCount: 10_000, kind: .pointerFree) }
-        let grown = GC.statistics.bytesSinceCollection
-        GC.collect()
-        let reset = GC.statistics.bytesSinceCollection
-        #expect(grown >= 0)
-        #expect(reset < 1_000_000 || reset < grown)
+    // In a child of its own: other suites allocate and collect in
+    // parallel. Its initial heap is large enough that 1 MB of allocation
+    // starts no collection.
+    @Test func bytesSinceCollectionGrowsAndResetsAtCollection() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            try! GC.configure(.init(initialHeapSize: 64 << 20))
+            GC.collect()
+            let start = GC.collectionCount
+            for _ in 0..<100 { _ = try! GCRoot(byteCount: 10_000, kind: .pointerFree) }
+            let grown = GC.statistics.bytesSinceCollection
+            let collections = GC.collectionCount - start
+            GC.collect()
+            let reset = GC.statistics.bytesSinceCollection
+            report.check(collections == 0, "\(collections) collections while 1,000,000 bytes were allocated")
+            report.check(grown >= 1_000_000, "\(grown) bytes since the collection before them")
+            report.check(reset < 64 << 10, "\(reset) bytes since the collection after them")
+            report.exit()
+        }
+        report.show()
     }
 
     @inline(never)

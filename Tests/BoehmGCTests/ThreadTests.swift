@@ -1,6 +1,7 @@
 import BoehmGC
 import Dispatch
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import BoehmGC
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -217,9 +218,10 @@ extension WeakTableLeakTests {
     /// since its last resize collects and vacuums first. 256 MiB of scanned
     /// ballast with a free-space divisor of 1 (a collection per ~512 MiB
     /// allocated), 2 M fresh keys dropped at once: without the rule the
-    /// table grew to 4 M slots, every entry dead.
+    /// table would grow to 4 M slots, every entry dead.
     @Test func churnOnABigHeapStaysWithinASixteenthOfIt() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(freeSpaceDivisor: 1))
             let ballast = try! (0..<64).map { _ in try GCRoot(byteCount: 4 << 20) }
             let table = try! GCWeakTable(weakness: .keys)
@@ -231,16 +233,17 @@ extension WeakTableLeakTests {
             }
             let s = table.statistics
             maxCapacity = max(maxCapacity, s.capacity)
+            let heap = GC.statistics.heapSize
             // The power of two above a sixteenth of the heap, in slots.
-            let bound = GC.statistics.heapSize / 16 / 16 * 2
-            print(
-                "2 M churn inserts on a \(GC.statistics.heapSize >> 20) MiB heap: max capacity \(maxCapacity) "
-                    + "(bound \(bound)), \(s.collectionsBeforeGrowing) collections before growing, "
-                    + "\(GC.collectionCount) collections in all")
+            let bound = heap / 16 / 16 * 2
             withExtendedLifetime(ballast) {}
-            exit(maxCapacity <= bound && s.collectionsBeforeGrowing >= 1 ? 0 : 1)
+            report.note("2 M churn inserts on a \(heap >> 20) MiB heap, \(GC.collectionCount) collections in all")
+            report.check(maxCapacity <= bound, "max capacity \(maxCapacity) slots, bound \(bound)")
+            report.check(
+                s.collectionsBeforeGrowing >= 1, "\(s.collectionsBeforeGrowing) collections before growing")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 }
 

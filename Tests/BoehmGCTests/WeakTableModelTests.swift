@@ -1,5 +1,6 @@
 import BoehmGC
 import Synchronization
+import TestSupport
 import Testing
 
 /// A model-based test of `GCWeakTable`: seeded random operations (insert,
@@ -46,18 +47,6 @@ import Testing
     }
 }
 
-/// SplitMix64: a small seeded generator, so a failing seed replays.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Strong halves handed to `onDeadEntry`, as tags.
 final class DeadLog: Sendable {
     let tags = Mutex<[Int]>([])
@@ -72,7 +61,7 @@ final class DeadLog: Sendable {
 struct ModelRun {
     let setup: WeakTableModelTests.Setup
     let seed: UInt64
-    var random: SplitMix64
+    var random: SeededRandom
     let table: GCWeakTable
     let dead = DeadLog()
 
@@ -97,7 +86,7 @@ struct ModelRun {
     init(setup: WeakTableModelTests.Setup, seed: UInt64) throws {
         self.setup = setup
         self.seed = seed
-        random = SplitMix64(state: seed)
+        random = SeededRandom(seed: seed)
         let dead = self.dead
         let hashing: GCWeakTable.Hashing = setup.contentHashing ? ModelRun.hashing : .identity
         var onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil

@@ -1,5 +1,6 @@
 import BoehmGC
 import GCPorts
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,25 +9,28 @@ import Testing
 
 /// libgc's generational mode (`GC.Configuration.collections`), in child
 /// processes: the mode is process-wide and chosen before the collector
-/// starts. Each child prints what it saw; the parent shows it.
+/// starts. Each child reports what it saw (``ChildReport``).
 @Suite struct GenerationalTests {
     /// Partial collections are counted where they happen: the epoch, the
     /// pauses, and a post-GC hook's runs follow every collection.
     @Test func partialCollectionsAreCountedAndHooksRunForEach() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(finalizerMode: .explicitOnly, collections: .generational(fullEvery: 1_000)))
             let hook = try! PostGCHook { _ in }
             let start = GC.statistics
             for _ in 0..<20 { GC.collectPartially() }
             GC.runFinalizers()
             let end = GC.statistics
-            let partial = (end.collections - start.collections) - (end.fullCollections - start.fullCollections)
-            print(
-                "20 partial collections asked: \(end.collections - start.collections) counted, "
-                    + "\(partial) partial, hook ran \(hook.runCount), last pause \(end.lastPause)")
-            exit(end.collections - start.collections == 20 && partial >= 19 && hook.runCount == 20 ? 0 : 1)
+            let counted = end.collections - start.collections
+            let partial = counted - (end.fullCollections - start.fullCollections)
+            report.note("last pause \(end.lastPause)")
+            report.check(counted == 20, "\(counted) collections counted for 20 partial ones asked")
+            report.check(partial >= 19, "\(partial) of them partial")
+            report.check(hook.runCount == 20, "\(hook.runCount) runs of the hook")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     /// A young object dropped before a partial collection takes its weak
@@ -35,7 +39,8 @@ import Testing
     /// entries. A partial collection tests only the slots written since the
     /// last one (a few hundred of 200 k here).
     @Test func weakEntriesOfOldObjectsWaitForAFullCollection() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(finalizerMode: .explicitOnly, collections: .generational(fullEvery: 1_000)))
             let table = try! GCWeakTable(weakness: .keys)
             let value = try! GCRoot(byteCount: 16)
@@ -54,19 +59,22 @@ import Testing
             GC.runFinalizers()
             let afterFull = table.count
             let fullSweep = GC.statistics.lastWeakSweep
-            print(
-                "200,000 old and 500 young keys dropped: \(afterPartial) live after a partial collection "
-                    + "(sweep \(partialSweep)), \(afterFull) after a full one (sweep \(fullSweep))")
+            report.note("weak sweeps: \(partialSweep) partial, \(fullSweep) full")
             // Old entries stay (with a few young ones a stale word keeps: at
             // most 64 of 500); at the full collection they go.
-            exit(afterPartial >= 200_000 && afterPartial <= 200_064 && afterFull <= 64 ? 0 : 1)
+            report.check(
+                afterPartial >= 200_000 && afterPartial <= 200_064,
+                "200,000 old and 500 young keys dropped: \(afterPartial) live after a partial collection")
+            report.check(afterFull <= 64, "\(afterFull) live after a full one")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     /// The foreign-memory trigger starts partial collections.
     @Test func theAccountingTriggerStartsPartialCollections() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(collections: .generational(fullEvery: 1_000)))
             try! ForeignMemory.configure(.init(policy: .bytes(floor: 1 << 20, heapFraction: 0)))
             let start = GC.statistics
@@ -74,10 +82,12 @@ import Testing
             let end = GC.statistics
             let collections = end.collections - start.collections
             let full = end.fullCollections - start.fullCollections
-            print("10 MiB reported, 1 MiB budget: \(collections) collections, \(full) full")
-            exit(collections >= 9 && full <= 1 ? 0 : 1)
+            report.check(
+                collections >= 9 && full <= 1,
+                "10 MiB reported, 1 MiB budget: \(collections) collections, \(full) full")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 
     /// libgc write-protects the pointer heap to learn what changed: read(2)
@@ -85,10 +95,11 @@ import Testing
     /// configuration documents), while the ports, which read and write only
     /// malloc'd memory, work.
     @Test func portsWorkWhereReadIntoTheGCHeapFails() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! GC.configure(.init(collections: .generational()))
             var fds: [Int32] = [0, 0]
-            guard pipe(&fds) == 0 else { exit(2) }
+            guard pipe(&fds) == 0 else { report.fail("pipe: errno \(errno)") }
             let buffer = try! GCRoot(byteCount: 4096)
             var kept = try! (0..<64).map { _ in try GCRoot(byteCount: 4096) }
             GC.collect()
@@ -96,6 +107,9 @@ import Testing
             _ = write(fds[1], "hello", 5)
             let direct = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, 5) }
             let directErrno = direct < 0 ? errno : 0
+            report.check(
+                direct < 0 && directErrno == EFAULT,
+                "read(2) into a scanned GC object: \(direct) (errno \(directErrno), EFAULT is \(EFAULT))")
             // The failed read left the bytes in the pipe.
             var drained = [UInt8](repeating: 0, count: 5)
             _ = read(fds[0], &drained, 5)
@@ -111,15 +125,14 @@ import Testing
             close(fds[1])
             var lines = 0
             while let line = try! input.readLine() {
-                guard line == "line \(lines) €" else { exit(3) }
+                guard line == "line \(lines) €" else { report.fail("line \(lines) read as \(line.debugDescription)") }
                 lines += 1
             }
             kept.removeAll()
-            print(
-                "read(2) into a scanned GC object: \(direct) (errno \(directErrno)); through the ports: \(lines) lines")
-            exit(direct < 0 && directErrno == EFAULT && lines == 100 ? 0 : 1)
+            report.check(lines == 100, "through the ports: \(lines) of 100 lines")
+            report.exit()
         }
-        print(String(decoding: result?.standardOutputContent ?? [], as: UTF8.self), terminator: "")
+        report.show()
     }
 }
 

@@ -1,6 +1,7 @@
 import BoehmGC
 import GCPorts
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

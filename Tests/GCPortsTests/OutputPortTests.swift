@@ -1,44 +1,12 @@
 import BoehmGC
 import GCPorts
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// A temporary file, removed on deinit.
-final class TemporaryFile {
-    let path: String
-    let descriptor: Int32
-
-    init(_ name: String = "gcports-\(getpid())-\(UInt32.random(in: 0...UInt32.max))") {
-        path = "/tmp/\(name)"
-        descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-        precondition(descriptor >= 0, "cannot create \(path)")
-    }
-
-    var contents: [UInt8] { readFile(path) }
-
-    deinit {
-        close(descriptor)
-        unlink(path)
-    }
-}
-
-func readFile(_ path: String) -> [UInt8] {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return [] }
-    defer { close(fd) }
-    var result: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-        if n <= 0 { break }
-        result.append(contentsOf: chunk[..<n])
-    }
-    return result
-}
 
 /// Opens `count` string ports, writes a line to each and drops them unclosed,
 /// in a frame of its own.
@@ -49,38 +17,6 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
         try port.write("line \(i) \(text)\n")
     }
     scrubStack()
-}
-
-/// What an exit test's child saw, passed to its parent in a file (the
-/// expectation gives the parent no output when the exit status is wrong).
-enum ChildReport {
-    static func path(_ name: String, parent: pid_t) -> String { "/tmp/gcports-child-\(parent)-\(name).txt" }
-
-    /// In the child: records `lines` for the parent.
-    static func write(_ name: String, _ lines: [String]) {
-        guard !lines.isEmpty else { return }
-        let text = lines.joined(separator: "\n") + "\n"
-        let fd = open(path(name, parent: getppid()), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { return }
-        _ = text.utf8CString.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
-        close(fd)
-    }
-
-    /// In the parent: prints what the child recorded, and removes it.
-    static func print(_ name: String) {
-        let file = path(name, parent: getpid())
-        let text = String(decoding: readFile(file), as: UTF8.self)
-        if !text.isEmpty { Swift.print("child of \(name):\n\(text)", terminator: "") }
-        unlink(file)
-    }
-}
-
-@inline(never)
-func scrubStack() {
-    withUnsafeTemporaryAllocation(of: UInt.self, capacity: 4096) { buffer in
-        buffer.initialize(repeating: 0)
-        _ = buffer[4095]
-    }
 }
 
 @Suite struct OutputPortTests {
@@ -234,45 +170,54 @@ func scrubStack() {
 // Exact process-wide counts: each in a child process.
 @Suite struct PortAccountingTests {
     @Test func foreignBytesReturnToZeroWhenEveryPortIsClosed() async {
-        await #expect(processExitsWith: .success) {
+        let file = TemporaryFile()
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) {
+            [path = file.path as String, report = report as ChildReport] in
             try! Ports.configure(.init(converters: .perPort))
+            let fd = open(path, O_WRONLY)
+            guard fd >= 0 else { report.fail("open \(path): errno \(errno)") }
             var ports: [OutputPort] = []
-            let file = TemporaryFile()
             for i in 0..<100 {
                 let port =
                     i % 2 == 0
                     ? try! OutputPort.openString(encoding: "ISO-8859-15")
-                    : try! OutputPort.openFile(descriptor: file.descriptor, encoding: "UTF-16")
+                    : try! OutputPort.openFile(descriptor: fd, encoding: "UTF-16")
                 try! port.write("line \(i)\n")
                 ports.append(port)
             }
             let open = ForeignMemory.statistics
-            guard open.liveObjects == 100, open.liveBytes >= 100 * 30_000 else { exit(1) }
+            report.check(
+                open.liveObjects == 100 && open.liveBytes >= 100 * 30_000, "100 ports open: \(open)")
             for port in ports { try! port.close() }
             let closed = ForeignMemory.statistics
-            guard closed.liveBytes == 0, closed.liveObjects == 0, closed.refusedRemovals == 0 else { exit(2) }
-            guard Ports.statistics.registered == 0 else { exit(3) }
+            report.check(
+                closed.liveBytes == 0 && closed.liveObjects == 0 && closed.refusedRemovals == 0,
+                "all closed: \(closed)")
+            let registered = Ports.statistics.registered
+            report.check(registered == 0, "\(registered) ports left in the open-ports table")
             // Dropped unclosed: at most a small bound is left once collected
             // (a stale stack word may keep a port or two alive).
             try! openAndDropPorts(1_000)
-            for _ in 0..<3 {
-                GC.collect()
-                GC.runFinalizers()
-            }
+            collectAndDrain()
             Ports.vacuum()
             let dropped = ForeignMemory.statistics
             let perPort = open.liveBytes / 100
-            guard dropped.liveBytes <= 4 * perPort, dropped.refusedRemovals == 0,
-                Ports.statistics.registered <= 4
-            else { exit(4) }
-            exit(0)
+            report.check(
+                dropped.liveBytes <= 4 * perPort && dropped.refusedRemovals == 0,
+                "1,000 dropped and collected, \(perPort) bytes a port: \(dropped)")
+            let left = Ports.statistics.registered
+            report.check(left <= 4, "\(left) of them left in the open-ports table")
+            report.exit()
         }
+        report.show()
     }
 
     // 100,000 ports dropped unclosed, each with a converter of its own,
     // default trigger policy (bytes: max(8 MiB, heap/3)).
     @Test func droppedPortsStayBounded() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! Ports.configure(.init(converters: .perPort))
             var maxLive = 0
             var maxRegistered = 0
@@ -289,44 +234,47 @@ func scrubStack() {
             let s = ForeignMemory.statistics
             // Budget 8 MiB ≈ 250 ports of ~33 kB between collections, plus the
             // ports opened while the vacuum catches up.
-            guard maxLive <= 48 << 20, maxRegistered <= 1_500, maxCapacity <= 4_096,
-                s.collectionsRequested >= 100, p.opened == 100_000
-            else {
-                print(
-                    "max live \(maxLive) registered \(maxRegistered) capacity \(maxCapacity) requested \(s.collectionsRequested)"
-                )
-                exit(1)
-            }
-            exit(0)
+            report.check(maxLive <= 48 << 20, "at most \(maxLive) foreign bytes live")
+            report.check(maxRegistered <= 1_500, "at most \(maxRegistered) ports in the open-ports table")
+            report.check(maxCapacity <= 4_096, "its capacity at most \(maxCapacity) slots")
+            report.check(s.collectionsRequested >= 100, "\(s.collectionsRequested) collections requested")
+            report.check(p.opened == 100_000, "\(p.opened) ports opened")
+            report.exit()
         }
+        report.show()
     }
 
     // The exit handler flushes file ports still open (alive, or dropped but
     // not yet collected).
     @Test func exitFlushesOpenFilePorts() async {
-        let path = "/tmp/gcports-exit-\(getpid())"
-        defer { unlink(path) }
-        await #expect(processExitsWith: .success) {
-            let path = "/tmp/gcports-exit-\(getppid())"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let file = TemporaryFile()
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) {
+            [path = file.path as String, report = report as ChildReport] in
+            let fd = open(path, O_WRONLY | O_TRUNC)
+            guard fd >= 0 else { report.fail("open \(path): errno \(errno)") }
             let kept = try! OutputPort.openFile(descriptor: fd, encoding: "ISO-8859-15", bufferCapacity: 1 << 16)
             try! kept.write("kept €\n")
             try! OutputPort.openFile(descriptor: fd, encoding: "ISO-8859-15", bufferCapacity: 1 << 16)
                 .write("dropped €\n")
-            withExtendedLifetime(kept) { exit(0) }
+            report.note("two file ports written, one kept and one dropped; exiting")
+            withExtendedLifetime(kept) { report.exit() }
         }
-        let text = readFile(path)
+        let text = file.contents
         let expected1 = Array("kept ".utf8) + [0xA4, 0x0A]
         let expected2 = Array("dropped ".utf8) + [0xA4, 0x0A]
-        #expect(text.count == expected1.count + expected2.count)
-        #expect(text.starts(with: expected1) || text.starts(with: expected2))
+        #expect(
+            text.count == expected1.count + expected2.count
+                && (text.starts(with: expected1) || text.starts(with: expected2)),
+            "written at exit: \(hex(text))")
     }
 
     // Pooled converters (the default): a port of a stateless encoding holds
     // none, so a dropped one leaves only its buffer; a port of a stateful
     // one holds one from its first write to close.
     @Test func pooledConvertersLeaveNoIconvMemoryBehind() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             let latin9 = try! OutputPort.openString(encoding: "ISO-8859-15")
             let utf16 = try! OutputPort.openString(encoding: "UTF-16")
             let opened = (latin9.foreignByteCount, utf16.foreignByteCount)
@@ -335,54 +283,57 @@ func scrubStack() {
             try! utf16.write("a")
             try! utf16.write("b")
             let written = (latin9.foreignByteCount, utf16.foreignByteCount)
-            ChildReport.write("no-iconv-memory", ["foreign bytes opened \(opened), written \(written)"])
-            guard opened == (936, 936), written.0 == 936, written.1 > 30_000 else { exit(1) }
-            guard try! latin9.contents() == [0x61, 0x20, 0xA4, 0x62, 0x20, 0xA4] else { exit(2) }
-            guard try! utf16.contents() == [0xFF, 0xFE, 0x61, 0x00, 0x62, 0x00] else { exit(3) }  // one BOM
+            report.check(
+                opened == (936, 936) && written.0 == 936 && written.1 > 30_000,
+                "foreign bytes of ISO-8859-15 and UTF-16 ports: \(opened) at open, \(written) after writes")
+            let latin9Bytes = try! latin9.contents()
+            report.check(latin9Bytes == [0x61, 0x20, 0xA4, 0x62, 0x20, 0xA4], "ISO-8859-15: \(hex(latin9Bytes))")
+            let utf16Bytes = try! utf16.contents()
+            report.check(utf16Bytes == [0xFF, 0xFE, 0x61, 0x00, 0x62, 0x00], "UTF-16, one mark: \(hex(utf16Bytes))")
             try! latin9.close()
             try! utf16.close()
             let closed = ForeignMemory.statistics
-            ChildReport.write(
-                "no-iconv-memory",
-                ["foreign bytes opened \(opened), written \(written); after close \(closed.liveBytes) bytes live"])
-            guard closed.liveBytes == 0, closed.liveObjects == 0 else { exit(4) }
+            report.check(closed.liveBytes == 0 && closed.liveObjects == 0, "after close: \(closed)")
             var maxLive = 0
             for _ in 0..<20 {
                 try! openAndDropPorts(1_000)
                 maxLive = max(maxLive, ForeignMemory.statistics.liveBytes)
             }
-            ChildReport.write("no-iconv-memory", ["20,000 dropped: at most \(maxLive) bytes live"])
             // 20,000 dropped ports of 936 bytes: the 8 MiB budget, plus at
             // most one more budget added while the eager vacuum (on the
             // finalizer thread) catches up after a collection under load.
-            guard maxLive <= 17 << 20, ForeignMemory.statistics.refusedRemovals == 0 else { exit(5) }
-            exit(0)
+            let refused = ForeignMemory.statistics.refusedRemovals
+            report.check(maxLive <= 17 << 20, "20,000 dropped: at most \(maxLive) bytes live")
+            report.check(refused == 0, "\(refused) removals refused")
+            report.exit()
         }
-        ChildReport.print("no-iconv-memory")
+        report.show()
     }
 
     // Lazy vacuum: dropped ports wait in the table (their converters open)
     // until a vacuum runs; then they are released like eager ones.
     @Test func lazyVacuumReleasesOnlyWhenAsked() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! ForeignMemory.configure(.init(policy: .never))
             try! Ports.configure(.init(vacuum: .lazyOnly))
             try! openAndDropPorts(1_000)
-            for _ in 0..<3 {
-                GC.collect()
-                GC.runFinalizers()
-            }
+            collectAndDrain()
             let waiting = Ports.statistics
-            guard waiting.releasedByCollector == 0, waiting.registered == 1_000,
-                waiting.table.deadAwaitingVacuum >= 990, ForeignMemory.statistics.liveObjects == 1_000
-            else { exit(1) }
+            let waitingObjects = ForeignMemory.statistics.liveObjects
+            report.check(
+                waiting.releasedByCollector == 0 && waiting.registered == 1_000
+                    && waiting.table.deadAwaitingVacuum >= 990 && waitingObjects == 1_000,
+                "1,000 dropped and collected, before a vacuum: \(waitingObjects) foreign objects live, \(waiting)")
             Ports.vacuum()
             let after = Ports.statistics
-            guard after.releasedByCollector >= 990, after.registered <= 10,
-                ForeignMemory.statistics.liveObjects <= 10
-            else { exit(2) }
-            exit(0)
+            let afterObjects = ForeignMemory.statistics.liveObjects
+            report.check(
+                after.releasedByCollector >= 990 && after.registered <= 10 && afterObjects <= 10,
+                "after the vacuum: \(afterObjects) foreign objects live, \(after)")
+            report.exit()
         }
+        report.show()
     }
 }
 
@@ -390,33 +341,30 @@ func scrubStack() {
 /// policy: exact process-wide counts, so in child processes.
 @Suite struct PortHoldingsTests {
     @Test func pooledPortsReportTheConverterOnlyWhileTheyHoldIt() async {
-        await #expect(processExitsWith: .success) {
-            var seen: [String] = []
-            var failed = false
-            func check(_ ok: Bool, _ message: String) {
-                seen.append((ok ? "ok: " : "FAILED: ") + message)
-                failed = failed || !ok
-            }
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             // Output, stateful: a converter from the first write to close,
             // then back in the pool.
             let utf16 = try! OutputPort.openString(encoding: "UTF-16")
             let base = utf16.foreignByteCount
             try! utf16.write("a")
             let holding = utf16.foreignByteCount
-            check(
+            report.check(
                 base == 936 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write"
             )
             let idle = Ports.idleConverterCount("UTF-16")
             try! utf16.close()
             let idleAfter = Ports.idleConverterCount("UTF-16")
-            check(idleAfter == idle + 1, "UTF-16 encoders idle: \(idle) before close, \(idleAfter) after")
-            check(ForeignMemory.statistics.liveBytes == 0, "live \(ForeignMemory.statistics.liveBytes) after close")
+            report.check(idleAfter == idle + 1, "UTF-16 encoders idle: \(idle) before close, \(idleAfter) after")
+            var live = ForeignMemory.statistics.liveBytes
+            report.check(live == 0, "\(live) bytes live after close")
 
             // Input, stateless: never a converter.
             let latin9 = try! InputPort.openBytes(Array(repeating: 0xE9, count: 1_000), encoding: "ISO-8859-15")
             let opened = latin9.foreignByteCount
             _ = try! latin9.read(count: 10)
-            check(latin9.foreignByteCount == opened, "ISO-8859-15 input: \(opened), then \(latin9.foreignByteCount)")
+            report.check(
+                latin9.foreignByteCount == opened, "ISO-8859-15 input: \(opened), then \(latin9.foreignByteCount)")
             latin9.close()
             // Input, stateful (byte-order mark): a converter from the first
             // read; a UTF-16 decoder keeps its byte order, so it is closed,
@@ -425,35 +373,35 @@ func scrubStack() {
             let before = utf16In.foreignByteCount
             let text = try! utf16In.readAll()
             let reading = utf16In.foreignByteCount
-            check(text == "a" && reading > before + 30_000, "UTF-16 input: \(before) at open, \(reading) after a read")
+            report.check(
+                text == "a" && reading > before + 30_000,
+                "UTF-16 input: \(before) at open, \(reading) after reading \(text.debugDescription)")
             utf16In.close()
             let idleDecoders = Ports.idleConverterCount("UTF-16", decoding: true)
-            check(idleDecoders == 0, "\(idleDecoders) UTF-16 decoders went back to the pool")
-            check(ForeignMemory.statistics.liveBytes == 0, "live \(ForeignMemory.statistics.liveBytes) after close")
+            report.check(idleDecoders == 0, "\(idleDecoders) UTF-16 decoders went back to the pool")
+            live = ForeignMemory.statistics.liveBytes
+            report.check(live == 0, "\(live) bytes live after close")
 
             // Dropped stateful ports give their converters back when the
             // collector finds them.
             let idleJIS = Ports.idleConverterCount("ISO-2022-JP")
             try! openAndDropPorts(50, encoding: "ISO-2022-JP", text: "日")
-            for _ in 0..<3 {
-                GC.collect()
-                GC.runFinalizers()
-            }
+            collectAndDrain()
             Ports.vacuum()
             let given = Ports.idleConverterCount("ISO-2022-JP") - idleJIS
-            let live = ForeignMemory.statistics.liveBytes
-            check(given >= 45, "ISO-2022-JP: idle converters grew by \(given) after 50 dropped ports")
-            check(live <= 5 * 34_000, "\(live) live bytes after 50 dropped ports")
-            ChildReport.write("pooled", seen)
-            exit(failed ? 1 : 0)
+            live = ForeignMemory.statistics.liveBytes
+            report.check(given >= 45, "ISO-2022-JP: idle converters grew by \(given) after 50 dropped ports")
+            report.check(live <= 5 * 34_000, "\(live) live bytes after 50 dropped ports")
+            report.exit()
         }
-        ChildReport.print("pooled")
+        report.show()
     }
 
     // What a port reports is what it takes: malloc bytes per open port
     // (mallinfo2 around 2,000 opens) within 25% of its foreign bytes.
     @Test func reportedBytesAreWhatAPortTakes() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             _ = try! OutputPort.openString(encoding: "ISO-8859-15")
             _ = try! InputPort.openFile(descriptor: 0, encoding: "ISO-8859-15")
             var outputs: [OutputPort] = []
@@ -467,20 +415,20 @@ func scrubStack() {
             let after = ForeignResources.mallocBytesInUse
             let taken = ((middle - before) / 2_000, (after - middle) / 2_000)
             let reported = (outputs[0].foreignByteCount, inputs[0].foreignByteCount)
-            ChildReport.write(
-                "honest",
-                [
-                    "output string port: \(taken.0) bytes of malloc, \(reported.0) reported",
-                    "input file port: \(taken.1) bytes of malloc, \(reported.1) reported",
-                ])
             let close = { (taken: Int, reported: Int) in abs(taken - reported) * 4 <= taken }
-            exit(close(taken.0, reported.0) && close(taken.1, reported.1) ? 0 : 1)
+            report.check(
+                close(taken.0, reported.0),
+                "output string port: \(taken.0) bytes of malloc, \(reported.0) reported")
+            report.check(
+                close(taken.1, reported.1), "input file port: \(taken.1) bytes of malloc, \(reported.1) reported")
+            report.exit()
         }
-        ChildReport.print("honest")
+        report.show()
     }
 
     @Test func aPortPerConverterReportsItFromOpen() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! Ports.configure(.init(converters: .perPort))
             let output = try! OutputPort.openString(encoding: "ISO-8859-15")
             let input = try! InputPort.openBytes([0x61], encoding: "ISO-8859-15")
@@ -488,10 +436,12 @@ func scrubStack() {
             try! output.close()
             input.close()
             let live = ForeignMemory.statistics.liveBytes
-            let seen = "one converter per port: output \(counts.0), input \(counts.1) bytes, \(live) after close"
-            ChildReport.write("per-port", [seen])
-            exit(counts.0 > 30_000 && counts.1 > 30_000 && live == 0 ? 0 : 1)
+            report.check(
+                counts.0 > 30_000 && counts.1 > 30_000,
+                "one converter per port: output \(counts.0), input \(counts.1) foreign bytes at open")
+            report.check(live == 0, "\(live) bytes live after close")
+            report.exit()
         }
-        ChildReport.print("per-port")
+        report.show()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GCPorts
+import TestSupport
 import Testing
 
 /// Splits `bytes` into random pieces of 0 to 9 bytes (UTF-8 characters are
@@ -144,15 +145,16 @@ func roundTripSeed(_ encoding: String) -> UInt64 {
     // The same with one converter per port (the process-wide setting, so in
     // a child process), for the stateful encodings and one stateless one.
     @Test func randomTextRoundTripsWithAConverterPerPort() async {
-        await #expect(processExitsWith: .success) {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
             try! Ports.configure(.init(converters: .perPort))
-            var failures: [RoundTripFailure] = []
             for encoding in ["UTF-16", "UTF-7", "ISO-2022-JP", "SHIFT_JIS"] {
-                failures += try! roundTrip(encoding, seed: roundTripSeed(encoding), cases: 6)
+                let failures = try! roundTrip(encoding, seed: roundTripSeed(encoding), cases: 6)
+                report.check(failures.isEmpty, "\(encoding): \(failures.count) failures")
+                for failure in failures.prefix(5) { report.note("\(failure)") }
             }
-            ChildReport.write("per-port-round-trip", failures.prefix(10).map(\.description))
-            exit(failures.isEmpty ? 0 : 1)
+            report.exit()
         }
-        ChildReport.print("per-port-round-trip")
+        report.show()
     }
 }

@@ -1,18 +1,11 @@
 import BoehmGC
 import GCPorts
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// Bytes as hex, for messages.
-func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { byte in
-        let digits = String(byte, radix: 16, uppercase: true)
-        return digits.count == 1 ? "0" + digits : digits
-    }.joined(separator: " ")
-}
 
 /// Opens a file port on `path`, writes `text` and drops the port unclosed,
 /// in a frame of its own.
@@ -25,36 +18,40 @@ func writeAndDropFilePort(path: String, encoding: String, text: String) throws {
 }
 
 /// Output ports of stateful encodings (ISO-2022-JP, UTF-7, UTF-16 with a
-/// byte-order mark) end in the initial state on every path, write
-/// replacements in a state where they are valid, and a rejected write
-/// changes nothing. The first three tests are the failures of issue 12.
+/// byte-order mark) end in the initial state on every path (close, the
+/// flush at process exit, the collector's release), write replacements in
+/// a state where they are valid, and a rejected write changes nothing.
 @Suite struct StatefulOutputTests {
     static let jisNichi: [UInt8] = [0x1B, 0x24, 0x42, 0x46, 0x7C]  // ESC $ B, then 日
     static let toASCII: [UInt8] = [0x1B, 0x28, 0x42]  // ESC ( B
 
-    // Failure 1: the flush at process exit left the file in the JIS X 0208
-    // shift state; it must end like close does.
+    // The flush at process exit ends the output as close does: a file
+    // left in the JIS X 0208 shift state (or inside a UTF-7 run) would not
+    // read back as the text written.
     @Test(arguments: [
         ("ISO-2022-JP", jisNichi + toASCII),
         ("UTF-7", Array("+ZeU-".utf8)),
         ("UTF-16", [0xFF, 0xFE, 0xE5, 0x65]),
     ])
     func exitEndsTheOutputInTheInitialState(encoding: String, expected: [UInt8]) async {
-        let path = "/tmp/gcports-exit-state-\(getpid())-\(encoding)"
-        defer { unlink(path) }
-        await #expect(processExitsWith: .success) { [encoding] in
-            let path = "/tmp/gcports-exit-state-\(getppid())-\(encoding)"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let file = TemporaryFile()
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) {
+            [encoding, path = file.path as String, report = report as ChildReport] in
+            let fd = open(path, O_WRONLY | O_TRUNC)
+            guard fd >= 0 else { report.fail("open \(path): errno \(errno)") }
             let port = try! OutputPort.openFile(descriptor: fd, encoding: encoding)
             try! port.write("日")
-            withExtendedLifetime(port) { exit(0) }
+            report.note("wrote 日 to a \(encoding) file port; exiting with the port open")
+            withExtendedLifetime(port) { report.exit() }
         }
-        let written = readFile(path)
+        let written = file.contents
         #expect(written == expected, "\(encoding) at exit: \(hex(written)), expected \(hex(expected))")
     }
 
-    // Failure 2: a rejected write reset the converter but not the output, so
-    // "b" came out in the JIS X 0208 state.
+    // A rejected write changes nothing: the converter's state and the
+    // output stay as they were, so "b" comes out in ASCII, not in the JIS
+    // X 0208 state 日 left.
     @Test func aRejectedWriteChangesNothing() throws {
         let port = try OutputPort.openString(encoding: "ISO-2022-JP")
         try port.write("日")
@@ -66,7 +63,7 @@ func writeAndDropFilePort(path: String, encoding: String, text: String) throws {
         let bytes = try port.contents()
         let expected = Self.jisNichi + Self.toASCII + [0x62]
         #expect(bytes == expected, "got \(hex(bytes)), expected \(hex(expected))")
-        #expect(port.column == 2)  // the rejected writes moved nothing
+        #expect(port.column == 2, "column \(port.column): the rejected writes must move nothing")
         try port.close()
     }
 
@@ -90,7 +87,8 @@ func writeAndDropFilePort(path: String, encoding: String, text: String) throws {
         try port.close()
     }
 
-    // Failure 3: an empty name opened the locale's charset.
+    // An empty name is unknown (iconv_open would take it for the locale's
+    // charset).
     @Test func anEmptyEncodingNameIsUnknown() throws {
         #expect(throws: PortError.unknownEncoding("")) { _ = try OutputPort.openString(encoding: "") }
         #expect(throws: PortError.unknownEncoding("")) { _ = try OutputPort.openFile(descriptor: 1, encoding: "") }

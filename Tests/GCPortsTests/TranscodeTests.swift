@@ -1,31 +1,14 @@
 import Foundation
 import GCPorts
+import TestSupport
 import Testing
-
-/// The `transcode` executable, which SwiftPM builds next to the test bundle
-/// (`swift build --build-tests` builds every target); `TRANSCODE` in the
-/// environment names another.
-func transcodePath() -> String {
-    if let path = ProcessInfo.processInfo.environment["TRANSCODE"] { return path }
-    let bundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    return bundle.deletingLastPathComponent().appendingPathComponent("transcode").path
-}
-
-/// Writes `bytes` to a new temporary file and returns its path.
-func temporaryFile(_ bytes: [UInt8], _ name: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-        "gcports-\(name)-\(UUID().uuidString)"
-    ).path
-    try Data(bytes).write(to: URL(fileURLWithPath: path))
-    return path
-}
 
 /// transcode, the ports' end-to-end test: byte for byte what iconv(1)
 /// writes, in both directions, at chunk sizes 1, 7 and 65536.
 @Suite struct TranscodeTests {
     @Test(arguments: testedEncodings)
     func matchesIconvInBothDirections(encoding: String) throws {
-        let tool = transcodePath()
+        let tool = ChildProcess.path(of: "transcode")
         try #require(FileManager.default.isExecutableFile(atPath: tool), "build transcode first: \(tool)")
         var random = SeededRandom(seed: 0x7C0DE ^ UInt64(encoding.utf8.reduce(0) { $0 &* 31 &+ Int($1) }))
         let text = try Repertoire.text(encoding, length: 1_500, using: &random)
@@ -34,20 +17,17 @@ func temporaryFile(_ bytes: [UInt8], _ name: String) throws -> String {
         print(
             "\(encoding): \(text.unicodeScalars.count) scalars, \(utf8.count) bytes of UTF-8, \(encoded.count) encoded")
         let decoded = try iconv(encoded, from: encoding, to: "UTF-8")
-        let utf8File = try temporaryFile(utf8, "utf8")
-        let encodedFile = try temporaryFile(encoded, "encoded")
-        defer {
-            unlink(utf8File)
-            unlink(encodedFile)
-        }
+        let utf8File = TemporaryFile(contents: utf8)
+        let encodedFile = TemporaryFile(contents: encoded)
         for chunk in [1, 7, 65_536] {
-            let forward = try run(tool, ["-f", "UTF-8", "-t", encoding, "--chunk", String(chunk), utf8File], input: [])
+            let forward = try run(
+                tool, ["-f", "UTF-8", "-t", encoding, "--chunk", String(chunk), utf8File.path], input: [])
             #expect(forward.status == 0, "UTF-8 to \(encoding), chunk \(chunk): \(forward.error)")
             #expect(
                 forward.output == encoded,
                 "UTF-8 to \(encoding), chunk \(chunk): \(firstDifference(forward.output, encoded))")
             let backward = try run(
-                tool, ["-f", encoding, "-t", "UTF-8", "--chunk", String(chunk), encodedFile], input: [])
+                tool, ["-f", encoding, "-t", "UTF-8", "--chunk", String(chunk), encodedFile.path], input: [])
             #expect(backward.status == 0, "\(encoding) to UTF-8, chunk \(chunk): \(backward.error)")
             #expect(
                 backward.output == decoded,
@@ -56,7 +36,7 @@ func temporaryFile(_ bytes: [UInt8], _ name: String) throws -> String {
     }
 
     @Test func invalidInputExitsWithItsOffset() throws {
-        let tool = transcodePath()
+        let tool = ChildProcess.path(of: "transcode")
         try #require(FileManager.default.isExecutableFile(atPath: tool), "build transcode first: \(tool)")
         let bad: [UInt8] = Array("abc\n".utf8) + [0xE6, 0x97, 0xA5, 0xFF] + Array("z\n".utf8)
         for chunk in ["1", "3", "65536"] {
@@ -78,15 +58,4 @@ func temporaryFile(_ bytes: [UInt8], _ name: String) throws -> String {
         let badChunk = try run(tool, ["-f", "UTF-8", "-t", "UTF-8", "--chunk", String(Int.max)], input: [])
         #expect(badChunk.status != 0 && badChunk.error.contains("--chunk"), "\(badChunk.error)")
     }
-}
-
-/// Where two byte strings first differ, for messages.
-func firstDifference(_ got: [UInt8], _ expected: [UInt8]) -> String {
-    let index =
-        zip(got, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-        ?? min(got.count, expected.count)
-    let from = max(0, index - 8)
-    return "\(got.count) bytes against \(expected.count), first difference at \(index): "
-        + "got \(hex(Array(got[from..<min(got.count, index + 8)]))), "
-        + "expected \(hex(Array(expected[from..<min(expected.count, index + 8)])))"
 }

@@ -1,5 +1,6 @@
-// gc-shapes: the shapes in which real programs have crashed the collector,
-// each a child process the tests run many times (CrashShapeTests). A shape
+// gc-shapes: program shapes the collector must survive (threads that exit
+// with signals blocked, modules unloaded during a collection, fork), each a
+// child process the tests run many times (CrashShapeTests). A shape
 // exits 0 when it ran to the end and every check held, non-zero with a
 // message otherwise; a crash is a signal.
 //
@@ -199,14 +200,16 @@ case "fork":
         let pid = fork()
         if pid < 0 { fail("fork: errno \(errno)") }
         if pid == 0 { exit(childOfFork()) }
-        // A child that hangs is killed after 30 s (and counted): it must
-        // not outlive this process holding the test's output pipe.
+        // A child that hangs is killed after 30 s of wall time (and
+        // counted): it must not outlive this process holding the test's
+        // output pipe.
         var status: Int32 = 0
-        var waited = 0
+        let deadline = ContinuousClock.now + .seconds(30)
         while waitpid(pid, &status, WNOHANG) == 0 {
-            if waited == 30_000 {
+            if ContinuousClock.now > deadline {
                 // SIGABRT first: with SWIFT_BACKTRACE on, the child prints
                 // where it hangs before it dies.
+                print("child \(pid) hung for 30 s: killed")
                 kill(pid, SIGABRT)
                 usleep(5_000_000)
                 kill(pid, SIGKILL)
@@ -215,7 +218,6 @@ case "fork":
                 break
             }
             usleep(1_000)
-            waited += 1
         }
         if status == -1 {
             failed.append("hung")

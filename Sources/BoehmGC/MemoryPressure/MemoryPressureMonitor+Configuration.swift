@@ -166,12 +166,10 @@ extension MemoryPressureMonitor {
             if let samplingInterval, samplingInterval <= .zero || samplingInterval > .seconds(86_400) {
                 throw .invalidArgument("samplingInterval must be in (0, 24 h], got \(samplingInterval)")
             }
-            for (name, limit) in [("foreignLimit", foreignLimit), ("residentLimit", residentLimit)] {
-                if let limit, limit <= 0 { throw .invalidArgument("\(name) must be positive, got \(limit)") }
-            }
-            if case .bytes(let limit) = gcHeapBudget, limit <= 0 {
-                throw .invalidArgument("gcHeapBudget must be positive, got \(limit)")
-            }
+            var gcHeapLimit: Int? = nil
+            if case .bytes(let limit) = gcHeapBudget { gcHeapLimit = limit }
+            try GCError.checkPositive(
+                ["foreignLimit": foreignLimit, "residentLimit": residentLimit, "gcHeapBudget": gcHeapLimit])
         }
 
         /// The level after `current` for a sample of `utilization`: up at

@@ -62,10 +62,7 @@ internal final class ConverterPool: Sendable {
         self.encoding = encoding
         self.direction = direction
         isIdentity = ["UTF-8", "UTF8"].contains(encoding.uppercased())
-        let open = { () throws(PortError) -> iconv_t in
-            direction == .encoding
-                ? try Iconv.open(to: encoding, from: "UTF-8") : try Iconv.open(to: "UTF-8", from: encoding)
-        }
+        let open = { () throws(PortError) -> iconv_t in try ConverterPool.open(encoding, direction) }
         let warmUp = try open()
         let before = ForeignResources.mallocBytesInUse
         let probe = try open()
@@ -102,8 +99,15 @@ internal final class ConverterPool: Sendable {
 
     /// Opens a new converter (never an idle one).
     func open() throws(PortError) -> iconv_t {
-        direction == .encoding
-            ? try Iconv.open(to: encoding, from: "UTF-8") : try Iconv.open(to: "UTF-8", from: encoding)
+        try ConverterPool.open(encoding, direction)
+    }
+
+    /// Opens a new converter between `encoding` and UTF-8 in `direction`.
+    private static func open(_ encoding: String, _ direction: ConversionDirection) throws(PortError) -> iconv_t {
+        switch direction {
+        case .encoding: try Iconv.open(to: encoding, from: "UTF-8")
+        case .decoding: try Iconv.open(to: "UTF-8", from: encoding)
+        }
     }
 
     /// Gives a converter back: reset and kept if it can serve another port

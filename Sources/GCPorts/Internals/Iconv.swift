@@ -19,6 +19,17 @@ internal enum Iconv {
         case incomplete
         /// Another error (its errno).
         case failed(Int32)
+
+        /// How a call that stopped with `errno` (0: no error; never E2BIG)
+        /// ended.
+        init(errno code: Int32) {
+            switch code {
+            case 0: self = .done
+            case EILSEQ: self = .invalid
+            case EINVAL: self = .incomplete
+            default: self = .failed(code)
+            }
+        }
     }
 
     /// Opens a converter from `source` to `target`, inside the library's gate
@@ -59,20 +70,12 @@ internal enum Iconv {
         var inLeft = input.count
         var room = min(max(64, input.count * 2 + 16), 1 << 20)
         while true {
-            output.reserveFree(room)
-            let free = output.freeSpace
-            var outPointer: UnsafeMutablePointer<CChar>? = free.baseAddress!.assumingMemoryBound(to: CChar.self)
-            var outLeft = free.count
-            let result = iconv(converter, &inPointer, &inLeft, &outPointer, &outLeft)
-            let code = result == -1 ? errno : 0
-            output.commit(free.count - outLeft)
-            if result != -1 { return (input.count - inLeft, .done) }
-            switch code {
-            case E2BIG: room = max(room, free.count) * 2
-            case EILSEQ: return (input.count - inLeft, .invalid)
-            case EINVAL: return (input.count - inLeft, .incomplete)
-            default: return (input.count - inLeft, .failed(code))
+            let (code, had) = call(converter, &inPointer, &inLeft, into: output, room: room)
+            if code == E2BIG {
+                room = max(room, had) * 2
+                continue
             }
+            return (input.count - inLeft, Outcome(errno: code))
         }
     }
 
@@ -87,15 +90,8 @@ internal enum Iconv {
             while true {
                 var outPointer: UnsafeMutablePointer<CChar>? = scratch.baseAddress
                 var outLeft = scratch.count
-                let result = iconv(converter, &inPointer, &inLeft, &outPointer, &outLeft)
-                if result != -1 { return (input.count - inLeft, .done) }
-                let code = errno
-                switch code {
-                case E2BIG: continue
-                case EILSEQ: return (input.count - inLeft, .invalid)
-                case EINVAL: return (input.count - inLeft, .incomplete)
-                default: return (input.count - inLeft, .failed(code))
-                }
+                let code = iconv(converter, &inPointer, &inLeft, &outPointer, &outLeft) == -1 ? errno : 0
+                if code != E2BIG { return (input.count - inLeft, Outcome(errno: code)) }
             }
         }
     }
@@ -105,17 +101,28 @@ internal enum Iconv {
     /// back) and returns it there.
     static func finish(_ converter: iconv_t, into output: ByteBuffer) {
         var room = 64
-        while true {
-            output.reserveFree(room)
-            let free = output.freeSpace
-            var outPointer: UnsafeMutablePointer<CChar>? = free.baseAddress!.assumingMemoryBound(to: CChar.self)
-            var outLeft = free.count
-            let result = iconv(converter, nil, nil, &outPointer, &outLeft)
-            let code = result == -1 ? errno : 0
-            output.commit(free.count - outLeft)
-            if result != -1 || code != E2BIG || room > 1 << 16 { return }
+        while call(converter, nil, nil, into: output, room: room).errno == E2BIG && room <= 1 << 16 {
             room *= 4
         }
+    }
+
+    /// One iconv(3) call that writes at the end of `output`, with at least
+    /// `room` bytes free, and keeps what it wrote. `input` and `inputLeft`
+    /// are iconv's (nil for a call that returns to the initial state).
+    ///
+    /// - Returns: 0 when the call converted all its input, else its errno;
+    ///   and the free bytes it had.
+    private static func call(
+        _ converter: iconv_t, _ input: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+        _ inputLeft: UnsafeMutablePointer<Int>?, into output: ByteBuffer, room: Int
+    ) -> (errno: Int32, room: Int) {
+        output.reserveFree(room)
+        let free = output.freeSpace
+        var outPointer: UnsafeMutablePointer<CChar>? = free.baseAddress!.assumingMemoryBound(to: CChar.self)
+        var outLeft = free.count
+        let code = iconv(converter, input, inputLeft, &outPointer, &outLeft) == -1 ? errno : 0
+        output.commit(free.count - outLeft)
+        return (code, free.count)
     }
 
     /// Returns the converter to its initial state, discarding what that

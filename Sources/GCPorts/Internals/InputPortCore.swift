@@ -1,5 +1,4 @@
 import BoehmGC
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -12,11 +11,11 @@ import Synchronization
 /// of the open-ports table keeps it reachable, so the table's vacuum can
 /// release it (give its converter back, close its descriptor if the port
 /// owns it) after the port itself was collected.
-internal final class InputPortCore: @unchecked Sendable {
+internal final class InputPortCore: PortCore, @unchecked Sendable {
     // Mutable fields are touched only under the lock of the ForeignResource
     // that owns this core (withHandle), or by its release function, which
-    // runs once, after the handle was taken out of that lock. `positionWord`
-    // is an atomic so the port's line and column can be read without it.
+    // runs once, after the handle was taken out of that lock. `position` is
+    // atomic so the port's line and column can be read without the lock.
     enum Source {
         case bytes([UInt8])
         case descriptor(Int32)
@@ -48,7 +47,7 @@ internal final class InputPortCore: @unchecked Sendable {
     /// Invalid input was reached (policy `.error`): the text before it can
     /// still be read; every read that must go further throws this.
     var pendingError: PortError?
-    let positionWord = Atomic<WordPair>(WordPair(first: 0, second: 0))
+    let position = AtomicPortPosition()
     let account: PortAccount
 
     init(
@@ -59,7 +58,7 @@ internal final class InputPortCore: @unchecked Sendable {
         self.closesDescriptor = closesDescriptor
         self.bufferCapacity = bufferCapacity
         self.invalidInput = invalidInput
-        if case .replace(let text) = invalidInput { replacement = Array(text.utf8) } else { replacement = [] }
+        replacement = invalidInput.replacementUTF8
         self.converter = converter
         self.account = account
         rawBaseline = InputPortCore.rawCapacity(bufferCapacity)
@@ -74,18 +73,6 @@ internal final class InputPortCore: @unchecked Sendable {
     /// Initial text buffer: a block's text (twice the bytes: Latin-1 letters
     /// take two bytes of UTF-8).
     static func textCapacity(_ bufferCapacity: Int) -> Int { min(bufferCapacity, 1 << 24) * 2 + 64 }
-
-    var position: PortPosition {
-        get {
-            let word = positionWord.load(ordering: .relaxed)
-            return PortPosition(line: Int(bitPattern: word.first), column: Int(bitPattern: word.second))
-        }
-        set {
-            positionWord.store(
-                WordPair(first: UInt(bitPattern: newValue.line), second: UInt(bitPattern: newValue.column)),
-                ordering: .relaxed)
-        }
-    }
 
     /// More text may still be decoded.
     var canGrow: Bool { !atEnd && pendingError == nil }
@@ -150,23 +137,16 @@ internal final class InputPortCore: @unchecked Sendable {
                 break conversion
             case .incomplete where !sourceEnded:
                 break conversion  // the rest comes with the next block
-            case .incomplete:
-                // An incomplete sequence ends the input.
+            case .incomplete, .invalid:
+                // Invalid input, or an incomplete sequence that ends the input.
                 guard case .replace = invalidInput else {
                     pendingError = .invalidInput(byteOffset: rawOffset)
                     return
                 }
                 text.append(replacement)
-                rawOffset += raw.count
-                raw.removeAll()
-                break conversion
-            case .invalid:
-                guard case .replace = invalidInput else {
-                    pendingError = .invalidInput(byteOffset: rawOffset)
-                    return
-                }
-                text.append(replacement)
-                let skipped = min(converter.pool.unitSize, raw.count)
+                // One replacement per invalid code unit, one for the
+                // incomplete end.
+                let skipped = outcome == .invalid ? min(converter.pool.unitSize, raw.count) : raw.count
                 raw.consume(skipped)
                 rawOffset += skipped
             case .failed(let code):
@@ -241,11 +221,16 @@ internal final class InputPortCore: @unchecked Sendable {
     func take(_ byteCount: Int, keeping: Int? = nil) -> String {
         let bytes = UnsafeRawBufferPointer(rebasing: text.readable[..<byteCount])
         let string = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<(keeping ?? byteCount)]), as: UTF8.self)
-        var position = self.position
-        position.advance(over: bytes)
-        self.position = position
-        text.consume(byteCount)
+        consume(byteCount)
         return string
+    }
+
+    /// Removes `byteCount` bytes of text, moving the position over them.
+    private func consume(_ byteCount: Int) {
+        var position = self.position.load()
+        position.advance(over: UnsafeRawBufferPointer(rebasing: text.readable[..<byteCount]))
+        self.position.store(position)
+        text.consume(byteCount)
     }
 
     /// The next line, without its terminator ("\n" or "\r\n"); the last
@@ -280,27 +265,26 @@ internal final class InputPortCore: @unchecked Sendable {
     /// The text decoded so far, or decoded from the next block if none;
     /// nil at the end of the input.
     func readAvailable() throws(PortError) -> String? {
-        while text.isEmpty && canGrow { try fillMore() }
-        if text.isEmpty {
-            if let pendingError { throw pendingError }
-            return nil
-        }
+        guard try decodeIfEmpty() else { return nil }
         return take(text.count)
     }
 
     /// As ``readAvailable()``, as UTF-8 bytes.
     func readAvailableUTF8() throws(PortError) -> [UInt8]? {
-        while text.isEmpty && canGrow { try fillMore() }
-        if text.isEmpty {
-            if let pendingError { throw pendingError }
-            return nil
-        }
+        guard try decodeIfEmpty() else { return nil }
         let bytes = Array(text.readable)
-        var position = self.position
-        position.advance(over: text.readable)
-        self.position = position
-        text.consume(text.count)
+        consume(bytes.count)
         return bytes
+    }
+
+    /// Decodes until some text is waiting, unless some already is.
+    ///
+    /// - Returns: Whether text is waiting (false at the end of the input).
+    /// - Throws: The pending error when invalid input comes before any text.
+    private func decodeIfEmpty() throws(PortError) -> Bool {
+        while text.isEmpty && canGrow { try fillMore() }
+        if text.isEmpty, let pendingError { throw pendingError }
+        return !text.isEmpty
     }
 
     /// After each read: give memory back when a long line or a large read
@@ -312,13 +296,11 @@ internal final class InputPortCore: @unchecked Sendable {
             to: converter.heldBytes + max(0, text.capacity - textBaseline) + max(0, raw.capacity - rawBaseline))
     }
 
-    /// The close function of the port's resource: give the converter back,
-    /// close the descriptor if the port owns it. Runs exactly once, from
-    /// close or from the open-ports table's vacuum.
-    static func release(_ core: InputPortCore) {
-        core.converter.release()
-        if core.closesDescriptor, case .descriptor(let descriptor) = core.source { _ = Glibc.close(descriptor) }
-        core.account.update(to: 0)
-        PortCounters.released.add(1, ordering: .relaxed)
+    var ownedDescriptor: Int32? {
+        guard closesDescriptor, case .descriptor(let descriptor) = source else { return nil }
+        return descriptor
     }
+
+    /// An input port has nothing to end before its release.
+    func prepareForRelease() {}
 }

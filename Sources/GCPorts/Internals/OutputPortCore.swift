@@ -1,5 +1,4 @@
 import BoehmGC
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -11,7 +10,7 @@ import Synchronization
 /// ``ForeignResource``, whose lock serialises every use; the registry entry
 /// of the open-ports table keeps it reachable, so the table's vacuum can
 /// finish, flush and release it after the port itself was collected.
-internal final class OutputPortCore: @unchecked Sendable {
+internal final class OutputPortCore: PortCore, @unchecked Sendable {
     // Mutable fields are touched only under the lock of the ForeignResource
     // that owns this core (withHandle), or by its release function, which
     // runs once, after the handle was taken out of that lock. `position` is
@@ -40,7 +39,7 @@ internal final class OutputPortCore: @unchecked Sendable {
     var hasEncoded = false
     /// The port's own converter wrote since the output was last ended.
     var isUnended = false
-    let positionWord = Atomic<WordPair>(WordPair(first: 0, second: 0))
+    let position = AtomicPortPosition()
     let account: PortAccount
 
     var isFilePort: Bool { descriptor >= 0 }
@@ -56,10 +55,8 @@ internal final class OutputPortCore: @unchecked Sendable {
         self.invalidInput = invalidInput
         self.account = account
         buffer = ByteBuffer(capacity: bufferCapacity)
-        if case .replace(let text) = invalidInput, converter.isIdentity {
-            replacement = Array(text.utf8)
-        } else if case .replace(let text) = invalidInput {
-            replacement = Array(text.utf8)
+        replacement = invalidInput.replacementUTF8
+        if case .replace(let text) = invalidInput, !converter.isIdentity {
             // The replacement must be representable: check it once with a
             // converter of the pool (never the port's own).
             let pool = converter.pool
@@ -68,20 +65,6 @@ internal final class OutputPortCore: @unchecked Sendable {
             let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(probe, $0, into: scratch) }
             pool.put(probe)
             guard outcome == .done else { throw .unencodableReplacement(text) }
-        } else {
-            replacement = []
-        }
-    }
-
-    var position: PortPosition {
-        get {
-            let word = positionWord.load(ordering: .relaxed)
-            return PortPosition(line: Int(bitPattern: word.first), column: Int(bitPattern: word.second))
-        }
-        set {
-            positionWord.store(
-                WordPair(first: UInt(bitPattern: newValue.line), second: UInt(bitPattern: newValue.column)),
-                ordering: .relaxed)
         }
     }
 
@@ -137,7 +120,7 @@ internal final class OutputPortCore: @unchecked Sendable {
     /// the policy; on an error nothing changes.
     private func encode(_ body: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
         let start = buffer.count
-        var position = self.position
+        var position = self.position.load()
         if converter.isIdentity {
             do throws(PortError) {
                 try copy(body, isValid: isValid, position: &position)
@@ -145,7 +128,7 @@ internal final class OutputPortCore: @unchecked Sendable {
                 buffer.truncate(toCount: start)
                 throw error
             }
-            self.position = position
+            self.position.store(position)
             return
         }
         let pool = converter.pool
@@ -181,7 +164,7 @@ internal final class OutputPortCore: @unchecked Sendable {
             hasEncoded = true
             isUnended = !borrowed
         }
-        self.position = position
+        self.position.store(position)
     }
 
     /// Throws the ``PortError/invalidInput(byteOffset:)`` that converting
@@ -287,12 +270,12 @@ internal final class OutputPortCore: @unchecked Sendable {
                     PortCounters.discardedIncompleteInput.add(1, ordering: .relaxed)
                 }
             case .replace where converter.isIdentity:
-                var position = self.position
+                var position = self.position.load()
                 buffer.append(replacement)
                 replacement.withUnsafeBytes { position.advance(over: $0) }
-                self.position = position
+                self.position.store(position)
             case .replace:
-                var position = self.position
+                var position = self.position.load()
                 do {
                     try converter.withConverter { cd, borrowed throws(PortError) in
                         try writeReplacement(with: cd, position: &position)
@@ -301,7 +284,7 @@ internal final class OutputPortCore: @unchecked Sendable {
                 } catch {
                     failure = error
                 }
-                self.position = position
+                self.position.store(position)
             }
         }
         endOutput()
@@ -344,19 +327,16 @@ internal final class OutputPortCore: @unchecked Sendable {
         account.update(to: converter.heldBytes + max(0, buffer.capacity - bufferCapacity))
     }
 
-    /// The close function of the port's resource: end the output, flush it,
-    /// give the converter back, close the descriptor if the port owns it.
-    /// Runs exactly once, from close or from the open-ports table's vacuum.
-    static func release(_ core: OutputPortCore) {
-        try? core.finish(reportsHeld: false)
+    var ownedDescriptor: Int32? { closesDescriptor ? descriptor : nil }
+
+    /// Ends the output (held bytes are counted, not thrown) and flushes it;
+    /// a failed flush is counted in ``Ports/Statistics/flushFailures``.
+    func prepareForRelease() {
+        try? finish(reportsHeld: false)
         do {
-            try core.flush()
+            try flush()
         } catch {
             PortCounters.flushFailures.add(1, ordering: .relaxed)
         }
-        core.converter.release()
-        if core.closesDescriptor { _ = Glibc.close(core.descriptor) }
-        core.account.update(to: 0)
-        PortCounters.released.add(1, ordering: .relaxed)
     }
 }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// What the ports need to know of UTF-8 that iconv does not say: where an
 /// incomplete sequence ends a write, and how much input one replacement
 /// stands for.
@@ -129,45 +125,5 @@ internal enum UTF8Scan {
     /// byte), as Swift's `String(decoding:as:)` replaces them.
     static func replacedLength(_ bytes: UnsafeRawBufferPointer) -> Int {
         max(1, validPrefixLength(bytes))
-    }
-}
-
-/// A port's line and column, as Guile's `port-line` and `port-column` count
-/// them: both from 0; a newline starts the next line at column 0, a
-/// carriage return goes back to column 0, a tab moves to the next multiple of
-/// 8, a backspace moves back one column (not before 0), a bell does not move,
-/// and every other Unicode scalar moves one column.
-internal struct PortPosition: Equatable {
-    var line = 0
-    var column = 0
-
-    /// Moves over the UTF-8 text `bytes`.
-    mutating func advance(over bytes: UnsafeRawBufferPointer) {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        let pointer = base.assumingMemoryBound(to: UInt8.self)
-        let count = bytes.count
-        // Lines: one per newline. The column only depends on what follows
-        // the last newline or carriage return.
-        var from = 0
-        var index = 0
-        while index < count {
-            guard let hit = memchr(pointer + index, 0x0A, count - index) else { break }
-            line += 1
-            index = UnsafeRawPointer(hit) - base + 1
-            from = index
-        }
-        if from > 0 { column = 0 }
-        var scan = from
-        while scan < count {
-            let byte = pointer[scan]
-            switch byte {
-            case 0x0D: column = 0
-            case 0x09: column += 8 - column % 8
-            case 0x08: if column > 0 { column -= 1 }
-            case 0x07: break
-            default: if byte & 0xC0 != 0x80 { column += 1 }
-            }
-            scan += 1
-        }
     }
 }

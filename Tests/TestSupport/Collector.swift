@@ -3,7 +3,7 @@ import Synchronization
 
 /// Collects and drains finalizers `rounds` times: after it, every object
 /// unreachable before the call has been finalized and every hook caught up.
-func collectAndDrain(rounds: Int = 3) {
+package func collectAndDrain(rounds: Int = 3) {
     for _ in 0..<rounds {
         GC.collect()
         GC.runFinalizers()
@@ -13,7 +13,7 @@ func collectAndDrain(rounds: Int = 3) {
 /// Allocates `count` objects, each with a short weak reference and no root,
 /// in a frame of its own so no address lingers in the caller's frame.
 @inline(never)
-func makeUnrootedObjects(_ count: Int, byteCount: Int = 32) throws -> [GCWeakReference] {
+package func makeUnrootedObjects(_ count: Int, byteCount: Int = 32) throws -> [GCWeakReference] {
     var links: [GCWeakReference] = []
     links.reserveCapacity(count)
     for _ in 0..<count {
@@ -26,7 +26,7 @@ func makeUnrootedObjects(_ count: Int, byteCount: Int = 32) throws -> [GCWeakRef
 /// Overwrites a few pages of the current stack so stale copies of
 /// addresses left by earlier calls do not keep objects alive.
 @inline(never)
-func scrubStack() {
+package func scrubStack() {
     var pad = [UInt8](repeating: 0, count: 1)
     withUnsafeTemporaryAllocation(of: UInt.self, capacity: 4096) { buffer in
         buffer.initialize(repeating: 0)
@@ -35,17 +35,24 @@ func scrubStack() {
     _ = pad
 }
 
-/// A counter shared with finalizers and hooks.
-final class Counter: Sendable {
+/// A counter shared with finalizers, hooks and helper threads.
+package final class Counter: Sendable {
     private let value = Atomic<Int>(0)
-    func increment() { value.add(1, ordering: .relaxed) }
-    var count: Int { value.load(ordering: .relaxed) }
+
+    package init() {}
+
+    package func increment() { value.add(1, ordering: .relaxed) }
+
+    package var count: Int { value.load(ordering: .relaxed) }
 }
 
-/// A value shared with finalizers and hooks, under a lock.
-final class Locked<Value: Sendable>: Sendable {
+/// A value shared with finalizers, hooks and helper threads, under a lock.
+package final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-    var value: Value { mutex.withLock { $0 } }
+
+    package init(_ value: Value) { mutex = Mutex(value) }
+
+    package func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+
+    package var value: Value { mutex.withLock { $0 } }
 }

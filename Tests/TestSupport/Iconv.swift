@@ -1,30 +1,36 @@
 import Foundation
-import Testing
 
-/// glibc's iconv(1), run as a subprocess: what the ports are compared with.
-struct IconvFailure: Error, CustomStringConvertible {
-    var status: Int32
-    var message: String
-    var description: String { "iconv exited \(status): \(message)" }
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// glibc's iconv(1) failed.
+package struct IconvFailure: Error, CustomStringConvertible {
+    package var status: Int32
+    package var message: String
+    package var description: String { "iconv exited \(status): \(message)" }
 }
 
-/// Runs `/usr/bin/iconv -f from -t to` (and `extra` arguments) on `input`.
-func iconv(_ input: [UInt8], from: String, to: String, extra: [String] = []) throws -> [UInt8] {
+/// Runs glibc's `/usr/bin/iconv -f from -t to` (and `extra` arguments) on
+/// `input`: what the ports are compared with.
+package func iconv(_ input: [UInt8], from: String, to: String, extra: [String] = []) throws -> [UInt8] {
     let outcome = try run("/usr/bin/iconv", ["-f", from, "-t", to] + extra, input: input)
     guard outcome.status == 0 else { throw IconvFailure(status: outcome.status, message: outcome.error) }
     return outcome.output
 }
 
-struct ProcessOutcome {
-    var status: Int32
-    var output: [UInt8]
-    var error: String
+/// How a program run by ``run(_:_:input:)`` ended.
+package struct ProcessOutcome {
+    package var status: Int32
+    package var output: [UInt8]
+    package var error: String
 }
 
 /// Runs `path` with `arguments`, `input` on its standard input (from a
-/// temporary file, so no pipe can fill up), and collects its output.
-func run(_ path: String, _ arguments: [String], input: [UInt8]) throws -> ProcessOutcome {
-    let inputURL = FileManager.default.temporaryDirectory.appendingPathComponent("gcports-in-\(UUID().uuidString)")
+/// temporary file, so no pipe can fill up), and collects its output and
+/// its standard error apart.
+package func run(_ path: String, _ arguments: [String], input: [UInt8]) throws -> ProcessOutcome {
+    let inputURL = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tests-in-\(UUID().uuidString)")
     try Data(input).write(to: inputURL)
     defer { try? FileManager.default.removeItem(at: inputURL) }
     let process = Process()
@@ -46,21 +52,5 @@ func run(_ path: String, _ arguments: [String], input: [UInt8]) throws -> Proces
     while errorReader.isExecuting || !errorReader.isFinished { usleep(1_000) }
     return ProcessOutcome(
         status: process.terminationStatus, output: [UInt8](outputData),
-        error: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
-}
-
-/// A value behind a lock, for the tests' helper threads.
-final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-
-    init(_ value: Value) {
-        self.value = value
-    }
-
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
+        error: String(decoding: errorData.value, as: UTF8.self))
 }

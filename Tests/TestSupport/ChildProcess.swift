@@ -9,30 +9,35 @@ import Testing
 /// to the test bundle (`swift build --build-tests` builds every target), as
 /// a child process. Tests that need a process of their own (exact
 /// process-wide counts, a heap limit, a shape that may crash) use it.
-enum ChildProcess {
-    struct Outcome {
+package enum ChildProcess {
+    package struct Outcome: CustomStringConvertible {
         /// The exit status, or nil if the child was killed by a signal.
-        var exitStatus: Int32?
-        var signal: Int32?
+        package var exitStatus: Int32?
+        package var signal: Int32?
         /// Whether the child outlived its deadline and was killed.
-        var timedOut: Bool
-        var output: String
+        package var timedOut: Bool
+        package var output: String
         /// The fields of the child's `result {...}` line.
-        var result: [String: Any]
+        package var result: [String: Any]
 
-        func int(_ key: String) -> Int { (result[key] as? NSNumber)?.intValue ?? -1 }
+        package func int(_ key: String) -> Int { (result[key] as? NSNumber)?.intValue ?? -1 }
 
-        var succeeded: Bool { exitStatus == 0 && !timedOut }
+        package var succeeded: Bool { exitStatus == 0 && !timedOut }
 
-        /// "exit 0", "signal 11", "killed after 60 s".
-        var summary: String {
+        /// "exit 0", "signal 11", "hung (killed at its deadline)".
+        package var summary: String {
             if timedOut { return "hung (killed at its deadline)" }
             if let signal { return "signal \(signal)" }
             return "exit \(exitStatus ?? -1)"
         }
+
+        /// The summary and the end of the output, for failure messages.
+        package var description: String {
+            "\(summary); output:\n\(output.suffix(2_000))"
+        }
     }
 
-    static func path(of executable: String) -> String {
+    package static func path(of executable: String) -> String {
         let variable = executable.uppercased().replacingOccurrences(of: "-", with: "_")
         if let path = ProcessInfo.processInfo.environment[variable] { return path }
         let bundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -41,9 +46,9 @@ enum ChildProcess {
 
     /// Runs `executable` with `arguments` and waits for it without blocking
     /// a thread of the test runner's pool; kills it (SIGKILL) after
-    /// `timeout`. The output is read after exit (the children print far
-    /// less than a pipe holds).
-    static func run(
+    /// `timeout`. Standard output and error are collected together, as they
+    /// come.
+    package static func run(
         _ executable: String, _ arguments: [String], timeout: Duration = .seconds(120), quiet: Bool = false
     ) async throws -> Outcome {
         let path = path(of: executable)
@@ -84,6 +89,11 @@ enum ChildProcess {
                 try? await Task.sleep(for: timeout)
                 if process.isRunning {
                     killed.withLock { $0 = true }
+                    // The child's process group too: Foundation sees the
+                    // child's end only once every process holding the socket
+                    // it gave the child has exited, and a grandchild (a
+                    // forked child that hangs) holds it as well as the pipe.
+                    kill(-pid, SIGKILL)
                     kill(pid, SIGKILL)
                 }
             }
@@ -112,8 +122,8 @@ enum ChildProcess {
 }
 
 /// The memory-pressure child (`Benchmarks/PressureChild`).
-enum PressureChild {
-    static func run(_ arguments: [String]) async throws -> ChildProcess.Outcome {
+package enum PressureChild {
+    package static func run(_ arguments: [String]) async throws -> ChildProcess.Outcome {
         try await ChildProcess.run("gc-pressure-child", arguments)
     }
 }

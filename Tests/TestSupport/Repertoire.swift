@@ -1,41 +1,24 @@
 import Foundation
 
-/// A small, fast, seeded random number generator (SplitMix64), so a failing
-/// run can be repeated from the seed it prints.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// The encodings the round-trip and transcode tests cover (issue 12).
-let testedEncodings = [
+/// The encodings the round-trip and transcode tests cover: Unicode forms,
+/// 8-bit, multibyte and stateful (ISO-2022, UTF-7, byte-order marks) ones.
+package let testedEncodings = [
     "UTF-8", "UTF-16LE", "UTF-16BE", "UTF-16", "UTF-32", "UTF-7", "ISO-8859-1", "ISO-8859-15", "CP1252", "KOI8-R",
     "EUC-JP", "SHIFT_JIS", "GB18030", "BIG5", "EUC-KR", "ISO-2022-JP", "ISO-2022-KR",
 ]
 
 /// Characters an encoding can represent, as iconv(1) says: candidates from
 /// many scripts, kept when they survive a round trip through iconv(1).
-enum Repertoire {
+package enum Repertoire {
     /// Line feed, tab and carriage return: every tested encoding has them
     /// (line feeds thrice, so lines come often).
-    static let controls: [Unicode.Scalar] = ["\n", "\n", "\n", "\t", "\r"]
+    package static let controls: [Unicode.Scalar] = ["\n", "\n", "\n", "\t", "\r"]
 
     /// Candidate scalars (no controls): ASCII, Latin-1 and Latin-9 extras,
     /// Greek, Cyrillic, punctuation and symbols, box drawing, CJK symbols,
     /// kana, a sample of ideographs and Hangul, full- and half-width forms,
     /// combining marks and some astral characters.
-    static let candidates: [Unicode.Scalar] = {
+    package static let candidates: [Unicode.Scalar] = {
         var random = SeededRandom(seed: 12)
         var values: [UInt32] = Array(0x20...0x7E)
         values += Array(0xA0...0xFF) + [0x152, 0x153, 0x160, 0x161, 0x17D, 0x17E, 0x178, 0x192, 0x2C6, 0x2DC]
@@ -54,7 +37,7 @@ enum Repertoire {
 
     /// The candidates `encoding` represents (one round trip per candidate,
     /// all in one pair of iconv(1) runs, cached).
-    static func of(_ encoding: String) throws -> [Unicode.Scalar] {
+    package static func of(_ encoding: String) throws -> [Unicode.Scalar] {
         if let known = cache.withLock({ $0[encoding] }) { return known }
         // One candidate per line; a candidate iconv -c drops leaves its line
         // empty, one that comes back different is left out too.
@@ -73,7 +56,7 @@ enum Repertoire {
 
     /// Random text of `length` scalars from `encoding`'s repertoire, half of
     /// them ASCII (so shift sequences come and go).
-    static func text(_ encoding: String, length: Int, using random: inout SeededRandom) throws -> String {
+    package static func text(_ encoding: String, length: Int, using random: inout SeededRandom) throws -> String {
         let repertoire = try of(encoding)
         let ascii = repertoire.filter { $0.isASCII }
         var scalars = String.UnicodeScalarView()
