@@ -1,7 +1,7 @@
 // core-bench: what the core's safe handles cost against the raw floor (a bare
 // GC_malloc, called from C), with no live heap and with a live heap of 64 MB,
 // where libgc's 4,096-entry rule for its link and finalizer tables forces
-// full collections.
+// full collections; and a full collection's pause at each live heap.
 import ArgumentParser
 import BenchmarkDriverSupport
 import BenchmarkSupport
@@ -36,11 +36,17 @@ struct CoreBench: ParsableCommand {
         var ratioToFloor: Double
     }
 
+    struct Pause: Encodable {
+        var ballastMB: Int
+        var pauseMs: Double
+    }
+
     mutating func run() throws {
         if tiny { (count, ballasts, repeats) = (5_000, [0, 4], 1) }
         GC.initialize()
         var ballast: [GCRoot] = []
         var rows: [Row] = []
+        var pauses: [Pause] = []
         for mb in ballasts {
             // A live heap of linked 4 KiB scanned blocks, like a server's working set.
             while ballast.count * 4_096 < mb << 20 {
@@ -50,6 +56,14 @@ struct CoreBench: ParsableCommand {
             }
             if ballast.count * 4_096 > mb << 20 { ballast.removeAll() }
             GC.collect()
+            // A full collection of this live heap: its stop-the-world pause,
+            // the median of `repeats` forced collections.
+            var pauseSamples: [Double] = []
+            for _ in 0..<max(repeats, 1) {
+                GC.collect()
+                pauseSamples.append(GC.statistics.lastPause.milliseconds)
+            }
+            pauses.append(Pause(ballastMB: mb, pauseMs: median(pauseSamples)))
             let measured = try measureInTurns([
                 ("raw allocation (floor)", { count in try checkedFloor(cfloor_alloc_ns(count, 32)) }),
                 ("GCRoot", { count in try nanosecondsPerCall(count) { _ = try GCRoot(byteCount: 32) } }),
@@ -74,6 +88,10 @@ struct CoreBench: ParsableCommand {
                 pad(String(row.ballastMB), 3, left: true) + " MB     " + pad(row.operation, 28, left: true) + " "
                     + pad(fixed(row.nsPerOp), 8) + "  " + pad(fixed(row.ratioToFloor), 7))
         }
+        print("live heap   full collection pause (ms, median of \(max(repeats, 1)))")
+        for pause in pauses {
+            print(pad(String(pause.ballastMB), 4, left: true) + " MB    " + pad(fixed(pause.pauseMs, 2), 8))
+        }
         let stats = GC.statistics
         print("collections \(stats.collections), heap \(stats.heapSize >> 20) MB, total pause \(stats.totalPause)")
         if let json {
@@ -81,9 +99,15 @@ struct CoreBench: ParsableCommand {
                 rows[index].nsPerOp = decimals(rows[index].nsPerOp, 1)
                 rows[index].ratioToFloor = decimals(rows[index].ratioToFloor, 1)
             }
-            try writeJSON(["results": rows], to: json, snakeCaseKeys: true)
+            for index in pauses.indices { pauses[index].pauseMs = decimals(pauses[index].pauseMs, 2) }
+            try writeJSON(Report(results: rows, pauses: pauses), to: json, snakeCaseKeys: true)
         }
         withExtendedLifetime(ballast) {}
+    }
+
+    struct Report: Encodable {
+        var results: [Row]
+        var pauses: [Pause]
     }
 
     /// ns per operation of each of `operations` (each runs `count` times and
