@@ -11,6 +11,12 @@ import BenchmarkSupport
     import Glibc
 #endif
 
+/// How the Swift runs' collector collects (`GC.Configuration.collections`).
+enum CollectionsChoice: String, ExpressibleByArgument, Sendable {
+    case full
+    case generational
+}
+
 /// Where the soak's ports get their converters (GCPorts' converter policy).
 enum ConverterChoice: String, ExpressibleByArgument, Sendable {
     case pooled
@@ -58,6 +64,13 @@ struct PortChurn: AsyncParsableCommand {
             "pooled: ports borrow a converter from a per-encoding pool (the library's default); per-port: every port "
                 + "owns one (the story's dark matter). Every configuration, closed included, uses the same."))
     var converters: ConverterChoice = .pooled
+
+    @Option(
+        help: ArgumentHelp(
+            "full: every collection marks the whole heap (the library's default); generational: libgc's "
+                + "generational mode, partial collections with a full one every 19 (every Swift run, closed included).")
+    )
+    var collections: CollectionsChoice = .full
 
     @Option(name: .customLong("sample-ms"), help: "RSS sampling interval in milliseconds.")
     var sampleMilliseconds = 100
@@ -162,7 +175,8 @@ struct PortChurn: AsyncParsableCommand {
         print("port-churn: \(plans.count) runs, \(durationText) each\(iterationsText), one child process per run")
         print(
             "ports: \(portKind) ports writing ISO-8859-15 through iconv, one short line each"
-                + (converters == .pooled ? " (pooled converters)" : " (one converter per port)"))
+                + (converters == .pooled ? " (pooled converters)" : " (one converter per port)")
+                + (collections == .generational ? ", generational collections" : ""))
         if let guile {
             print(
                 "peer: \(guile.binary) \(guile.script) (string ports: iconv, not in the open-ports table; file ports on /dev/null: iconv, fd and the open-ports table)"
@@ -192,7 +206,7 @@ struct PortChurn: AsyncParsableCommand {
                     child, plan.config, "--ballast", String(plan.ballastMB), "--sample-ms", String(sampleMilliseconds),
                     "--max-rss", String(maxRSSMegabytes), "--port", portKind.rawValue,
                 ]
-                arguments += ["--converters", converters.rawValue]
+                arguments += ["--converters", converters.rawValue, "--collections", collections.rawValue]
                 if secondsPerRun > 0 { arguments += ["--duration", String(secondsPerRun)] }
                 if let iterations { arguments += ["--iterations", String(iterations)] }
                 if let policy = plan.policy { arguments += ["--policy", policy] }
@@ -221,7 +235,9 @@ struct PortChurn: AsyncParsableCommand {
             results.append(result)
         }
 
-        let report = Report(results: results, ballasts: ballasts, converters: converters.rawValue)
+        let report = Report(
+            results: results, ballasts: ballasts, converters: converters.rawValue,
+            collections: collections.rawValue)
         print("")
         print("ports/s and peak RSS are also given relative to `closed` at the same ballast; MB/100k is the")
         print("RSS slope per 100,000 ports from 10% of the run to its end; GCs are collections during the churn.")
@@ -237,7 +253,8 @@ struct PortChurn: AsyncParsableCommand {
         print(report.ceilingTable())
         let goals = report.goalsTable()
         if !goals.isEmpty {
-            print("\ngoals (issue 10, \(converters.rawValue) converters):")
+            let issue = collections == .generational ? "issue 11, generational" : "issue 10"
+            print("\ngoals (\(issue), \(converters.rawValue) converters):")
             print(goals)
         }
         if let policyTable = report.policyTable(policies: policies) {

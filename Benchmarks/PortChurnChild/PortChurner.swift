@@ -33,7 +33,9 @@ struct PortChurner {
     static let encoding = "ISO-8859-15"
     static let line = "churn: café € 42\n"
 
-    init(config: ChurnConfig, policy: String?, portKind: String, sharedConverters: Bool) throws(RunError) {
+    init(
+        config: ChurnConfig, policy: String?, portKind: String, sharedConverters: Bool, generational: Bool
+    ) throws(RunError) {
         self.config = config
         self.policyArgument = policy
         self.portKind = portKind
@@ -53,6 +55,7 @@ struct PortChurner {
             triggerPolicy = parsed
         }
         do {
+            if generational { try GC.configure(.init(collections: .generational())) }
             try ForeignMemory.configure(.init(policy: accounted ? triggerPolicy : .never))
             try Ports.configure(
                 .init(

@@ -2,7 +2,8 @@
 // (so RSS and peak RSS are its own), started by the port-churn driver:
 //
 //   port-churn-child CONFIG [--ballast MB] [--duration S] [--iterations N] [--sample-ms MS]
-//                    [--max-rss MB] [--port string|file] [--converters pooled|per-port] [--policy SPELLING]
+//                    [--max-rss MB] [--port string|file] [--converters pooled|per-port]
+//                    [--collections full|generational] [--policy SPELLING]
 //
 // It reports on standard output, one record per line (BenchmarkSupport's
 // ChildRecord; the Guile peer writes the same records):
@@ -55,6 +56,7 @@ struct Run {
     var maxRSSBytes: Int
     var portKind: String
     var sharedConverters: Bool
+    var generational: Bool
     /// A trigger policy spelling, for the policy table.
     var policy: String?
 
@@ -70,6 +72,7 @@ struct Run {
         maxRSSBytes = try arguments.int("max-rss", 4096) << 20
         portKind = arguments.string("port") ?? "string"
         sharedConverters = (arguments.string("converters") ?? "pooled") == "pooled"
+        generational = (arguments.string("collections") ?? "full") == "generational"
         policy = arguments.string("policy")
     }
 }
@@ -77,7 +80,8 @@ struct Run {
 func churn(_ run: Run) throws {
     // Process-wide settings first: they are sealed by the first use.
     var churner = try PortChurner(
-        config: run.config, policy: run.policy, portKind: run.portKind, sharedConverters: run.sharedConverters)
+        config: run.config, policy: run.policy, portKind: run.portKind, sharedConverters: run.sharedConverters,
+        generational: run.generational)
     let ballast: Ballast
     do {
         // 16-byte cells, the size of a Guile pair, so the collector marks the
