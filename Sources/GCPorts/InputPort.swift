@@ -296,6 +296,9 @@ public final class InputPort: Sendable {
 
     /// Whether ``close()`` closed the port (false for a port abandoned at a
     /// fork, which cannot be closed).
+    ///
+    /// Takes the port's lock, so it waits for a read in progress on another
+    /// thread.
     public var isClosed: Bool { resource.isClosed }
 
     /// The port's GC object: the key of its open-ports table entry.
@@ -315,14 +318,16 @@ public final class InputPort: Sendable {
     /// does not move, every other Unicode scalar forward one.
     public var column: Int { resource.core.position.load().column }
 
-    /// Foreign bytes reported for the port now, in bytes of malloc (0 when
-    /// ``Ports/Configuration/accountsForeignMemory`` is off, and once the
-    /// port is closed): its buffers,
-    /// the bytes of a bytes port and the Swift objects behind it; the
-    /// converter while it holds one (from open with
+    /// Foreign bytes reported for the port now, in bytes of malloc.
+    ///
+    /// They are its buffers, the bytes of a bytes port and the Swift objects
+    /// behind it; the converter while it holds one (from open with
     /// ``Ports/ConverterPolicy/perPort``; from its first read to close for a
     /// stateful encoding; never for a stateless encoding with
-    /// ``Ports/ConverterPolicy/pooled``), and its buffers' growth.
+    /// ``Ports/ConverterPolicy/pooled``); and its buffers' growth. 0 when
+    /// ``Ports/Configuration/accountsForeignMemory`` is off, and once the
+    /// port is closed. Takes the port's lock, so it waits for a read in
+    /// progress on another thread.
     public var foreignByteCount: Int { resource.foreignByteCount }
 
     /// Runs `body` with the core under the port's lock, and settles the
@@ -338,8 +343,9 @@ public final class InputPort: Sendable {
 extension InputPort {
     /// The lines of an input port, read as they are iterated.
     ///
-    /// Each ``next()`` is a ``InputPort/readLine()``. Copies of a `Lines`
-    /// value share one ``error``, and read from the same port.
+    /// Each call of ``next()`` reads a line with ``InputPort/readLine()``.
+    /// Copies of a `Lines` value share one ``error``, and read from the same
+    /// port. Not `Sendable`: iterate it on one thread.
     public struct Lines: Sequence, IteratorProtocol {
         private let port: InputPort
         private let box = ErrorBox()

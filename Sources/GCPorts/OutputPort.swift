@@ -295,6 +295,9 @@ public final class OutputPort: Sendable {
 
     /// Whether ``close()`` closed the port (false for a port abandoned at a
     /// fork, which cannot be closed).
+    ///
+    /// Takes the port's lock, so it waits for a write in progress on
+    /// another thread.
     public var isClosed: Bool { resource.isClosed }
 
     /// The port's GC object: the key of its open-ports table entry.
@@ -315,12 +318,15 @@ public final class OutputPort: Sendable {
     /// does not move, every other Unicode scalar forward one.
     public var column: Int { resource.core.position.load().column }
 
-    /// Foreign bytes reported for the port now, in bytes of malloc (0 when
+    /// Foreign bytes reported for the port now, in bytes of malloc.
+    ///
+    /// They are its buffer and the Swift objects behind it; the converter
+    /// while it holds one (from open with ``Ports/ConverterPolicy/perPort``;
+    /// from its first write to close for a stateful encoding; never for a
+    /// stateless encoding with ``Ports/ConverterPolicy/pooled``); and its
+    /// buffer's growth. 0 when
     /// ``Ports/Configuration/accountsForeignMemory`` is off, and once the
-    /// port is closed): its buffer and
-    /// the Swift objects behind it, the converter while it holds one (from
-    /// open with ``Ports/ConverterPolicy/perPort``; from its first write to
-    /// close for a stateful encoding; never for a stateless encoding with
-    /// ``Ports/ConverterPolicy/pooled``), and its buffer's growth.
+    /// port is closed. Takes the port's lock, so it waits for a write in
+    /// progress on another thread.
     public var foreignByteCount: Int { resource.foreignByteCount }
 }
