@@ -8,10 +8,10 @@ import BoehmGC
 /// descriptor, decoded with iconv and read as Swift text.
 ///
 /// In Guile's terms, a bytevector input port or a file input port with a
-/// port encoding. Any encoding glibc's iconv knows can be read. The port reads its source
-/// in blocks (``bufferCapacity`` bytes per read(2)) into malloc'd memory; a
-/// character split between two blocks is decoded once, when its last byte
-/// arrives. A byte-order mark at the start of UTF-16 or UTF-32 input sets
+/// port encoding. Any encoding glibc's iconv knows can be read. The port
+/// reads its source in blocks (``bufferCapacity`` bytes per read(2)) into
+/// malloc'd memory; a character split between two blocks is decoded once,
+/// when its last byte arrives. A byte-order mark at the start of UTF-16 or UTF-32 input sets
 /// the byte order and is not returned as text. Input that is not valid in
 /// the encoding, and an incomplete sequence at the end of the input, follow
 /// the port's ``InvalidInputPolicy``: ``PortError/invalidInput(byteOffset:)``
@@ -71,7 +71,7 @@ public final class InputPort: Sendable {
     ///   range; ``PortError/unknownEncoding(_:)`` (an empty name too);
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
-    ///   object cannot be allocated.
+    ///   object or table entry cannot be allocated.
     ///
     /// The corresponding C function is `iconv_open` (`encoding` to UTF-8):
     /// the first port of an encoding opens converters to probe it, and a
@@ -111,9 +111,10 @@ public final class InputPort: Sendable {
     ///   or a capacity out of range; ``PortError/unknownEncoding(_:)``;
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
-    ///   object cannot be allocated. A descriptor the port was to own is left
-    ///   open when the arguments or the encoding are refused, but closed
-    ///   when the GC object cannot be allocated.
+    ///   object or table entry cannot be allocated. A descriptor the port
+    ///   was to own is left open when the arguments or the encoding are
+    ///   refused, but closed when the GC object or table entry cannot be
+    ///   allocated.
     ///
     /// The corresponding C function is `iconv_open` (`encoding` to UTF-8):
     /// the first port of an encoding opens converters to probe it, and a
@@ -260,9 +261,11 @@ public final class InputPort: Sendable {
     }
 
     /// Reads the text decoded so far as UTF-8 bytes, decoding the next block
-    /// first if none is, without making a `String` (which would check the
-    /// bytes once more): for passing text on, such as to
-    /// ``OutputPort/write(utf8Bytes:)``.
+    /// first if none is.
+    ///
+    /// No `String` is made (which would check the bytes once more): this is
+    /// for passing text on, such as to ``OutputPort/write(utf8Bytes:)``; see
+    /// <doc:Transcoding>.
     ///
     /// - Returns: The UTF-8 of at least one scalar (never a part of one), or
     ///   nil at the end of the input.
@@ -277,7 +280,8 @@ public final class InputPort: Sendable {
     ///
     /// Each element is a line as ``readLine()`` returns it. Iteration ends
     /// at the end of the input, or at the first error, which is then in
-    /// ``Lines/error`` (and the port's next read throws it again).
+    /// ``Lines/error`` (after invalid input, the port's next read throws it
+    /// again).
     public var lines: Lines { Lines(port: self) }
 
     /// Closes the port (Guile's `close-port`).

@@ -10,11 +10,12 @@ import BoehmGC
 ///
 /// In Guile's terms, an output string port (whose contents come out as
 /// encoded bytes, like a bytevector output port with a transcoder) or a file
-/// output port, with a port encoding. Any encoding glibc's iconv knows can be written, stateful ones included
-/// (ISO-2022-*, UTF-7, UTF-16 and UTF-32 with a byte-order mark): the
-/// output always ends in the encoding's initial state, whichever way it
-/// ends: ``close()``, the flush at process exit, or the collector
-/// releasing a port that was dropped unclosed.
+/// output port, with a port encoding. Any encoding glibc's iconv knows can be
+/// written, stateful ones included (ISO-2022-*, UTF-7, UTF-16 and UTF-32
+/// with a byte-order mark): the output always ends in the encoding's initial
+/// state, whichever way it ends: ``close()``, ``contents()``, the flush at
+/// process exit, or the collector releasing a port that was dropped
+/// unclosed. See <doc:EncodingsAndInvalidInput>.
 ///
 /// Every open port is in the process's open-ports table (see ``Ports``), a
 /// weak-keyed table: a port dropped unclosed can be collected, and the
@@ -65,7 +66,7 @@ public final class OutputPort: Sendable {
     ///   ``PortError/unencodableReplacement(_:)``;
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
-    ///   object cannot be allocated.
+    ///   object or table entry cannot be allocated.
     ///
     /// The corresponding C function is `iconv_open` (UTF-8 to `encoding`):
     /// the first port of an encoding opens converters to probe it, and a
@@ -106,9 +107,10 @@ public final class OutputPort: Sendable {
     ///   ``PortError/unencodableReplacement(_:)``;
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
-    ///   object cannot be allocated. A descriptor the port was to own is left
-    ///   open when the arguments, the encoding or the replacement are
-    ///   refused, but closed when the GC object cannot be allocated.
+    ///   object or table entry cannot be allocated. A descriptor the port
+    ///   was to own is left open when the arguments, the encoding or the
+    ///   replacement are refused, but closed when the GC object or table
+    ///   entry cannot be allocated.
     ///
     /// The corresponding C function is `iconv_open` (UTF-8 to `encoding`):
     /// the first port of an encoding opens converters to probe it, and a

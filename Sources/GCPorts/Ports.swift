@@ -27,9 +27,10 @@ public enum Ports {
     ///
     /// See <doc:PooledAndPerPortConverters>.
     public enum ConverterPolicy: Sendable, Equatable {
-        /// From a pool per encoding and direction (the default). A port of a
-        /// stateless encoding (ISO-8859-x, UTF-8, UTF-16LE, SHIFT_JIS, ...)
-        /// borrows a converter for each write or read and holds none in
+        /// From a pool per encoding and direction (the default).
+        ///
+        /// A port of a stateless encoding (ISO-8859-x, UTF-16LE, SHIFT_JIS,
+        /// ...) borrows a converter for each write or read and holds none in
         /// between; a port of a stateful one (ISO-2022-*, UTF-7, UTF-16 and
         /// UTF-32 with a byte-order mark) takes one at its first write or
         /// read and gives it back, returned to its initial state, at close
@@ -42,17 +43,21 @@ public enum Ports {
         /// kept per encoding and direction (~33 kB of malloc each with
         /// glibc 2.36), not counted as any port's foreign bytes.
         case pooled
-        /// One converter per port, opened with the port (`iconv_open`) and
-        /// closed with it (`iconv_close`), or when the collector finds it
-        /// dropped: every dropped port holds ~33 kB of iconv memory until
-        /// then, the "dark matter" the port-churn soak measures. UTF-8 ports
-        /// still have none.
+        /// One converter per port, opened with the port and closed with it.
+        ///
+        /// The converter is opened (`iconv_open`) when the port opens, and
+        /// closed (`iconv_close`) when it is closed or when the collector
+        /// finds it dropped: every dropped port holds ~33 kB of iconv memory
+        /// until then, the "dark matter" the port-churn soak measures. UTF-8
+        /// ports still have none.
         case perPort
     }
 
-    /// Process-wide settings of the ports, fixed when the ports' state is
-    /// made (by the first port opened, or the first call of
-    /// ``Ports/flushAll()``, ``Ports/vacuum()`` or ``Ports/statistics``).
+    /// Process-wide settings of the ports.
+    ///
+    /// They are fixed when the ports' state is made: by the first port
+    /// opened, or the first call of ``Ports/flushAll()``, ``Ports/vacuum()``
+    /// or ``Ports/statistics``.
     public struct Configuration: Sendable, Equatable {
         /// When ports dropped unclosed are released: by a vacuum of the
         /// open-ports table after every collection (`.eager`), or, for the
@@ -122,7 +127,9 @@ public enum Ports {
     /// thrown. Each port is flushed under its own lock, one at a time, so
     /// the call waits for a write in progress on another thread. Ports
     /// opened or closed meanwhile may be missed, and so are ports that
-    /// another thread was using at a fork (in the child).
+    /// another thread was using at a fork (in the child). A first call
+    /// before any port makes the ports' state, which fixes
+    /// ``configuration``.
     ///
     /// - Returns: How many open output ports were visited, string ports
     ///   included.
@@ -139,15 +146,19 @@ public enum Ports {
         }
     }
 
-    /// Runs the open-ports table's vacuum now: ports the last collection
-    /// found unreachable are released (output ports ended and flushed,
-    /// converters given back, owned descriptors closed).
+    /// Runs the open-ports table's vacuum now.
     ///
-    /// The vacuum runs after every collection on its own (on the finalizer
-    /// thread) and at the table's next insert; the call is for a caller
-    /// that wants the dropped ports released before then.
+    /// Ports the last collections found unreachable are released: output
+    /// ports ended and flushed, converters given back, owned descriptors
+    /// closed, foreign bytes given back. The vacuum runs after every
+    /// collection on its own (on the finalizer thread) and at the table's
+    /// next insert; the call is for a caller that wants the dropped ports
+    /// released before then. It does not collect: a port dropped since the
+    /// last collection waits for the next one. A first call before any
+    /// port makes the ports' state, which fixes ``configuration``.
     ///
-    /// The corresponding C functions are `write`, `iconv_close` and `close`.
+    /// The corresponding C functions are `iconv`, `write`, `iconv_close`
+    /// and `close`.
     public static func vacuum() {
         state.registry.vacuum()
     }
@@ -183,7 +194,8 @@ public enum Ports {
     /// The counters now.
     ///
     /// Each counter is read on its own (relaxed atomics), so counters read
-    /// while ports open and close may disagree by a few.
+    /// while ports open and close may disagree by a few. A first read before
+    /// any port makes the ports' state, which fixes ``configuration``.
     public static var statistics: Statistics {
         let registry = state.registry
         let released = PortCounters.released.load(ordering: .relaxed)
