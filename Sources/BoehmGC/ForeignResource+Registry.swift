@@ -13,7 +13,8 @@
 /// process-wide lock (the *lean vacuum*; see <doc:ForeignMemoryAndResources>).
 ///
 /// The registry also lists the open resources (``forEachOpen(_:_:)``), which
-/// is how the ports flush every open file port at exit.
+/// is how the ports flush every open output port (`Ports.flushAll()`, and
+/// at exit, where they also end it).
 public final class ForeignResourceRegistry: Sendable {
     internal let table: GCWeakTable
 

@@ -7,10 +7,11 @@ import BoehmGC
 /// A text input port: bytes in a chosen encoding, from memory or from a file
 /// descriptor, decoded with iconv and read as Swift text.
 ///
-/// Any encoding glibc's iconv knows can be read. The port reads its source
-/// in blocks (``bufferCapacity`` bytes per read(2)) into malloc'd memory; a
-/// character split between two blocks is decoded once, when its last byte
-/// arrives. A byte-order mark at the start of UTF-16 or UTF-32 input sets
+/// In Guile's terms, a bytevector input port or a file input port with a
+/// port encoding. Any encoding glibc's iconv knows can be read. The port
+/// reads its source in blocks (``bufferCapacity`` bytes per read(2)) into
+/// malloc'd memory; a character split between two blocks is decoded once,
+/// when its last byte arrives. A byte-order mark at the start of UTF-16 or UTF-32 input sets
 /// the byte order and is not returned as text. Input that is not valid in
 /// the encoding, and an incomplete sequence at the end of the input, follow
 /// the port's ``InvalidInputPolicy``: ``PortError/invalidInput(byteOffset:)``
@@ -25,9 +26,11 @@ import BoehmGC
 /// Every open port is in the process's open-ports table (see ``Ports``):
 /// a port dropped unclosed can be collected, and the table's vacuum then
 /// gives its converter back (or closes it), closes its descriptor if the
-/// port owns it, and gives its foreign bytes back to ``ForeignMemory``.
-/// Reads are serialised by a lock per port (a blocking read(2) is done
-/// under it), so a port can be shared between threads.
+/// port owns it, and gives its foreign bytes back to `ForeignMemory`; see
+/// <doc:DroppedPortsAndTheOpenPortsTable>. Where its converter comes from is
+/// ``Ports/ConverterPolicy``. Reads are serialised by a lock per port (a
+/// blocking read(2) is done under it), so a port can be shared between
+/// threads; ``line`` and ``column`` are read without the lock.
 ///
 /// ```swift
 /// let text = try withInputFromBytes([0x31, 0x30, 0x20, 0xA4, 0x0A], encoding: "ISO-8859-15") {
@@ -35,10 +38,10 @@ import BoehmGC
 /// }   // "10 €"
 /// ```
 public final class InputPort: Sendable {
-    /// The encoding name given to iconv.
+    /// The encoding name given to iconv, as given at open.
     public let encoding: String
-    /// Bytes asked of each read(2) (taken from memory at a time for a bytes
-    /// port: no more than it holds).
+    /// Bytes asked of each read(2), 1 or more (for a bytes port, bytes taken
+    /// from memory at a time: no more than it holds).
     public let bufferCapacity: Int
     internal let resource: PortResource<InputPortCore>
 
@@ -49,21 +52,30 @@ public final class InputPort: Sendable {
     }
 
     /// Opens a port that reads `bytes`, encoded in `encoding` (Guile's
-    /// bytevector input port with a transcoder).
+    /// `open-bytevector-input-port` with a transcoder).
+    ///
+    /// The port holds `bytes` until it is closed or released, and counts
+    /// their size in its ``foreignByteCount``.
     ///
     /// - Parameters:
     ///   - bytes: The encoded input; the port keeps it until closed.
     ///   - encoding: An iconv encoding name, such as "UTF-16" or "SHIFT_JIS".
     ///   - bufferCapacity: Bytes decoded at a time, in
-    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB); no more than
-    ///     `bytes` holds is used.
+    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB; 4,096 by
+    ///     default); no more than `bytes` holds is used.
     ///   - invalidInput: What to do with input that is not valid in the
-    ///     encoding.
+    ///     encoding (by default, throw).
+    /// - Returns: An open port, registered in the open-ports table, at line
+    ///   0, column 0.
     /// - Throws: ``PortError/invalidArgument(_:)`` for a capacity out of
-    ///   range, ``PortError/unknownEncoding(_:)`` (an empty name too),
-    ///   ``GCError/outOfMemory(byteCount:)``.
+    ///   range; ``PortError/unknownEncoding(_:)`` (an empty name too);
+    ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
+    ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
+    ///   object or table entry cannot be allocated.
     ///
-    /// The corresponding C function is `iconv_open` (`encoding` to UTF-8).
+    /// The corresponding C function is `iconv_open` (`encoding` to UTF-8):
+    /// the first port of an encoding opens converters to probe it, and a
+    /// port opens its own with ``Ports/ConverterPolicy/perPort``.
     public static func openBytes(
         _ bytes: [UInt8], encoding: String, bufferCapacity: Int = 4096,
         invalidInput: InvalidInputPolicy = .error
@@ -74,24 +86,39 @@ public final class InputPort: Sendable {
             bufferCapacity: min(bufferCapacity, max(1, bytes.count)), invalidInput: invalidInput)
     }
 
-    /// Opens a buffered port that reads from a file descriptor.
+    /// Opens a buffered port that reads from a file descriptor (Guile's file
+    /// input port, on a descriptor: `fdopen`).
+    ///
+    /// Nothing is read until the first read. The port's two buffers (the
+    /// bytes read and the text decoded) are malloc'd, never in the GC heap.
     ///
     /// - Parameters:
     ///   - descriptor: An open file descriptor to read from (0 or more); a
     ///     blocking one (a non-blocking one with no data makes a read throw
     ///     ``PortError/system(operation:errno:)`` with EAGAIN).
     ///   - encoding: An iconv encoding name.
-    ///   - closesDescriptor: Whether closing the port (or collecting it)
-    ///     closes the descriptor too.
+    ///   - closesDescriptor: Whether closing the port (or releasing it when
+    ///     it was dropped unclosed) closes the descriptor too; false by
+    ///     default.
     ///   - bufferCapacity: Bytes asked of each read(2), in
-    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB).
+    ///     ``Ports/bufferCapacityRange`` (1 byte to 1 GiB; 4,096 by
+    ///     default).
     ///   - invalidInput: What to do with input that is not valid in the
-    ///     encoding.
+    ///     encoding (by default, throw).
+    /// - Returns: An open port, registered in the open-ports table, at line
+    ///   0, column 0.
     /// - Throws: ``PortError/invalidArgument(_:)`` for a negative descriptor
-    ///   or a capacity out of range, ``PortError/unknownEncoding(_:)``,
-    ///   ``GCError/outOfMemory(byteCount:)``.
+    ///   or a capacity out of range; ``PortError/unknownEncoding(_:)``;
+    ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
+    ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
+    ///   object or table entry cannot be allocated. A descriptor the port
+    ///   was to own is left open when the arguments or the encoding are
+    ///   refused, but closed when the GC object or table entry cannot be
+    ///   allocated.
     ///
-    /// The corresponding C function is `iconv_open` (`encoding` to UTF-8).
+    /// The corresponding C function is `iconv_open` (`encoding` to UTF-8):
+    /// the first port of an encoding opens converters to probe it, and a
+    /// port opens its own with ``Ports/ConverterPolicy/perPort``.
     public static func openFile(
         descriptor: Int32, encoding: String, closesDescriptor: Bool = false, bufferCapacity: Int = 4096,
         invalidInput: InvalidInputPolicy = .error
@@ -119,15 +146,20 @@ public final class InputPort: Sendable {
 
     /// Reads up to `count` characters (Guile's `read-string` with a count).
     ///
+    /// Characters are Swift `Character`s (extended grapheme clusters). A
+    /// character is returned once the text after it, or the end of the
+    /// input, shows that it is whole: on a pipe or a terminal the read waits
+    /// for the next character (``readLine()`` does not).
+    ///
     /// - Parameter count: Characters wanted, 0 or more (`Int.max` reads to
     ///   the end of the input).
     /// - Returns: `count` characters; fewer only at the end of the input or
     ///   before invalid input (the next read then throws); "" at the end.
-    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative count,
+    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative count;
     ///   ``PortError/invalidInput(byteOffset:)`` when invalid input comes
-    ///   before the first character, ``PortError/closed``,
-    ///   ``PortError/system(operation:errno:)`` when read(2) fails (nothing
-    ///   is consumed).
+    ///   before the first character; ``PortError/closed``;
+    ///   ``PortError/inUseAtFork``; ``PortError/system(operation:errno:)``
+    ///   when read(2) or iconv(3) fails (nothing is consumed).
     ///
     /// The corresponding C functions are `read` and `iconv`.
     public func read(count: Int) throws(PortError) -> String {
@@ -142,8 +174,11 @@ public final class InputPort: Sendable {
 
     /// Reads one character (Guile's `read-char`).
     ///
-    /// - Returns: The next character, or nil at the end of the input.
-    /// - Throws: as ``read(count:)``.
+    /// - Returns: The next character (an extended grapheme cluster), or nil
+    ///   at the end of the input.
+    /// - Throws: As ``read(count:)``.
+    ///
+    /// The corresponding C functions are `read` and `iconv`.
     public func readCharacter() throws(PortError) -> Character? {
         let text = try read(count: 1)
         return text.first
@@ -151,8 +186,13 @@ public final class InputPort: Sendable {
 
     /// The next character, left to be read again (Guile's `peek-char`).
     ///
-    /// - Returns: The next character, or nil at the end of the input.
-    /// - Throws: as ``read(count:)``.
+    /// The position (``line``, ``column``) does not move.
+    ///
+    /// - Returns: The next character (an extended grapheme cluster), or nil
+    ///   at the end of the input.
+    /// - Throws: As ``read(count:)``.
+    ///
+    /// The corresponding C functions are `read` and `iconv`.
     public func peekCharacter() throws(PortError) -> Character? {
         try withCore { core throws(PortError) in
             let (byteCount, found) = try core.scanCharacters(1)
@@ -172,68 +212,105 @@ public final class InputPort: Sendable {
     ///   terminator; nil at the end of the input.
     /// - Throws: ``PortError/invalidInput(byteOffset:)`` when invalid input
     ///   comes before the line's end (nothing is consumed: the text before
-    ///   it can be read with ``read(count:)`` or ``readAvailable()``),
-    ///   ``PortError/closed``, ``PortError/system(operation:errno:)``.
+    ///   it can be read with ``read(count:)`` or ``readAvailable()``);
+    ///   ``PortError/closed``; ``PortError/inUseAtFork``;
+    ///   ``PortError/system(operation:errno:)`` when read(2) or iconv(3)
+    ///   fails.
+    ///
+    /// The corresponding C functions are `read` and `iconv`.
     public func readLine() throws(PortError) -> String? {
         try withCore { core throws(PortError) in try core.readLine() }
     }
 
     /// Reads everything to the end of the input (Guile's `get-string-all`).
     ///
+    /// The whole rest of the input is decoded into the port's text buffer
+    /// first, so the buffer grows to the size of the text.
+    ///
     /// - Returns: The rest of the text ("" at the end).
-    /// - Throws: ``PortError/invalidInput(byteOffset:)`` when invalid input
-    ///   comes first (nothing is consumed), ``PortError/closed``,
-    ///   ``PortError/system(operation:errno:)``.
+    /// - Throws: ``PortError/invalidInput(byteOffset:)`` when the rest of the
+    ///   input holds invalid input anywhere (nothing is consumed: the text
+    ///   before it can be read with ``read(count:)`` or
+    ///   ``readAvailable()``); ``PortError/closed``;
+    ///   ``PortError/inUseAtFork``; ``PortError/system(operation:errno:)``
+    ///   when read(2) or iconv(3) fails.
+    ///
+    /// The corresponding C functions are `read` and `iconv`.
     public func readAll() throws(PortError) -> String {
         try withCore { core throws(PortError) in try core.readAll() }
     }
 
     /// Reads the text decoded so far, decoding the next block first if none
-    /// is: the fastest way through a large input. The text may end inside
-    /// a grapheme cluster (a combining mark may begin the next result); it
-    /// never ends inside a Unicode scalar.
+    /// is.
+    ///
+    /// The fastest way through a large input: typically the text of one
+    /// block (``bufferCapacity`` bytes of input) at a time. The text may end
+    /// inside a grapheme cluster (a combining mark may begin the next
+    /// result); it never ends inside a Unicode scalar.
     ///
     /// - Returns: At least one scalar of text, or nil at the end of the
     ///   input.
     /// - Throws: ``PortError/invalidInput(byteOffset:)`` when invalid input
-    ///   comes first, ``PortError/closed``,
-    ///   ``PortError/system(operation:errno:)``.
+    ///   comes before any text; ``PortError/closed``;
+    ///   ``PortError/inUseAtFork``; ``PortError/system(operation:errno:)``
+    ///   when read(2) or iconv(3) fails.
+    ///
+    /// The corresponding C functions are `read` and `iconv`.
     public func readAvailable() throws(PortError) -> String? {
         try withCore { core throws(PortError) in try core.readAvailable() }
     }
 
     /// Reads the text decoded so far as UTF-8 bytes, decoding the next block
-    /// first if none is, without making a `String` (which would check the
-    /// bytes once more): for passing text on, such as to
-    /// ``OutputPort/write(utf8Bytes:)``.
+    /// first if none is.
+    ///
+    /// No `String` is made (which would check the bytes once more): this is
+    /// for passing text on, such as to ``OutputPort/write(utf8Bytes:)``; see
+    /// <doc:Transcoding>.
     ///
     /// - Returns: The UTF-8 of at least one scalar (never a part of one), or
     ///   nil at the end of the input.
-    /// - Throws: as ``readAvailable()``.
+    /// - Throws: As ``readAvailable()``.
+    ///
+    /// The corresponding C functions are `read` and `iconv`.
     public func readAvailableUTF8() throws(PortError) -> [UInt8]? {
         try withCore { core throws(PortError) in try core.readAvailableUTF8() }
     }
 
-    /// The lines of the rest of the input, read as the sequence is iterated
-    /// (each element as ``readLine()`` returns it). Iteration ends at the
-    /// end of the input, or at the first error, which is then in
-    /// ``Lines/error`` (and the port's next read throws it again).
+    /// The lines of the rest of the input, read as the sequence is iterated.
+    ///
+    /// Each element is a line as ``readLine()`` returns it. Iteration ends
+    /// at the end of the input, or at the first error, which is then in
+    /// ``Lines/error`` (after invalid input, the port's next read throws it
+    /// again).
     public var lines: Lines { Lines(port: self) }
 
-    /// Closes the port: gives its converter back (or closes it) and closes
-    /// the descriptor if the port owns it. Text not read is dropped.
-    /// Closing a closed port does nothing.
+    /// Closes the port (Guile's `close-port`).
     ///
-    /// The corresponding C function is `iconv_close` (for a converter of
-    /// its own).
+    /// Gives its converter back (or closes it), closes the descriptor if the
+    /// port owns it, removes its open-ports table entry and gives its
+    /// foreign bytes back. Text not read is dropped. Closing a closed port
+    /// does nothing; so does closing, in a forked child, a port that another
+    /// thread of the parent was using at the fork (it stays open).
+    ///
+    /// The corresponding C functions are `iconv_close` (for a converter of
+    /// its own, and one the pool cannot keep) and `close`.
     public func close() {
         resource.close()
     }
 
-    /// Whether the port is closed.
+    /// Whether ``close()`` closed the port (false for a port abandoned at a
+    /// fork, which cannot be closed).
+    ///
+    /// Takes the port's lock, so it waits for a read in progress on another
+    /// thread.
     public var isClosed: Bool { resource.isClosed }
 
     /// The port's GC object: the key of its open-ports table entry.
+    ///
+    /// A small pointer-free GC object that stands for the port; the
+    /// collector tracks it, and this Swift object roots it (through a
+    /// `GCRoot`). Store it in other GC objects to keep the port from being
+    /// released as long as they are reachable.
     public var object: GCRoot { resource.object }
 
     /// Lines read so far: newlines, counted from 0, as Guile's `port-line`.
@@ -241,17 +318,20 @@ public final class InputPort: Sendable {
 
     /// The column of the next character to read, from 0, as Guile's
     /// `port-column`: a newline or carriage return goes back to 0, a tab to
-    /// the next multiple of 8, a backspace back one, every other Unicode
-    /// scalar forward one.
+    /// the next multiple of 8, a backspace back one (not before 0), a bell
+    /// does not move, every other Unicode scalar forward one.
     public var column: Int { resource.core.position.load().column }
 
-    /// Foreign bytes reported for the port now (0 when
-    /// ``Ports/Configuration/accountsForeignMemory`` is off): its buffers,
-    /// the bytes of a bytes port and the Swift objects behind it; the
-    /// converter while it holds one (from open with
+    /// Foreign bytes reported for the port now, in bytes of malloc.
+    ///
+    /// They are its buffers, the bytes of a bytes port and the Swift objects
+    /// behind it; the converter while it holds one (from open with
     /// ``Ports/ConverterPolicy/perPort``; from its first read to close for a
     /// stateful encoding; never for a stateless encoding with
-    /// ``Ports/ConverterPolicy/pooled``), and its buffers' growth.
+    /// ``Ports/ConverterPolicy/pooled``); and its buffers' growth. 0 when
+    /// ``Ports/Configuration/accountsForeignMemory`` is off, and once the
+    /// port is closed. Takes the port's lock, so it waits for a read in
+    /// progress on another thread.
     public var foreignByteCount: Int { resource.foreignByteCount }
 
     /// Runs `body` with the core under the port's lock, and settles the
@@ -267,7 +347,9 @@ public final class InputPort: Sendable {
 extension InputPort {
     /// The lines of an input port, read as they are iterated.
     ///
-    /// Copies of a `Lines` value share one ``error``.
+    /// Each call of ``next()`` reads a line with ``InputPort/readLine()``.
+    /// Copies of a `Lines` value share one ``error``, and read from the same
+    /// port. Not `Sendable`: iterate it on one thread.
     public struct Lines: Sequence, IteratorProtocol {
         private let port: InputPort
         private let box = ErrorBox()

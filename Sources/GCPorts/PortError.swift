@@ -1,9 +1,17 @@
 /// Errors of the ports.
+///
+/// Every port operation throws `PortError` alone, except opening a port,
+/// which may also throw `BoehmGC`'s errors: `GCError.outOfMemory(byteCount:)`
+/// when the port's GC object or its open-ports table entry cannot be
+/// allocated (at the heap limit), and `ForeignMemory.AccountingError` when
+/// the live foreign counts would pass `Int.max`. See
+/// <doc:EncodingsAndInvalidInput>.
 public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
     /// iconv cannot convert between this encoding and UTF-8 (`iconv_open`
-    /// failed with EINVAL), or the name is empty or holds a NUL byte.
+    /// failed with EINVAL), or the name is empty or holds a NUL byte. The
+    /// associated value is the name as given.
     case unknownEncoding(String)
-    /// Input that cannot be converted, at this byte offset.
+    /// Input that cannot be converted, at this byte offset (0 or more).
     ///
     /// For an output port: a character the encoding cannot represent, or
     /// bytes that are not UTF-8, at this offset of the UTF-8 bytes given to
@@ -18,16 +26,24 @@ public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
     /// again).
     case invalidInput(byteOffset: Int)
     /// The replacement of ``InvalidInputPolicy/replace(with:)`` cannot be
-    /// written in the port's encoding itself.
+    /// written in the port's encoding itself: thrown when an output port
+    /// opens (the replacement is checked once, in the encoding's initial
+    /// state), or by a write that needs it in a state where it cannot be
+    /// written. The associated value is the replacement.
     case unencodableReplacement(String)
     /// An argument was out of its documented range; the message says which.
     case invalidArgument(String)
     /// The port was used after it was closed.
     case closed
     /// In a forked child: another thread of the parent was using the port
-    /// when the process forked, so the port cannot be used (or closed) here.
+    /// when the process forked, so the port's lock is never released here
+    /// and the port cannot be used (or closed) in this process. Its
+    /// converter and descriptor are left alone.
     case inUseAtFork
-    /// A system call failed: `operation` (e.g. "write") and its errno.
+    /// A system or C library call failed: `operation` names it ("read",
+    /// "write", "iconv" or "iconv_open") and `errno` is the error number it
+    /// set (such as EAGAIN for a read of an empty non-blocking descriptor,
+    /// EMFILE or ENOMEM for `iconv_open`).
     case system(operation: String, errno: Int32)
 
     /// A sentence for the error, for logs and command-line tools.
@@ -44,20 +60,31 @@ public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// What a port does with input it cannot convert: for an output port, a
-/// character its encoding cannot represent or bytes that are not UTF-8; for
-/// an input port, bytes that are not valid in its encoding, or an
-/// incomplete sequence at the end of the input.
+/// What a port does with input it cannot convert.
+///
+/// For an output port, such input is a character its encoding cannot
+/// represent or bytes that are not UTF-8; for an input port, bytes that are
+/// not valid in its encoding, or an incomplete sequence at the end of the
+/// input. Guile calls this a port's conversion strategy: ``error`` is its
+/// `error`, ``replace(with:)`` its `substitute` with a replacement of your
+/// choice. The policy is fixed when the port is opened.
 public enum InvalidInputPolicy: Sendable, Equatable {
     /// Throw ``PortError/invalidInput(byteOffset:)``. An output port's write
     /// then adds nothing; an input port stops before the invalid bytes.
     case error
-    /// Put the replacement text in its place and go on. An output port
+    /// Put the replacement text in its place and go on.
+    ///
+    /// An output port
     /// writes one replacement per character it cannot represent and per
     /// maximal invalid UTF-8 subsequence (as Swift's `String(decoding:as:)`
     /// counts them); an input port puts one per invalid code unit (1 byte,
     /// 2 for UTF-16, 4 for UTF-32) and one for an incomplete sequence at the
-    /// end. An empty replacement skips the input, as `iconv -c` does.
+    /// end. An empty replacement skips the input, as `iconv -c` does. An
+    /// output port converts the replacement in the encoder's current state,
+    /// so it is valid where it lands (after 日 in ISO-2022-JP, "?" needs
+    /// `ESC ( B` first); an output port whose encoding cannot represent the
+    /// replacement at all fails to open with
+    /// ``PortError/unencodableReplacement(_:)``.
     case replace(with: String = "?")
 
     /// Replaces invalid input with U+FFFD REPLACEMENT CHARACTER: the usual

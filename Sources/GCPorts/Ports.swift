@@ -7,52 +7,83 @@ import Synchronization
 
 /// The process's ports: settings, the open-ports table, flushing and counters.
 ///
-/// Every open port, input or output, is registered in one weak-keyed table
-/// (a ``ForeignResourceRegistry``). ``flushAll()`` flushes every output file
-/// port in it that is still open. At process exit (an `atexit` handler
-/// installed with the first port), a vacuum first releases the ports
-/// already collected, then every output port still open is ended (its
-/// encoder back in the initial state, as at close) and flushed.
+/// Every open port, input or output, is registered in one weak-keyed table,
+/// the open-ports table (a `ForeignResourceRegistry` of `BoehmGC`). A port
+/// dropped unclosed is released by the table's vacuum after the collection
+/// that finds its GC object unreachable; no libgc finalizer is registered
+/// per port. ``flushAll()`` flushes every output file port in it that is
+/// still open (Guile's `flush-all-ports`). At process exit (an `atexit`
+/// handler), a vacuum first releases the ports already collected, then
+/// every output port still open is ended (its encoder back in the initial
+/// state, as at close) and flushed.
+///
+/// The ports' state (the settings, sealed; the table; the exit handler) is
+/// made on the first use of any of them: the first port opened, or the
+/// first call of ``flushAll()``, ``vacuum()`` or ``statistics``. That first
+/// use also starts the collector if it has not started.
+/// See <doc:DroppedPortsAndTheOpenPortsTable>.
 public enum Ports {
     /// Where ports get their iconv converters.
+    ///
+    /// See <doc:PooledAndPerPortConverters>.
     public enum ConverterPolicy: Sendable, Equatable {
-        /// From a pool per encoding and direction (the default). A port of a
-        /// stateless encoding (ISO-8859-x, UTF-8, UTF-16LE, SHIFT_JIS, ...)
-        /// borrows a converter for each write or read and holds none in
+        /// From a pool per encoding and direction (the default).
+        ///
+        /// A port of a stateless encoding (ISO-8859-x, UTF-16LE, SHIFT_JIS,
+        /// ...) borrows a converter for each write or read and holds none in
         /// between; a port of a stateful one (ISO-2022-*, UTF-7, UTF-16 and
         /// UTF-32 with a byte-order mark) takes one at its first write or
         /// read and gives it back, returned to its initial state, at close
-        /// or when the collector finds the port dropped. A dropped port of a
-        /// stateless encoding thus holds no iconv memory at all (and a UTF-8
-        /// port never has a converter: it validates and copies). Up to 64
-        /// idle converters are kept per encoding and direction (~33 kB
-        /// each), not counted as any port's foreign bytes.
+        /// or when the collector finds the port dropped (a converter that
+        /// would not behave as a new one after the reset, such as a UTF-16
+        /// decoder, which keeps the byte order of the last byte-order mark,
+        /// is closed instead). A dropped port of a stateless encoding thus
+        /// holds no iconv memory at all (and a UTF-8 port never has a
+        /// converter: it validates and copies). Up to 64 idle converters are
+        /// kept per encoding and direction (~33 kB of malloc each with
+        /// glibc 2.36), not counted as any port's foreign bytes.
         case pooled
-        /// One converter per port, opened with the port and closed with it
-        /// (or when the collector finds it dropped): every dropped port
-        /// holds ~33 kB of iconv memory until then, the "dark matter" the
-        /// port-churn soak measures.
+        /// One converter per port, opened with the port and closed with it.
+        ///
+        /// The converter is opened (`iconv_open`) when the port opens, and
+        /// closed (`iconv_close`) when it is closed or when the collector
+        /// finds it dropped: every dropped port holds ~33 kB of iconv memory
+        /// until then, the "dark matter" the port-churn soak measures. UTF-8
+        /// ports still have none.
         case perPort
     }
 
-    /// Process-wide settings of the ports, fixed by the first port opened.
+    /// Process-wide settings of the ports.
+    ///
+    /// They are fixed when the ports' state is made: by the first port
+    /// opened, or the first call of ``Ports/flushAll()``, ``Ports/vacuum()``
+    /// or ``Ports/statistics``.
     public struct Configuration: Sendable, Equatable {
         /// When ports dropped unclosed are released: by a vacuum of the
         /// open-ports table after every collection (`.eager`), or, for the
         /// soak's lazy configuration (the old leak), only when the table is
         /// next used or ``Ports/vacuum()`` runs (`.lazyOnly`).
         package var vacuum: GCWeakTable.VacuumPolicy
-        /// Whether ports report the foreign bytes they hold to
-        /// ``ForeignMemory`` (so dropped ports make the collector run
-        /// sooner; the trigger policy is ``ForeignMemory/configure(_:)``'s):
-        /// their buffers and Swift objects from open, a converter while they
-        /// hold one, and their buffers' growth.
+        /// Whether ports report the foreign bytes they hold to `ForeignMemory`
+        /// (true by default).
+        ///
+        /// Reported, the bytes make the collector run sooner when dropped
+        /// ports pile up (the trigger policy is `BoehmGC`'s
+        /// `ForeignMemory.configure(_:)`): their buffers and Swift objects
+        /// from open, a converter while they hold one, and their buffers'
+        /// growth.
         public var accountsForeignMemory: Bool
         /// Where ports get their converters: ``ConverterPolicy/pooled`` (the
         /// default) or ``ConverterPolicy/perPort``.
         public var converters: ConverterPolicy
 
         /// Settings; each omitted one is the default.
+        ///
+        /// - Parameters:
+        ///   - accountsForeignMemory: Whether ports report their foreign bytes
+        ///     to `ForeignMemory` (default true).
+        ///   - converters: Where ports get their converters (default
+        ///     ``Ports/ConverterPolicy/pooled``).
         public init(accountsForeignMemory: Bool = true, converters: ConverterPolicy = .pooled) {
             self.init(vacuum: .eager, accountsForeignMemory: accountsForeignMemory, converters: converters)
         }
@@ -69,22 +100,41 @@ public enum Ports {
 
     /// Sets the ports' settings.
     ///
-    /// - Warning: Only before the first port is opened.
-    /// - Throws: ``GCError/alreadyInitialized`` once a port was opened.
+    /// - Warning: Only before the ports' state is made: before the first
+    ///   port is opened and before the first call of ``flushAll()``,
+    ///   ``vacuum()`` or ``statistics``.
+    ///
+    /// - Parameter configuration: The settings for the life of the process.
+    /// - Throws: `GCError.alreadyInitialized` once the ports' state was made
+    ///   (the settings stay as they were).
     public static func configure(_ configuration: Configuration) throws(GCError) {
         try pendingConfiguration.set(configuration)
     }
 
-    /// The settings: those in force once the first port fixed them, those
-    /// set so far before that. Reading them fixes nothing.
+    /// The ports' settings.
+    ///
+    /// Those in force once the ports' state fixed them, those set so far
+    /// before that. Reading them fixes nothing.
     public static var configuration: Configuration { pendingConfiguration.value }
 
-    /// Flushes every output file port that is still open, registered in
-    /// the open-ports table. It does not end their output: a stateful
-    /// encoder stays in its state, so later writes go on where they were.
-    /// Errors are counted in ``Statistics/flushFailures``, not thrown.
+    /// Flushes every output file port that is still open (Guile's
+    /// `flush-all-ports`).
     ///
-    /// - Returns: How many open output ports were visited.
+    /// Visits every open output port registered in the open-ports table; a
+    /// string port has nothing to flush. It does not end their output: a
+    /// stateful encoder stays in its state, so later writes go on where
+    /// they were. Errors are counted in ``Statistics/flushFailures``, not
+    /// thrown. Each port is flushed under its own lock, one at a time, so
+    /// the call waits for a write in progress on another thread. Ports
+    /// opened or closed meanwhile may be missed, and so are ports that
+    /// another thread was using at a fork (in the child). A first call
+    /// before any port makes the ports' state, which fixes
+    /// ``configuration``.
+    ///
+    /// - Returns: How many open output ports were visited, string ports
+    ///   included.
+    ///
+    /// The corresponding C function is `write`.
     @discardableResult
     public static func flushAll() -> Int {
         state.registry.forEachOpen(OutputPortCore.self) { core in
@@ -96,14 +146,24 @@ public enum Ports {
         }
     }
 
-    /// Runs the open-ports table's vacuum now: ports the last collection
-    /// found unreachable are released (output ports ended and flushed,
-    /// converters given back, owned descriptors closed).
+    /// Runs the open-ports table's vacuum now.
+    ///
+    /// Ports the last collections found unreachable are released: output
+    /// ports ended and flushed, converters given back, owned descriptors
+    /// closed, foreign bytes given back. The vacuum runs after every
+    /// collection on its own (on the finalizer thread) and at the table's
+    /// next insert; the call is for a caller that wants the dropped ports
+    /// released before then. It does not collect: a port dropped since the
+    /// last collection waits for the next one. A first call before any
+    /// port makes the ports' state, which fixes ``configuration``.
+    ///
+    /// The corresponding C functions are `iconv`, `write`, `iconv_close`
+    /// and `close`.
     public static func vacuum() {
         state.registry.vacuum()
     }
 
-    /// The ports' counters.
+    /// The ports' counters, from the start of the process.
     public struct Statistics: Sendable, Equatable {
         /// Ports opened, input and output.
         public var opened: Int
@@ -112,7 +172,10 @@ public enum Ports {
         /// Ports released by the open-ports table's vacuum after they were
         /// collected unclosed.
         public var releasedByCollector: Int
-        /// Flushes (at close, vacuum or ``Ports/flushAll()``) that failed.
+        /// Flushes that failed and were not thrown: in ``Ports/flushAll()``,
+        /// at process exit, and when a port was released (by the vacuum, or
+        /// by ``OutputPort/close()``, which tries the flush once more after
+        /// its own failed and was thrown).
         public var flushFailures: Int
         /// Incomplete UTF-8 sequences held by output ports with
         /// ``InvalidInputPolicy/error`` that were dropped when the port was
@@ -123,11 +186,16 @@ public enum Ports {
         /// the vacuum.
         public var registered: Int
         /// The open-ports table's own counters (capacity, live entries, dead
-        /// entries awaiting vacuum, vacuums).
+        /// entries awaiting vacuum, vacuums): `BoehmGC`'s
+        /// `GCWeakTable.Statistics`.
         public var table: GCWeakTable.Statistics
     }
 
     /// The counters now.
+    ///
+    /// Each counter is read on its own (relaxed atomics), so counters read
+    /// while ports open and close may disagree by a few. A first read before
+    /// any port makes the ports' state, which fixes ``configuration``.
     public static var statistics: Statistics {
         let registry = state.registry
         let released = PortCounters.released.load(ordering: .relaxed)
@@ -151,7 +219,8 @@ public enum Ports {
     /// Initial buffer of a string port, counted as foreign bytes.
     static let stringPortInitialCapacity = 256
 
-    /// Buffer capacities accepted by the ports: 1 byte to 1 GiB.
+    /// Buffer capacities accepted by the ports, in bytes: 1 byte to 1 GiB
+    /// (2^30).
     public static let bufferCapacityRange = 1...(1 << 30)
 
     /// Malloc bytes of the Swift objects behind an open output port (the

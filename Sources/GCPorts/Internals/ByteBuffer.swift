@@ -32,8 +32,10 @@ internal final class ByteBuffer {
     /// The unread bytes; valid until the buffer is next changed.
     var readable: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + start, count: end - start) }
 
-    /// The free space after the last byte; valid until the buffer is next
-    /// changed. Write into it, then ``commit(_:)``.
+    /// The free space after the last byte.
+    ///
+    /// Valid until the buffer is next changed. Write into it, then
+    /// ``commit(_:)``.
     var freeSpace: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: base + end, count: capacity - end)
     }

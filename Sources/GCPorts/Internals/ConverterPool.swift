@@ -233,8 +233,10 @@ private enum Probe {
             isPrefixOnly: !prefix.isEmpty && !shifts && first == prefix + second)
     }
 
-    /// Pairs (A, B): does B decode differently after A (a byte-order mark,
-    /// an escape sequence, a UTF-7 run), and after A and a reset?
+    /// Pairs (A, B) of inputs that tell a decoder's state.
+    ///
+    /// Does B decode differently after A (a byte-order mark, an escape
+    /// sequence, a UTF-7 run), and after A and a reset?
     static let pairs: [([UInt8], [UInt8])] = [
         ([0xFE, 0xFF], [0x00, 0x61]), ([0xFF, 0xFE], [0x61, 0x00]),
         ([0x00, 0x00, 0xFE, 0xFF], [0x00, 0x00, 0x00, 0x61]), ([0xFF, 0xFE, 0x00, 0x00], [0x61, 0x00, 0x00, 0x00]),

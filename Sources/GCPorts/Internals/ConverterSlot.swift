@@ -5,8 +5,9 @@ import Synchronization
     import Glibc
 #endif
 
-/// Where a port gets its converter, by ``Ports/ConverterPolicy`` and the
-/// encoding:
+/// Where a port gets its converter.
+///
+/// It depends on ``Ports/ConverterPolicy`` and the encoding:
 /// - pooled, stateless encoding: borrowed from the pool for each operation
 ///   and given back at its end, so the port holds none in between;
 /// - pooled, stateful encoding: taken from the pool at the first operation
@@ -55,10 +56,11 @@ internal final class ConverterSlot: @unchecked Sendable {
     /// UTF-8 itself: no converter, validate and copy.
     var isIdentity: Bool { mode == .identity }
 
-    /// Runs `body` with the port's converter, or a borrowed one. `body`
-    /// learns whether the converter is borrowed: it must then leave it in
-    /// its initial state (a borrowed converter is reset and given back when
-    /// `body` returns).
+    /// Runs `body` with the port's converter, or a borrowed one.
+    ///
+    /// `body` learns whether the converter is borrowed: it must then leave
+    /// it in its initial state (a borrowed converter is reset and given back
+    /// when `body` returns).
     func withConverter<R>(_ body: (iconv_t, _ borrowed: Bool) throws(PortError) -> R) throws(PortError) -> R {
         if let held { return try body(held, false) }
         switch mode {
@@ -76,7 +78,9 @@ internal final class ConverterSlot: @unchecked Sendable {
     }
 
     /// Gives the held converter back to the pool (pooled) or closes it (one
-    /// per port). The slot holds none afterwards.
+    /// per port).
+    ///
+    /// The slot holds none afterwards.
     func release() {
         guard let converter = held else { return }
         held = nil
@@ -89,8 +93,10 @@ internal final class ConverterSlot: @unchecked Sendable {
 }
 
 /// The foreign bytes a port reports beyond those of its
-/// ``ForeignResource`` (fixed at open): the converter it holds, and its
-/// buffers' growth. Changed under the port's lock; read from anywhere.
+/// ``ForeignResource`` (fixed at open).
+///
+/// They are the converter it holds, and its buffers' growth. Changed under
+/// the port's lock; read from anywhere.
 internal final class PortAccount: Sendable {
     let isEnabled: Bool
     /// What this account reported to ForeignMemory and has not given back,
@@ -103,9 +109,10 @@ internal final class PortAccount: Sendable {
 
     var bytes: Int { reported.withLock { $0.byteCount } }
 
-    /// Reports `bytes` as what the port holds beyond its base: adds or
-    /// removes the difference. A report the accounting refuses (its live
-    /// counts at Int.max) leaves the account as it was.
+    /// Reports `bytes` as what the port holds beyond its base.
+    ///
+    /// Adds or removes the difference. A report the accounting refuses (its
+    /// live counts at Int.max) leaves the account as it was.
     func update(to bytes: Int) {
         guard isEnabled else { return }
         reported.withLock { reported in

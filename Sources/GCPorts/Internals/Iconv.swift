@@ -4,7 +4,9 @@ import BoehmGC
     import Glibc
 #endif
 
-/// Thin wrappers over iconv(3). Every `iconv_open` and `iconv_close` of the
+/// Thin wrappers over iconv(3).
+///
+/// Every `iconv_open` and `iconv_close` of the
 /// library goes through ``open(to:from:)`` and ``close(_:)``.
 internal enum Iconv {
     /// How a conversion call ended.
@@ -107,8 +109,10 @@ internal enum Iconv {
     }
 
     /// One iconv(3) call that writes at the end of `output`, with at least
-    /// `room` bytes free, and keeps what it wrote. `input` and `inputLeft`
-    /// are iconv's (nil for a call that returns to the initial state).
+    /// `room` bytes free, and keeps what it wrote.
+    ///
+    /// `input` and `inputLeft` are iconv's (nil for a call that returns to
+    /// the initial state).
     ///
     /// - Returns: 0 when the call converted all its input, else its errno;
     ///   and the free bytes it had.

@@ -4,9 +4,10 @@ import BoehmGC
     import Glibc
 #endif
 
-/// An input port's foreign state: where its bytes come from, the raw bytes
-/// not yet decoded, the decoded text not yet read, and its converter slot.
-/// It is the handle of the port's ``ForeignResource``, whose lock
+/// An input port's foreign state.
+///
+/// Where its bytes come from, the raw bytes not yet decoded, the decoded
+/// text not yet read, and its converter slot. It is the handle of the port's ``ForeignResource``, whose lock
 /// serialises every use (the blocking read(2) included); the registry entry
 /// of the open-ports table keeps it reachable, so the table's vacuum can
 /// release it (give its converter back, close its descriptor if the port

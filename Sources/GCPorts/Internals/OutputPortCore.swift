@@ -4,9 +4,11 @@ import BoehmGC
     import Glibc
 #endif
 
-/// An output port's foreign state: its converter slot, its output buffer,
-/// the incomplete UTF-8 sequence held from the last write and, for a file
-/// port, the descriptor. It is the handle of the port's
+/// An output port's foreign state.
+///
+/// Its converter slot, its output buffer, the incomplete UTF-8 sequence
+/// held from the last write and, for a file port, the descriptor. It is the
+/// handle of the port's
 /// ``ForeignResource``, whose lock serialises every use; the registry entry
 /// of the open-ports table keeps it reachable, so the table's vacuum can
 /// finish, flush and release it after the port itself was collected.
@@ -23,7 +25,8 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// The replacement text, as UTF-8 (converted in the port's current state
     /// each time it is written, so it is valid in that state).
     let replacement: [UInt8]
-    /// File port: bytes not yet written. String port: the whole output.
+    /// The encoded bytes: for a file port, those not yet written; for a
+    /// string port, the whole output.
     let buffer: ByteBuffer
     /// An incomplete UTF-8 sequence that ended the last write, waiting for
     /// the next write (or close) to complete it.
@@ -68,13 +71,21 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
         }
     }
 
-    /// Encodes `bytes` (UTF-8) onto the buffer; flushes a file port whose
-    /// buffer is full. A write that throws ``PortError/invalidInput(byteOffset:)``
-    /// changes nothing (converter state, output, position, held bytes),
-    /// except that held bytes it proves invalid are dropped.
+    /// Encodes `bytes` (UTF-8) onto the buffer, and flushes a file port whose
+    /// buffer is full.
     ///
-    /// - Parameter isValid: `bytes` are known to be valid UTF-8 (a Swift
-    ///   string's), so no check of them is needed before the conversion.
+    /// A write that throws ``PortError/invalidInput(byteOffset:)`` changes
+    /// nothing (converter state, output, position, held bytes), except that
+    /// held bytes it proves invalid are dropped.
+    ///
+    /// - Parameters:
+    ///   - bytes: UTF-8 text, or bytes that should be; an incomplete
+    ///     sequence at their end is held for the next write.
+    ///   - isValid: `bytes` are known to be valid UTF-8 (a Swift string's),
+    ///     so no check of them is needed before the conversion.
+    /// - Throws: ``PortError/invalidInput(byteOffset:)`` (offset in `bytes`),
+    ///   ``PortError/unencodableReplacement(_:)``,
+    ///   ``PortError/system(operation:errno:)`` from iconv(3) or the flush.
     func write(_ bytes: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
         defer { updateAccount() }
         if bytes.isEmpty { return }
@@ -302,8 +313,11 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
         isUnended = false
     }
 
-    /// Writes a file port's buffer to its descriptor. On an error the bytes
-    /// not written stay buffered.
+    /// Writes a file port's buffer to its descriptor.
+    ///
+    /// On an error the bytes not written stay buffered.
+    ///
+    /// - Throws: ``PortError/system(operation:errno:)`` when write(2) fails.
     func flush() throws(PortError) {
         guard isFilePort else { return }
         defer {

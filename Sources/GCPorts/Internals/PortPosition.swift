@@ -44,8 +44,9 @@ internal struct PortPosition: Equatable {
     }
 }
 
-/// A port's position where it can be read without the port's lock: one
-/// atomic double word. Only the thread holding the port's lock stores it
+/// A port's position where it can be read without the port's lock.
+///
+/// One atomic double word. Only the thread holding the port's lock stores it
 /// (each read or write moves the position once, after its text); any thread
 /// may load it, and gets a line and a column stored together.
 internal struct AtomicPortPosition: ~Copyable, Sendable {

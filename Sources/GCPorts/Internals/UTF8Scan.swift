@@ -65,7 +65,9 @@ internal enum UTF8Scan {
     }
 
     /// The longest prefix of `bytes` made of complete, valid sequences, and
-    /// why it ends there: ``Iconv/Outcome/done`` (it is all of `bytes`),
+    /// why it ends there.
+    ///
+    /// The reason is ``Iconv/Outcome/done`` (it is all of `bytes`),
     /// ``Iconv/Outcome/incomplete`` (the rest is the valid beginning of a
     /// sequence that `bytes` end too soon to complete) or
     /// ``Iconv/Outcome/invalid``. The definition of valid is Unicode's, as
