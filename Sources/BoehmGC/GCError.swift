@@ -26,7 +26,10 @@ extension GCError: CustomStringConvertible {
         case .outOfMemory(let byteCount):
             return "GC heap exhausted allocating \(byteCount) bytes"
         case .alreadyInitialized:
-            return "the collector is already initialised; configure it before first use"
+            return
+                "already in use: a configuration takes effect only before its first use (GC.configure before "
+                + "the collector starts, ForeignMemory.configure before the first report, Ports.configure "
+                + "before the first port or Ports call)"
         case .finalizerAlreadySet:
             return "the object already has a finalizer (libgc keeps one per object)"
         case .invalidArgument(let message):
