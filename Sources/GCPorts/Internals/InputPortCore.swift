@@ -28,12 +28,12 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     let invalidInput: InvalidInputPolicy
     /// The replacement text, as UTF-8.
     let replacement: [UInt8]
-    let converter: ConverterSlot
+    var converter: ConverterSlot
     /// Input read and not yet decoded (an incomplete sequence waiting for
     /// the rest, or bytes from the invalid input on).
-    let raw: ByteBuffer
+    var raw: ByteBuffer
     /// Decoded text (UTF-8) not yet read.
-    let text: ByteBuffer
+    var text: ByteBuffer
     let textBaseline: Int
     let rawBaseline: Int
     /// Bytes of memory input handed to the decoder so far.
@@ -48,7 +48,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     /// still be read; every read that must go further throws this.
     var pendingError: PortError?
     let position = AtomicPortPosition()
-    let account: PortAccount
+    var account: PortAccount
 
     init(
         source: Source, closesDescriptor: Bool, bufferCapacity: Int, invalidInput: InvalidInputPolicy,
@@ -122,7 +122,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
         if converter.isIdentity {
             try decode(with: nil, borrowed: false)
         } else {
-            try converter.withConverter { cd, borrowed throws(PortError) in try decode(with: cd, borrowed: borrowed) }
+            try withConverter { cd, borrowed throws(PortError) in try decode(with: cd, borrowed: borrowed) }
         }
     }
 
@@ -156,10 +156,10 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
         if sourceEnded && raw.isEmpty {
             // Characters a decoder held back (CP1255 waits for combining
             // marks) come out now.
-            if let cd { Iconv.finish(cd, into: text) }
+            if let cd { Iconv.finish(cd, into: &text) }
             atEnd = true
         } else if borrowed, let cd {
-            Iconv.finish(cd, into: text)
+            Iconv.finish(cd, into: &text)
         }
     }
 
@@ -169,7 +169,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
             text.append(UnsafeRawBufferPointer(rebasing: input[..<length]))
             return (length, outcome)
         }
-        return Iconv.convert(cd, input, into: text)
+        return Iconv.convert(cd, input, into: &text)
     }
 
     /// Byte length and number of the first `limit` whole characters

@@ -15,7 +15,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     // that owns this core (withHandle), or by its release function, which
     // runs once, after the handle was taken out of that lock. `position` is
     // an atomic so the port's line and column can be read without the lock.
-    let converter: ConverterSlot
+    var converter: ConverterSlot
     let descriptor: Int32
     let closesDescriptor: Bool
     let bufferCapacity: Int
@@ -24,7 +24,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// each time it is written, so it is valid in that state).
     let replacement: [UInt8]
     /// File port: bytes not yet written. String port: the whole output.
-    let buffer: ByteBuffer
+    var buffer: ByteBuffer
     /// An incomplete UTF-8 sequence that ended the last write, waiting for
     /// the next write (or close) to complete it.
     var held: [UInt8] = []
@@ -40,7 +40,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// The port's own converter wrote since the output was last ended.
     var isUnended = false
     let position = AtomicPortPosition()
-    let account: PortAccount
+    var account: PortAccount
 
     var isFilePort: Bool { descriptor >= 0 }
 
@@ -61,8 +61,8 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             // converter of the pool (never the port's own).
             let pool = converter.pool
             let probe = try pool.take()
-            let scratch = ByteBuffer(capacity: 64)
-            let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(probe, $0, into: scratch) }
+            var scratch = ByteBuffer(capacity: 64)
+            let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(probe, $0, into: &scratch) }
             pool.put(probe)
             guard outcome == .done else { throw .unencodableReplacement(text) }
         }
@@ -132,7 +132,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             return
         }
         let pool = converter.pool
-        try converter.withConverter { cd, borrowed throws(PortError) in
+        try withConverter { cd, borrowed throws(PortError) in
             // A converter with state cannot be taken back to where it was:
             // find out first whether the write will be rejected. (Not
             // needed when the state is only whether a byte-order mark was
@@ -159,7 +159,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
                 }
                 throw error
             }
-            if borrowed { Iconv.finish(cd, into: buffer) }
+            if borrowed { Iconv.finish(cd, into: &buffer) }
             if dropsPrefix && buffer.count > start { dropPrefix(at: start) }
             hasEncoded = true
             isUnended = !borrowed
@@ -212,7 +212,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
         var offset = 0
         while offset < body.count {
             let rest = UnsafeRawBufferPointer(rebasing: body[offset...])
-            let (consumed, outcome) = Iconv.convert(cd, rest, into: buffer)
+            let (consumed, outcome) = Iconv.convert(cd, rest, into: &buffer)
             position.advance(over: UnsafeRawBufferPointer(rebasing: rest[..<consumed]))
             switch outcome {
             case .done:
@@ -233,7 +233,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// back to ASCII first).
     private func writeReplacement(with cd: iconv_t, position: inout PortPosition) throws(PortError) {
         guard !replacement.isEmpty else { return }
-        let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(cd, $0, into: buffer) }
+        let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(cd, $0, into: &buffer) }
         guard outcome == .done else { throw .unencodableReplacement(String(decoding: replacement, as: UTF8.self)) }
         replacement.withUnsafeBytes { position.advance(over: $0) }
     }
@@ -277,9 +277,9 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             case .replace:
                 var position = self.position.load()
                 do {
-                    try converter.withConverter { cd, borrowed throws(PortError) in
+                    try withConverter { cd, borrowed throws(PortError) in
                         try writeReplacement(with: cd, position: &position)
-                        if borrowed { Iconv.finish(cd, into: buffer) } else { isUnended = true }
+                        if borrowed { Iconv.finish(cd, into: &buffer) } else { isUnended = true }
                     }
                 } catch {
                     failure = error
@@ -297,7 +297,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// at the next call, even an ending one.)
     func endOutput() {
         guard let cd = converter.held, isUnended else { return }
-        Iconv.finish(cd, into: buffer)
+        Iconv.finish(cd, into: &buffer)
         dropsPrefix = true
         isUnended = false
     }
