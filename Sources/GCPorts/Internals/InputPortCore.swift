@@ -16,6 +16,8 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     // that owns this core (withHandle), or by its release function, which
     // runs once, after the handle was taken out of that lock. `position` is
     // atomic so the port's line and column can be read without the lock.
+    // That lock is what makes each access exclusive, so they skip the
+    // runtime's exclusivity checks (`@exclusivity(unchecked)`).
     enum Source {
         case bytes([UInt8])
         case descriptor(Int32)
@@ -28,27 +30,27 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     let invalidInput: InvalidInputPolicy
     /// The replacement text, as UTF-8.
     let replacement: [UInt8]
-    var converter: ConverterSlot
+    @exclusivity(unchecked) var converter: ConverterSlot
     /// Input read and not yet decoded (an incomplete sequence waiting for
     /// the rest, or bytes from the invalid input on).
-    var raw: ByteBuffer
+    @exclusivity(unchecked) var raw: ByteBuffer
     /// Decoded text (UTF-8) not yet read.
-    var text: ByteBuffer
+    @exclusivity(unchecked) var text: ByteBuffer
     let textBaseline: Int
     let rawBaseline: Int
     /// Bytes of memory input handed to the decoder so far.
-    var sourceOffset = 0
+    @exclusivity(unchecked) var sourceOffset = 0
     /// Input offset of the first byte in `raw`.
-    var rawOffset = 0
+    @exclusivity(unchecked) var rawOffset = 0
     /// The source has no more bytes.
-    var sourceEnded = false
+    @exclusivity(unchecked) var sourceEnded = false
     /// Everything was decoded, the converter finished.
-    var atEnd = false
+    @exclusivity(unchecked) var atEnd = false
     /// Invalid input was reached (policy `.error`): the text before it can
     /// still be read; every read that must go further throws this.
-    var pendingError: PortError?
+    @exclusivity(unchecked) var pendingError: PortError?
     let position = AtomicPortPosition()
-    var account: PortAccount
+    @exclusivity(unchecked) var account: PortAccount
 
     init(
         source: Source, closesDescriptor: Bool, bufferCapacity: Int, invalidInput: InvalidInputPolicy,

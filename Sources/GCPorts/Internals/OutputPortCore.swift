@@ -15,7 +15,9 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     // that owns this core (withHandle), or by its release function, which
     // runs once, after the handle was taken out of that lock. `position` is
     // an atomic so the port's line and column can be read without the lock.
-    var converter: ConverterSlot
+    // That lock is what makes each access exclusive, so they skip the
+    // runtime's exclusivity checks (`@exclusivity(unchecked)`).
+    @exclusivity(unchecked) var converter: ConverterSlot
     let descriptor: Int32
     let closesDescriptor: Bool
     let bufferCapacity: Int
@@ -24,23 +26,23 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// each time it is written, so it is valid in that state).
     let replacement: [UInt8]
     /// File port: bytes not yet written. String port: the whole output.
-    var buffer: ByteBuffer
+    @exclusivity(unchecked) var buffer: ByteBuffer
     /// An incomplete UTF-8 sequence that ended the last write, waiting for
     /// the next write (or close) to complete it.
-    var held: [UInt8] = []
+    @exclusivity(unchecked) var held: [UInt8] = []
     /// Offset of `held` in the write that supplied it.
-    var heldOffset = 0
+    @exclusivity(unchecked) var heldOffset = 0
     /// The converter went back to its initial state in mid-stream (a string
     /// port's ``OutputPort/contents()``): drop the prefix (byte-order mark)
     /// it will write again before the next character.
-    var dropsPrefix = false
+    @exclusivity(unchecked) var dropsPrefix = false
     /// The port's own converter has converted something (so it wrote its
     /// prefix, if it has one).
-    var hasEncoded = false
+    @exclusivity(unchecked) var hasEncoded = false
     /// The port's own converter wrote since the output was last ended.
-    var isUnended = false
+    @exclusivity(unchecked) var isUnended = false
     let position = AtomicPortPosition()
-    var account: PortAccount
+    @exclusivity(unchecked) var account: PortAccount
 
     var isFilePort: Bool { descriptor >= 0 }
 
