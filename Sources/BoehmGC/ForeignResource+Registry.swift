@@ -34,7 +34,7 @@ public final class ForeignResourceRegistry: Sendable {
     package init(vacuum: GCWeakTable.VacuumPolicy) throws(GCError) {
         table = try GCWeakTable(
             weakness: .keys, hashing: .identity, vacuum: vacuum, minimumCapacity: 0,
-            deadEntryHandler: .raw { value in ForeignResourceRegistry.takeState(from: value).closeFromCollector() })
+            deadEntryHandler: .raw { values in ForeignResourceRegistry.closeDead(values) })
     }
 
     /// Resources still registered when the registry goes away (only
@@ -47,9 +47,9 @@ public final class ForeignResourceRegistry: Sendable {
     /// Adds an entry for `object`: a one-word value holding `state`,
     /// retained until the entry is removed or vacuumed.
     @usableFromInline
-    func register(_ state: some CollectableResource, for object: GCRoot) throws(GCError) {
+    func register(_ state: CollectableResource, for object: GCRoot) throws(GCError) {
         let value = try GC.unsafeAllocate(byteCount: MemoryLayout<UInt>.size, kind: .pointerFree)
-        let retained = Unmanaged<AnyObject>.passRetained(state)
+        let retained = Unmanaged<CollectableResource>.passRetained(state)
         value.storeBytes(of: UInt(bitPattern: retained.toOpaque()), as: UInt.self)
         do {
             try table.unsafeSetValue(value, forKey: object.unsafeAddress)
@@ -72,12 +72,31 @@ public final class ForeignResourceRegistry: Sendable {
     ///
     /// The caller now owns that reference. The value is alive (the caller's
     /// frame holds its address).
-    private static func takeState(from value: UnsafeMutableRawPointer) -> any CollectableResource {
-        let bits = value.load(as: UInt.self)
-        let state = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeRetainedValue()
-        // Every value holds a CollectableResource: register(_:for:) is the
-        // only writer.
-        return state as! any CollectableResource
+    private static func takeState(from value: UnsafeMutableRawPointer) -> CollectableResource {
+        state(in: value).takeRetainedValue()
+    }
+
+    /// The state a value object holds; every value holds one:
+    /// register(_:for:) is the only writer.
+    private static func state(in value: UnsafeMutableRawPointer) -> Unmanaged<CollectableResource> {
+        Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: value.load(as: UInt.self))!)
+    }
+
+    /// Closes the resources of the entries a vacuum found dead, in order.
+    ///
+    /// Their values and states were last used before the collection, and a
+    /// collection's worth of them is out of the cache: each is prefetched a
+    /// few entries ahead (the value, then the state it points to, then what
+    /// the state's close reads first), so the misses overlap instead of
+    /// coming one after another.
+    private static func closeDead(_ values: UnsafeBufferPointer<UnsafeMutableRawPointer?>) {
+        let count = values.count
+        for i in 0..<count {
+            if i + 8 < count { shim_prefetch(values[i + 8]) }
+            if i + 4 < count { shim_prefetch(state(in: values[i + 4].unsafelyUnwrapped).toOpaque()) }
+            if i + 2 < count { state(in: values[i + 2].unsafelyUnwrapped).takeUnretainedValue().prefetchForClose() }
+            takeState(from: values[i].unsafelyUnwrapped).closeFromCollector()
+        }
     }
 
     /// Closes the resources of dead entries now.

@@ -255,11 +255,23 @@ internal enum ForeignResourceCounters {
 
 /// What a registry entry or a finalizer keeps of a resource: something it
 /// can close once the resource's object was found unreachable.
+///
+/// A class, not a protocol: the vacuum reaches each dead entry's state
+/// through the class's method table, with no dynamic cast (a conformance
+/// look-up) per entry. `@unchecked Sendable`: it has no state of its own.
 @usableFromInline
-internal protocol CollectableResource: AnyObject, Sendable {
+internal class CollectableResource: @unchecked Sendable {
+    @inlinable init() {}
+
     /// Closes the handle because its object was found unreachable (nothing
     /// if it is closed already).
-    func closeFromCollector()
+    @usableFromInline func closeFromCollector() {
+        preconditionFailure("CollectableResource.closeFromCollector() is overridden by every resource")
+    }
+
+    /// Asks for what ``closeFromCollector()`` reads first to be brought
+    /// into the cache; a hint that changes nothing.
+    @usableFromInline func prefetchForClose() {}
 }
 
 /// The handle, its close function and its accounted bytes, and the lock
@@ -267,7 +279,7 @@ internal protocol CollectableResource: AnyObject, Sendable {
 ///
 /// The state is the core's own stored properties, guarded by `lock`, and the
 /// handle stays stored after close (closed, not destroyed, until the core
-/// goes): the vacuum calls ``closeFromCollector()`` through the protocol,
+/// goes): the vacuum calls ``closeFromCollector()`` through the base class,
 /// so unspecialised, and with no value of a type made from `Handle` (an
 /// optional, a tuple, a generic state) it needs no type metadata built at
 /// run time.
@@ -279,6 +291,9 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource,
     @usableFromInline let lock = HandleLock()
     @usableFromInline let handle: Handle
     @usableFromInline let closeHandle: @Sendable (Handle) -> Void
+    /// The handle's object when the handle is a class instance (nil
+    /// otherwise): what ``prefetchForClose()`` asks for with the mutex.
+    @usableFromInline let handleObject: UnsafeRawPointer?
     @usableFromInline var closed = false
     /// What was reported to ForeignMemory; nil when not accounted.
     @usableFromInline var allocation: ForeignMemory.Allocation?
@@ -288,6 +303,9 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource,
         self.handle = handle
         self.closeHandle = close
         self.allocation = allocation
+        handleObject =
+            Handle.self is AnyObject.Type && MemoryLayout<Handle>.size == MemoryLayout<UnsafeRawPointer>.size
+            ? unsafeBitCast(handle, to: UnsafeRawPointer.self) : nil
     }
 
     @inlinable
@@ -362,7 +380,13 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource,
     }
 
     @inlinable
-    func closeFromCollector() {
+    override func closeFromCollector() {
         if close() { ForeignResourceCounters.releasedByCollector.add(1, ordering: .relaxed) }
+    }
+
+    @usableFromInline
+    override func prefetchForClose() {
+        shim_prefetch(lock.mutex)
+        shim_prefetch(handleObject)
     }
 }

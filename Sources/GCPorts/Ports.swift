@@ -224,18 +224,18 @@ public enum Ports {
     public static let bufferCapacityRange = 1...(1 << 30)
 
     /// Malloc bytes of the Swift objects behind an open output port (the
-    /// port, its ForeignResource and core, the core's converter slot,
-    /// account and buffer header, the registry's entry and root cells),
-    /// counted as foreign bytes with the converter and the buffer: an open
-    /// ISO-8859-15 string port takes 937 bytes of malloc, 256 of them its
-    /// buffer (mallinfo2 around 2,000 opens, glibc 2.36;
-    /// `PortHoldingsTests` checks the figure stays within 25%).
-    static let outputPortObjectBytes = 680
+    /// port, its ForeignResource and core, the port's core with its
+    /// converter slot, account and buffer header inline, the registry's
+    /// entry and root cells), counted as foreign bytes with the converter
+    /// and the buffer: an open ISO-8859-15 string port takes 857 bytes of
+    /// malloc, 256 of them its buffer (mallinfo2 around 2,000 opens, glibc
+    /// 2.36; `PortHoldingsTests` checks the figure stays within 25%).
+    static let outputPortObjectBytes = 600
 
-    /// The same for an input port (one more buffer and its header): an open
-    /// ISO-8859-15 file port takes 13,250 bytes of malloc, 12,416 of them
-    /// its two buffers.
-    static let inputPortObjectBytes = 830
+    /// The same for an input port (one more buffer): an open ISO-8859-15
+    /// file port takes 13,114 bytes of malloc, 12,416 of them its two
+    /// buffers.
+    static let inputPortObjectBytes = 700
 
     /// Checks a buffer capacity argument.
     static func checkBufferCapacity(_ capacity: Int) throws(PortError) {

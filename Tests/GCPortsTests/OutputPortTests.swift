@@ -284,7 +284,7 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
             try! utf16.write("b")
             let written = (latin9.foreignByteCount, utf16.foreignByteCount)
             report.check(
-                opened == (936, 936) && written.0 == 936 && written.1 > 30_000,
+                opened == (856, 856) && written.0 == 856 && written.1 > 30_000,
                 "foreign bytes of ISO-8859-15 and UTF-16 ports: \(opened) at open, \(written) after writes")
             let latin9Bytes = try! latin9.contents()
             report.check(latin9Bytes == [0x61, 0x20, 0xA4, 0x62, 0x20, 0xA4], "ISO-8859-15: \(hex(latin9Bytes))")
@@ -299,7 +299,7 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
                 try! openAndDropPorts(1_000)
                 maxLive = max(maxLive, ForeignMemory.statistics.liveBytes)
             }
-            // 20,000 dropped ports of 936 bytes: the 8 MiB budget, plus at
+            // 20,000 dropped ports of 856 bytes: the 8 MiB budget, plus at
             // most one more budget added while the eager vacuum (on the
             // finalizer thread) catches up after a collection under load.
             let refused = ForeignMemory.statistics.refusedRemovals
@@ -350,7 +350,7 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
             try! utf16.write("a")
             let holding = utf16.foreignByteCount
             report.check(
-                base == 936 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write"
+                base == 856 && holding > base + 30_000, "UTF-16 output: \(base) bytes at open, \(holding) after a write"
             )
             let idle = Ports.idleConverterCount("UTF-16")
             try! utf16.close()

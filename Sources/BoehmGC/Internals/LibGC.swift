@@ -276,3 +276,4 @@ func shim_weakRegionSweepNanoseconds(_ region: WeakRegion) -> UInt64 { cgc_weak_
     _ from: UnsafeMutablePointer<WeakSlot>, _ to: UnsafeMutablePointer<WeakSlot>, _ flags: Int32
 ) -> Bool { cgc_weak_copy_slot(from, to, flags) != 0 }
 @inline(__always) func shim_keepAlive(_ pointer: UnsafeRawPointer) { cgc_keep_alive(pointer) }
+@inline(__always) func shim_prefetch(_ pointer: UnsafeRawPointer?) { cgc_prefetch(pointer) }

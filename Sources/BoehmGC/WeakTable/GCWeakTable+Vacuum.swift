@@ -84,9 +84,10 @@ internal enum DeadEntryHandler: Sendable {
     case none
     /// The public `onDeadEntry`: a root each.
     case roots(@Sendable (GCRoot) -> Void)
-    /// The raw address, kept alive by the caller's frame for the call only
-    /// (the foreign-resource registry: nothing allocated per entry).
-    case raw(@Sendable (UnsafeMutableRawPointer) -> Void)
+    /// The raw addresses of one vacuum's strong halves, all at once (none
+    /// nil), kept alive for the call only (the foreign-resource registry:
+    /// nothing allocated per entry).
+    case raw(@Sendable (UnsafeBufferPointer<UnsafeMutableRawPointer?>) -> Void)
 
     var isNone: Bool {
         if case .none = self { return true }
@@ -140,8 +141,12 @@ internal final class DeadHalves {
 
     /// The addresses, in the order they were vacuumed.
     var objects: some Sequence<UnsafeMutableRawPointer> {
-        UnsafeBufferPointer(start: base, count: count).lazy.map { $0.unsafelyUnwrapped }
+        addresses.lazy.map { $0.unsafelyUnwrapped }
     }
+
+    /// The addresses (none nil), in the order they were vacuumed; valid
+    /// until ``release()``.
+    var addresses: UnsafeBufferPointer<UnsafeMutableRawPointer?> { UnsafeBufferPointer(start: base, count: count) }
 
     /// Frees the block; the objects are no longer kept alive by it.
     func release() {

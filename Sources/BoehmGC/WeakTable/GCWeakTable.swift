@@ -621,7 +621,7 @@ public final class GCWeakTable: Sendable {
         case .roots(let body):
             for object in pending.objects { body(GCRoot(rooting: object)) }
         case .raw(let body):
-            for object in pending.objects { body(object) }
+            body(pending.addresses)
         }
         pending.release()
     }

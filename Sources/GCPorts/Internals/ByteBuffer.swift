@@ -9,7 +9,7 @@
 /// system call that writes into a GC page protected by libgc's incremental
 /// mode fails with EFAULT. Not thread-safe: each buffer belongs to one port
 /// and is used under that port's lock.
-internal final class ByteBuffer {
+internal struct ByteBuffer: ~Copyable {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var capacity: Int
     /// Index of the first unread byte.
@@ -42,7 +42,7 @@ internal final class ByteBuffer {
 
     /// Makes room for `byteCount` more bytes after the last one, moving the
     /// unread bytes to the front or growing the memory.
-    func reserveFree(_ byteCount: Int) {
+    mutating func reserveFree(_ byteCount: Int) {
         if capacity - end >= byteCount { return }
         let unread = count
         if start > 0 {
@@ -59,24 +59,24 @@ internal final class ByteBuffer {
     }
 
     /// Adds `byteCount` bytes written into ``freeSpace``.
-    func commit(_ byteCount: Int) {
+    mutating func commit(_ byteCount: Int) {
         precondition(byteCount >= 0 && byteCount <= capacity - end)
         end += byteCount
     }
 
-    func append(_ bytes: UnsafeRawBufferPointer) {
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard let source = bytes.baseAddress, bytes.count > 0 else { return }
         reserveFree(bytes.count)
         memcpy(base + end, source, bytes.count)
         end += bytes.count
     }
 
-    func append(_ bytes: [UInt8]) {
+    mutating func append(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { append($0) }
     }
 
     /// Marks the first `byteCount` unread bytes read.
-    func consume(_ byteCount: Int) {
+    mutating func consume(_ byteCount: Int) {
         precondition(byteCount >= 0 && byteCount <= count)
         start += byteCount
         if start == end {
@@ -86,27 +86,27 @@ internal final class ByteBuffer {
     }
 
     /// Keeps only the first `byteCount` unread bytes (undoes appends).
-    func truncate(toCount byteCount: Int) {
+    mutating func truncate(toCount byteCount: Int) {
         precondition(byteCount >= 0 && byteCount <= count)
         end = start + byteCount
     }
 
     /// Removes `byteCount` bytes at `offset` from the first unread byte.
-    func remove(at offset: Int, count byteCount: Int) {
+    mutating func remove(at offset: Int, count byteCount: Int) {
         precondition(offset >= 0 && byteCount >= 0 && offset + byteCount <= count)
         let tail = count - offset - byteCount
         if tail > 0 { memmove(base + start + offset, base + start + offset + byteCount, tail) }
         end -= byteCount
     }
 
-    func removeAll() {
+    mutating func removeAll() {
         start = 0
         end = 0
     }
 
     /// Gives memory back when the buffer grew past four times `baseline`
     /// bytes and what it holds fits in `baseline`.
-    func shrinkIfOversized(baseline: Int) {
+    mutating func shrinkIfOversized(baseline: Int) {
         let baseline = max(baseline, 16)
         guard capacity > 4 * baseline, count <= baseline else { return }
         let unread = count

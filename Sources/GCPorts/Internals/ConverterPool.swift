@@ -191,14 +191,14 @@ private enum Probe {
     /// Converts `bytes` with `converter`; the output and whether all of it
     /// converted.
     static func run(_ converter: iconv_t, _ bytes: [UInt8]) -> (output: [UInt8], outcome: Iconv.Outcome) {
-        let buffer = ByteBuffer(capacity: 64)
-        let (_, outcome) = bytes.withUnsafeBytes { Iconv.convert(converter, $0, into: buffer) }
+        var buffer = ByteBuffer(capacity: 64)
+        let (_, outcome) = bytes.withUnsafeBytes { Iconv.convert(converter, $0, into: &buffer) }
         return (Array(buffer.readable), outcome)
     }
 
     static func finish(_ converter: iconv_t) -> [UInt8] {
-        let buffer = ByteBuffer(capacity: 64)
-        Iconv.finish(converter, into: buffer)
+        var buffer = ByteBuffer(capacity: 64)
+        Iconv.finish(converter, into: &buffer)
         return Array(buffer.readable)
     }
 

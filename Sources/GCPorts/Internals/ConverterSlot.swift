@@ -1,5 +1,4 @@
 import BoehmGC
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -17,7 +16,7 @@ import Synchronization
 ///
 /// Used only under its port's lock, or by the port's release function
 /// (which runs once, after the port's handle was taken out of that lock).
-internal final class ConverterSlot: @unchecked Sendable {
+internal struct ConverterSlot {
     enum Mode {
         case identity
         case borrowedPerOperation
@@ -56,32 +55,36 @@ internal final class ConverterSlot: @unchecked Sendable {
     /// UTF-8 itself: no converter, validate and copy.
     var isIdentity: Bool { mode == .identity }
 
-    /// Runs `body` with the port's converter, or a borrowed one.
+    /// The converter for one operation: the port's own (taken from the
+    /// pool at its first use), or, `borrowed`, one from the pool.
     ///
-    /// `body` learns whether the converter is borrowed: it must then leave
-    /// it in its initial state (a borrowed converter is reset and given back
-    /// when `body` returns).
-    func withConverter<R>(_ body: (iconv_t, _ borrowed: Bool) throws(PortError) -> R) throws(PortError) -> R {
-        if let held { return try body(held, false) }
+    /// The caller must leave a borrowed converter in its initial state and
+    /// give it back with ``endUse(_:borrowed:)``.
+    mutating func beginUse() throws(PortError) -> (converter: iconv_t, borrowed: Bool) {
+        if let held { return (held, false) }
         switch mode {
         case .identity:
             preconditionFailure("a UTF-8 port has no converter")
         case .borrowedPerOperation:
-            let converter = try pool.take()
-            defer { pool.put(converter) }
-            return try body(converter, true)
+            return (try pool.take(), true)
         case .heldFromFirstUse, .ownedForLife:
             let converter = try pool.take()
             held = converter
-            return try body(converter, false)
+            return (converter, false)
         }
+    }
+
+    /// Ends an operation begun with ``beginUse()``: a borrowed converter
+    /// goes back to the pool (reset there).
+    func endUse(_ converter: iconv_t, borrowed: Bool) {
+        if borrowed { pool.put(converter) }
     }
 
     /// Gives the held converter back to the pool (pooled) or closes it (one
     /// per port).
     ///
     /// The slot holds none afterwards.
-    func release() {
+    mutating func release() {
         guard let converter = held else { return }
         held = nil
         if mode == .ownedForLife {
@@ -95,40 +98,39 @@ internal final class ConverterSlot: @unchecked Sendable {
 /// The foreign bytes a port reports beyond those of its
 /// ``ForeignResource`` (fixed at open).
 ///
-/// They are the converter it holds, and its buffers' growth. Changed under
-/// the port's lock; read from anywhere.
-internal final class PortAccount: Sendable {
+/// They are the converter it holds, and its buffers' growth. Changed and
+/// read under the port's lock, or by its release function (which runs once,
+/// after the port's handle was taken out of that lock).
+internal struct PortAccount {
     let isEnabled: Bool
     /// What this account reported to ForeignMemory and has not given back,
     /// with the collection window it was reported in.
-    private let reported = Lock(ForeignMemory.Allocation.none)
+    private var reported = ForeignMemory.Allocation.none
 
     init(isEnabled: Bool) {
         self.isEnabled = isEnabled
     }
 
-    var bytes: Int { reported.withLock { $0.byteCount } }
+    var bytes: Int { reported.byteCount }
 
     /// Reports `bytes` as what the port holds beyond its base.
     ///
     /// Adds or removes the difference. A report the accounting refuses (its
     /// live counts at Int.max) leaves the account as it was.
-    func update(to bytes: Int) {
-        guard isEnabled else { return }
-        reported.withLock { reported in
-            if bytes > reported.byteCount {
-                guard let added = try? ForeignMemory.add(byteCount: bytes - reported.byteCount, objects: 0) else {
-                    return
-                }
-                reported = reported.adding(added)
-            } else if bytes < reported.byteCount {
-                do {
-                    try ForeignMemory.remove(reported.part(byteCount: reported.byteCount - bytes))
-                } catch {
-                    assertionFailure("port accounting out of balance: \(error)")
-                }
-                reported = reported.part(byteCount: bytes)
+    mutating func update(to bytes: Int) {
+        guard isEnabled, bytes != reported.byteCount else { return }
+        if bytes > reported.byteCount {
+            guard let added = try? ForeignMemory.add(byteCount: bytes - reported.byteCount, objects: 0) else {
+                return
             }
+            reported = reported.adding(added)
+        } else {
+            do {
+                try ForeignMemory.remove(reported.part(byteCount: reported.byteCount - bytes))
+            } catch {
+                assertionFailure("port accounting out of balance: \(error)")
+            }
+            reported = reported.part(byteCount: bytes)
         }
     }
 }

@@ -64,7 +64,7 @@ internal enum Iconv {
     ///
     /// - Returns: The input bytes consumed, and how the conversion ended.
     static func convert(
-        _ converter: iconv_t, _ input: UnsafeRawBufferPointer, into output: ByteBuffer
+        _ converter: iconv_t, _ input: UnsafeRawBufferPointer, into output: inout ByteBuffer
     ) -> (consumed: Int, outcome: Outcome) {
         guard let base = input.baseAddress, input.count > 0 else { return (0, .done) }
         var inPointer: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(
@@ -72,7 +72,7 @@ internal enum Iconv {
         var inLeft = input.count
         var room = min(max(64, input.count * 2 + 16), 1 << 20)
         while true {
-            let (code, had) = call(converter, &inPointer, &inLeft, into: output, room: room)
+            let (code, had) = call(converter, &inPointer, &inLeft, into: &output, room: room)
             if code == E2BIG {
                 room = max(room, had) * 2
                 continue
@@ -101,9 +101,9 @@ internal enum Iconv {
     /// Appends the bytes that return the converter to its initial state (a
     /// shift sequence, the end of a UTF-7 run, a character a decoder held
     /// back) and returns it there.
-    static func finish(_ converter: iconv_t, into output: ByteBuffer) {
+    static func finish(_ converter: iconv_t, into output: inout ByteBuffer) {
         var room = 64
-        while call(converter, nil, nil, into: output, room: room).errno == E2BIG && room <= 1 << 16 {
+        while call(converter, nil, nil, into: &output, room: room).errno == E2BIG && room <= 1 << 16 {
             room *= 4
         }
     }
@@ -118,7 +118,7 @@ internal enum Iconv {
     ///   and the free bytes it had.
     private static func call(
         _ converter: iconv_t, _ input: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
-        _ inputLeft: UnsafeMutablePointer<Int>?, into output: ByteBuffer, room: Int
+        _ inputLeft: UnsafeMutablePointer<Int>?, into output: inout ByteBuffer, room: Int
     ) -> (errno: Int32, room: Int) {
         output.reserveFree(room)
         let free = output.freeSpace

@@ -17,6 +17,8 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     // that owns this core (withHandle), or by its release function, which
     // runs once, after the handle was taken out of that lock. `position` is
     // atomic so the port's line and column can be read without the lock.
+    // That lock is what makes each access exclusive, so they skip the
+    // runtime's exclusivity checks (`@exclusivity(unchecked)`).
     enum Source {
         case bytes([UInt8])
         case descriptor(Int32)
@@ -29,27 +31,27 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     let invalidInput: InvalidInputPolicy
     /// The replacement text, as UTF-8.
     let replacement: [UInt8]
-    let converter: ConverterSlot
+    @exclusivity(unchecked) var converter: ConverterSlot
     /// Input read and not yet decoded (an incomplete sequence waiting for
     /// the rest, or bytes from the invalid input on).
-    let raw: ByteBuffer
+    @exclusivity(unchecked) var raw: ByteBuffer
     /// Decoded text (UTF-8) not yet read.
-    let text: ByteBuffer
+    @exclusivity(unchecked) var text: ByteBuffer
     let textBaseline: Int
     let rawBaseline: Int
     /// Bytes of memory input handed to the decoder so far.
-    var sourceOffset = 0
+    @exclusivity(unchecked) var sourceOffset = 0
     /// Input offset of the first byte in `raw`.
-    var rawOffset = 0
+    @exclusivity(unchecked) var rawOffset = 0
     /// The source has no more bytes.
-    var sourceEnded = false
+    @exclusivity(unchecked) var sourceEnded = false
     /// Everything was decoded, the converter finished.
-    var atEnd = false
+    @exclusivity(unchecked) var atEnd = false
     /// Invalid input was reached (policy `.error`): the text before it can
     /// still be read; every read that must go further throws this.
-    var pendingError: PortError?
+    @exclusivity(unchecked) var pendingError: PortError?
     let position = AtomicPortPosition()
-    let account: PortAccount
+    @exclusivity(unchecked) var account: PortAccount
 
     init(
         source: Source, closesDescriptor: Bool, bufferCapacity: Int, invalidInput: InvalidInputPolicy,
@@ -123,7 +125,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
         if converter.isIdentity {
             try decode(with: nil, borrowed: false)
         } else {
-            try converter.withConverter { cd, borrowed throws(PortError) in try decode(with: cd, borrowed: borrowed) }
+            try withConverter { cd, borrowed throws(PortError) in try decode(with: cd, borrowed: borrowed) }
         }
     }
 
@@ -157,10 +159,10 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
         if sourceEnded && raw.isEmpty {
             // Characters a decoder held back (CP1255 waits for combining
             // marks) come out now.
-            if let cd { Iconv.finish(cd, into: text) }
+            if let cd { Iconv.finish(cd, into: &text) }
             atEnd = true
         } else if borrowed, let cd {
-            Iconv.finish(cd, into: text)
+            Iconv.finish(cd, into: &text)
         }
     }
 
@@ -170,7 +172,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
             text.append(UnsafeRawBufferPointer(rebasing: input[..<length]))
             return (length, outcome)
         }
-        return Iconv.convert(cd, input, into: text)
+        return Iconv.convert(cd, input, into: &text)
     }
 
     /// Byte length and number of the first `limit` whole characters

@@ -17,7 +17,9 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     // that owns this core (withHandle), or by its release function, which
     // runs once, after the handle was taken out of that lock. `position` is
     // an atomic so the port's line and column can be read without the lock.
-    let converter: ConverterSlot
+    // That lock is what makes each access exclusive, so they skip the
+    // runtime's exclusivity checks (`@exclusivity(unchecked)`).
+    @exclusivity(unchecked) var converter: ConverterSlot
     let descriptor: Int32
     let closesDescriptor: Bool
     let bufferCapacity: Int
@@ -27,23 +29,23 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     let replacement: [UInt8]
     /// The encoded bytes: for a file port, those not yet written; for a
     /// string port, the whole output.
-    let buffer: ByteBuffer
+    @exclusivity(unchecked) var buffer: ByteBuffer
     /// An incomplete UTF-8 sequence that ended the last write, waiting for
     /// the next write (or close) to complete it.
-    var held: [UInt8] = []
+    @exclusivity(unchecked) var held: [UInt8] = []
     /// Offset of `held` in the write that supplied it.
-    var heldOffset = 0
+    @exclusivity(unchecked) var heldOffset = 0
     /// The converter went back to its initial state in mid-stream (a string
     /// port's ``OutputPort/contents()``): drop the prefix (byte-order mark)
     /// it will write again before the next character.
-    var dropsPrefix = false
+    @exclusivity(unchecked) var dropsPrefix = false
     /// The port's own converter has converted something (so it wrote its
     /// prefix, if it has one).
-    var hasEncoded = false
+    @exclusivity(unchecked) var hasEncoded = false
     /// The port's own converter wrote since the output was last ended.
-    var isUnended = false
+    @exclusivity(unchecked) var isUnended = false
     let position = AtomicPortPosition()
-    let account: PortAccount
+    @exclusivity(unchecked) var account: PortAccount
 
     var isFilePort: Bool { descriptor >= 0 }
 
@@ -64,8 +66,8 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             // converter of the pool (never the port's own).
             let pool = converter.pool
             let probe = try pool.take()
-            let scratch = ByteBuffer(capacity: 64)
-            let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(probe, $0, into: scratch) }
+            var scratch = ByteBuffer(capacity: 64)
+            let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(probe, $0, into: &scratch) }
             pool.put(probe)
             guard outcome == .done else { throw .unencodableReplacement(text) }
         }
@@ -143,7 +145,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             return
         }
         let pool = converter.pool
-        try converter.withConverter { cd, borrowed throws(PortError) in
+        try withConverter { cd, borrowed throws(PortError) in
             // A converter with state cannot be taken back to where it was:
             // find out first whether the write will be rejected. (Not
             // needed when the state is only whether a byte-order mark was
@@ -170,7 +172,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
                 }
                 throw error
             }
-            if borrowed { Iconv.finish(cd, into: buffer) }
+            if borrowed { Iconv.finish(cd, into: &buffer) }
             if dropsPrefix && buffer.count > start { dropPrefix(at: start) }
             hasEncoded = true
             isUnended = !borrowed
@@ -223,7 +225,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
         var offset = 0
         while offset < body.count {
             let rest = UnsafeRawBufferPointer(rebasing: body[offset...])
-            let (consumed, outcome) = Iconv.convert(cd, rest, into: buffer)
+            let (consumed, outcome) = Iconv.convert(cd, rest, into: &buffer)
             position.advance(over: UnsafeRawBufferPointer(rebasing: rest[..<consumed]))
             switch outcome {
             case .done:
@@ -244,7 +246,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// back to ASCII first).
     private func writeReplacement(with cd: iconv_t, position: inout PortPosition) throws(PortError) {
         guard !replacement.isEmpty else { return }
-        let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(cd, $0, into: buffer) }
+        let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(cd, $0, into: &buffer) }
         guard outcome == .done else { throw .unencodableReplacement(String(decoding: replacement, as: UTF8.self)) }
         replacement.withUnsafeBytes { position.advance(over: $0) }
     }
@@ -288,9 +290,9 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             case .replace:
                 var position = self.position.load()
                 do {
-                    try converter.withConverter { cd, borrowed throws(PortError) in
+                    try withConverter { cd, borrowed throws(PortError) in
                         try writeReplacement(with: cd, position: &position)
-                        if borrowed { Iconv.finish(cd, into: buffer) } else { isUnended = true }
+                        if borrowed { Iconv.finish(cd, into: &buffer) } else { isUnended = true }
                     }
                 } catch {
                     failure = error
@@ -308,7 +310,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// at the next call, even an ending one.)
     func endOutput() {
         guard let cd = converter.held, isUnended else { return }
-        Iconv.finish(cd, into: buffer)
+        Iconv.finish(cd, into: &buffer)
         dropsPrefix = true
         isUnended = false
     }

@@ -8,10 +8,10 @@ import BoehmGC
 /// or output (``OutputPortCore``).
 internal protocol PortCore: AnyObject, Sendable {
     /// Where the port gets its converter; released with the port.
-    var converter: ConverterSlot { get }
+    var converter: ConverterSlot { get set }
     /// The foreign bytes the port reports beyond its resource's fixed ones;
     /// back to 0 when the port is released.
-    var account: PortAccount { get }
+    var account: PortAccount { get set }
     /// The descriptor closed when the port is released: the port's own, if
     /// it owns one.
     var ownedDescriptor: Int32? { get }
@@ -19,6 +19,19 @@ internal protocol PortCore: AnyObject, Sendable {
     /// converter and descriptor (an output port ends and flushes its
     /// output). It must not throw.
     func prepareForRelease()
+}
+
+extension PortCore {
+    /// Runs `body` with the port's converter, or a borrowed one.
+    ///
+    /// `body` learns whether the converter is borrowed: it must then leave
+    /// it in its initial state (a borrowed converter is reset and given back
+    /// when `body` returns). Under the port's lock.
+    func withConverter<R>(_ body: (iconv_t, _ borrowed: Bool) throws(PortError) -> R) throws(PortError) -> R {
+        let (converter, borrowed) = try self.converter.beginUse()
+        defer { self.converter.endUse(converter, borrowed: borrowed) }
+        return try body(converter, borrowed)
+    }
 }
 
 /// A port's foreign resource, whose handle is the port's core: the opening,
@@ -65,7 +78,7 @@ internal struct PortResource<Core: PortCore>: Sendable {
             accounted: configuration.accountsForeignMemory,
             release: .registry(state.registry),
             open: {
-                let slot = try ConverterSlot(pool: pool, policy: configuration.converters)
+                var slot = try ConverterSlot(pool: pool, policy: configuration.converters)
                 do {
                     let core = try makeCore(slot, account)
                     opened = core
@@ -111,7 +124,7 @@ internal struct PortResource<Core: PortCore>: Sendable {
 
     /// The resource's fixed bytes (0 once released) and what the account
     /// reports beyond them.
-    var foreignByteCount: Int { resource.byteCount + core.account.bytes }
+    var foreignByteCount: Int { resource.byteCount + ((try? withCore { $0.account.bytes }) ?? 0) }
 
     /// The resource's close function.
     private static func release(_ core: Core) {
