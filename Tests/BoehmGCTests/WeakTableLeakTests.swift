@@ -93,7 +93,9 @@ func insertDoomed(into table: GCWeakTable, count: Int, firstTag: Int) throws {
         #expect(e.maxCapacity <= 4 * (e.peakLive + 256) + 8)
         #expect(e.maxStorageBytes <= 64 * (e.peakLive + 256) + 128)
         #expect(e.liveAfter <= Self.staleAllowance)
-        #expect(e.deadAfter == 0)
+        // Only entries live at the drain can be dead now: a parallel test's
+        // collection may find a stale-kept one dead before we read.
+        #expect(e.deadAfter <= Self.staleAllowance)
         #expect(e.capacityAfter <= 64)
 
         // Lazy: the dead entries stay in the table (and, for weak keys,
@@ -104,7 +106,7 @@ func insertDoomed(into table: GCWeakTable, count: Int, firstTag: Int) throws {
         lazy.vacuum()
         let s = lazy.statistics
         print("\(weakness) lazy after an explicit vacuum: dead \(s.deadAwaitingVacuum), capacity \(s.capacity)")
-        #expect(s.deadAwaitingVacuum == 0)
+        #expect(s.deadAwaitingVacuum <= Self.staleAllowance)
         #expect(s.capacity <= 64)
     }
 
@@ -127,13 +129,15 @@ func insertDoomed(into table: GCWeakTable, count: Int, firstTag: Int) throws {
         print("keys+onDeadEntry 300k churn lazy:  \(l); handed on \(lazyHandedBeforeVacuum)")
         #expect(e.maxCapacity <= 4 * (e.peakLive + 256) + 8)
         #expect(eagerHanded.count >= count - Self.staleAllowance)
-        #expect(e.deadAfter == 0)
+        // A parallel test's collection may find a stale-kept entry dead
+        // after the drain; a vacuum that leaked would leave thousands.
+        #expect(e.deadAfter <= Self.staleAllowance)
         #expect(l.deadAfter >= 1_000)
         #expect(l.capacityAfter >= 8 * e.capacityAfter)
         lazy.vacuum()
         print("lazy after an explicit vacuum: handed on \(lazyHanded.count), \(lazy.statistics.capacity) slots")
         #expect(lazyHanded.count >= count - Self.staleAllowance)
-        #expect(lazy.statistics.deadAwaitingVacuum == 0)
+        #expect(lazy.statistics.deadAwaitingVacuum <= Self.staleAllowance)
     }
 
     @Test(arguments: kinds)

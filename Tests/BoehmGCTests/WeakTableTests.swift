@@ -146,7 +146,9 @@ func setTwiceThroughEqualKeys(_ table: GCWeakTable, count: Int) throws -> [GCRoo
         )
         // A conservative collector may keep a few through stale stack words.
         #expect(table.count <= 16)
-        #expect(stats.deadAwaitingVacuum == 0)
+        // Only those can be dead now (a parallel test's collection may find
+        // one dead before we read); a vacuum that leaked would leave thousands.
+        #expect(stats.deadAwaitingVacuum <= 16)
         if weakness == .keysAndValues {
             #expect(handed.count == 0)
         } else {
