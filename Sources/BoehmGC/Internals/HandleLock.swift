@@ -45,13 +45,10 @@ internal struct HandleLock: ~Copyable, @unchecked Sendable {
     ///   abandoned at a fork (`body` is not called); what `body` throws.
     @inlinable
     func withLock<Result>(_ body: () throws -> Result) throws -> Result {
-        guard enter() else { throw ForeignResourceError.inUseAtFork }
-        pthread_mutex_lock(mutex)
-        defer {
-            pthread_mutex_unlock(mutex)
-            users.subtract(1, ordering: .releasing)
-        }
-        return try body()
+        // An optional Result comes back doubly wrapped: nil only when the
+        // lock was abandoned.
+        guard let result = try withLockIfUsable(body) else { throw ForeignResourceError.inUseAtFork }
+        return result
     }
 
     /// Runs `body` under the lock; nil, without calling it, if the lock was
