@@ -51,7 +51,7 @@ struct CoreBench: ParsableCommand {
             // A live heap of linked 4 KiB scanned blocks, like a server's working set.
             while ballast.count * 4_096 < mb << 20 {
                 let block = try GCRoot(byteCount: 4_096)
-                if let last = ballast.last { block.setReference(last, at: 0) }
+                if let last = ballast.last { try block.setReference(last, at: 0) }
                 ballast.append(block)
             }
             if ballast.count * 4_096 > mb << 20 { ballast.removeAll() }

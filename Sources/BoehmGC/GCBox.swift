@@ -30,33 +30,41 @@ public struct GCBox<Value: BitwiseCopyable> {
     ///
     /// The object is `MemoryLayout<Value>.size` bytes.
     ///
-    /// - Precondition: `Value` needs no more than 16-byte alignment (libgc
-    ///   aligns objects to 16 bytes).
     /// - Parameters:
     ///   - value: The value to hold.
     ///   - kind: Whether the collector scans the value for pointers
     ///     (``GCMemoryKind/scanned`` for a value that holds GC addresses).
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` when the heap limit is
-    ///   reached or the system refuses memory.
+    ///   reached or the system refuses memory;
+    ///   ``GCError/invalidArgument(_:)`` if `Value` needs more than 16-byte
+    ///   alignment (libgc aligns objects to 16 bytes).
     ///
     /// The corresponding C functions are `GC_malloc` and `GC_malloc_atomic`.
     public init(_ value: Value, kind: GCMemoryKind = .pointerFree) throws(GCError) {
-        precondition(
-            MemoryLayout<Value>.alignment <= 16, "GC objects are 16-byte aligned; \(Value.self) needs more")
+        try Self.checkAlignment()
         root = try GCRoot(byteCount: MemoryLayout<Value>.size, kind: kind)
         root.unsafeAddress.storeBytes(of: value, as: Value.self)
     }
 
     /// A typed view of an object that already exists.
     ///
-    /// - Precondition: the object holds at least `MemoryLayout<Value>.size`
-    ///   bytes, and `Value` needs no more than 16-byte alignment.
     /// - Parameter root: The object to view; the box shares it.
-    public init(viewing root: GCRoot) {
-        precondition(
-            root.byteCount >= MemoryLayout<Value>.size && MemoryLayout<Value>.alignment <= 16,
-            "a \(root.byteCount)-byte object cannot hold a \(Value.self)")
+    /// - Throws: ``GCError/invalidArgument(_:)`` if the object holds fewer
+    ///   than `MemoryLayout<Value>.size` bytes, or `Value` needs more than
+    ///   16-byte alignment.
+    public init(viewing root: GCRoot) throws(GCError) {
+        try Self.checkAlignment()
+        guard root.byteCount >= MemoryLayout<Value>.size else {
+            throw .invalidArgument("a \(root.byteCount)-byte object cannot hold a \(Value.self)")
+        }
         self.root = root
+    }
+
+    /// Checks that libgc's 16-byte alignment suits `Value`.
+    private static func checkAlignment() throws(GCError) {
+        guard MemoryLayout<Value>.alignment <= 16 else {
+            throw .invalidArgument("GC objects are 16-byte aligned; \(Value.self) needs more")
+        }
     }
 
     /// The value, read and written in place.

@@ -134,40 +134,44 @@ public final class GCRoot: @unchecked Sendable {
     /// object is alive and the slot is not overwritten; in a pointer-free one
     /// it keeps nothing alive.
     ///
-    /// - Precondition: the slot lies inside the object.
     /// - Parameters:
     ///   - other: The object to refer to, or nil to clear the slot.
     ///   - index: The slot: bytes `index * 8 ..< (index + 1) * 8` of the
     ///     object.
-    public func setReference(_ other: GCRoot?, at index: Int) {
-        precondition(
-            index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
-            "reference slot \(index) is outside a \(byteCount)-byte object")
-        unsafeAddress.storeBytes(
-            of: other?.unsafeAddress, toByteOffset: index * MemoryLayout<UInt>.size,
-            as: UnsafeMutableRawPointer?.self)
+    /// - Throws: ``GCError/invalidArgument(_:)`` if the slot does not lie
+    ///   inside the object (nothing is stored).
+    public func setReference(_ other: GCRoot?, at index: Int) throws(GCError) {
+        let offset = try slotOffset(index)
+        unsafeAddress.storeBytes(of: other?.unsafeAddress, toByteOffset: offset, as: UnsafeMutableRawPointer?.self)
         withExtendedLifetime(other) {}
     }
 
     /// Reads a pointer-sized slot of this object and roots the object it refers to.
     ///
-    /// - Precondition: the slot lies inside the object and holds null or the
-    ///   start of a GC object.
+    /// - Precondition: the slot holds null or the start of a GC object.
     /// - Parameter index: The slot: bytes `index * 8 ..< (index + 1) * 8` of
     ///   the object.
     /// - Returns: A new root for the object the slot refers to, or nil if
     ///   the slot is null.
-    public func reference(at index: Int) -> GCRoot? {
-        precondition(
-            index >= 0 && (index + 1) * MemoryLayout<UInt>.size <= byteCount,
-            "reference slot \(index) is outside a \(byteCount)-byte object")
-        guard
-            let target = unsafeAddress.load(
-                fromByteOffset: index * MemoryLayout<UInt>.size, as: UnsafeMutableRawPointer?.self)
-        else { return nil }
+    /// - Throws: ``GCError/invalidArgument(_:)`` if the slot does not lie
+    ///   inside the object.
+    public func reference(at index: Int) throws(GCError) -> GCRoot? {
+        let offset = try slotOffset(index)
+        guard let target = unsafeAddress.load(fromByteOffset: offset, as: UnsafeMutableRawPointer?.self) else {
+            return nil
+        }
         let root = GCRoot(unsafeAddress: target)
         withExtendedLifetime(self) {}
         return root
+    }
+
+    /// The byte offset of pointer-sized slot `index`, checked to lie inside the object.
+    private func slotOffset(_ index: Int) throws(GCError) -> Int {
+        let size = MemoryLayout<UnsafeRawPointer>.size
+        guard index >= 0, index < byteCount / size else {
+            throw .invalidArgument("reference slot \(index) is outside a \(byteCount)-byte object")
+        }
+        return index * size
     }
 
     /// Whether both roots refer to the same object.

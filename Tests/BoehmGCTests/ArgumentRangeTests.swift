@@ -21,6 +21,20 @@ import Testing
         #expect(throws: GCError.self) { _ = try GCRoot(byteCount: -1) }
     }
 
+    @Test func referenceSlotsAndBoxViewsOutsideTheObjectThrowAndStoreNothing() throws {
+        let node = try GCRoot(byteCount: 16)
+        let other = try GCRoot(byteCount: 16)
+        try node.setReference(other, at: 1)
+        for index in [-1, 2, 5, Int.max, Int.min] {
+            #expect(throws: GCError.self, "slot \(index)") { try node.setReference(nil, at: index) }
+            #expect(throws: GCError.self, "slot \(index)") { _ = try node.reference(at: index) }
+        }
+        let kept = try #require(try node.reference(at: 1), "a refused store must leave the slots as they were")
+        #expect(kept.refersToSameObject(as: other))
+        #expect(throws: GCError.self) { _ = try GCBox<(Int, Int, Int, Int)>(viewing: node) }
+        #expect(try GCBox<(Int, Int)>(viewing: node).root.refersToSameObject(as: node))
+    }
+
     @Test func weakTableCapacitiesOutOfRangeThrowAndKeepTheEntries() throws {
         #expect(throws: GCError.self) { _ = try GCWeakTable(weakness: .keys, minimumCapacity: Int.max) }
         #expect(throws: GCError.self) { _ = try GCWeakTable(weakness: .keys, minimumCapacity: -1) }

@@ -59,17 +59,17 @@ import Testing
         for i in 1...1_000 {
             let next = try GCRoot(byteCount: 16)
             next.withUnsafeMutableBytes { $0.storeBytes(of: i, toByteOffset: 8, as: Int.self) }
-            node.setReference(next, at: 0)
+            try node.setReference(next, at: 0)
             node = next
         }
         node = head
         collectAndDrain()
         var count = 0
-        var cursor: GCRoot? = head.reference(at: 0)
+        var cursor: GCRoot? = try head.reference(at: 0)
         while let current = cursor {
             count += 1
             #expect(current.withUnsafeMutableBytes { $0.load(fromByteOffset: 8, as: Int.self) } == count)
-            cursor = current.reference(at: 0)
+            cursor = try current.reference(at: 0)
         }
         #expect(count == 1_000)
     }
@@ -162,7 +162,7 @@ func objectHeldByAHandle() throws -> GCHandle {
         let copy = box
         copy.value.y = 5
         #expect(box.value == Point(x: 2, y: 5), "copies share one object")
-        let view = GCBox<Point>(viewing: box.root)
+        let view = try GCBox<Point>(viewing: box.root)
         #expect(view.value == box.value)
     }
 

@@ -207,7 +207,7 @@ func fillEphemeronTables(cyclic: GCWeakTable, control: GCWeakTable, count: Int) 
     for i in 0..<count {
         let key = try makeTagged(i)
         let value = try GCRoot(byteCount: 32)
-        value.setReference(key, at: 1)
+        try value.setReference(key, at: 1)
         try cyclic.setValue(value, forKey: key)
         let otherKey = try makeTagged(i)
         let otherValue = try GCRoot(byteCount: 32)
