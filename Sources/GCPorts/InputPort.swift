@@ -68,7 +68,8 @@ public final class InputPort: Sendable {
     /// - Returns: An open port, registered in the open-ports table, at line
     ///   0, column 0.
     /// - Throws: ``PortError/invalidArgument(_:)`` for a capacity out of
-    ///   range; ``PortError/unknownEncoding(_:)`` (an empty name too);
+    ///   range or a name with `//IGNORE`; ``PortError/unknownEncoding(_:)``
+    ///   (an empty name too);
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
     ///   object or table entry cannot be allocated.
@@ -107,8 +108,9 @@ public final class InputPort: Sendable {
     ///     encoding (by default, throw).
     /// - Returns: An open port, registered in the open-ports table, at line
     ///   0, column 0.
-    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative descriptor
-    ///   or a capacity out of range; ``PortError/unknownEncoding(_:)``;
+    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative descriptor,
+    ///   a capacity out of range or a name with `//IGNORE`;
+    ///   ``PortError/unknownEncoding(_:)``;
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
     ///   object or table entry cannot be allocated. A descriptor the port

@@ -63,6 +63,7 @@ public final class OutputPort: Sendable {
     /// - Returns: An open port, registered in the open-ports table, at line
     ///   0, column 0.
     /// - Throws: ``PortError/unknownEncoding(_:)`` (an empty name too);
+    ///   ``PortError/invalidArgument(_:)`` for a name with `//IGNORE`;
     ///   ``PortError/unencodableReplacement(_:)``;
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC
@@ -102,8 +103,9 @@ public final class OutputPort: Sendable {
     ///     and bytes that are not UTF-8 (by default, throw).
     /// - Returns: An open port, registered in the open-ports table, at line
     ///   0, column 0.
-    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative descriptor
-    ///   or a capacity out of range; ``PortError/unknownEncoding(_:)``;
+    /// - Throws: ``PortError/invalidArgument(_:)`` for a negative descriptor,
+    ///   a capacity out of range or a name with `//IGNORE`;
+    ///   ``PortError/unknownEncoding(_:)``;
     ///   ``PortError/unencodableReplacement(_:)``;
     ///   ``PortError/system(operation:errno:)`` when `iconv_open` fails
     ///   otherwise; `GCError.outOfMemory(byteCount:)` when the port's GC

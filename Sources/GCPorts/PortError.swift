@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Errors of the ports.
 ///
 /// Every port operation throws `PortError` alone, except opening a port,
@@ -31,7 +35,9 @@ public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
     /// state), or by a write that needs it in a state where it cannot be
     /// written. The associated value is the replacement.
     case unencodableReplacement(String)
-    /// An argument was out of its documented range; the message says which.
+    /// An argument was out of its documented range, or an encoding name
+    /// carries glibc's `//IGNORE` suffix (the ports' ``InvalidInputPolicy``
+    /// handles what cannot be converted); the message says which.
     case invalidArgument(String)
     /// The port was used after it was closed.
     case closed
@@ -55,7 +61,8 @@ public enum PortError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidArgument(let message): return "invalid argument: \(message)"
         case .closed: return "the port is closed"
         case .inUseAtFork: return "the port was in use by another thread when the process forked"
-        case .system(let operation, let errno): return "\(operation) failed: errno \(errno)"
+        case .system(let operation, let errno):
+            return "\(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         }
     }
 }

@@ -48,6 +48,29 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
         }
     }
 
+    @Test func ignoreSuffixIsRefusedAndTheSkipPolicyDoesItsWork() throws {
+        for name in ["ASCII//IGNORE", "ascii//translit,ignore", "ISO-8859-15//IGNORE//TRANSLIT"] {
+            #expect(throws: PortError.self, "\(name)") { _ = try OutputPort.openString(encoding: name) }
+            #expect(throws: PortError.self, "\(name)") { _ = try InputPort.openBytes([0x61], encoding: name) }
+        }
+        do {
+            _ = try OutputPort.openString(encoding: "ASCII//IGNORE")
+        } catch {
+            guard case PortError.invalidArgument(let message) = error else {
+                Issue.record("ASCII//IGNORE: \(error), expected invalidArgument")
+                return
+            }
+            #expect(message.contains("IGNORE"), "\(message)")
+        }
+        // //TRANSLIT alone stays usable.
+        let translit = try withOutputToString(encoding: "ASCII//TRANSLIT") { try $0.write("a€b") }
+        #expect(translit.first == 0x61 && translit.last == 0x62, "\(translit)")
+        let skipped = try withOutputToString(encoding: "ASCII", invalidInput: .replace(with: "")) {
+            try $0.write("aéb")
+        }
+        #expect(skipped == Array("ab".utf8))
+    }
+
     @Test func unencodableTextIsAnErrorOrAReplacement() throws {
         let port = try OutputPort.openString(encoding: "ISO-8859-15")
         try port.write("ok ")

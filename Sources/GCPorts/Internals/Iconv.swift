@@ -40,11 +40,22 @@ internal enum Iconv {
     ///
     /// - Throws: ``PortError/unknownEncoding(_:)`` for an empty name, a name
     ///   holding NUL, or one iconv does not know (EINVAL), naming the
-    ///   encoding that is not UTF-8; ``PortError/system(operation:errno:)``.
+    ///   encoding that is not UTF-8; ``PortError/invalidArgument(_:)`` for a
+    ///   name with glibc's `//IGNORE` suffix;
+    ///   ``PortError/system(operation:errno:)``.
     static func open(to target: String, from source: String) throws(PortError) -> iconv_t {
         let named = target == "UTF-8" ? source : target
         guard !target.isEmpty, !source.isEmpty, !target.utf8.contains(0), !source.utf8.contains(0) else {
             throw .unknownEncoding(named)
+        }
+        // With IGNORE glibc's iconv skips what it cannot convert but still
+        // ends the call with EILSEQ, past the input, so a port could neither
+        // tell skipped input from invalid input nor name its offset. The
+        // ports' own policy does the same with exact offsets.
+        if ignoresInvalidInput(named) {
+            throw .invalidArgument(
+                "\(named.debugDescription): the //IGNORE suffix is not supported; use InvalidInputPolicy.replace(with: \"\") to skip what cannot be converted"
+            )
         }
         let (converter, code) = withinLibraryGate { (iconv_open(target, source), errno) }
         guard let converter, Int(bitPattern: converter) != -1 else {
@@ -52,6 +63,14 @@ internal enum Iconv {
             throw .system(operation: "iconv_open", errno: code)
         }
         return converter
+    }
+
+    /// Whether an encoding name carries glibc's IGNORE error handler, in
+    /// its suffixes after `//` (`ASCII//IGNORE`, `ASCII//TRANSLIT,IGNORE`).
+    private static func ignoresInvalidInput(_ name: String) -> Bool {
+        guard let slashes = name.firstRange(of: "//") else { return false }
+        return name[slashes.upperBound...].split(whereSeparator: { $0 == "," || $0 == "/" })
+            .contains { $0.uppercased() == "IGNORE" }
     }
 
     /// Closes a converter, inside the library's gate like ``open(to:from:)``.
