@@ -167,20 +167,23 @@ static pthread_mutex_t helpers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static long futex(int *word, int op, int value) { return syscall(SYS_futex, word, op, value, NULL, NULL, 0); }
 
+static void run_job(const struct sweep_job *job) {
+    cgc_weak_region *r = job->region;
+    uint64_t start = now_ns();
+    size_t dead = job->young ? sweep_young(r, job->start, job->end)
+                             : sweep_range(r->storage[job->copy], job->start, job->end, r->flags);
+    if (dead && !job->copy) {
+        __atomic_fetch_add(&r->dead, dead, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&r->dead_total, dead, __ATOMIC_RELAXED);
+    }
+    __atomic_fetch_add(&r->sweep_ns, now_ns() - start, __ATOMIC_RELAXED);
+}
+
 static void run_jobs(void) {
     for (;;) {
         size_t n = __atomic_fetch_add(&next_job, 1, __ATOMIC_ACQ_REL);
         if (n >= job_count) return;
-        struct sweep_job *job = &jobs[n];
-        cgc_weak_region *r = job->region;
-        uint64_t start = now_ns();
-        size_t dead = job->young ? sweep_young(r, job->start, job->end)
-                                 : sweep_range(r->storage[job->copy], job->start, job->end, r->flags);
-        if (dead && !job->copy) {
-            __atomic_fetch_add(&r->dead, dead, __ATOMIC_RELEASE);
-            __atomic_fetch_add(&r->dead_total, dead, __ATOMIC_RELAXED);
-        }
-        __atomic_fetch_add(&r->sweep_ns, now_ns() - start, __ATOMIC_RELAXED);
+        run_job(&jobs[n]);
     }
 }
 
@@ -227,22 +230,36 @@ void cgc_weak_sweep_helpers_start(void) {
     pthread_mutex_unlock(&helpers_lock);
 }
 
-// Cuts a storage into jobs; a small one, or one that finds the job table
-// full, is swept here and now.
-static void add_jobs(cgc_weak_region *r, int copy, size_t capacity) {
-    if (r->storage[copy] == NULL || capacity == 0) return;
+// Queues a job for the round, or runs it here when the job table is full.
+// Returns the slots queued. Running a job must never run the queued ones:
+// they are the round's, to share with the helpers.
+static size_t queue_job(struct sweep_job job) {
+    if (job_count == MAX_JOBS) {
+        run_job(&job);
+        return 0;
+    }
+    jobs[job_count++] = job;
+    return job.end - job.start;
+}
+
+// Cuts a storage into jobs and queues them; a small storage is swept here
+// and now. Returns the slots queued.
+static size_t add_jobs(cgc_weak_region *r, int copy, size_t capacity) {
+    if (r->storage[copy] == NULL || capacity == 0) return 0;
+    if (capacity < SWEEP_CHUNK) {
+        struct sweep_job job = {r, 0, copy, 0, capacity};
+        run_job(&job);
+        return 0;
+    }
     size_t chunk = SWEEP_CHUNK;
     // More slots than jobs: bigger jobs.
     while (capacity / chunk >= MAX_JOBS / 2) chunk *= 2;
+    size_t queued = 0;
     for (size_t start = 0; start < capacity; start += chunk) {
         size_t end = start + chunk < capacity ? start + chunk : capacity;
-        jobs[job_count++] = (struct sweep_job){r, 0, copy, start, end};
-        if (capacity < SWEEP_CHUNK || job_count == MAX_JOBS) {
-            __atomic_store_n(&next_job, 0, __ATOMIC_RELEASE);
-            run_jobs();
-            job_count = 0;
-        }
+        queued += queue_job((struct sweep_job){r, 0, copy, start, end});
     }
+    return queued;
 }
 
 uint64_t cgc_weak_sweep_last_ns;
@@ -254,22 +271,13 @@ void cgc_weak_sweep(int full) {
     for (cgc_weak_region *r = regions; r != NULL; r = r->next) {
         if (!full && young_log_usable(r)) {
             size_t count = __atomic_load_n(&r->young_count, __ATOMIC_ACQUIRE);
-            if (count) {
-                jobs[job_count++] = (struct sweep_job){r, 1, 0, 0, count};
-                slots += count;
-                if (job_count == MAX_JOBS) {
-                    __atomic_store_n(&next_job, 0, __ATOMIC_RELEASE);
-                    run_jobs();
-                    job_count = 0;
-                }
-            }
+            if (count) slots += queue_job((struct sweep_job){r, 1, 0, 0, count});
             continue;
         }
         // Storage 1, during a move, holds copies of entries of storage 0:
         // mark both, count storage 0 only.
-        add_jobs(r, 1, r->capacity[1]);
-        add_jobs(r, 0, r->capacity[0]);
-        slots += r->capacity[0] + r->capacity[1];
+        slots += add_jobs(r, 1, r->capacity[1]);
+        slots += add_jobs(r, 0, r->capacity[0]);
     }
     int helpers = __atomic_load_n(&helper_count, __ATOMIC_ACQUIRE);
     int usable = helpers > 0 && __atomic_load_n(&helpers_generation, __ATOMIC_ACQUIRE)
