@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// A model-based test of `GCWeakTable`: seeded random operations (insert,
-/// replace, drop a root, take a root back from a lookup, lookup, remove,
+/// replace, bulk insert, drop a root, take a root back from a lookup, lookup, remove,
 /// collect and drain, vacuum, count, forEach), each checked against a model
 /// of what the test keeps reachable.
 ///
@@ -174,6 +174,8 @@ struct ModelRun {
             case 70..<74: collectAndDrain()
             case 74..<76: vacuum()
             case 76..<78: checkForEach()
+            // Bulk: tables of thousands of slots, so resizes move many entries.
+            case 78: for _ in 0..<120 { try insert() }
             default: checkLookups()
             }
             checkDeadLog()
