@@ -384,55 +384,48 @@ internal final class Accountant: Sendable {
         Accountant.subtractFloored(objects, from: sinceObjects)
     }
 
+    /// Replaces `counter`'s value `v` with `next(v)` atomically, unless
+    /// `next` refuses it (nil).
+    ///
+    /// Returns the counter's value afterwards, and whether it was replaced.
+    @inline(__always)
+    private static func update(
+        _ counter: borrowing Atomic<Int>, _ next: (Int) -> Int?
+    ) -> (value: Int, replaced: Bool) {
+        var value = counter.load(ordering: .relaxed)
+        while let desired = next(value) {
+            let (done, current) = counter.compareExchange(expected: value, desired: desired, ordering: .relaxed)
+            if done { return (desired, true) }
+            value = current
+        }
+        return (value, false)
+    }
+
     /// Adds `amount` to `counter` atomically, unless that would pass Int.max.
     ///
     /// Returns nil if added, else the counter's value (left unchanged).
     private static func add(_ amount: Int, to counter: borrowing Atomic<Int>) -> Int? {
-        var value = counter.load(ordering: .relaxed)
-        while value <= Int.max - amount {
-            let (done, current) = counter.compareExchange(
-                expected: value, desired: value + amount, ordering: .relaxed)
-            if done { return nil }
-            value = current
-        }
-        return value
+        let (value, added) = update(counter) { $0 <= Int.max - amount ? $0 + amount : nil }
+        return added ? nil : value
     }
 
     /// Sets `counter` to `min(Int.max, counter + amount)` atomically; returns the new value.
     @discardableResult
     private static func addSaturating(_ amount: Int, to counter: borrowing Atomic<Int>) -> Int {
-        var value = counter.load(ordering: .relaxed)
-        while true {
-            let sum = value > Int.max - amount ? Int.max : value + amount
-            let (done, current) = counter.compareExchange(expected: value, desired: sum, ordering: .relaxed)
-            if done { return sum }
-            value = current
-        }
+        update(counter) { $0 > Int.max - amount ? Int.max : $0 + amount }.value
     }
 
     /// Subtracts `amount` from `counter` atomically, unless that would go below zero.
     ///
     /// Returns nil if subtracted, else the counter's value (left unchanged).
     private static func subtract(_ amount: Int, from counter: borrowing Atomic<Int>) -> Int? {
-        var value = counter.load(ordering: .relaxed)
-        while value >= amount {
-            let (done, current) = counter.compareExchange(
-                expected: value, desired: value - amount, ordering: .relaxed)
-            if done { return nil }
-            value = current
-        }
-        return value
+        let (value, subtracted) = update(counter) { $0 >= amount ? $0 - amount : nil }
+        return subtracted ? nil : value
     }
 
     /// Sets `counter` to `max(0, counter - amount)` atomically.
     private static func subtractFloored(_ amount: Int, from counter: borrowing Atomic<Int>) {
-        var value = counter.load(ordering: .relaxed)
-        while value > 0 {
-            let (done, current) = counter.compareExchange(
-                expected: value, desired: max(0, value - amount), ordering: .relaxed)
-            if done { return }
-            value = current
-        }
+        _ = update(counter) { $0 > 0 ? max(0, $0 - amount) : nil }
     }
 
     var statistics: ForeignMemory.Statistics {
