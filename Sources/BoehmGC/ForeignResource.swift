@@ -291,9 +291,6 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource,
     @usableFromInline let lock = HandleLock()
     @usableFromInline let handle: Handle
     @usableFromInline let closeHandle: @Sendable (Handle) -> Void
-    /// The handle's object when the handle is a class instance (nil
-    /// otherwise): what ``prefetchForClose()`` asks for with the mutex.
-    @usableFromInline let handleObject: UnsafeRawPointer?
     @usableFromInline var closed = false
     /// What was reported to ForeignMemory; nil when not accounted.
     @usableFromInline var allocation: ForeignMemory.Allocation?
@@ -303,9 +300,6 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource,
         self.handle = handle
         self.closeHandle = close
         self.allocation = allocation
-        handleObject =
-            Handle.self is AnyObject.Type && MemoryLayout<Handle>.size == MemoryLayout<UnsafeRawPointer>.size
-            ? unsafeBitCast(handle, to: UnsafeRawPointer.self) : nil
     }
 
     @inlinable
@@ -384,9 +378,12 @@ internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource,
         if close() { ForeignResourceCounters.releasedByCollector.add(1, ordering: .relaxed) }
     }
 
+    /// Prefetches the mutex and, when the handle is a class instance, its object.
     @usableFromInline
     override func prefetchForClose() {
         shim_prefetch(lock.mutex)
-        shim_prefetch(handleObject)
+        if Handle.self is AnyObject.Type && MemoryLayout<Handle>.size == MemoryLayout<UnsafeRawPointer>.size {
+            shim_prefetch(unsafeBitCast(handle, to: UnsafeRawPointer.self))
+        }
     }
 }
