@@ -69,12 +69,26 @@ static void on_collection_event(GC_EventType event) {
     }
 }
 
-void cgc_install_event_callback(void) {
+// Under the allocation lock: the collections libgc ran before the library
+// adopted it count as full ones, and the epoch goes on from GC_get_gc_no().
+static void *adopt_collection_count(void *unused) {
+    (void)unused;
+    uint64_t done = (uint64_t)GC_get_gc_no();
+    atomic_store_explicit(&full_collections, done, memory_order_relaxed);
+    __atomic_store_n(&cgc_epoch_word, done, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+void cgc_install_event_callback(int adopting) {
     GC_set_on_collection_event(on_collection_event);
     GC_set_start_callback(on_full_collection_start);
     // libgc's warnings ("Repeated allocation of very large block"...) go to
     // stderr by default; the heap-limit tests provoke them on purpose.
     GC_set_warn_proc(GC_ignore_warn_proc);
+    // Before GC_INIT (the usual start) the callback sees every collection,
+    // and the epoch equals GC_get_gc_no() from the first; C code that
+    // started libgc itself may have run collections already.
+    if (adopting) GC_call_with_alloc_lock(adopt_collection_count, NULL);
 }
 
 uint64_t cgc_collection_epoch(void) { return __atomic_load_n(&cgc_epoch_word, __ATOMIC_ACQUIRE); }

@@ -39,20 +39,18 @@ static int has_static_roots(const char *name, void *start, size_t size) {
 }
 
 int cgc_init(void) {
-    // Before GC_INIT, so the collection GC_INIT itself may run is counted
-    // and the epoch equals GC_get_gc_no().
-    cgc_install_event_callback();
+    // C code may have started libgc through gc.h before the library's first
+    // use (GC_INIT, or any GC_MALLOC). The library then adopts it: every
+    // setting below takes effect after GC_INIT too, but for the fork
+    // handling, which the load-time constructor in threads.c settled first.
+    int adopting = GC_is_init_called();
+    cgc_install_event_callback(adopting);
     GC_register_has_static_roots_callback(has_static_roots);
-    // libgc's fork handling (wait for a collection in progress, hold the
-    // allocation lock across fork, keep only the forking thread) runs from
-    // the shim's own handlers (threads.c), in the order the library needs.
-    GC_set_handle_fork(0);
     // GC_INIT may run on any thread: on Linux, libgc 8.2.2 takes the
     // primordial stack bottom from GC_get_stack_base of the calling thread
     // (os_dep.c, GC_get_main_stack_base), so a worker thread's stack is
     // scanned correctly (LifecycleTests.concurrentFirstUseFromWorkerThreads).
     GC_INIT();
     GC_allow_register_threads();
-    cgc_threads_init();
-    return 0;
+    return cgc_threads_init();
 }

@@ -4,12 +4,17 @@
 
 #include "CGCSupport.h"
 
-void cgc_install_event_callback(void);
+/// Installs the collection-event and start callbacks; `adopting` when libgc
+/// was started before the library (the counts go on from GC_get_gc_no()).
+void cgc_install_event_callback(int adopting);
 /// The mark-end sweep of every weak region (weak.c): every slot after a
 /// full collection, only the slots written since the last collection after a
 /// partial one.
 void cgc_weak_sweep(int full);
-void cgc_threads_init(void);
+/// Sets up thread exit handling and registers the calling thread (as
+/// GC_INIT left it, or anew when C code started libgc on another thread).
+/// Returns 0, or -1 if libgc refused the thread.
+int cgc_threads_init(void);
 /// Gives this thread's free root cells back to the pool (at thread exit).
 void cgc_root_thread_exit(void);
 /// Makes the root-cell pool's lock usable again in a forked child.

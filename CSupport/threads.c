@@ -75,7 +75,9 @@ static void unregister_self(void) {
     cgc_thread_registered = 0;
     pthread_setspecific(exit_key, NULL);
     unlink_self();
-    GC_unregister_my_thread();
+    // C code may have unregistered the thread through gc.h already; libgc
+    // 8.2.2 dereferences a null thread record if asked twice.
+    if (GC_thread_is_registered()) GC_unregister_my_thread();
 }
 
 // Runs when a registered thread exits: the collector must stop scanning its
@@ -91,15 +93,12 @@ static void unregister_at_exit(void *unused) {
     unregister_self();
 }
 
-void cgc_threads_init(void) {
-    // The initialising thread was registered by GC_INIT; record it like any
-    // other, so it is unregistered at exit (libgc marks it detached, so
-    // that is allowed).
+int cgc_threads_init(void) {
     pthread_key_create(&exit_key, unregister_at_exit);
-    cgc_thread_registered = 1;
-    link_self();
-    pthread_setspecific(exit_key, (void *)1);
-    unblock_world_stop_signals();
+    // The initialising thread: registered by GC_INIT (libgc marks it
+    // detached, so unregistering it at exit is allowed), or, when C code
+    // started libgc on another thread, registered here like any other.
+    return cgc_register_current_thread();
 }
 
 int cgc_register_current_thread(void) {
@@ -144,9 +143,11 @@ void cgc_gate_wait(void) {
 }
 
 int cgc_gate_enter_unregistered(void) {
-    // Before the collector starts (settings being configured) there are no
-    // fork handlers yet and no thread to register with: only count.
-    if (!GC_is_init_called()) {
+    // Before the library starts (settings being configured) there is no
+    // thread to register with it: only count. (libgc itself may have been
+    // started by C code; registering would need GC_allow_register_threads,
+    // which the start calls.)
+    if (cgc_runtime() == NULL) {
         __atomic_fetch_add(&cgc_self.depth, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
@@ -158,11 +159,18 @@ int cgc_gate_enter_unregistered(void) {
 // MARK: Fork
 //
 // One set of fork handlers, installed when the program loads, so it exists
-// before any thread can start the collector. libgc's own handlers are off
-// (GC_set_handle_fork(0) in cgc_init): ours call its GC_atfork_* functions at
-// the right point, so the order is ours to choose and matches the order in
+// before any thread can start the collector. libgc's own handlers are off:
+// GC_set_handle_fork(0) counts only before GC_INIT, and C code may start
+// libgc through gc.h before the library's first use, so it is set at load
+// too. Ours call libgc's GC_atfork_* functions at the right point whoever
+// started libgc, so the order is ours to choose and matches the order in
 // which the library takes its locks: a collector start in progress, then
-// every section of the library, then libgc's allocation lock.
+// every section of the library, then libgc's allocation lock. (libgc's own
+// handlers registered before ours, by a GC_INIT that ran before this
+// library was loaded, run after ours before a fork and before ours after
+// it: the same order; GC_atfork_* do nothing then. Had they been registered
+// after ours, libgc would hold its lock while ours wait for a thread that
+// waits for it: C code must not call GC_set_handle_fork.)
 
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
 void *cgc_process_wide[CGC_PROCESS_WIDE_SLOTS];
@@ -192,7 +200,7 @@ void cgc_set_fork_child_handler(void (*in_child)(void)) { child_callback = in_ch
 // collection runs.
 static void fork_prepare(void) {
     pthread_mutex_lock(&runtime_lock);
-    if (runtime_instance == NULL) return;
+    if (!GC_is_init_called()) return;
     __atomic_store_n(&cgc_gate_pending, 1, __ATOMIC_SEQ_CST);
     for (;;) {
         pthread_mutex_lock(&threads_lock);
@@ -253,6 +261,8 @@ static void fork_child(void) {
 }
 
 __attribute__((constructor)) static void install_fork_handlers(void) {
+    // Before any code of the program can call GC_INIT (see above).
+    GC_set_handle_fork(0);
     // Without these, a forked child could hang or trap; nothing to report
     // to at load time, so a refusal (ENOMEM only) is left silent.
     (void)pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -27,9 +27,12 @@ extern "C" {
 
 /// Initialises the collector on the calling thread, any thread (GC_INIT),
 /// allows other threads to register, installs the collection-event and
-/// has-static-roots callbacks. Call once, from the `create` function of
+/// has-static-roots callbacks, and registers the calling thread. When C code
+/// started libgc through gc.h already, adopts it (the collection counts go
+/// on from GC_get_gc_no()). Call once, from the `create` function of
 /// cgc_runtime_start, after the GC_set_* settings and
-/// cgc_add_unscanned_module. Returns 0.
+/// cgc_add_unscanned_module. Returns 0, or -1 if libgc refused to register
+/// the calling thread.
 int cgc_init(void);
 
 /// The library's runtime object (opaque to C), or NULL before it started.

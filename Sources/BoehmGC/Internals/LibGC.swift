@@ -45,6 +45,12 @@ internal func libgc_size(_ object: UnsafeMutableRawPointer) -> Int {
 
 // MARK: Collection and settings
 
+/// Whether libgc has started: by this library, or by C code through gc.h
+/// before it.
+internal func libgc_isStarted() -> Bool {
+    GC_is_init_called() != 0
+}
+
 internal func libgc_gcollect() {
     GC_gcollect()
 }
@@ -182,7 +188,7 @@ func shim_weakFlags(keys: Bool, values: Bool) -> Int32 {
 
 // Lifecycle, threads, fork.
 
-func shim_init() { _ = cgc_init() }
+func shim_init() -> Bool { cgc_init() == 0 }
 func shim_addUnscannedModule(_ pattern: String) -> Bool { cgc_add_unscanned_module(pattern) == 0 }
 @inline(__always) func shim_runtime() -> UnsafeMutableRawPointer? { cgc_runtime() }
 func shim_runtimeStart(_ create: @convention(c) () -> UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {

@@ -32,11 +32,14 @@ internal final class Runtime: Sendable {
     private init() {
         let configuration = ConfigurationStore.shared.seal()
         self.configuration = configuration
+        // C code may have started libgc through gc.h first; every setting
+        // here applies after its start too (see the C shim's cgc_init).
+        let adopting = libgc_isStarted()
         if let divisor = configuration.freeSpaceDivisor {
             libgc_setFreeSpaceDivisor(divisor)
         }
         if let limit = configuration.maximumHeapSize {
-            libgc_setMaxHeapSize(limit)
+            if adopting { libgc_setMaxHeapSizeUnderLock(limit) } else { libgc_setMaxHeapSize(limit) }
         }
         // Finalizers never run inside an allocation: only on the finalizer
         // thread or at GC.runFinalizers().
@@ -47,7 +50,7 @@ internal final class Runtime: Sendable {
         for pattern in configuration.unscannedModules {
             precondition(shim_addUnscannedModule(pattern), "cannot record unscanned module \(pattern)")
         }
-        shim_init()
+        precondition(shim_init(), "libgc refused to register the thread that starts the collector")
         if case .generational(let fullEvery) = configuration.collections {
             libgc_enableGenerationalMode(fullEvery: fullEvery)
         }
