@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .library(name: "BoehmGC", targets: ["BoehmGC"]),
         .library(name: "GCPorts", targets: ["GCPorts"]),
+        // The C API: one header, bgc.h, for a C target that depends on it.
+        .library(name: "BoehmGCForC", targets: ["BoehmGCForC"]),
     ],
     dependencies: [
         // Tools and benchmarks only: the library targets depend on nothing.
@@ -25,6 +27,9 @@ let package = Package(
         .target(name: "CGCSupport", dependencies: ["CBoehmGC"], path: "CSupport"),
         .target(name: "BoehmGC", dependencies: ["CGCSupport", "CBoehmGC"]),
         .target(name: "GCPorts", dependencies: ["BoehmGC"]),
+        // C, on top of the shim; it calls into BoehmGC (Swift) for what lives
+        // there (the start, configuration, accounting, hooks), so depends on it.
+        .target(name: "BoehmGCForC", dependencies: ["CGCSupport", "CBoehmGC", "BoehmGC"]),
         // One support target for the test targets: helpers, child processes, exit-test reports.
         .target(name: "TestSupport", dependencies: ["BoehmGC"], path: "Tests/TestSupport"),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC", "TestSupport"]),
@@ -66,8 +71,14 @@ let package = Package(
             path: "Benchmarks/WeakTableBench"),
         .executableTarget(
             name: "stress", dependencies: ["BoehmGC", "GCPorts", argumentParser], path: "Benchmarks/Stress"),
-        .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC", "TestSupport"]),
+        .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC", "TestSupport", "CInterop"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
+        // C code that uses the C API only (bgc.h), with zlib and GMP (Debian's
+        // zlib1g-dev and libgmp-dev), and the shapes it runs in child processes.
+        .target(
+            name: "CInterop", dependencies: ["BoehmGCForC"], path: "Tests/CInterop",
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("gmp")]),
+        .executableTarget(name: "c-shapes", dependencies: ["CInterop", "BoehmGC"], path: "Tests/CShapes"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -60,6 +60,45 @@ int cgc_unregister_finalizer(void *object, void **old_data) {
     return -1;
 }
 
+// C finalizers (the C API's bgc_set_finalizer). libgc holds the record as
+// the finalizer's client data in its finalizer table, which it scans, so the
+// record and the data it points to stay alive until the finalizer runs or
+// is removed; then the record is garbage.
+typedef struct c_finalizer {
+    void (*fn)(void *object, void *data);
+    void *data;
+} c_finalizer;
+
+static void c_trampoline(void *object, void *record) {
+    c_finalizer *finalizer = record;
+    cgc_finalizer_depth++;
+    finalizer->fn(object, finalizer->data);
+    cgc_finalizer_depth--;
+}
+
+int cgc_set_c_finalizer(void *object, void (*fn)(void *object, void *data), void *data) {
+    c_finalizer *record = GC_malloc(sizeof *record);
+    if (record == NULL) return -2;
+    record->fn = fn;
+    record->data = data;
+    GC_finalization_proc old_fn = NULL;
+    void *old_cd = NULL;
+    GC_register_finalizer_no_order(object, c_trampoline, record, &old_fn, &old_cd);
+    if (old_fn == NULL) return 0;
+    // The object had one: put it back, refuse.
+    GC_register_finalizer_no_order(object, old_fn, old_cd, NULL, NULL);
+    return -1;
+}
+
+int cgc_remove_c_finalizer(void *object) {
+    GC_finalization_proc old_fn = NULL;
+    void *old_cd = NULL;
+    GC_register_finalizer_no_order(object, NULL, NULL, &old_fn, &old_cd);
+    if (old_fn == c_trampoline) return 0;
+    if (old_fn != NULL) GC_register_finalizer_no_order(object, old_fn, old_cd, NULL, NULL);
+    return -1;
+}
+
 __attribute__((noinline)) static size_t invoke_all(void) {
     size_t total = 0;
     for (;;) {

@@ -203,6 +203,16 @@ int cgc_register_finalizer(void *object, void *data, void **old_data);
 /// -1 if the finalizer is someone else's (it is put back).
 int cgc_unregister_finalizer(void *object, void **old_data);
 
+/// Sets a C finalizer on `object` (the C API's bgc_set_finalizer): `fn(object,
+/// data)` runs once, as the trampoline's finalizers do, and `data` stays
+/// alive until then. Returns 0; -1 if the object has a finalizer already
+/// (left in place); -2 if the record cannot be allocated.
+int cgc_set_c_finalizer(void *object, void (*fn)(void *object, void *data), void *data);
+
+/// Removes a finalizer set by cgc_set_c_finalizer. Returns 0 if one was
+/// removed, -1 if there was none of that kind (another stays in place).
+int cgc_remove_c_finalizer(void *object);
+
 /// Runs every finalizer that is ready (GC_invoke_finalizers until none is
 /// left), then `then` (the post-GC hooks; may be NULL), then clears the dead
 /// stack below. One batch runs at a time: the call waits for a batch running
