@@ -9,19 +9,7 @@ import Testing
 @Suite struct CrashShapeTests {
     /// Runs `gc-shapes arguments` `runs` times, two at a time.
     func runShape(_ arguments: [String], runs: Int, timeout: Duration = .seconds(90)) async throws {
-        var outcomes: [ChildProcess.Outcome] = []
-        for _ in 0..<(runs / 2) {
-            async let first = ChildProcess.run("gc-shapes", arguments, timeout: timeout, quiet: true)
-            async let second = ChildProcess.run("gc-shapes", arguments, timeout: timeout, quiet: true)
-            outcomes += [try await first, try await second]
-        }
-        let failures = outcomes.filter { !$0.succeeded }
-        let tally = Dictionary(grouping: outcomes.map(\.summary), by: { $0 }).mapValues(\.count)
-        print("gc-shapes \(arguments.joined(separator: " ")): \(runs) runs, \(failures.count) failed, \(tally)")
-        #expect(
-            failures.isEmpty,
-            "\(failures.count) of \(runs) runs failed: \(tally); first failure's output:\n\(failures.first?.output.suffix(2_000) ?? "")"
-        )
+        try await ChildProcess.runRepeatedly("gc-shapes", arguments, runs: runs, timeout: timeout)
     }
 
     /// Top-level await: the main thread ends in dispatch_main(), which

@@ -121,6 +121,39 @@ package enum ChildProcess {
     }
 }
 
+extension ChildProcess {
+    /// Runs `executable arguments` `runs` times, two at a time, and records
+    /// an issue unless every run exited 0 in time: a crash, a failed check
+    /// or a hang counts as a failure. Prints the tally of outcomes and, on
+    /// failure, the output of the first failed run.
+    ///
+    /// - Returns: The outcomes, for checks on the children's results.
+    @discardableResult
+    package static func runRepeatedly(
+        _ executable: String, _ arguments: [String], runs: Int, timeout: Duration = .seconds(90),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [Outcome] {
+        var outcomes: [Outcome] = []
+        for _ in 0..<((runs + 1) / 2) {
+            async let first = run(executable, arguments, timeout: timeout, quiet: true)
+            if outcomes.count + 1 < runs {
+                async let second = run(executable, arguments, timeout: timeout, quiet: true)
+                outcomes += [try await first, try await second]
+            } else {
+                outcomes.append(try await first)
+            }
+        }
+        let failures = outcomes.filter { !$0.succeeded }
+        let tally = Dictionary(grouping: outcomes.map(\.summary), by: { $0 }).mapValues(\.count)
+        print("\(executable) \(arguments.joined(separator: " ")): \(runs) runs, \(failures.count) failed, \(tally)")
+        #expect(
+            failures.isEmpty,
+            "\(failures.count) of \(runs) runs failed: \(tally); first failure's output:\n\(failures.first?.output.suffix(2_000) ?? "")",
+            sourceLocation: sourceLocation)
+        return outcomes
+    }
+}
+
 /// The memory-pressure child (`Benchmarks/PressureChild`).
 package enum PressureChild {
     package static func run(_ arguments: [String]) async throws -> ChildProcess.Outcome {
