@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the package needs from Debian when it is missing: libgc-dev
-# (bdwgc 8.2.x) and pkg-config, to build. With `soak`, also what the soak
+# (bdwgc 8.2.x) and pkg-config, to build; zlib1g-dev and libgmp-dev, which
+# the C interop tests give the library's allocator hooks. With `soak`, also what the soak
 # compares against and draws with: guile-3.0 (the Guile peer) and gnuplot-nox
 # (the plot). As root; otherwise it says what to install (a missing soak
 # tool is no error: the soak runs without it and says so).
@@ -10,6 +11,9 @@ set -euo pipefail
 packages=()
 if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists bdw-gc; then
     packages+=(libgc-dev pkg-config)
+fi
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists zlib gmp; then
+    packages+=(zlib1g-dev libgmp-dev)
 fi
 soak_packages=()
 if [ "${1:-}" = soak ]; then
@@ -34,7 +38,7 @@ echo "Installing" ${packages[*]} ${soak_packages[*]} "..." >&2
 apt-get update -qq
 if [ ${#packages[@]} -gt 0 ]; then
     apt-get install -y -qq "${packages[@]}" >/dev/null
-    pkg-config --exists bdw-gc
+    pkg-config --exists bdw-gc zlib gmp
 fi
 if [ ${#soak_packages[@]} -gt 0 ] && ! apt-get install -y -qq --no-install-recommends "${soak_packages[@]}" >/dev/null; then
     echo "warning: could not install ${soak_packages[*]}; the soak runs without them" >&2

@@ -25,6 +25,6 @@ public final class Ballast {
             object.storeBytes(of: previous, as: UnsafeMutableRawPointer?.self)
             previous = object
         }
-        head = previous.map { GCRoot(unsafeAddress: $0) }
+        head = previous.map { try! GCRoot(unsafeAddress: $0) }
     }
 }

@@ -326,7 +326,7 @@ record("lookup_hit_batch_ns", lookupBatch, "lookup hit, unsafeValues x\(batch), 
 let sample = min(n, 200_000)
 var keyRoots: [GCRoot] = []
 keyRoots.reserveCapacity(sample)
-for i in 0..<sample { keyRoots.append(GCRoot(unsafeAddress: keys.words[i]!)) }
+for i in 0..<sample { keyRoots.append(try! GCRoot(unsafeAddress: keys.words[i]!)) }
 @MainActor func safeLookupNs() -> Double {
     let t = table
     var hits = 0

@@ -1,7 +1,8 @@
 /// Errors thrown by the collector's Swift API.
 ///
-/// Misuse that is a bug in the caller (a slot outside an object, an address
-/// that is not the start of a GC object) traps with a precondition instead.
+/// Arguments out of range (a size, a slot outside an object, an address
+/// that is not the start of a GC object) throw ``invalidArgument(_:)`` and
+/// change nothing.
 public enum GCError: Error, Equatable, Sendable {
     /// The collector could not provide `byteCount` bytes: the heap limit was
     /// reached even after a collection, or the system refused memory.

@@ -25,6 +25,21 @@ public struct GCHandle: ~Copyable, @unchecked Sendable {
         cell = RootCells.take(holding: object)
     }
 
+    /// A handle to an object that is already on the GC heap, in a root cell of its own.
+    ///
+    /// - Parameter unsafeAddress: The start of a live GC object. The caller
+    ///   must keep it reachable (on its stack, or stored in a reachable GC
+    ///   object) until this initialiser returns.
+    /// - Throws: ``GCError/invalidArgument(_:)`` if `unsafeAddress` is not
+    ///   the start of a GC heap object.
+    ///
+    /// The corresponding C function is `GC_base` (the check).
+    public init(unsafeAddress: UnsafeMutableRawPointer) throws(GCError) {
+        enterCollector()
+        try GC.checkObjectStart(unsafeAddress, "GCHandle(unsafeAddress:)")
+        cell = RootCells.take(holding: unsafeAddress)
+    }
+
     /// A handle to `root`'s object, in a root cell of its own.
     ///
     /// - Parameter root: The root whose object the handle keeps alive too.

@@ -70,17 +70,17 @@ public final class GCRoot: @unchecked Sendable {
 
     /// Roots an object that is already on the GC heap.
     ///
-    /// - Precondition: `unsafeAddress` is the start of a GC heap object.
     /// - Parameter unsafeAddress: The start of a live GC object. The caller
     ///   must keep it reachable (on its stack, or stored in a reachable GC
     ///   object) until this initialiser returns.
+    /// - Throws: ``GCError/invalidArgument(_:)`` if `unsafeAddress` is not
+    ///   the start of a GC heap object (an interior address, or memory the
+    ///   collector does not own).
     ///
-    /// The corresponding C function is `GC_base` (the precondition's check).
-    public convenience init(unsafeAddress: UnsafeMutableRawPointer) {
+    /// The corresponding C function is `GC_base` (the check).
+    public convenience init(unsafeAddress: UnsafeMutableRawPointer) throws(GCError) {
         enterCollector()
-        precondition(
-            libgc_base(unsafeAddress) == unsafeAddress,
-            "GCRoot(unsafeAddress:) needs the start of a GC heap object")
+        try GC.checkObjectStart(unsafeAddress, "GCRoot(unsafeAddress:)")
         self.init(rooting: unsafeAddress)
     }
 
@@ -148,19 +148,19 @@ public final class GCRoot: @unchecked Sendable {
 
     /// Reads a pointer-sized slot of this object and roots the object it refers to.
     ///
-    /// - Precondition: the slot holds null or the start of a GC object.
     /// - Parameter index: The slot: bytes `index * 8 ..< (index + 1) * 8` of
     ///   the object.
     /// - Returns: A new root for the object the slot refers to, or nil if
     ///   the slot is null.
     /// - Throws: ``GCError/invalidArgument(_:)`` if the slot does not lie
-    ///   inside the object.
+    ///   inside the object, or holds an address that is not the start of a
+    ///   GC object.
     public func reference(at index: Int) throws(GCError) -> GCRoot? {
         let offset = try slotOffset(index)
         guard let target = unsafeAddress.load(fromByteOffset: offset, as: UnsafeMutableRawPointer?.self) else {
             return nil
         }
-        let root = GCRoot(unsafeAddress: target)
+        let root = try GCRoot(unsafeAddress: target)
         withExtendedLifetime(self) {}
         return root
     }
@@ -184,6 +184,13 @@ public final class GCRoot: @unchecked Sendable {
 }
 
 extension GC {
+    /// Throws unless `address` is the start of a GC heap object.
+    internal static func checkObjectStart(_ address: UnsafeMutableRawPointer, _ caller: String) throws(GCError) {
+        guard libgc_base(address) == address else {
+            throw .invalidArgument("\(caller) needs the start of a GC heap object, got \(address)")
+        }
+    }
+
     /// Allocates a zeroed object on the GC heap and returns its address.
     ///
     /// The collector owns the memory. Nothing keeps the object alive but a
@@ -211,5 +218,53 @@ extension GC {
         // GC_malloc_atomic does not clear; every allocation here is zeroed.
         if kind == .pointerFree { object.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
         return object
+    }
+
+    /// Resizes a GC object, keeping its kind and its first bytes; it may move.
+    ///
+    /// The object keeps its ``GCMemoryKind`` (and stays uncollectable if it
+    /// was); the first `min(old, new)` bytes are kept; scanned memory added
+    /// is zeroed, pointer-free memory added is not. If the object moves, the
+    /// old address is freed at once: nothing may refer to it afterwards.
+    ///
+    /// - Parameters:
+    ///   - address: The start of a GC object, or nil to allocate a scanned
+    ///     one.
+    ///   - byteCount: The new size in bytes, 0 or more.
+    /// - Returns: The object's address now.
+    /// - Throws: ``GCError/outOfMemory(byteCount:)`` when the memory cannot
+    ///   be had (the object is left as it was); ``GCError/invalidArgument(_:)``
+    ///   for a negative size or an address that is not the start of a GC
+    ///   object (nothing changes).
+    ///
+    /// The corresponding C function is `GC_realloc`.
+    public static func unsafeReallocate(
+        _ address: UnsafeMutableRawPointer?, byteCount: Int
+    ) throws(GCError) -> UnsafeMutableRawPointer {
+        guard let address else { return try unsafeAllocate(byteCount: byteCount) }
+        guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
+        enterCollector()
+        try checkObjectStart(address, "GC.unsafeReallocate")
+        // GC_realloc frees the object at size 0; here 0 keeps the smallest.
+        guard let moved = libgc_realloc(address, max(byteCount, 1)) else { throw .outOfMemory(byteCount: byteCount) }
+        return moved
+    }
+
+    /// Frees a GC object now, rather than at a collection.
+    ///
+    /// For objects whose last use is known (a buffer replaced, a block whose
+    /// owner ended), which makes collections rarer. Nothing may refer to the
+    /// object afterwards: not a root, not another object, not a stack.
+    ///
+    /// - Parameter address: The start of a GC object (collectable or
+    ///   uncollectable).
+    /// - Throws: ``GCError/invalidArgument(_:)`` if `address` is not the
+    ///   start of a GC object (nothing is freed).
+    ///
+    /// The corresponding C function is `GC_free`.
+    public static func unsafeFree(_ address: UnsafeMutableRawPointer) throws(GCError) {
+        enterCollector()
+        try checkObjectStart(address, "GC.unsafeFree")
+        libgc_free(address)
     }
 }

@@ -23,6 +23,43 @@ import Testing
         #expect(nonZero == 0)
     }
 
+    @Test func reallocateKeepsBytesAndKind() throws {
+        let object = try GC.unsafeAllocate(byteCount: 32)
+        object.storeBytes(of: 42, as: Int.self)
+        let grown = try GC.unsafeReallocate(object, byteCount: 8_192)
+        #expect(grown.load(as: Int.self) == 42)
+        // Scanned memory added is zeroed.
+        let added = UnsafeRawBufferPointer(start: grown + 32, count: 8_192 - 32)
+        #expect(added.allSatisfy { $0 == 0 })
+        // A pointer stored in the grown scanned object keeps its target alive.
+        let holder = try GCRoot(unsafeAddress: grown)
+        let links = try fill(holder, count: 100)
+        collectAndDrain()
+        #expect(links.allSatisfy { !$0.isCleared })
+        withExtendedLifetime(holder) {}
+        let fresh = try GC.unsafeReallocate(nil, byteCount: 16)
+        #expect(fresh.load(as: Int.self) == 0)
+        #expect(throws: GCError.invalidArgument("byteCount must not be negative, got -1")) {
+            try GC.unsafeReallocate(fresh, byteCount: -1)
+        }
+        #expect(throws: GCError.self) { try GC.unsafeReallocate(fresh + 8, byteCount: 64) }
+    }
+
+    @Test func freeReleasesAnObjectNow() throws {
+        var freed = 0
+        for _ in 0..<100 {
+            let object = try GC.unsafeAllocate(byteCount: 4_096, kind: .pointerFree)
+            try GC.unsafeFree(object)
+            // libgc hands a freed block out again at once.
+            let next = try GC.unsafeAllocate(byteCount: 4_096, kind: .pointerFree)
+            if next == object { freed += 1 }
+        }
+        #expect(freed >= 90, "\(freed) of 100 freed blocks handed out again at once")
+        let malloced = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+        defer { malloced.deallocate() }
+        #expect(throws: GCError.self) { try GC.unsafeFree(malloced) }
+    }
+
     @Test func pointerFreeMemoryDoesNotKeepTargetsAlive() throws {
         let holder = try GCRoot(byteCount: 8 * 100, kind: .pointerFree)
         let links = try fill(holder, count: 100)

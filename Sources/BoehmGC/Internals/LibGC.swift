@@ -26,6 +26,11 @@ internal func libgc_mallocAtomicUncollectable(_ byteCount: Int) -> UnsafeMutable
     GC_malloc_atomic_uncollectable(byteCount)
 }
 
+/// GC_realloc: same kind; nil when memory is refused (the object is left).
+internal func libgc_realloc(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) -> UnsafeMutableRawPointer? {
+    GC_realloc(pointer, byteCount)
+}
+
 @inline(__always)
 internal func libgc_free(_ pointer: UnsafeMutableRawPointer) {
     GC_free(pointer)
