@@ -71,6 +71,16 @@ let package = Package(
             path: "Benchmarks/WeakTableBench"),
         .executableTarget(
             name: "stress", dependencies: ["BoehmGC", "GCPorts", argumentParser], path: "Benchmarks/Stress"),
+        .target(
+            name: "InteropC", dependencies: ["BoehmGCForC"], path: "Benchmarks/InteropC",
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("gmp")]),
+        .executableTarget(
+            name: "interop-bench",
+            dependencies: ["interop-bench-child", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/InteropBench"),
+        .executableTarget(
+            name: "interop-bench-child", dependencies: ["InteropC", "BoehmGC", "BenchmarkSupport"],
+            path: "Benchmarks/InteropBenchChild"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC", "TestSupport", "CInterop"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
         // C code that uses the C API only (bgc.h), with zlib and GMP (Debian's

@@ -80,8 +80,9 @@ var report = cinterop_report()
 
 switch arguments.first {
 case "lists":
-    let kinds = ["direct": CINTEROP_THREADS_DIRECT, "wrapper": CINTEROP_THREADS_WRAPPER,
-                 "blocked": CINTEROP_THREADS_BLOCKED, "scoped": CINTEROP_THREADS_SCOPED,
+    let kinds = [
+        "direct": CINTEROP_THREADS_DIRECT, "wrapper": CINTEROP_THREADS_WRAPPER,
+        "blocked": CINTEROP_THREADS_BLOCKED, "scoped": CINTEROP_THREADS_SCOPED,
         "unregistered": CINTEROP_THREADS_UNREGISTERED,
     ]
     guard arguments.count > 1, let how = kinds[arguments[1]] else { fail("lists HOW: \(kinds.keys.sorted())") }
@@ -132,7 +133,10 @@ case "adopt":
     var refusal = ""
     var kept: [GCRoot] = []
     for _ in 0..<64 {
-        do { kept.append(try GCRoot(byteCount: 1 << 20, kind: .pointerFree)) } catch { refusal = "\(error)"; break }
+        do { kept.append(try GCRoot(byteCount: 1 << 20, kind: .pointerFree)) } catch {
+            refusal = "\(error)"
+            break
+        }
     }
     let sealed = Result { try GC.configure(.init()) }
     var lines = [

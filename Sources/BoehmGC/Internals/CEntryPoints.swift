@@ -19,9 +19,10 @@ func cEntryStart() {
     Runtime.start()
 }
 
-/// `bgc_configure`: the fields of `bgc_configuration`, checked and stored
-/// by ``GC/configure(_:)``. Sizes of 0 mean "libgc's default"; `fullEvery`
-/// 0 means full collections only; `modules` nil keeps the default list.
+/// `bgc_configure`: the fields of `bgc_configuration`, for ``GC/configure(_:)``.
+///
+/// Sizes of 0 mean "libgc's default"; `fullEvery` 0 means full collections
+/// only; `modules` nil keeps the default list.
 @_cdecl("cgc_swift_configure")
 func cEntryConfigure(
     initialHeapSize: Int, maximumHeapSize: Int, freeSpaceDivisor: Int, explicitFinalizers: Int32,
