@@ -90,7 +90,7 @@ struct PortChurner {
                 port = try OutputPort.openString(encoding: Self.encoding)
             }
             try port.write(Self.line)
-            let held = measure ? port.foreignByteCount : 0
+            let held = measure ? port.foreignByteCount + port.gcByteCount : 0
             if config == .closed || config == .closedRaw { try port.close() }
             return held
         } catch let error as RunError {

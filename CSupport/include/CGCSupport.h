@@ -252,6 +252,16 @@ void cgc_wake_finalizer_thread(void);
 /// show up in a difference taken around a call.
 size_t cgc_malloc_in_use_bytes(void);
 
+/// Waits on the 32-bit word at `word` while it holds `expected` (futex
+/// FUTEX_WAIT, process-private; returns at once if it holds another value,
+/// and may return spuriously). The lock of a foreign resource's record is a
+/// word inside the record (a GC object), so it needs no allocation of its
+/// own; Swift cannot make the system call (syscall(2) is variadic).
+void cgc_futex_wait(uint32_t *word, uint32_t expected);
+
+/// Wakes one thread waiting on `word` (futex FUTEX_WAKE, process-private).
+void cgc_futex_wake_one(uint32_t *word);
+
 // MARK: Weak slots (weak hash tables)
 //
 // A weak table's storage is one scanned GC array of cgc_slot. A weak field

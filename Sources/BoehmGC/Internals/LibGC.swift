@@ -245,6 +245,12 @@ func shim_runFinalizers(then hooks: @convention(c) () -> Void) -> Int { Int(cgc_
 func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
 func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
 @usableFromInline func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
+func shim_futexWait(_ word: UnsafeMutableRawPointer, _ expected: UInt32) {
+    cgc_futex_wait(word.assumingMemoryBound(to: UInt32.self), expected)
+}
+func shim_futexWakeOne(_ word: UnsafeMutableRawPointer) {
+    cgc_futex_wake_one(word.assumingMemoryBound(to: UInt32.self))
+}
 
 // Weak regions and slots (the table's side of the sweep's protocol; the
 // protocol itself is described in the shim's header).
