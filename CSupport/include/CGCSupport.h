@@ -246,11 +246,37 @@ void cgc_wake_finalizer_thread(void);
 
 // MARK: Foreign memory (ForeignResource)
 
-/// Bytes of malloc memory in use by the whole process (glibc mallinfo2:
-/// arena bytes in use plus mmapped chunks). Swift cannot call it: <malloc.h>
-/// is not in the Glibc module. Process-wide, so other threads' allocations
-/// show up in a difference taken around a call.
+/// Which malloc the process uses, as far as the library can read it.
+typedef enum {
+    /// Not one the library can read (neither glibc's malloc nor jemalloc):
+    /// measured sizes fall back to a fixed figure.
+    CGC_MALLOC_UNREADABLE = 0,
+    /// glibc's own malloc: mallinfo2, process-wide.
+    CGC_MALLOC_GLIBC = 1,
+    /// jemalloc (preloaded or linked): mallctl, with counters per thread.
+    CGC_MALLOC_JEMALLOC = 2,
+} cgc_malloc_kind;
+
+/// The process's malloc, found once (dlsym: jemalloc's `mallctl`, and
+/// whether `malloc` is glibc's own).
+cgc_malloc_kind cgc_malloc_kind_in_use(void);
+
+/// Test hook: from now on the process's malloc is taken to be unreadable,
+/// whatever it is (the fallback of every measurement).
+void cgc_malloc_treat_as_unreadable(void);
+
+/// Bytes of malloc memory in use by the whole process: glibc mallinfo2
+/// (arena bytes in use plus mmapped chunks), or jemalloc's `stats.allocated`
+/// (after an `epoch` refresh); 0 for an unreadable malloc. Swift cannot call
+/// either: <malloc.h> is not in the Glibc module, mallinfo2 returns a
+/// struct by value, and mallctl is found at run time.
 size_t cgc_malloc_in_use_bytes(void);
+
+/// A counter whose difference around a call is what the call allocated and
+/// did not free: under jemalloc the calling thread's own (`thread.allocated`
+/// less `thread.deallocated`, so other threads do not skew it), under
+/// glibc's malloc the process's bytes in use; 0 for an unreadable malloc.
+uint64_t cgc_malloc_measure_counter(void);
 
 /// Waits on the 32-bit word at `word` while it holds `expected` (futex
 /// FUTEX_WAIT, process-private; returns at once if it holds another value,

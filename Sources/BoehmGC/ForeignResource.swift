@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A GC object that owns a foreign handle (an `iconv_t`, a file descriptor,
 /// a malloc'd buffer) and the function that closes it.
 ///
@@ -204,29 +208,110 @@ public enum ForeignResources {
             releasedByCollector: ForeignResourceCounters.releasedByCollector.load(ordering: .relaxed))
     }
 
-    /// Process malloc bytes in use: arena bytes in use plus mmapped chunks.
+    /// Process malloc bytes in use, as the process's malloc counts them.
     ///
-    /// Take the difference around a call to measure what it allocated; the
-    /// figure is process-wide, so other threads' allocations show up in it.
+    /// Under glibc's malloc, arena bytes in use plus mmapped chunks
+    /// (`mallinfo2`); under jemalloc, `stats.allocated`; 0 when the malloc
+    /// cannot be read (``mallocMeasurement`` is
+    /// ``MallocMeasurement/unavailable``). Take the difference around a call
+    /// to measure what it allocated; the figure is process-wide, so other
+    /// threads' allocations show up in it.
     ///
-    /// The corresponding C function is `mallinfo2` (glibc).
-    public static var mallocBytesInUse: Int { Int(shim_mallocInUseBytes()) }
+    /// The corresponding C functions are `mallinfo2` (glibc) and `mallctl`
+    /// (jemalloc).
+    public static var mallocBytesInUse: Int { shim_mallocInUseBytes() }
+
+    /// How the library reads the process's malloc, to measure foreign sizes
+    /// (``ForeignResource`` opened with `byteCount: nil`, the ports'
+    /// converters).
+    public enum MallocMeasurement: Sendable, Equatable {
+        /// glibc's own malloc: the process's bytes in use before and after
+        /// (`mallinfo2`), so allocation by other threads meanwhile skews a
+        /// measure.
+        case glibc
+        /// jemalloc, preloaded or linked: the calling thread's own counters
+        /// (`thread.allocated`, `thread.deallocated`), exact.
+        case jemalloc
+        /// A malloc the library cannot read (neither glibc's nor jemalloc):
+        /// every measured size is ``unmeasuredByteCount``, and a line on
+        /// standard error says so, once.
+        case unavailable
+    }
+
+    /// How the process's malloc is read; found once, when the collector
+    /// starts.
+    ///
+    /// The corresponding C functions are `dlsym` (jemalloc's `mallctl`, and
+    /// whether `malloc` is glibc's own).
+    public static var mallocMeasurement: MallocMeasurement {
+        switch shim_mallocKind() {
+        case 1: return .glibc
+        case 2: return .jemalloc
+        default: return .unavailable
+        }
+    }
+
+    /// The figure a measured size falls back to when the malloc cannot be
+    /// read: 32 KiB.
+    ///
+    /// About what glibc's iconv takes for one converter (33,040 bytes for
+    /// ISO-8859-15 with glibc 2.36), the foreign handle the accounting was
+    /// made for. Too large for a small handle, so collections come sooner
+    /// than needed rather than later.
+    public static let unmeasuredByteCount = 32 << 10
+
+    /// Test hook: takes the process's malloc to be one the library cannot
+    /// read, from now on (``MallocMeasurement/unavailable``).
+    package static func treatMallocAsUnreadable() {
+        enterCollector()
+        shim_mallocTreatAsUnreadable()
+    }
+
+    /// Measures what `body` allocates and does not free, in bytes of malloc
+    /// (see ``mallocMeasurement``): ``unmeasuredByteCount`` when the malloc
+    /// cannot be read.
+    package static func measureAllocation<E: Error>(_ body: () throws(E) -> Void) throws(E) -> Int {
+        let before = measurementCounter()
+        try body()
+        return measuredBytes(since: before)
+    }
 
     /// A reading to measure an allocation from (see ``measuredBytes(since:)``).
-    static func measurementCounter() -> Int { shim_mallocInUseBytes() }
+    static func measurementCounter() -> UInt64 { shim_mallocMeasureCounter() }
 
-    /// Bytes allocated since `before` was read, 0 or more.
-    static func measuredBytes(since before: Int) -> Int { max(0, shim_mallocInUseBytes() - before) }
+    /// Bytes allocated since `before` was read, 0 or more;
+    /// ``unmeasuredByteCount`` when the malloc cannot be read.
+    static func measuredBytes(since before: UInt64) -> Int {
+        guard mallocMeasurement != .unavailable else {
+            warnOnceUnmeasurable()
+            return unmeasuredByteCount
+        }
+        let after = shim_mallocMeasureCounter()
+        return after > before ? Int(after - before) : 0
+    }
+
+    private static func warnOnceUnmeasurable() {
+        guard !ForeignResourceCounters.warnedUnmeasurable.exchange(true, ordering: .relaxed) else { return }
+        let message =
+            "BoehmGC: this process's malloc is neither glibc's nor jemalloc, so foreign sizes cannot be measured; "
+            + "each measured size is taken as \(unmeasuredByteCount) bytes (ForeignResources.mallocMeasurement)\n"
+        var text = message
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
 }
 
 internal enum ForeignResourceCounters {
     static let opened = Atomic<Int>(0)
     static let closedExplicitly = Atomic<Int>(0)
     static let releasedByCollector = Atomic<Int>(0)
+    static let warnedUnmeasurable = Atomic<Bool>(false)
 
-    /// Makes the counters with the runtime (see ``Runtime``).
+    /// Makes the counters with the runtime (see ``Runtime``), and finds the
+    /// process's malloc there (dlopen and dlsym, whose loader lock must not
+    /// be held at a fork).
     static func prepare() {
         _ = (opened.load(ordering: .relaxed), closedExplicitly.load(ordering: .relaxed))
-        _ = releasedByCollector.load(ordering: .relaxed)
+        _ = (releasedByCollector.load(ordering: .relaxed), warnedUnmeasurable.load(ordering: .relaxed))
+        _ = shim_mallocKind()
     }
 }

@@ -140,3 +140,44 @@ private func openAndDrop(
         #expect(registry.count == 0)
     }
 }
+
+/// Measured foreign sizes (`ForeignResource(byteCount: nil)`, a port's
+/// converter) under each malloc: glibc's (mallinfo2), jemalloc preloaded as
+/// Swift servers run it (where mallinfo2 reads 0), and one the library
+/// cannot read (a fixed figure, said once on standard error). Each in a
+/// child process (`gc-shapes foreign-sizes`), since the malloc is the
+/// process's.
+@Suite struct MallocMeasurementTests {
+    static let jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+    @Test(arguments: ["glibc", "jemalloc", "unavailable"])
+    func measuredSizesHoldUnderEachMalloc(malloc: String) async throws {
+        var environment: [String: String] = [:]
+        if malloc == "jemalloc" {
+            guard access(Self.jemalloc, R_OK) == 0 else {
+                Issue.record("\(Self.jemalloc) is missing: apt-get install libjemalloc2 (scripts/setup.sh does)")
+                return
+            }
+            environment["LD_PRELOAD"] = Self.jemalloc
+        }
+        let arguments = malloc == "unavailable" ? ["foreign-sizes", "unreadable"] : ["foreign-sizes"]
+        let outcome = try await ChildProcess.run("gc-shapes", arguments, environment: environment)
+        #expect(outcome.succeeded, "\(outcome)")
+        #expect(outcome.result["measurement"] as? String == malloc, "\(outcome)")
+        let (block, converter, inUse) = (outcome.int("block"), outcome.int("converter"), outcome.int("in_use"))
+        if malloc == "unavailable" {
+            let fallback = ForeignResources.unmeasuredByteCount
+            #expect(
+                block == fallback && converter == fallback, "fallback sizes: block \(block), converter \(converter)")
+            let warnings = outcome.output.components(separatedBy: "cannot be measured").count - 1
+            #expect(warnings == 1, "the fallback said \(warnings) times:\n\(outcome.output)")
+        } else {
+            // A 100,000-byte block (jemalloc rounds it up to a size class of
+            // 112 KiB); an ISO-8859-15 converter of glibc 2.36 (33,040 bytes
+            // under glibc's malloc).
+            #expect((100_000...120_000).contains(block), "a 100,000-byte block measured as \(block) bytes")
+            #expect((30_000...40_000).contains(converter), "a converter measured as \(converter) bytes")
+            #expect(inUse > 100_000, "\(inUse) bytes of malloc in use")
+        }
+    }
+}

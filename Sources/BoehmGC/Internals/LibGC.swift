@@ -244,7 +244,11 @@ func shim_unregisterFinalizer(_ object: UnsafeMutableRawPointer, _ old: inout Un
 func shim_runFinalizers(then hooks: @convention(c) () -> Void) -> Int { Int(cgc_run_finalizers(hooks)) }
 func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
 func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
-@usableFromInline func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
+func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
+func shim_mallocMeasureCounter() -> UInt64 { cgc_malloc_measure_counter() }
+/// 0 unreadable, 1 glibc, 2 jemalloc.
+func shim_mallocKind() -> Int { Int(cgc_malloc_kind_in_use().rawValue) }
+func shim_mallocTreatAsUnreadable() { cgc_malloc_treat_as_unreadable() }
 func shim_futexWait(_ word: UnsafeMutableRawPointer, _ expected: UInt32) {
     cgc_futex_wait(word.assumingMemoryBound(to: UInt32.self), expected)
 }
