@@ -45,7 +45,7 @@ struct PortChurner {
         case .lazy: (eager, accounted) = (false, false)
         case .eager, .gcEvery, .closedRaw: (eager, accounted) = (true, false)
         case .accounted: (eager, accounted) = (false, true)
-        case .both, .closed: (eager, accounted) = (true, true)
+        case .both, .closed, .seed: (eager, accounted) = (true, true)
         }
         var triggerPolicy = ForeignMemory.TriggerPolicy.default
         if let policy {
@@ -59,8 +59,8 @@ struct PortChurner {
             try ForeignMemory.configure(.init(policy: accounted ? triggerPolicy : .never))
             try Ports.configure(
                 .init(
-                    vacuum: eager ? .eager : .lazyOnly, accountsForeignMemory: true,
-                    converters: sharedConverters ? .pooled : .perPort))
+                    openPortsTable: config == .seed ? .disappearingLinks : .weakTable(eager ? .eager : .lazyOnly),
+                    accountsForeignMemory: true, converters: sharedConverters ? .pooled : .perPort))
         } catch {
             throw RunError("cannot configure the ports: \(error)")
         }

@@ -23,8 +23,30 @@ import Synchronization
 /// at exit, where they also end it), and counts its resources
 /// (``resourceStatistics``).
 public final class ForeignResourceRegistry: Sendable {
-    internal let table: GCWeakTable
+    /// How a registry keeps its entries and when it vacuums: the library's
+    /// design, or the seed's (the soak compares them).
+    package enum Design: Sendable, Equatable {
+        /// A weak-keyed ``GCWeakTable`` (the library's), vacuumed after
+        /// every collection (`.eager`, from the collection events) or only
+        /// when used (`.lazyOnly`, the old leak).
+        case weakTable(GCWeakTable.VacuumPolicy)
+        /// The seed's: a libgc disappearing link per resource, vacuumed
+        /// from a post-GC hook driven by a resurrecting finalizer
+        /// (``PostGCHook/Driver/resurrectingFinalizer``), which walks every
+        /// slot.
+        case disappearingLinks
+    }
+
+    private enum Storage {
+        case table(GCWeakTable)
+        case links(DisappearingLinkSlots)
+    }
+
+    private let storage: Storage
     private let state: RegistryState
+    /// The seed's vacuum hook (``Design/disappearingLinks``), set once at the
+    /// end of init and cancelled by deinit.
+    private let hook = Lock<PostGCHook?>(nil)
 
     /// Creates a registry whose vacuum runs after every collection.
     ///
@@ -39,20 +61,37 @@ public final class ForeignResourceRegistry: Sendable {
     /// `.lazyOnly` keeps dead entries, and their open handles, until an
     /// explicit vacuum or an insert meets them: the tests and the soak
     /// measure that leak.
-    package init(vacuum: GCWeakTable.VacuumPolicy) throws(GCError) {
+    package convenience init(vacuum: GCWeakTable.VacuumPolicy) throws(GCError) {
+        try self.init(design: .weakTable(vacuum))
+    }
+
+    /// A registry of the given design.
+    package init(design: Design) throws(GCError) {
         enterCollector()
-        let state = try RegistryState()
+        let state = try RegistryState(design: design)
         self.state = state
-        table = try GCWeakTable(
-            weakness: .keys, hashing: .identity, vacuum: vacuum, minimumCapacity: 0,
-            deadEntryHandler: .raw { records in state.closeDead(records) })
+        switch design {
+        case .weakTable(let vacuum):
+            storage = .table(
+                try GCWeakTable(
+                    weakness: .keys, hashing: .identity, vacuum: vacuum, minimumCapacity: 0,
+                    deadEntryHandler: .raw { records in state.closeDead(records) }))
+        case .disappearingLinks:
+            storage = .links(DisappearingLinkSlots())
+            let installed = try PostGCHook(driver: .resurrectingFinalizer) { [weak self] _ in self?.vacuum() }
+            hook.withLock { $0 = installed }
+        }
     }
 
     /// Resources still registered when the registry goes away (only
     /// possible once every owner of them is gone, since each holds the
     /// registry) are closed here, so no handle is leaked.
     deinit {
-        table.removeAllDeliveringLiveEntries()
+        hook.withLock { $0?.cancel() }
+        switch storage {
+        case .table(let table): table.removeAllDeliveringLiveEntries()
+        case .links(let links): links.removeAll { state.closeDead($0) }
+        }
         state.freePlaceholders()
     }
 
@@ -61,20 +100,32 @@ public final class ForeignResourceRegistry: Sendable {
     ///
     /// The key and the record are alive on the caller's stack for the call.
     func register(record: UnsafeMutableRawPointer?, key: UnsafeMutableRawPointer, accounted: Bool) throws(GCError) {
-        try table.unsafeSetValue(record ?? state.placeholder(accounted: accounted), forKey: key)
+        let value = record ?? state.placeholder(accounted: accounted)
+        switch storage {
+        case .table(let table): try table.unsafeSetValue(value, forKey: key)
+        case .links(let links): try links.register(value, key: key)
+        }
         state.opened.add(1, ordering: .relaxed)
     }
 
     /// Makes the live entry of `key` hold its record from now on; false if
     /// the table refused (the entry keeps its placeholder).
     func hold(record: UnsafeMutableRawPointer, key: UnsafeMutableRawPointer) -> Bool {
-        // The entry exists: the value is replaced in place, nothing grows.
-        (try? table.unsafeSetValue(record, forKey: key)) != nil
+        switch storage {
+        case .table(let table):
+            // The entry exists: the value is replaced in place, nothing grows.
+            return (try? table.unsafeSetValue(record, forKey: key)) != nil
+        case .links(let links):
+            return links.replaceValue(record, forKey: key)
+        }
     }
 
     /// Removes the entry of a resource closed by hand, and counts the close.
     func unregister(key: UnsafeMutableRawPointer) {
-        _ = table.removeValueAddress(forKey: key)
+        switch storage {
+        case .table(let table): _ = table.removeValueAddress(forKey: key)
+        case .links(let links): links.remove(key: key)
+        }
         state.closedExplicitly.add(1, ordering: .relaxed)
     }
 
@@ -88,19 +139,48 @@ public final class ForeignResourceRegistry: Sendable {
     /// The registry does this after every collection on its own; the call
     /// is for a caller that wants the handles closed before that vacuum
     /// runs.
-    public func vacuum() { table.vacuum() }
+    public func vacuum() {
+        switch storage {
+        case .table(let table): table.vacuum()
+        case .links(let links): links.vacuum { state.closeDead($0) }
+        }
+    }
 
     /// Resources registered and not yet closed or vacuumed.
     ///
     /// Those whose object a collection found unreachable count until the
     /// vacuum closes them.
     public var count: Int {
-        let statistics = table.statistics
-        return statistics.liveEntries + statistics.deadAwaitingVacuum
+        switch storage {
+        case .table(let table):
+            let statistics = table.statistics
+            return statistics.liveEntries + statistics.deadAwaitingVacuum
+        case .links(let links):
+            return links.counts.used
+        }
     }
 
     /// The counters of the registry's table (see ``GCWeakTable/Statistics``).
-    public var tableStatistics: GCWeakTable.Statistics { table.statistics }
+    ///
+    /// For the seed's design, those that apply to its slots (capacity, live
+    /// and dead entries, vacuums and their time); the others are 0.
+    public var tableStatistics: GCWeakTable.Statistics {
+        switch storage {
+        case .table(let table):
+            return table.statistics
+        case .links(let links):
+            let counts = links.counts
+            var statistics = state.emptyTableStatistics.unsafelyUnwrapped
+            statistics.capacity = counts.capacity
+            statistics.liveEntries = counts.used - counts.dead
+            statistics.deadAwaitingVacuum = counts.dead
+            statistics.vacuums = counts.vacuums
+            statistics.entriesVacuumed = counts.vacuumed
+            statistics.vacuumTime = .nanoseconds(Int64(counts.time))
+            statistics.lastVacuumTime = .nanoseconds(Int64(counts.last))
+            return statistics
+        }
+    }
 
     /// The counters of the resources registered here, from the registry's
     /// start: opened, closed by hand, released by the vacuum.
@@ -145,7 +225,7 @@ public final class ForeignResourceRegistry: Sendable {
         defer { state.visitors.subtract(1, ordering: .sequentiallyConsistent) }
         // The records, in a scanned GC block the visit roots: a record
         // closed and let go meanwhile stays valid until the visit ends.
-        var capacity = table.count + 16
+        var capacity = self.count + 16
         while true {
             guard let address = try? GC.unsafeAllocate(byteCount: capacity * 8) else {
                 preconditionFailure("no memory for the list of \(capacity) open resources to visit")
@@ -153,9 +233,13 @@ public final class ForeignResourceRegistry: Sendable {
             let block = GCHandle(rooting: address)
             let records = block.unsafeAddress.assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
             var count = 0
-            table.forEachLiveValueAddress { record in
+            let visit = { (record: UnsafeMutableRawPointer) in
                 if count < capacity { records[count] = record }
                 count += 1
+            }
+            switch storage {
+            case .table(let table): table.forEachLiveValueAddress(visit)
+            case .links(let links): links.forEachLiveValue(visit)
             }
             guard count <= capacity else {
                 capacity = count + 16
@@ -192,13 +276,28 @@ private final class RegistryState: @unchecked Sendable {
     /// objects of their own, so a table only ever holds GC objects.
     private let placeholders: (accounted: UnsafeMutableRawPointer, unaccounted: UnsafeMutableRawPointer)
 
-    init() throws(GCError) {
+    /// The counters of an empty table: what the seed's design fills in, so
+    /// that counters it has no use for stay 0 (nil for a weak table).
+    let emptyTableStatistics: GCWeakTable.Statistics?
+
+    init(design: ForeignResourceRegistry.Design) throws(GCError) {
         guard let accounted = libgc_mallocUncollectable(8) else { throw .outOfMemory(byteCount: 8) }
         guard let unaccounted = libgc_mallocUncollectable(8) else {
             libgc_free(accounted)
             throw .outOfMemory(byteCount: 8)
         }
         placeholders = (accounted, unaccounted)
+        var empty = GCWeakTable.Statistics?.none
+        if design == .disappearingLinks {
+            do {
+                empty = try GCWeakTable(weakness: .keys).statistics
+            } catch {
+                libgc_free(accounted)
+                libgc_free(unaccounted)
+                throw error
+            }
+        }
+        emptyTableStatistics = empty
     }
 
     func placeholder(accounted: Bool) -> UnsafeMutableRawPointer {

@@ -59,11 +59,15 @@ public enum Ports {
     /// opened, or the first call of ``Ports/flushAll()``, ``Ports/vacuum()``
     /// or ``Ports/statistics``.
     public struct Configuration: Sendable, Equatable {
-        /// When ports dropped unclosed are released: by a vacuum of the
-        /// open-ports table after every collection (`.eager`), or, for the
+        /// How the open-ports table keeps its entries and when ports dropped
+        /// unclosed are released: a weak table vacuumed after every
+        /// collection (`.weakTable(.eager)`, the default), or, for the
         /// soak's lazy configuration (the old leak), only when the table is
-        /// next used or ``Ports/vacuum()`` runs (`.lazyOnly`).
-        package var vacuum: GCWeakTable.VacuumPolicy
+        /// next used or ``Ports/vacuum()`` runs (`.weakTable(.lazyOnly)`);
+        /// or the seed's design, a libgc disappearing link per port
+        /// vacuumed from a resurrecting finalizer (`.disappearingLinks`, the
+        /// soak's `seed`).
+        package var openPortsTable: ForeignResourceRegistry.Design
         /// Whether ports report the foreign bytes they hold to `ForeignMemory`
         /// (true by default).
         ///
@@ -85,14 +89,26 @@ public enum Ports {
         ///   - converters: Where ports get their converters (default
         ///     ``Ports/ConverterPolicy/pooled``).
         public init(accountsForeignMemory: Bool = true, converters: ConverterPolicy = .pooled) {
-            self.init(vacuum: .eager, accountsForeignMemory: accountsForeignMemory, converters: converters)
+            self.init(
+                openPortsTable: .weakTable(.eager), accountsForeignMemory: accountsForeignMemory,
+                converters: converters)
         }
 
         /// Settings with a vacuum policy (tests and the soak).
         package init(
             vacuum: GCWeakTable.VacuumPolicy, accountsForeignMemory: Bool = true, converters: ConverterPolicy = .pooled
         ) {
-            self.vacuum = vacuum
+            self.init(
+                openPortsTable: .weakTable(vacuum), accountsForeignMemory: accountsForeignMemory,
+                converters: converters)
+        }
+
+        /// Settings with an open-ports table of the given design (the soak).
+        package init(
+            openPortsTable: ForeignResourceRegistry.Design, accountsForeignMemory: Bool = true,
+            converters: ConverterPolicy = .pooled
+        ) {
+            self.openPortsTable = openPortsTable
             self.accountsForeignMemory = accountsForeignMemory
             self.converters = converters
         }
@@ -257,7 +273,7 @@ internal final class PortsState: Sendable {
         configuration = Ports.pendingConfiguration.seal()
         PortCounters.prepare()
         do {
-            registry = try ForeignResourceRegistry(vacuum: configuration.vacuum)
+            registry = try ForeignResourceRegistry(design: configuration.openPortsTable)
         } catch {
             preconditionFailure("cannot create the open-ports table: \(error)")
         }

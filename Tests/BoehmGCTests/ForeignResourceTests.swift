@@ -124,6 +124,29 @@ private func openAndDrop(
         report.show()
     }
 
+    /// The seed's design (a libgc disappearing link per resource, vacuumed
+    /// from a resurrecting finalizer) keeps the registry's guarantees: a
+    /// dropped resource is closed once its key is found unreachable, a kept
+    /// one is listed, a closed one leaves.
+    @Test func theSeedsDesignReleasesDroppedResources() throws {
+        let registry = try ForeignResourceRegistry(design: .disappearingLinks)
+        let closes = Counter()
+        try openAndDrop(1_000, size: 64, release: .registry(registry), closes: closes)
+        let kept = try ForeignResource<Int>(byteCount: 0, release: .registry(registry), open: { 7 }, close: { _ in })
+        collectAndDrain()
+        registry.vacuum()
+        print("seed's design: \(closes.count) of 1,000 dropped resources closed")
+        #expect(closes.count >= 990)
+        let statistics = registry.resourceStatistics
+        #expect(statistics.releasedByCollector >= 990 && statistics.opened == 1_001, "\(statistics)")
+        var seen: [Int] = []
+        #expect(registry.forEachOpen(Int.self) { seen.append($0) } == 1 && seen == [7])
+        #expect(registry.tableStatistics.liveEntries >= 1 && registry.tableStatistics.liveEntries <= 11)
+        #expect(kept.close())
+        #expect(registry.forEachOpen(Int.self) { _ in } == 0)
+        #expect(registry.count <= 10, "\(registry.count) resources left registered")
+    }
+
     @Test func registryListsOpenResources() throws {
         let registry = try ForeignResourceRegistry()
         var kept: [ForeignResource<Int>] = []
