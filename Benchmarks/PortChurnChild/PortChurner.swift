@@ -68,9 +68,10 @@ struct PortChurner {
 
     /// Opens a port, writes the line, closes it in `closed`, drops it.
     ///
-    /// - Parameter measure: read the foreign bytes the port reports after
-    ///   its write, before it is dropped or closed (what a dropped port
-    ///   holds until a collection finds it).
+    /// - Parameter measure: read the bytes the port holds after its write,
+    ///   before it is dropped or closed (what a dropped port holds until a
+    ///   collection finds it): the foreign bytes it reports and its GC
+    ///   memory.
     /// - Returns: those bytes when `measure`, else 0.
     @discardableResult
     mutating func churnOne(measure: Bool = false) throws(RunError) -> Int {

@@ -14,9 +14,10 @@
 //
 // Beside the RSS figures, the result carries what the soak's ceiling is
 // computed from: the collections' mean pause during the churn
-// (`pause_ms_mean`, from GC.statistics), the foreign bytes a port reports
-// after its write, before it is dropped (`bytes_per_port`, the mean over
-// every 64th port), the accounting's byte budget between collections
+// (`pause_ms_mean`, from GC.statistics), the bytes a port holds after its
+// write, before it is dropped (`bytes_per_port`: the foreign bytes it
+// reports and its GC memory, its record and GC object; the mean over every
+// 64th port), the accounting's byte budget between collections
 // (`byte_budget`, the mean over the samples; absent when the trigger has no
 // byte rule), and the open-ports table's vacuum (`vacuum_ns`,
 // `entries_vacuumed`: the table's own work). After every other figure is
