@@ -39,11 +39,13 @@ package final class ForeignResourceKind: Sendable {
 /// generational mode libgc never write-protects its page.
 ///
 /// Layout (bytes): 0 the lock word (``ResourceLock``; the futex word at the
-/// record's own address); 8 whether it is closed, whether it owns its kind,
-/// whether it is accounted, whether its registry entry holds it; 16 the
-/// ``ForeignMemory/Allocation`` reported (24 bytes); 40 the kind
-/// (unretained unless owned); 48 the handle (aligned to at most 16); then
-/// the trailing bytes.
+/// record's own address); 8 the bytes reported to ``ForeignMemory``; 16 the
+/// collection window they were reported in (low 56 bits) and four flags
+/// (high bits): closed, held by its registry entry, owns its kind,
+/// accounted (an accounted record stands for one foreign object); 24 the
+/// kind (unretained unless owned); 32 the handle (aligned to at most 8);
+/// then the trailing bytes. Every byte counts: a dropped port leaves its
+/// record until a collection finds it.
 ///
 /// What keeps it alive: the resource's GC object (its key), whose first
 /// word points to it, and, while the resource is registered and its handle
@@ -70,23 +72,59 @@ package struct ForeignResourceRecord: @unchecked Sendable {
     }
 
     /// Bytes before the handle.
-    package static var headerSize: Int { 48 }
+    package static var headerSize: Int { 32 }
 
     var lock: UnsafeMutablePointer<ResourceLock.Word> { address.assumingMemoryBound(to: ResourceLock.Word.self) }
-    /// Closed: under the lock, set once.
-    var isClosed: UnsafeMutablePointer<Bool> { (address + 8).assumingMemoryBound(to: Bool.self) }
-    /// The kind was retained for this record (released at close).
-    var ownsKind: UnsafeMutablePointer<Bool> { (address + 9).assumingMemoryBound(to: Bool.self) }
-    /// The resource reports its bytes to ForeignMemory.
-    var isAccounted: UnsafeMutablePointer<Bool> { (address + 10).assumingMemoryBound(to: Bool.self) }
-    /// The registry entry holds the record (under the lock, set once).
-    var isHeldByRegistry: UnsafeMutablePointer<Bool> { (address + 11).assumingMemoryBound(to: Bool.self) }
-    /// What was reported and not given back (under the lock).
-    var allocation: UnsafeMutablePointer<ForeignMemory.Allocation> {
-        (address + 16).assumingMemoryBound(to: ForeignMemory.Allocation.self)
+    private var reportedBytes: UnsafeMutablePointer<Int> { (address + 8).assumingMemoryBound(to: Int.self) }
+    /// The window (low 56 bits) and the flags (high bits).
+    private var windowAndFlags: UnsafeMutablePointer<UInt64> {
+        (address + 16).assumingMemoryBound(to: UInt64.self)
     }
     var kind: UnsafeMutablePointer<Unmanaged<ForeignResourceKind>> {
-        (address + 40).assumingMemoryBound(to: Unmanaged<ForeignResourceKind>.self)
+        (address + 24).assumingMemoryBound(to: Unmanaged<ForeignResourceKind>.self)
+    }
+
+    private static var closedFlag: UInt64 { 1 << 63 }
+    private static var heldFlag: UInt64 { 1 << 62 }
+    private static var ownsKindFlag: UInt64 { 1 << 61 }
+    private static var accountedFlag: UInt64 { 1 << 60 }
+    private static var windowMask: UInt64 { (1 << 56) - 1 }
+
+    private func flag(_ flag: UInt64) -> Bool { windowAndFlags.pointee & flag != 0 }
+    private func setFlag(_ flag: UInt64, _ on: Bool) {
+        windowAndFlags.pointee = on ? windowAndFlags.pointee | flag : windowAndFlags.pointee & ~flag
+    }
+
+    /// Closed: under the lock, set once.
+    var isClosed: Bool {
+        get { flag(Self.closedFlag) }
+        nonmutating set { setFlag(Self.closedFlag, newValue) }
+    }
+    /// The registry entry holds the record: under the lock, set once.
+    var isHeldByRegistry: Bool {
+        get { flag(Self.heldFlag) }
+        nonmutating set { setFlag(Self.heldFlag, newValue) }
+    }
+    /// The kind was retained for this record (released at close).
+    var ownsKind: Bool { flag(Self.ownsKindFlag) }
+    /// The resource reports its bytes to ForeignMemory.
+    var isAccounted: Bool { flag(Self.accountedFlag) }
+
+    /// What was reported and not given back (under the lock): the bytes, one
+    /// object for an accounted record, and the window.
+    var allocation: ForeignMemory.Allocation {
+        get {
+            // UInt64.max (an allocation of several windows) keeps its low
+            // 56 bits here, and stays one no collection count reaches.
+            let window = windowAndFlags.pointee & Self.windowMask
+            return ForeignMemory.Allocation(
+                byteCount: reportedBytes.pointee, objects: isAccounted ? 1 : 0,
+                window: window == Self.windowMask ? UInt64.max : window)
+        }
+        nonmutating set {
+            reportedBytes.pointee = newValue.byteCount
+            windowAndFlags.pointee = windowAndFlags.pointee & ~Self.windowMask | newValue.window & Self.windowMask
+        }
     }
 
     /// The handle: use it only under the record's lock, or from the kind's
@@ -109,11 +147,10 @@ package struct ForeignResourceRecord: @unchecked Sendable {
     /// to initialise).
     func initializeHeader(kind: ForeignResourceKind, ownsKind: Bool, accounted: Bool, heldByRegistry: Bool) {
         ResourceLock.initialize(lock)
-        isClosed.initialize(to: false)
-        self.ownsKind.initialize(to: ownsKind)
-        isAccounted.initialize(to: accounted)
-        isHeldByRegistry.initialize(to: heldByRegistry)
-        allocation.initialize(to: .none)
+        reportedBytes.initialize(to: 0)
+        windowAndFlags.initialize(
+            to: (heldByRegistry ? Self.heldFlag : 0) | (ownsKind ? Self.ownsKindFlag : 0)
+                | (accounted ? Self.accountedFlag : 0))
         self.kind.initialize(to: ownsKind ? Unmanaged.passRetained(kind) : Unmanaged.passUnretained(kind))
     }
 
@@ -127,7 +164,7 @@ package struct ForeignResourceRecord: @unchecked Sendable {
     ///   or abandoned at a fork), and the lock is not held.
     package func lockIfOpen() -> ForeignResourceError? {
         guard ResourceLock.lock(lock) else { return .inUseAtFork }
-        guard !isClosed.pointee else {
+        guard !isClosed else {
             ResourceLock.unlock(lock)
             return .closed
         }
@@ -157,22 +194,22 @@ package struct ForeignResourceRecord: @unchecked Sendable {
     /// - Throws: ``ForeignMemory/AccountingError`` for a negative count or
     ///   one that would overflow the live counts (nothing changes).
     package func setByteCountUnderLock(_ newByteCount: Int) throws(ForeignMemory.AccountingError) {
-        guard isAccounted.pointee else { return }
+        guard isAccounted else { return }
         guard newByteCount >= 0 else { throw .negativeCount }
-        let reported = allocation.pointee
+        let reported = allocation
         let difference = newByteCount - reported.byteCount
         if difference > 0 {
             let added = try ForeignMemory.add(byteCount: difference, objects: 0)
-            allocation.pointee = reported.adding(added)
+            allocation = reported.adding(added)
         } else if difference < 0 {
             try ForeignMemory.remove(reported.part(byteCount: -difference))
-            allocation.pointee = reported.part(byteCount: newByteCount, objects: reported.objects)
+            allocation = reported.part(byteCount: newByteCount, objects: reported.objects)
         }
     }
 
     /// Whether the registry entry holds the record (see
     /// ``ForeignResourceReference/keepRecordForRelease()``); under the lock.
-    package var isHeld: Bool { isHeldByRegistry.pointee }
+    package var isHeld: Bool { isHeldByRegistry }
 
     /// Closes the resource, once: under the lock it is marked closed and its
     /// allocation taken; then, outside the lock, the kind closes the handle.
@@ -182,17 +219,17 @@ package struct ForeignResourceRecord: @unchecked Sendable {
     ///   before, or abandoned at a fork: its handle is then left alone).
     func close() -> ForeignMemory.Allocation? {
         guard ResourceLock.lock(lock) else { return nil }
-        if isClosed.pointee {
+        if isClosed {
             ResourceLock.unlock(lock)
             return nil
         }
-        isClosed.pointee = true
-        let given = allocation.pointee
-        allocation.pointee = .none
+        isClosed = true
+        let given = allocation
+        allocation = .none
         let kind = self.kind.pointee
         ResourceLock.unlock(lock)
         kind.takeUnretainedValue().closeHandle(handle)
-        if ownsKind.pointee { kind.release() }
+        if ownsKind { kind.release() }
         return given
     }
 

@@ -22,7 +22,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - handleSize: The handle's size (`MemoryLayout.stride`), in bytes.
-    ///   - handleAlignment: Its alignment, at most 16.
+    ///   - handleAlignment: Its alignment, at most 8.
     ///   - accounted: Whether to report the handle's bytes to
     ///     ``ForeignMemory``.
     ///   - measuresByteCount: Whether to measure the bytes around
@@ -55,7 +55,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
             byteCount: Int, needsRelease: Bool
         )
     ) throws {
-        precondition(handleAlignment <= 16, "a foreign resource's handle must be aligned to at most 16 bytes")
+        precondition(handleAlignment <= 8, "a foreign resource's handle must be aligned to at most 8 bytes")
         enterCollector()
         let size = ForeignResourceRecord.size(handleSize: handleSize, trailingByteCount: trailingByteCount)
         guard let address = libgc_malloc(size.request, pointerFree: true) else {
@@ -83,7 +83,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
         // rooted, last (a failure below leaves both to the collector).
         if accounted {
             do {
-                record.allocation.pointee = try ForeignMemory.add(byteCount: byteCount, objects: 1)
+                record.allocation = try ForeignMemory.add(byteCount: byteCount, objects: 1)
             } catch {
                 _ = record.close()
                 throw error
@@ -147,14 +147,14 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
     /// released.
     package func keepRecordForRelease() {
         guard !record.isHeld, let registry else { return }
-        if registry.hold(record: record.address, key: key.unsafeAddress) { record.isHeldByRegistry.pointee = true }
+        if registry.hold(record: record.address, key: key.unsafeAddress) { record.isHeldByRegistry = true }
     }
 
     /// The bytes reported now: 0 when not accounted, closed, or abandoned
     /// at a fork.
     package var byteCount: Int {
         let record = record
-        return (try? record.withLockIfOpen { record.allocation.pointee.byteCount }.get()) ?? 0
+        return (try? record.withLockIfOpen { record.allocation.byteCount }.get()) ?? 0
     }
 
     /// Whether the resource is closed (false for one abandoned at a fork).
@@ -162,7 +162,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
         let record = record
         guard ResourceLock.lock(record.lock) else { return false }
         defer { ResourceLock.unlock(record.lock) }
-        return record.isClosed.pointee
+        return record.isClosed
     }
 
     /// Closes the handle and gives its bytes back, unless closed before.
@@ -185,7 +185,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
         // visit in progress may hold its address, then it is left to the
         // collector). Open: its registry entry or finalizer releases it
         // once the key is found unreachable.
-        guard record.isClosed.pointee else { return }
+        guard record.isClosed else { return }
         if registry?.hasVisitors != true { record.free() }
     }
 }

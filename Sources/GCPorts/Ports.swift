@@ -234,7 +234,7 @@ public enum Ports {
     /// Bytes of a string port's first buffer, in its record (GC memory):
     /// a short write is encoded there, and the buffer moves to malloc'd
     /// memory (256 bytes, then doubling) when the output outgrows it.
-    static let stringPortInlineCapacity = 32
+    static let stringPortInlineCapacity = 16
 
     /// Buffer capacities accepted by the ports, in bytes: 1 byte to 1 GiB
     /// (2^30).

@@ -17,7 +17,10 @@ import BoehmGC
 /// the table's vacuum can end, flush and release the port after the port
 /// itself was collected.
 internal struct OutputPortState: PortState, ~Copyable {
-    var converter: ConverterSlot
+    // Fields in the order that packs them tightest (the record is GC memory
+    // that every dropped port leaves until a collection finds it).
+    /// Read without the lock (``OutputPort/line``, ``OutputPort/column``).
+    let position = AtomicPortPosition()
     /// The encoded bytes: for a file port, those not yet written; for a
     /// string port, the whole output.
     var buffer: ByteBuffer
@@ -35,7 +38,9 @@ internal struct OutputPortState: PortState, ~Copyable {
     var hasEncoded = false
     /// The port's own converter wrote since the output was last ended.
     var isUnended = false
-    let bufferCapacity: Int
+    var converter: ConverterSlot
+    /// Bytes buffered before a file port writes (at most 2^30).
+    let bufferCapacity: Int32
     /// The replacement text, as UTF-8 (converted in the port's current state
     /// each time it is written, so it is valid in that state).
     var replacement: [UInt8]
@@ -44,8 +49,6 @@ internal struct OutputPortState: PortState, ~Copyable {
     var held: [UInt8] = []
     /// Offset of `held` in the write that supplied it.
     var heldOffset = 0
-    /// Read without the lock (``OutputPort/line``, ``OutputPort/column``).
-    let position = AtomicPortPosition()
 
     var isFilePort: Bool { descriptor >= 0 }
 
@@ -69,7 +72,7 @@ internal struct OutputPortState: PortState, ~Copyable {
         self.converter = converter
         self.descriptor = descriptor
         self.closesDescriptor = closesDescriptor
-        self.bufferCapacity = bufferCapacity
+        self.bufferCapacity = Int32(bufferCapacity)
         if case .replace = invalidInput { replaces = true } else { replaces = false }
         self.replacement = replacement
         buffer =
@@ -125,7 +128,7 @@ internal struct OutputPortState: PortState, ~Copyable {
             }
             if let failure { throw failure }
         }
-        if isFilePort && buffer.count >= bufferCapacity { try flush() }
+        if isFilePort && buffer.count >= Int(bufferCapacity) { try flush() }
     }
 
     /// `bytes`: the held bytes (`heldCount` of them) then the caller's.
@@ -338,7 +341,7 @@ internal struct OutputPortState: PortState, ~Copyable {
     /// - Throws: ``PortError/system(operation:errno:)`` when write(2) fails.
     mutating func flush() throws(PortError) {
         guard isFilePort else { return }
-        defer { buffer.shrinkIfOversized(baseline: max(bufferCapacity, 1 << 16)) }
+        defer { buffer.shrinkIfOversized(baseline: max(Int(bufferCapacity), 1 << 16)) }
         while !buffer.isEmpty {
             let bytes = buffer.readable
             let written = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
