@@ -457,7 +457,7 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
             report.check(
                 close(kept.1, reported.1),
                 "dropped input file port: \(kept.1) bytes of malloc kept, \(reported.1) reported")
-            report.check(gcBytes <= 256, "an output string port takes \(gcBytes) bytes of GC memory")
+            report.check(gcBytes <= 192, "an output string port takes \(gcBytes) bytes of GC memory")
             withExtendedLifetime(keys) { report.exit() }
         }
         report.show()
