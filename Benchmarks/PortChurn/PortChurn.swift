@@ -83,6 +83,13 @@ struct PortChurn: AsyncParsableCommand {
     var collections: CollectionsChoice = .full
 
     @Option(
+        name: .customLong("full-every"),
+        help: ArgumentHelp(
+            "With --collections generational: partial collections between full ones (the library's default: 19).",
+            valueName: "n"))
+    var fullEvery: Int?
+
+    @Option(
         help: ArgumentHelp(
             "glibc: the Swift runs use glibc's malloc; jemalloc: Debian's libjemalloc2, preloaded (LD_PRELOAD) "
                 + "in every Swift run, closed included."))
@@ -153,6 +160,7 @@ struct PortChurn: AsyncParsableCommand {
         if let iterations, iterations <= 0 { throw ValidationError("bad iterations \(iterations)") }
         if sampleMilliseconds <= 0 { throw ValidationError("bad sample interval \(sampleMilliseconds)") }
         if maxRSSMegabytes <= 0 { throw ValidationError("bad RSS limit \(maxRSSMegabytes)") }
+        if let fullEvery, !(1...10_000).contains(fullEvery) { throw ValidationError("bad --full-every \(fullEvery)") }
     }
 
     /// A run to do: a Swift configuration (possibly under a trigger policy)
@@ -242,6 +250,7 @@ struct PortChurn: AsyncParsableCommand {
                     "--max-rss", String(maxRSSMegabytes), "--port", portKind.rawValue,
                 ]
                 arguments += ["--converters", converters.rawValue, "--collections", collections.rawValue]
+                if let fullEvery { arguments += ["--full-every", String(fullEvery)] }
                 if secondsPerRun > 0 { arguments += ["--duration", String(secondsPerRun)] }
                 if let iterations { arguments += ["--iterations", String(iterations)] }
                 if let policy = plan.policy { arguments += ["--policy", policy] }

@@ -18,6 +18,9 @@ struct PortStatistics {
     /// they took in all.
     var entriesVacuumed = 0
     var vacuumTime = Duration.zero
+    /// Storage reallocations of the open-ports table (growth, shrinking,
+    /// tombstone cleanup).
+    var tableResizes = 0
 }
 
 /// The churn of one configuration: sets the process-wide knobs, then opens a
@@ -34,7 +37,8 @@ struct PortChurner {
     static let line = "churn: café € 42\n"
 
     init(
-        config: ChurnConfig, policy: String?, portKind: String, sharedConverters: Bool, generational: Bool
+        config: ChurnConfig, policy: String?, portKind: String, sharedConverters: Bool, generational: Bool,
+        fullEvery: Int?
     ) throws(RunError) {
         self.config = config
         self.policyArgument = policy
@@ -55,7 +59,9 @@ struct PortChurner {
             triggerPolicy = parsed
         }
         do {
-            if generational { try GC.configure(.init(collections: .generational())) }
+            if generational {
+                try GC.configure(.init(collections: fullEvery.map { .generational(fullEvery: $0) } ?? .generational()))
+            }
             try ForeignMemory.configure(.init(policy: accounted ? triggerPolicy : .never))
             try Ports.configure(
                 .init(
@@ -145,6 +151,7 @@ struct PortChurner {
             tableCapacity: ports.table.capacity, tableLive: ports.table.liveEntries,
             foreignLiveBytes: foreign.liveBytes, tableDeadAwaitingVacuum: ports.table.deadAwaitingVacuum,
             vacuums: ports.table.vacuums, collectionsRequested: foreign.collectionsRequested,
-            entriesVacuumed: ports.table.entriesVacuumed, vacuumTime: ports.table.vacuumTime)
+            entriesVacuumed: ports.table.entriesVacuumed, vacuumTime: ports.table.vacuumTime,
+            tableResizes: ports.table.resizes)
     }
 }
