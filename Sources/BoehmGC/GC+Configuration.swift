@@ -16,7 +16,8 @@ extension GC {
         ///
         /// The corresponding C function is `GC_set_free_space_divisor`.
         public var freeSpaceDivisor: Int?
-        /// The heap limit in bytes, in `1...2^47`: the heap never grows past
+        /// The heap limit in bytes, in `65_536...2^47` (libgc cannot start
+        /// with less): the heap never grows past
         /// it, and allocations beyond it throw
         /// ``GCError/outOfMemory(byteCount:)``; nil for no limit.
         ///
@@ -60,7 +61,7 @@ extension GC {
         ///     initial size.
         ///   - freeSpaceDivisor: libgc's free-space divisor, 1 or more; nil
         ///     for libgc's default (3).
-        ///   - maximumHeapSize: The heap limit in bytes, in `1...2^47`; nil
+        ///   - maximumHeapSize: The heap limit in bytes, in `65_536...2^47`; nil
         ///     for none.
         ///   - finalizerMode: Where finalizers and post-GC hooks run.
         ///   - unscannedModules: Substrings of the paths of loaded modules
@@ -141,7 +142,8 @@ extension GC {
     /// - Parameter configuration: The settings.
     /// - Throws: ``GCError/alreadyInitialized`` if the collector has started;
     ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, a heap
-    ///   size above 2^47 bytes (the x86-64 user address space), an initial
+    ///   size above 2^47 bytes (the x86-64 user address space), a heap
+    ///   limit below 64 KiB (libgc would exit at start), an initial
     ///   heap size above the maximum, `fullEvery` outside `1...10000`, more
     ///   than 16 unscanned modules or an empty one. Nothing is changed then.
     ///
@@ -171,6 +173,10 @@ extension GC {
                 throw .invalidArgument("\(name) must be at most 2^47 bytes, got \(value)")
             }
         }
+        if let maximum = configuration.maximumHeapSize, maximum < GC.smallestStartingHeapSize {
+            throw .invalidArgument(
+                "maximumHeapSize must be at least 65,536 bytes (libgc starts with a 64 KiB heap), got \(maximum)")
+        }
         if let initial = configuration.initialHeapSize, let maximum = configuration.maximumHeapSize,
             initial > maximum
         {
@@ -184,6 +190,11 @@ extension GC {
     /// Heap sizes above this (2^47 bytes, the x86-64 user address space)
     /// are refused as out of range.
     internal static let largestHeapSize = 1 << 47
+
+    /// A heap limit below this (64 KiB) stops libgc 8.2.2 at start ("Can't
+    /// start up: not enough memory", then exit): its first heap is 16 blocks
+    /// of 4 KiB.
+    internal static let smallestStartingHeapSize = 1 << 16
 }
 
 /// The configuration until initialisation seals it.

@@ -105,8 +105,9 @@ typedef struct bgc_configuration {
     /* Bytes to grow the heap to at start (at most maximum_heap_size and
        2^47); 0 for libgc's initial size. */
     size_t initial_heap_size;
-    /* The heap limit in bytes, at most 2^47; 0 for none. Allocation past
-       it returns NULL with errno ENOMEM. */
+    /* The heap limit in bytes, 65,536 (libgc cannot start with less) to
+       2^47; 0 for none. Allocation past it returns NULL with errno
+       ENOMEM. */
     size_t maximum_heap_size;
     /* libgc's free-space divisor (larger: smaller heap, more collections);
        0 for libgc's default, 3. */
