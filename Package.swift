@@ -31,7 +31,8 @@ let package = Package(
         // there (the start, configuration, accounting, hooks), so depends on it.
         .target(name: "BoehmGCForC", dependencies: ["CGCSupport", "CBoehmGC", "BoehmGC"]),
         // One support target for the test targets: helpers, child processes, exit-test reports.
-        .target(name: "TestSupport", dependencies: ["BoehmGC"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["BoehmGC", "CTestSupport"], path: "Tests/TestSupport"),
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC", "TestSupport"]),
         .executableTarget(
             name: "transcode", dependencies: ["GCPorts", argumentParser], path: "Sources/Transcode"),
