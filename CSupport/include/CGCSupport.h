@@ -227,9 +227,6 @@ void cgc_clear_dead_stack(void);
 /// Depth of finalizer calls on this thread (0 outside finalizers).
 extern _Thread_local int cgc_finalizer_depth;
 
-/// Whether the calling thread is running a finalizer.
-static inline int cgc_in_finalizer(void) { return cgc_finalizer_depth > 0; }
-
 // MARK: The finalizer thread
 
 /// Sets up the finalizer thread's wake-up: libgc's finalizer notifier (a

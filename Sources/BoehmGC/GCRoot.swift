@@ -111,6 +111,21 @@ public final class GCRoot: @unchecked Sendable {
     /// ``withUnsafeMutableBytes(_:)``.
     public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee.unsafelyUnwrapped }
 
+    /// Calls `body` with the object's bytes, read-only.
+    ///
+    /// The buffer covers ``byteCount`` bytes; the collector owns them, and
+    /// the object is kept alive for the call. Do not let the buffer escape
+    /// it.
+    ///
+    /// - Parameter body: A closure that reads the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result = try body(UnsafeRawBufferPointer(start: unsafeAddress, count: byteCount))
+        withExtendedLifetime(self) {}
+        return result
+    }
+
     /// Calls `body` with the object's bytes.
     ///
     /// The buffer covers ``byteCount`` bytes; the collector owns them, and

@@ -28,6 +28,18 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
         self.byteCount = byteCount
     }
 
+    /// Calls `body` with the block's bytes, read-only.
+    ///
+    /// The block owns the memory; the buffer (``byteCount`` bytes) is valid
+    /// until the block is freed. Do not let it escape the call.
+    ///
+    /// - Parameter body: A closure that reads the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: byteCount))
+    }
+
     /// Calls `body` with the block's bytes.
     ///
     /// The block owns the memory; the buffer (``byteCount`` bytes) is valid

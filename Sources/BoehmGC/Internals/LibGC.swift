@@ -84,10 +84,6 @@ internal func libgc_enableGenerationalMode(fullEvery: Int) {
     GC_enable_incremental()
 }
 
-internal func libgc_isGenerational() -> Bool {
-    GC_is_incremental_mode() != 0
-}
-
 internal func libgc_setFreeSpaceDivisor(_ divisor: Int) {
     GC_set_free_space_divisor(GC_word(divisor))
 }
@@ -115,10 +111,6 @@ internal func libgc_setFinalizeOnDemand(_ on: Bool) {
 /// Makes an unsatisfiable allocation return NULL instead of aborting.
 internal func libgc_setOutOfMemoryReturnsNull() {
     GC_set_oom_fn { _ in nil }
-}
-
-internal func libgc_setFinalizerNotifier(_ notifier: @convention(c) () -> Void) {
-    GC_set_finalizer_notifier(notifier)
 }
 
 internal func libgc_heapSize() -> Int {
@@ -164,13 +156,6 @@ internal func libgc_readUnderLock(_ cell: UnsafeMutablePointer<UnsafeMutableRawP
 }
 
 internal let libgc_success = Int32(GC_SUCCESS)
-
-// MARK: Roots
-
-/// Registers [start, start + byteCount) as a root range the collector scans.
-internal func libgc_addRoots(_ start: UnsafeMutableRawPointer, byteCount: Int) {
-    GC_add_roots(start, start + byteCount)
-}
 
 // MARK: - The shim (CGCSupport)
 //
