@@ -35,6 +35,10 @@ extern "C" {
 /// the calling thread.
 int cgc_init(void);
 
+/// Makes an allocation that cannot be satisfied return NULL with errno
+/// ENOMEM (GC_set_oom_fn) instead of aborting.
+void cgc_set_out_of_memory_returns_null(void);
+
 /// The library's runtime object (opaque to C), or NULL before it started.
 void *cgc_runtime(void);
 

@@ -7,14 +7,16 @@
 #include <errno.h>
 #include <stdint.h>
 
+// libgc's out-of-memory function (set at the start, CSupport/init.c) sets
+// errno to ENOMEM and returns NULL, so these return libgc's result as it is
+// (a tail call).
+
 void *bgc_malloc(size_t size) {
     if (__builtin_expect(bgc_enter() != BGC_SUCCESS, 0)) {
         errno = EAGAIN;
         return NULL;
     }
-    void *object = GC_malloc(size);
-    if (__builtin_expect(object == NULL, 0)) errno = ENOMEM;
-    return object;
+    return GC_malloc(size);
 }
 
 void *bgc_malloc_pointerless(size_t size) {
@@ -22,9 +24,7 @@ void *bgc_malloc_pointerless(size_t size) {
         errno = EAGAIN;
         return NULL;
     }
-    void *object = GC_malloc_atomic(size);
-    if (__builtin_expect(object == NULL, 0)) errno = ENOMEM;
-    return object;
+    return GC_malloc_atomic(size);
 }
 
 void *bgc_malloc_uncollectable(size_t size) {
@@ -32,9 +32,7 @@ void *bgc_malloc_uncollectable(size_t size) {
         errno = EAGAIN;
         return NULL;
     }
-    void *object = GC_malloc_uncollectable(size);
-    if (object == NULL) errno = ENOMEM;
-    return object;
+    return GC_malloc_uncollectable(size);
 }
 
 void *bgc_realloc(void *object, size_t size) {
@@ -47,9 +45,7 @@ void *bgc_realloc(void *object, size_t size) {
         errno = EINVAL;
         return NULL;
     }
-    void *moved = GC_realloc(object, size);
-    if (moved == NULL && size != 0) errno = ENOMEM;
-    return moved;
+    return GC_realloc(object, size);
 }
 
 int bgc_free(void *object) {

@@ -108,9 +108,10 @@ internal func libgc_setFinalizeOnDemand(_ on: Bool) {
     GC_set_finalize_on_demand(on ? 1 : 0)
 }
 
-/// Makes an unsatisfiable allocation return NULL instead of aborting.
+/// Makes an unsatisfiable allocation return NULL, with errno ENOMEM, instead
+/// of aborting.
 internal func libgc_setOutOfMemoryReturnsNull() {
-    GC_set_oom_fn { _ in nil }
+    cgc_set_out_of_memory_returns_null()
 }
 
 internal func libgc_heapSize() -> Int {
