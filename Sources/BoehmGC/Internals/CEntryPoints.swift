@@ -9,9 +9,10 @@
 // signature here must match its declaration there (the C interop tests call
 // every one). Status codes are the negated errno values bgc.h names.
 
-private let statusInvalid: Int32 = -EINVAL
-private let statusAlready: Int32 = -EALREADY
-private let statusOverflow: Int32 = -EOVERFLOW
+// Computed, not stored: a stored global is made lazily, on first use.
+private var statusInvalid: Int32 { -EINVAL }
+private var statusAlready: Int32 { -EALREADY }
+private var statusOverflow: Int32 { -EOVERFLOW }
 
 /// `bgc_init`: starts the library as the first use of any Swift API does.
 @_cdecl("cgc_swift_start")
