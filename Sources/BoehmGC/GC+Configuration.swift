@@ -24,6 +24,24 @@ extension GC {
         ///
         /// The corresponding C function is `GC_set_max_heap_size`.
         public var maximumHeapSize: Int?
+        /// The heap limit as a share of the memory limit the process runs
+        /// under, in `(0, 1]`; nil for none (the default).
+        ///
+        /// Like .NET's `GCHeapHardLimitPercent`: when the collector starts,
+        /// the heap limit becomes this share of the tightest hard limit on
+        /// the path up from the process's own cgroup (cgroup v2
+        /// `memory.max`, v1 `memory.limit_in_bytes`), or of the machine's
+        /// memory (`MemTotal`) when no group has one; with
+        /// ``maximumHeapSize`` also set, the smaller limit wins. The heap
+        /// then stops growing before the kernel's OOM killer acts, and an
+        /// allocation past it throws ``GCError/outOfMemory(byteCount:)``.
+        /// The rest of the limit is for everything else: the runtime,
+        /// malloc, thread stacks, the page cache the group is charged for.
+        /// ``GC/maximumHeapSize`` gives the limit that resulted. See
+        /// <doc:MemoryPressure>.
+        ///
+        /// The corresponding C function is `GC_set_max_heap_size`.
+        public var maximumHeapShare: Double?
         /// Where finalizers and post-GC hooks run.
         ///
         /// See ``GC/FinalizerMode``.
@@ -62,6 +80,9 @@ extension GC {
         ///     for libgc's default (3).
         ///   - maximumHeapSize: The heap limit in bytes, in `1...2^47`; nil
         ///     for none.
+        ///   - maximumHeapShare: The heap limit as a share, in `(0, 1]`, of
+        ///     the process's cgroup memory limit (or the machine's memory);
+        ///     nil for none.
         ///   - finalizerMode: Where finalizers and post-GC hooks run.
         ///   - unscannedModules: Substrings of the paths of loaded modules
         ///     the collector does not scan for roots (at most 16, none
@@ -71,6 +92,7 @@ extension GC {
             initialHeapSize: Int? = nil,
             freeSpaceDivisor: Int? = nil,
             maximumHeapSize: Int? = nil,
+            maximumHeapShare: Double? = nil,
             finalizerMode: FinalizerMode = .dedicatedThread,
             unscannedModules: [String] = ["/gconv/"],
             collections: Collections = .full
@@ -78,6 +100,7 @@ extension GC {
             self.initialHeapSize = initialHeapSize
             self.freeSpaceDivisor = freeSpaceDivisor
             self.maximumHeapSize = maximumHeapSize
+            self.maximumHeapShare = maximumHeapShare
             self.finalizerMode = finalizerMode
             self.unscannedModules = unscannedModules
             self.collections = collections
@@ -142,7 +165,8 @@ extension GC {
     /// - Throws: ``GCError/alreadyInitialized`` if the collector has started;
     ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, a heap
     ///   size above 2^47 bytes (the x86-64 user address space), an initial
-    ///   heap size above the maximum, `fullEvery` outside `1...10000`, more
+    ///   heap size above the maximum, a heap share outside `(0, 1]`,
+    ///   `fullEvery` outside `1...10000`, more
     ///   than 16 unscanned modules or an empty one. Nothing is changed then.
     ///
     /// The corresponding C functions are `GC_set_free_space_divisor`,
@@ -157,6 +181,9 @@ extension GC {
         }
         if configuration.unscannedModules.contains(where: \.isEmpty) {
             throw .invalidArgument("an unscanned module pattern must not be empty")
+        }
+        if let share = configuration.maximumHeapShare, !(share > 0 && share <= 1) {
+            throw .invalidArgument("maximumHeapShare must be in (0, 1], got \(share)")
         }
         try GCError.checkPositive([
             "initialHeapSize": configuration.initialHeapSize,
