@@ -140,6 +140,12 @@ extension MemoryPressureMonitor {
         /// collection would soon find anyway) or, for data dropped long after
         /// it was allocated, within ``collectionTimeShare`` of wall time.
         /// When a collection is not due, the level follows the reading.
+        ///
+        /// On by default: without it a raised level falls only when
+        /// something else collects, and a server that refuses work allocates
+        /// nothing that would make the collector run. (The load-shedding
+        /// example without it: the level stayed at warning with no session
+        /// open, 160 of 1,880 allowed requests accepted in 3 s.)
         public var collectsOnWarning: Bool
         /// The largest share of wall time the collections of ``collectsOnWarning`` may take on average.
         ///
@@ -189,7 +195,7 @@ extension MemoryPressureMonitor {
         ///   - samplesAfterCollections: Whether to sample after every
         ///     collection (true by default).
         ///   - collectsOnWarning: Whether to collect before raising the level
-        ///     (false by default).
+        ///     and, rationed, while it is raised (true by default).
         ///   - collectionTimeShare: The largest average share of wall time
         ///     those collections may take (0.05 by default).
         ///   - gcHeapBudget: The GC heap's limit (the collector's limit by
@@ -215,7 +221,7 @@ extension MemoryPressureMonitor {
             hysteresis: Double = 0.05,
             samplingInterval: Duration? = .milliseconds(100),
             samplesAfterCollections: Bool = true,
-            collectsOnWarning: Bool = false,
+            collectsOnWarning: Bool = true,
             collectionTimeShare: Double = 0.05,
             gcHeapBudget: HeapBudget = .collectorLimit,
             foreignBytes: (@Sendable () -> Int)? = nil,
