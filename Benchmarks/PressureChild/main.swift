@@ -469,7 +469,7 @@ func sampleCost(_ arguments: ChildArguments) throws -> Never {
             + " (floor: GC.statistics alone, libgc's counters under its lock):")
     for (name, figures) in [("empty heap", empty), ("\(liveBytes >> 20) MB live", live)] {
         print(
-            "  \(name): full sample (GC heap + foreign + RSS + cgroup) \(fixed(figures.sample, 0)) ns,"
+            "  \(name): full sample (GC heap, foreign, RSS, cgroup levels, rlimits, machine) \(fixed(figures.sample, 0)) ns,"
                 + " without /proc and cgroup files \(fixed(figures.heapOnly, 0)) ns,"
                 + " floor \(fixed(figures.floor, 0)) ns, ratio \(fixed(figures.sample / figures.floor, 1))")
     }

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -166,13 +168,28 @@ internal final class CgroupLevel: Sendable {
         var inactiveFile: Int
     }
 
+    /// When a read last found no limit here (CLOCK_MONOTONIC nanoseconds;
+    /// 0: it found one, or never read).
+    private let unlimitedSince = Atomic<UInt64>(0)
+
     /// The limits now, and the usage if there is a limit; nil when neither
     /// limit is set (`max`, v1's huge "unlimited" value) or there is no usage
     /// figure.
+    ///
+    /// A level without a limit is read again at most once a second (limits
+    /// rarely change; a limit set later is seen within a second), so the
+    /// levels above the process's group, usually without one, cost little.
     func read() -> Reading? {
+        let now = monotonicNanoseconds()
+        let since = unlimitedSince.load(ordering: .relaxed)
+        if since != 0 && now &- since < 1_000_000_000 { return nil }
         let hard = hardLimit?.readInteger().flatMap(Self.limit)
         let soft = softLimit?.readInteger().flatMap(Self.limit)
-        guard hard != nil || soft != nil, let usage = usage?.readInteger() else { return nil }
+        guard hard != nil || soft != nil, let usage = usage?.readInteger() else {
+            unlimitedSince.store(now, ordering: .relaxed)
+            return nil
+        }
+        if since != 0 { unlimitedSince.store(0, ordering: .relaxed) }
         let key = version == .v2 ? Self.inactiveFileV2 : Self.inactiveFileV1
         // memory.stat is a few kilobytes: v1 ~0.9 KB, v2 ~1.5-4 KB.
         let inactive = stat?.readValue(of: key, capacity: 8192) ?? 0

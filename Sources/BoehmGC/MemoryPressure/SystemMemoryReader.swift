@@ -28,7 +28,12 @@ internal final class SystemMemoryReader: Sendable {
         statm = needsStatm ? KernelFile(path: "/proc/self/statm") : nil
         meminfo = readsMachineMemory ? KernelFile(path: "/proc/meminfo") : nil
         pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // The machine's memory does not change (bar hot-plugging): read once.
+        memTotalBytes = meminfo?.readValue(of: Self.memTotal, capacity: 512).map { $0 * 1024 }
     }
+
+    /// MemTotal, in bytes.
+    private let memTotalBytes: Int?
 
     struct Reading {
         /// Resident bytes, when asked for.
@@ -112,23 +117,15 @@ internal final class SystemMemoryReader: Sendable {
                         freeGCHeapBytes: min(gcFreeBytes, usage)))
             }
         }
-        if let meminfo,
-            let (total, available) = meminfo.withContents(
-                capacity: 512,
-                { bytes -> (Int, Int)? in
-                    guard let total = keyedValue(bytes, key: Self.memTotal),
-                        let available = keyedValue(bytes, key: Self.memAvailable)
-                    else { return nil }
-                    return (total, available)
-                }),
-            total > 0, total * 1024 <= smallest
+        // The last resort: only when no limit above is below the machine's
+        // memory (then /proc/meminfo, the costliest file, is not read).
+        if let meminfo, let total = memTotalBytes, total > 0, total <= smallest,
+            let available = meminfo.readValue(of: Self.memAvailable, capacity: 512)
         {
-            // The last resort: only when no limit above is below the
-            // machine's memory.
             body(
                 .machine,
                 MemoryLimit(
-                    source: .machine, limitBytes: total * 1024, usageBytes: max(0, total - available) * 1024,
+                    source: .machine, limitBytes: total, usageBytes: max(0, total - available * 1024),
                     inactiveFileBytes: 0, freeGCHeapBytes: residentFreeGC))
         }
         return residentBytes
