@@ -3,9 +3,11 @@ import Synchronization
 extension GC {
     /// The GC heap limit in bytes now, or nil when the heap may grow without bound.
     ///
-    /// It starts as ``Configuration/maximumHeapSize`` and changes with
-    /// ``setMaximumHeapSize(_:)``. Reading it starts the collector. libgc has
-    /// a setter but no getter, so this is the value last set.
+    /// It starts as ``Configuration/maximumHeapSize``, or the
+    /// ``Configuration/maximumHeapShare`` of the container's limit when that
+    /// is smaller, and changes with ``setMaximumHeapSize(_:)``. Reading it
+    /// starts the collector. libgc has a setter but no getter, so this is
+    /// the value last set.
     public static var maximumHeapSize: Int? {
         enterCollector()
         return HeapLimit.current

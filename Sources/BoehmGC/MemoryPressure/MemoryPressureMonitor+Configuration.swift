@@ -100,7 +100,12 @@ extension MemoryPressureMonitor {
     /// How the monitor measures and judges memory.
     ///
     /// Each budget with a limit gives a ratio, used bytes over limit; the
-    /// largest ratio is the process's utilisation. The level rises as soon as
+    /// largest ratio is the process's utilisation. The GC heap, foreign and
+    /// resident budgets take the limits given here; the cgroup,
+    /// resource-limit and machine budgets take the limits the system sets,
+    /// found on their own (``cgroup``, ``readsResourceLimits``,
+    /// ``readsMachineMemory``; see <doc:MemoryPressure> for what is read, in
+    /// which order). The level rises as soon as
     /// the utilisation reaches a threshold and falls only once it is
     /// `hysteresis` below that threshold, so it does not flap around one.
     ///

@@ -7,24 +7,29 @@ import Synchronization
 /// Watches the process's memory and tells the program when it runs short.
 ///
 /// It reads the GC heap in use (against the heap limit), live foreign bytes
-/// (from a source you give), the resident set size, and the cgroup v2
-/// `memory.current` against `memory.max` when the process runs under such a
-/// limit; see ``Configuration``. From the largest used-to-limit ratio it
-/// keeps a ``MemoryPressureLevel`` with hysteresis, calls observers on each
-/// change, and can collect before raising the level.
+/// (from a source you give), the resident set size, and the limits the
+/// system sets, which it finds on its own: cgroup v2 and v1 limits on the
+/// path up from the process's own group, `RLIMIT_AS` and `RLIMIT_DATA`, and
+/// the machine's memory as the last resort; see ``Configuration``. From the
+/// largest used-to-limit ratio it keeps a ``MemoryPressureLevel`` with
+/// hysteresis, calls observers on each change, and collects before raising
+/// the level. Where the kernel offers them, its pressure notices (PSI
+/// triggers, cgroup `memory.events` and `memory.pressure_level`) change the
+/// level at once.
 ///
 /// ```swift
-/// let monitor = try MemoryPressureMonitor(.init(collectsOnWarning: true))
-/// monitor.addObserver { change in log("memory \(change.current)") }
+/// let monitor = try MemoryPressureMonitor()
+/// monitor.addObserver { change in print("memory \(change.current)") }
 /// // per request:
-/// guard monitor.level == .normal else { return refuse() }
+/// guard monitor.level == .normal else { return }  // refuse it
 /// ```
 ///
 /// Samples are taken by a background thread every
-/// ``Configuration/samplingInterval``, after every collection
+/// ``Configuration/samplingInterval``, when libgc grows its heap, at each
+/// kernel notice, after every collection
 /// (``Configuration/samplesAfterCollections``), and at ``sample()``. One
-/// sample costs a few microseconds (the figures are in the README);
-/// ``level`` is one atomic load.
+/// sample costs microseconds (the figures are in the README); ``level`` is
+/// one atomic load.
 ///
 /// The monitor stops when ``stop()`` is called or the monitor is released.
 /// See <doc:MemoryPressure>.
@@ -33,14 +38,17 @@ public final class MemoryPressureMonitor: Sendable {
 
     /// Starts a monitor.
     ///
-    /// Takes a first sample before returning, so ``level`` is meaningful at
+    /// Finds the cgroup levels to read and arms the kernel notices, then
+    /// takes a first sample before returning, so ``level`` is meaningful at
     /// once.
     ///
-    /// - Parameter configuration: Thresholds, budgets and sampling.
+    /// - Parameter configuration: Thresholds, budgets, limits, notices and
+    ///   sampling.
     /// - Throws: ``GCError/invalidArgument(_:)`` for a threshold, share,
-    ///   interval or limit out of range (see ``Configuration``);
-    ///   ``GCError/outOfMemory(byteCount:)`` if the post-GC hook cannot be
-    ///   allocated.
+    ///   interval, duration or limit out of range, or a cgroup directory
+    ///   that does not exist or holds no memory limit file (see
+    ///   ``Configuration``); ``GCError/outOfMemory(byteCount:)`` if the
+    ///   post-GC hook cannot be allocated.
     public init(_ configuration: Configuration = Configuration()) throws(GCError) {
         try configuration.validate()
         enterCollector()
