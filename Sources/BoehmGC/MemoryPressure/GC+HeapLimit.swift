@@ -71,6 +71,7 @@ internal enum HeapLimit {
     /// ``Runtime``).
     static func prepare(_ configured: Int?) {
         stored.store(configured ?? 0, ordering: .releasing)
+        lastFailureCollection.store(0, ordering: .relaxed)
     }
 
     static var current: Int? {

@@ -6,7 +6,8 @@ extension MemoryPressureMonitor {
     /// Reads, once, every system limit a monitor with `configuration` would
     /// judge against, without starting one: the tightest first.
     ///
-    /// Use it to log the limit a process runs under at start. The cgroup
+    /// Use it to log the limit a process runs under at start (it starts the
+    /// collector: the free GC heap bytes are part of the figures). The cgroup
     /// limits of every level (`memory.max` and `memory.high`, or
     /// `memory.limit_in_bytes` and `memory.soft_limit_in_bytes`) are listed,
     /// then `RLIMIT_AS` and `RLIMIT_DATA`, then the machine's memory when
