@@ -58,6 +58,15 @@ let package = Package(
             path: "Benchmarks/ForeignBenchChild"),
         .executableTarget(
             name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureChild"),
+        // The load-shedding example: a server under a memory limit, with and without the monitor,
+        // and its driver, which runs it under scripts/under-memory-limit.sh.
+        .executableTarget(
+            name: "load-shedding",
+            dependencies: ["load-shedding-server", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/LoadShedding"),
+        .executableTarget(
+            name: "load-shedding-server", dependencies: ["BoehmGC", "BenchmarkSupport"],
+            path: "Benchmarks/LoadSheddingServer"),
         .executableTarget(
             name: "port-churn",
             dependencies: ["port-churn-child", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],

@@ -227,7 +227,10 @@ extension GC {
     ) throws(GCError) -> UnsafeMutableRawPointer {
         guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
         enterCollector()
-        guard let object = libgc_malloc(byteCount, pointerFree: kind == .pointerFree) else {
+        guard
+            let object = libgc_malloc(byteCount, pointerFree: kind == .pointerFree)
+                ?? HeapLimit.collectingOnce({ libgc_malloc(byteCount, pointerFree: kind == .pointerFree) })
+        else {
             throw .outOfMemory(byteCount: byteCount)
         }
         // GC_malloc_atomic does not clear; every allocation here is zeroed.

@@ -104,6 +104,27 @@ internal func libgc_setMaxHeapSizeUnderLock(_ bytes: Int) {
         }, UnsafeMutableRawPointer(bitPattern: UInt(bytes)))
 }
 
+/// Runs `body` with libgc's allocation lock held (it must not allocate from
+/// the GC heap).
+internal func libgc_withAllocationLock(_ body: () -> Void) {
+    withoutActuallyEscaping(body) { escapable in
+        var closure = escapable
+        withUnsafeMutablePointer(to: &closure) { pointer in
+            _ = GC_call_with_alloc_lock(
+                { context in
+                    context!.assumingMemoryBound(to: (() -> Void).self).pointee()
+                    return nil
+                }, pointer)
+        }
+    }
+}
+
+/// GC_set_on_heap_resize: `callback` runs with the allocation lock held
+/// each time the heap grows, with the new heap size.
+internal func libgc_setOnHeapResize(_ callback: @escaping @convention(c) (GC_word) -> Void) {
+    GC_set_on_heap_resize(callback)
+}
+
 internal func libgc_setFinalizeOnDemand(_ on: Bool) {
     GC_set_finalize_on_demand(on ? 1 : 0)
 }
@@ -274,3 +295,8 @@ func shim_weakRegionSweepNanoseconds(_ region: WeakRegion) -> UInt64 { cgc_weak_
 ) -> Bool { cgc_weak_copy_slot(from, to, flags) != 0 }
 @inline(__always) func shim_keepAlive(_ pointer: UnsafeRawPointer) { cgc_keep_alive(pointer) }
 @inline(__always) func shim_prefetch(_ pointer: UnsafeRawPointer?) { cgc_prefetch(pointer) }
+
+// Memory pressure (kernel notices): system calls Swift's Glibc lacks.
+
+func shim_eventfdNonblocking() -> Int32 { cgc_eventfd_nonblocking() }
+func shim_fileSystemType(_ descriptor: Int32) -> Int { cgc_file_system_type(descriptor) }
