@@ -264,7 +264,10 @@ extension GC {
         enterCollector()
         try checkObjectStart(address, "GC.unsafeReallocate")
         // GC_realloc frees the object at size 0; here 0 keeps the smallest.
-        guard let moved = libgc_realloc(address, max(byteCount, 1)) else { throw .outOfMemory(byteCount: byteCount) }
+        guard
+            let moved = libgc_realloc(address, max(byteCount, 1))
+                ?? HeapLimit.collectingOnce({ libgc_realloc(address, max(byteCount, 1)) })
+        else { throw .outOfMemory(byteCount: byteCount) }
         return moved
     }
 

@@ -23,7 +23,10 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     public init(byteCount: Int) throws(GCError) {
         guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
         enterCollector()
-        guard let base = libgc_mallocUncollectable(byteCount) else { throw .outOfMemory(byteCount: byteCount) }
+        guard
+            let base = libgc_mallocUncollectable(byteCount)
+                ?? HeapLimit.collectingOnce({ libgc_mallocUncollectable(byteCount) })
+        else { throw .outOfMemory(byteCount: byteCount) }
         self.base = base
         self.byteCount = byteCount
     }

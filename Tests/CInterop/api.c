@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // MARK: Memory
 
@@ -54,6 +55,22 @@ void cinterop_check_memory(cinterop_report *r) {
           huge_errno, ENOMEM);
     void *small = bgc_malloc(32);
     CHECK(r, small != NULL, "a small object still fits under the limit");
+    // Fill to the limit, drop everything, allocate again: the refused
+    // allocation collects once and finds the dropped blocks.
+    enum { BLOCKS = 64 };
+    void **held = bgc_malloc_uncollectable(BLOCKS * sizeof(void *));
+    int filled = 0;
+    while (filled < BLOCKS && (held[filled] = bgc_malloc_pointerless(256u << 10)) != NULL) filled++;
+    memset(held, 0, BLOCKS * sizeof(void *));
+    cinterop_scrub_stack();
+    // The retry's ration: at most one collection per 20 pauses, 10 ms at
+    // least (the 64 MiB refusal above just took one).
+    usleep(100000);
+    int again = 0;
+    for (int i = 0; i < filled; i++) again += (held[i] = bgc_malloc_pointerless(256u << 10)) != NULL;
+    CHECK(r, filled > 4 && again == filled,
+          "%d blocks of 256 KiB filled the limit; dropped, then %d allocated again", filled, again);
+    bgc_free(held);
     CHECK(r, bgc_set_maximum_heap_size(0) == BGC_SUCCESS, "the limit is removed");
 }
 

@@ -26,13 +26,15 @@ func cEntryStart() {
 /// only; `modules` nil keeps the default list.
 @_cdecl("cgc_swift_configure")
 func cEntryConfigure(
-    initialHeapSize: Int, maximumHeapSize: Int, freeSpaceDivisor: Int, explicitFinalizers: Int32,
+    initialHeapSize: Int, maximumHeapSize: Int, maximumHeapShare: Double, freeSpaceDivisor: Int,
+    explicitFinalizers: Int32,
     fullEvery: Int32, modules: UnsafePointer<UnsafePointer<CChar>?>?, moduleCount: Int
 ) -> Int32 {
     var configuration = GC.Configuration(
         initialHeapSize: initialHeapSize == 0 ? nil : initialHeapSize,
         freeSpaceDivisor: freeSpaceDivisor == 0 ? nil : freeSpaceDivisor,
         maximumHeapSize: maximumHeapSize == 0 ? nil : maximumHeapSize,
+        maximumHeapShare: maximumHeapShare == 0 ? nil : maximumHeapShare,
         finalizerMode: explicitFinalizers != 0 ? .explicitOnly : .dedicatedThread,
         collections: fullEvery == 0 ? .full : .generational(fullEvery: Int(fullEvery)))
     if let modules {
@@ -61,6 +63,25 @@ func cEntrySetMaximumHeapSize(_ bytes: Int) -> Int32 {
         return 0
     } catch {
         return statusInvalid
+    }
+}
+
+/// `bgc_malloc` and its kin after libgc returned NULL: a collection, then the allocation again.
+///
+/// Rationed as Swift's allocations are (``HeapLimit/collectingOnce(_:)``).
+/// `kind`: 0 scanned, 1 pointer-free, 2 uncollectable, 3 a reallocation of
+/// `object`.
+@_cdecl("cgc_swift_allocate_after_failure")
+func cEntryAllocateAfterFailure(_ size: Int, _ kind: Int32, _ object: UnsafeMutableRawPointer?)
+    -> UnsafeMutableRawPointer?
+{
+    HeapLimit.collectingOnce {
+        switch kind {
+        case 1: return libgc_malloc(size, pointerFree: true)
+        case 2: return libgc_mallocUncollectable(size)
+        case 3: return object.flatMap { libgc_realloc($0, size) }
+        default: return libgc_malloc(size, pointerFree: false)
+        }
     }
 }
 

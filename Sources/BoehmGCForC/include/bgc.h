@@ -109,6 +109,11 @@ typedef struct bgc_configuration {
        2^47; 0 for none. Allocation past it returns NULL with errno
        ENOMEM. */
     size_t maximum_heap_size;
+    /* The heap limit as a share, in (0, 1], of the tightest memory limit
+       the process runs under (its cgroup's, else the machine's memory), as
+       .NET's GCHeapHardLimitPercent; the smaller of the two limits wins.
+       0 for none. */
+    double maximum_heap_share;
     /* libgc's free-space divisor (larger: smaller heap, more collections);
        0 for libgc's default, 3. */
     size_t free_space_divisor;
@@ -129,7 +134,7 @@ typedef struct bgc_configuration {
 } bgc_configuration;
 
 /* Every field at its default. */
-#define BGC_CONFIGURATION_DEFAULT {0, 0, 0, BGC_FINALIZERS_ON_THREAD, 0, NULL, 0}
+#define BGC_CONFIGURATION_DEFAULT {0, 0, 0.0, 0, BGC_FINALIZERS_ON_THREAD, 0, NULL, 0}
 
 /* Sets the start-up settings, replacing any given before (by this call or
    by Swift's GC.configure). Only before the library starts.
@@ -202,7 +207,8 @@ int bgc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
    collector frees it once nothing it scans refers to it (a registered
    thread's stack, a root, a scanned GC object). 16-byte aligned.
    NULL with errno ENOMEM when the heap limit is reached even after a
-   collection, or the system refuses memory.
+   collection (at the limit a refused allocation collects once, at most
+   about 5% of the time, and tries again), or the system refuses memory.
    The corresponding gc.h macro is GC_MALLOC; Guile's is scm_gc_malloc. */
 void *bgc_malloc(size_t size);
 
