@@ -180,12 +180,35 @@ static void *keep_busy(void *unused) {
     return NULL;
 }
 
+// A thread that blocks every signal before its first bgc_ call (which
+// registers it and unblocks libgc's two).
+static void *blocked_first(void *unused) {
+    (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (int i = 0; i < 200; i++) cinterop_keep(bgc_malloc(32));
+    return NULL;
+}
+
+static void *spawn_blocked_first(void *unused) {
+    (void)unused;
+    for (;;) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, blocked_first, NULL) == 0) pthread_join(thread, NULL);
+    }
+    return NULL;
+}
+
 void cinterop_start_busy_threads(void) {
     for (int i = 0; i < 2; i++) {
         pthread_t thread;
         bgc_pthread_create(&thread, NULL, keep_busy, NULL);
         pthread_detach(thread);
     }
+    pthread_t spawner;
+    pthread_create(&spawner, NULL, spawn_blocked_first, NULL);
+    pthread_detach(spawner);
 }
 
 static int child_finalized;

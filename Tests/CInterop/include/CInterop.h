@@ -61,7 +61,9 @@ void cinterop_raw_collect(void);
 uint64_t cinterop_raw_collection_number(void);
 
 /// Starts two threads that keep the C API busy for ever (allocation,
-/// finalizers, weak references, roots, collections).
+/// finalizers, weak references, roots, collections), and one that makes
+/// thread after thread, each blocking every signal before its first bgc_
+/// call.
 void cinterop_start_busy_threads(void);
 
 /// What each forked child does (also run once in the parent first);
