@@ -38,8 +38,9 @@ int cgc_swift_unregister_allocation(ptrdiff_t bytes, uint64_t window);
 void cgc_swift_foreign_statistics(ptrdiff_t *fields);
 /// A retained PostGCHook calling fn(collection, data), or NULL.
 void *cgc_swift_hook_add(void (*fn)(uint64_t collection, void *data), void *data);
-/// Cancels and releases a hook made by cgc_swift_hook_add.
-void cgc_swift_hook_remove(void *hook);
+/// Cancels and releases a hook made by cgc_swift_hook_add; with `wait`,
+/// first waits until no run of it is in progress.
+void cgc_swift_hook_remove(void *hook, int wait);
 
 // MARK: Entering
 

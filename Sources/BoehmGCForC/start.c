@@ -41,6 +41,7 @@ const char *bgc_strerror(int status) {
     case BGC_ENOENT: return "nothing of the library's to remove";
     case BGC_EOVERFLOW: return "the foreign-memory count would pass PTRDIFF_MAX";
     case BGC_EAGAIN: return "libgc refused to register the calling thread";
+    case BGC_EPERM: return "not allowed from a finalizer or a post-GC hook";
     default: return "unknown status";
     }
 }

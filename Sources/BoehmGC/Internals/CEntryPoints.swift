@@ -146,9 +146,11 @@ func cEntryHookAdd(
     return Unmanaged.passRetained(hook).toOpaque()
 }
 
-/// `bgc_post_gc_hook_remove`: cancels the hook and releases it.
+/// `bgc_post_gc_hook_remove`: cancels the hook, waits for a run in progress
+/// unless `wait` is 0 (called from a finalizer or hook, which may be that
+/// run), and releases it.
 @_cdecl("cgc_swift_hook_remove")
-func cEntryHookRemove(_ hook: UnsafeMutableRawPointer) {
+func cEntryHookRemove(_ hook: UnsafeMutableRawPointer, _ wait: Int32) {
     let hook = Unmanaged<PostGCHook>.fromOpaque(hook).takeRetainedValue()
-    hook.cancel()
+    if wait != 0 { hook.cancelWaitingForRuns() } else { hook.cancel() }
 }

@@ -51,6 +51,11 @@ enum {
 /// Returns the number of lists found corrupt (0 expected).
 int cinterop_lists(int how, int threads, int lists, cinterop_report *report);
 
+/// Makes `rounds` threads with bgc_pthread_create from a registered thread
+/// that blocks every signal around each call, while another collects.
+/// Returns the threads that could not be made.
+int cinterop_blocked_create(int rounds, cinterop_report *report);
+
 /// Starts the library from C before anything else: through bgc_init, or,
 /// with `raw`, through gc.h alone (GC_INIT and a GC_MALLOC), as C code that
 /// knows nothing of the library would.
