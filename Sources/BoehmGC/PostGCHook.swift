@@ -130,8 +130,9 @@ internal final class HookRecord: Sendable {
         stop()
     }
 
-    /// Cancels, then waits until no run of the callback is in progress:
-    /// afterwards nothing the callback uses is touched again. Not from
+    /// Cancels, then waits until no run of the callback is in progress.
+    ///
+    /// Afterwards nothing the callback uses is touched again. Not from
     /// inside this hook's callback (it would wait for itself).
     func cancelWaitingForRuns() {
         cancel()
