@@ -31,7 +31,8 @@ let package = Package(
         // there (the start, configuration, accounting, hooks), so depends on it.
         .target(name: "BoehmGCForC", dependencies: ["CGCSupport", "CBoehmGC", "BoehmGC"]),
         // One support target for the test targets: helpers, child processes, exit-test reports.
-        .target(name: "TestSupport", dependencies: ["BoehmGC"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["BoehmGC", "CTestSupport"], path: "Tests/TestSupport"),
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(name: "GCPortsTests", dependencies: ["GCPorts", "BoehmGC", "TestSupport"]),
         .executableTarget(
             name: "transcode", dependencies: ["GCPorts", argumentParser], path: "Sources/Transcode"),
@@ -57,6 +58,15 @@ let package = Package(
             path: "Benchmarks/ForeignBenchChild"),
         .executableTarget(
             name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureChild"),
+        // The load-shedding example: a server under a memory limit, with and without the monitor,
+        // and its driver, which runs it under scripts/under-memory-limit.sh.
+        .executableTarget(
+            name: "load-shedding",
+            dependencies: ["load-shedding-server", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
+            path: "Benchmarks/LoadShedding"),
+        .executableTarget(
+            name: "load-shedding-server", dependencies: ["BoehmGC", "BenchmarkSupport"],
+            path: "Benchmarks/LoadSheddingServer"),
         .executableTarget(
             name: "port-churn",
             dependencies: ["port-churn-child", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],

@@ -4,6 +4,7 @@
 // collection with the allocation lock held, where it may not allocate.
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,18 @@ static int has_static_roots(const char *name, void *start, size_t size) {
         if (strstr(name, unscanned[i]) != NULL) return 0;
     return 1;
 }
+
+// libgc calls this when an allocation cannot be satisfied, even after a
+// collection (the heap limit, or the system refused memory), and returns
+// what it returns. Setting errno here means the C API's allocators return
+// libgc's result as it is: NULL with ENOMEM.
+static void *out_of_memory(size_t bytes) {
+    (void)bytes;
+    errno = ENOMEM;
+    return NULL;
+}
+
+void cgc_set_out_of_memory_returns_null(void) { GC_set_oom_fn(out_of_memory); }
 
 int cgc_init(void) {
     // C code may have started libgc through gc.h before the library's first

@@ -103,6 +103,12 @@ int cgc_threads_init(void) {
 
 int cgc_register_current_thread(void) {
     if (cgc_thread_registered) return 0;
+    // First: from GC_register_my_thread on, a collection waits for this
+    // thread to acknowledge the suspend signal, and this thread may still
+    // wait for a lock (libgc's, or threads_lock, which a forking thread
+    // holds while it waits for libgc's): with the signal blocked both wait
+    // until libgc aborts.
+    unblock_world_stop_signals();
     if (!GC_thread_is_registered()) {
         struct GC_stack_base sb;
         if (GC_get_stack_base(&sb) != GC_SUCCESS) return -1;
@@ -113,7 +119,6 @@ int cgc_register_current_thread(void) {
     cgc_thread_registered = 1;
     link_self();
     pthread_setspecific(exit_key, (void *)1);
-    unblock_world_stop_signals();
     return 0;
 }
 

@@ -1,13 +1,16 @@
 // gc-pressure-child: the child process of the heap-limit and memory-pressure
 // tests, and the benchmark of one monitor sample.
 //
-//   gc-pressure-child heap-limit [--limit-mb N] [--runtime-limit]
+//   gc-pressure-child heap-limit [--limit-mb N] [--runtime-limit] [--without-collect]
 //   gc-pressure-child churn [--monitor] [--limit-mb N] [--requests N] [--live-mb N]
 //                           [--share-percent N]
 //   gc-pressure-child roots [--limit-mb N] [--byte-count N]
 //   gc-pressure-child ration [--share-percent N] [--ms N] [--min-collections N] [--live-mb N]
 //   gc-pressure-child sample-cost [--samples N] [--live-mb N] [--json PATH] [--tiny]
 //                                 [--cgroup-dir DIR]  (DIR holds memory.max and memory.current)
+//   gc-pressure-child limits [--join-cgroup DIR] [--heap-share-percent P] [--fill-percent F]
+//                            [--rlimit-data-mb N]                                    (Limits.swift)
+//   gc-pressure-child notice [--events N] [--threshold-ms T] [--file-mb N] [--fake]  (Notices.swift)
 //
 // Each mode prints one `result {...}` JSON line. Exit codes: 0 success,
 // 1 a checked object was corrupted, 2 the heap limit was never reached,
@@ -164,7 +167,14 @@ func heapLimit(_ arguments: ChildArguments) throws -> Never {
     guard bad == 0 else { finish(.corrupted, ["mode": "heap-limit", "phase": "fill", "bad": bad]) }
     // Drop every second object, collect, allocate into the freed room.
     for index in stride(from: 0, to: filled, by: 2) { table[index] = nil }
-    GC.collect()
+    // --without-collect: the allocations below must find the dropped
+    // objects on their own (a failed allocation collects, at most once per
+    // 20 pauses and 10 ms: the next request comes after that here).
+    if arguments.flag("without-collect") {
+        usleep(useconds_t(20_000 + 25 * max(0, GC.statistics.lastPause / .microseconds(1))))
+    } else {
+        GC.collect()
+    }
     let dropped = (filled + 1) / 2
     var reallocated = 0
     var secondError = ""
@@ -230,7 +240,8 @@ func churn(_ arguments: ChildArguments) throws -> Never {
             .init(
                 warningThreshold: 0.6, criticalThreshold: 0.8, hysteresis: 0.1,
                 samplingInterval: .milliseconds(2), collectsOnWarning: true,
-                collectionTimeShare: Double(try arguments.int("share-percent", 5)) / 100, cgroup: .none))
+                collectionTimeShare: Double(try arguments.int("share-percent", 5)) / 100, cgroup: .none,
+                readsResourceLimits: false, readsMachineMemory: false, kernelNotices: .none))
         monitor?.addObserver { change in
             let at = Double(monotonicNanoseconds() - started)
             let text =
@@ -337,7 +348,7 @@ func ration(_ arguments: ChildArguments) throws -> Never {
             warningThreshold: 0.7, criticalThreshold: 0.9, samplingInterval: nil, samplesAfterCollections: false,
             collectsOnWarning: true, collectionTimeShare: share, gcHeapBudget: .unwatched,
             foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1000, readsResidentSize: false,
-            cgroup: .none))
+            cgroup: .none, readsResourceLimits: false, readsMachineMemory: false, kernelNotices: .none))
     let start = monotonicNanoseconds()
     var longest = Duration.zero
     var last = Duration.zero
@@ -408,16 +419,18 @@ func sampleCost(_ arguments: ChildArguments) throws -> Never {
     GC.initialize()
     let monitor = try MemoryPressureMonitor(
         .init(
-            samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
-            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40, residentLimit: 1 << 40,
-            cgroup: arguments.string("cgroup-dir").map { .directory($0) } ?? .automatic))
+            samplingInterval: nil, samplesAfterCollections: false, collectsOnWarning: false,
+            gcHeapBudget: .bytes(1 << 40), foreignBytes: { foreignBytes.load(ordering: .relaxed) },
+            foreignLimit: 1 << 40, residentLimit: 1 << 40,
+            cgroup: arguments.string("cgroup-dir").map { .directory($0) } ?? .automatic, kernelNotices: .none))
 
     // The same without the files: what reading /proc (and cgroupfs) adds.
     let heapOnly = try MemoryPressureMonitor(
         .init(
-            samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
-            foreignBytes: { foreignBytes.load(ordering: .relaxed) }, foreignLimit: 1 << 40,
-            readsResidentSize: false, cgroup: .none))
+            samplingInterval: nil, samplesAfterCollections: false, collectsOnWarning: false,
+            gcHeapBudget: .bytes(1 << 40), foreignBytes: { foreignBytes.load(ordering: .relaxed) },
+            foreignLimit: 1 << 40, readsResidentSize: false, cgroup: .none, readsResourceLimits: false,
+            readsMachineMemory: false, kernelNotices: .none))
 
     /// Nanoseconds per call, the median of the batches.
     struct Figures {
@@ -456,7 +469,7 @@ func sampleCost(_ arguments: ChildArguments) throws -> Never {
             + " (floor: GC.statistics alone, libgc's counters under its lock):")
     for (name, figures) in [("empty heap", empty), ("\(liveBytes >> 20) MB live", live)] {
         print(
-            "  \(name): full sample (GC heap + foreign + RSS + cgroup) \(fixed(figures.sample, 0)) ns,"
+            "  \(name): full sample (GC heap, foreign, RSS, cgroup levels, rlimits, machine) \(fixed(figures.sample, 0)) ns,"
                 + " without /proc and cgroup files \(fixed(figures.heapOnly, 0)) ns,"
                 + " floor \(fixed(figures.floor, 0)) ns, ratio \(fixed(figures.sample / figures.floor, 1))")
     }
@@ -480,7 +493,7 @@ func sampleCost(_ arguments: ChildArguments) throws -> Never {
 }
 
 do {
-    let arguments = try ChildArguments(flags: ["monitor", "runtime-limit", "tiny"])
+    let arguments = try ChildArguments(flags: ["monitor", "runtime-limit", "tiny", "fake", "without-collect"])
     if arguments.positional.count > 1 { fail("unexpected argument \(arguments.positional[1])") }
     switch arguments.positional.first ?? "" {
     case "heap-limit": try heapLimit(arguments)
@@ -488,7 +501,9 @@ do {
     case "roots": try rootsAtLimit(arguments)
     case "ration": try ration(arguments)
     case "sample-cost": try sampleCost(arguments)
-    default: fail("usage: gc-pressure-child heap-limit|churn|roots|ration|sample-cost [options]")
+    case "limits": try limits(arguments)
+    case "notice": try notice(arguments)
+    default: fail("usage: gc-pressure-child heap-limit|churn|roots|ration|sample-cost|limits|notice [options]")
     }
 } catch let error as UsageError {
     fail("\(error)")

@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/vfs.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +36,10 @@ extern "C" {
 /// cgc_add_unscanned_module. Returns 0, or -1 if libgc refused to register
 /// the calling thread.
 int cgc_init(void);
+
+/// Makes an allocation that cannot be satisfied return NULL with errno
+/// ENOMEM (GC_set_oom_fn) instead of aborting.
+void cgc_set_out_of_memory_returns_null(void);
 
 /// The library's runtime object (opaque to C), or NULL before it started.
 void *cgc_runtime(void);
@@ -226,9 +232,6 @@ void cgc_clear_dead_stack(void);
 
 /// Depth of finalizer calls on this thread (0 outside finalizers).
 extern _Thread_local int cgc_finalizer_depth;
-
-/// Whether the calling thread is running a finalizer.
-static inline int cgc_in_finalizer(void) { return cgc_finalizer_depth > 0; }
 
 // MARK: The finalizer thread
 
@@ -507,6 +510,23 @@ static inline void cgc_store_field(uintptr_t *field, uintptr_t w) {
 static inline int cgc_exchange_field(uintptr_t *field, uintptr_t expected, uintptr_t desired) {
     return __atomic_compare_exchange_n(field, &expected, desired, 0, __ATOMIC_ACQ_REL,
                                        __ATOMIC_ACQUIRE);
+}
+
+// MARK: Memory pressure (kernel notices)
+
+/// A non-blocking, close-on-exec eventfd(2) counting from 0, or -1 with
+/// errno set: the memory-pressure monitor's wakeup, and what cgroup v1's
+/// cgroup.event_control signals memory.pressure_level notices through.
+/// Swift's Glibc module does not export eventfd.
+static inline int cgc_eventfd_nonblocking(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+/// The type of the file system holding an open file (statfs's f_type, for
+/// example PROC_SUPER_MAGIC 0x9fa0), or 0 with errno set. The monitor
+/// writes pressure triggers only into kernel files, never into a regular
+/// file standing in for one. Swift's Glibc module does not export fstatfs.
+static inline long cgc_file_system_type(int fd) {
+    struct statfs info;
+    return fstatfs(fd, &info) == 0 ? (long)info.f_type : 0;
 }
 
 #ifdef __cplusplus

@@ -156,14 +156,22 @@ public enum ForeignMemory {
 
     /// The accounting's counters now.
     ///
-    /// Reading them counts as the first report: it seals the configuration.
-    public static var statistics: Statistics { Accountant.shared.statistics }
+    /// Before the first report, zeros and the budget of the configuration
+    /// set so far; reading them seals nothing.
+    public static var statistics: Statistics {
+        if let accountant = Accountant.existing { return accountant.statistics }
+        let budget = AccountingConfigurationStore.shared.value.policy.thresholds.byteBudget(
+            heapSize: libgc_isStarted() ? libgc_heapSize() : 0)
+        return Statistics(
+            liveBytes: 0, liveObjects: 0, bytesSinceCollection: 0, objectsSinceCollection: 0, collectionsRequested: 0,
+            totalBytesAdded: 0, refusedRemovals: 0, byteBudget: budget)
+    }
 
     /// Sets the policy and where collections run, for the whole process.
     ///
-    /// - Warning: Only before the first report (``add(byteCount:objects:)``,
-    ///   ``remove(byteCount:objects:)`` or ``statistics``); the first report
-    ///   seals the configuration.
+    /// - Warning: Only before the first report (``add(byteCount:objects:)``
+    ///   or ``remove(byteCount:objects:)``); the first report seals the
+    ///   configuration.
     /// - Parameter configuration: The policy and the collection mode.
     /// - Throws: ``GCError/alreadyInitialized`` after the first report;
     ///   ``GCError/invalidArgument(_:)`` for a policy out of range (see
@@ -268,10 +276,13 @@ internal final class Accountant: Sendable {
     /// accounting's configuration) inside the library's gate, so a fork
     /// never copies it half-made; one acquiring load after that.
     static var shared: Accountant {
-        if let instance = UnsafeRawPointer(bitPattern: instance.load(ordering: .acquiring)) {
-            return Unmanaged<Accountant>.fromOpaque(instance).takeUnretainedValue()
-        }
-        return make()
+        existing ?? make()
+    }
+
+    /// The accountant if the first report made it; nil before.
+    static var existing: Accountant? {
+        guard let instance = UnsafeRawPointer(bitPattern: instance.load(ordering: .acquiring)) else { return nil }
+        return Unmanaged<Accountant>.fromOpaque(instance).takeUnretainedValue()
     }
 
     /// The accountant's address, retained for ever (0 until made).

@@ -16,7 +16,8 @@ extension GC {
         ///
         /// The corresponding C function is `GC_set_free_space_divisor`.
         public var freeSpaceDivisor: Int?
-        /// The heap limit in bytes, in `1...2^47`: the heap never grows past
+        /// The heap limit in bytes, in `65_536...2^47` (libgc cannot start
+        /// with less): the heap never grows past
         /// it, and allocations beyond it throw
         /// ``GCError/outOfMemory(byteCount:)``; nil for no limit.
         ///
@@ -24,6 +25,24 @@ extension GC {
         ///
         /// The corresponding C function is `GC_set_max_heap_size`.
         public var maximumHeapSize: Int?
+        /// The heap limit as a share of the memory limit the process runs
+        /// under, in `(0, 1]`; nil for none (the default).
+        ///
+        /// Like .NET's `GCHeapHardLimitPercent`: when the collector starts,
+        /// the heap limit becomes this share of the tightest hard limit on
+        /// the path up from the process's own cgroup (cgroup v2
+        /// `memory.max`, v1 `memory.limit_in_bytes`), or of the machine's
+        /// memory (`MemTotal`) when no group has one; with
+        /// ``maximumHeapSize`` also set, the smaller limit wins. The heap
+        /// then stops growing before the kernel's OOM killer acts, and an
+        /// allocation past it throws ``GCError/outOfMemory(byteCount:)``.
+        /// The rest of the limit is for everything else: the runtime,
+        /// malloc, thread stacks, the page cache the group is charged for.
+        /// ``GC/maximumHeapSize`` gives the limit that resulted. See
+        /// <doc:MemoryPressure>.
+        ///
+        /// The corresponding C function is `GC_set_max_heap_size`.
+        public var maximumHeapShare: Double?
         /// Where finalizers and post-GC hooks run.
         ///
         /// See ``GC/FinalizerMode``.
@@ -60,8 +79,11 @@ extension GC {
         ///     initial size.
         ///   - freeSpaceDivisor: libgc's free-space divisor, 1 or more; nil
         ///     for libgc's default (3).
-        ///   - maximumHeapSize: The heap limit in bytes, in `1...2^47`; nil
+        ///   - maximumHeapSize: The heap limit in bytes, in `65_536...2^47`; nil
         ///     for none.
+        ///   - maximumHeapShare: The heap limit as a share, in `(0, 1]`, of
+        ///     the process's cgroup memory limit (or the machine's memory);
+        ///     nil for none.
         ///   - finalizerMode: Where finalizers and post-GC hooks run.
         ///   - unscannedModules: Substrings of the paths of loaded modules
         ///     the collector does not scan for roots (at most 16, none
@@ -71,6 +93,7 @@ extension GC {
             initialHeapSize: Int? = nil,
             freeSpaceDivisor: Int? = nil,
             maximumHeapSize: Int? = nil,
+            maximumHeapShare: Double? = nil,
             finalizerMode: FinalizerMode = .dedicatedThread,
             unscannedModules: [String] = ["/gconv/"],
             collections: Collections = .full
@@ -78,6 +101,7 @@ extension GC {
             self.initialHeapSize = initialHeapSize
             self.freeSpaceDivisor = freeSpaceDivisor
             self.maximumHeapSize = maximumHeapSize
+            self.maximumHeapShare = maximumHeapShare
             self.finalizerMode = finalizerMode
             self.unscannedModules = unscannedModules
             self.collections = collections
@@ -141,8 +165,10 @@ extension GC {
     /// - Parameter configuration: The settings.
     /// - Throws: ``GCError/alreadyInitialized`` if the collector has started;
     ///   ``GCError/invalidArgument(_:)`` for a negative or zero size, a heap
-    ///   size above 2^47 bytes (the x86-64 user address space), an initial
-    ///   heap size above the maximum, `fullEvery` outside `1...10000`, more
+    ///   size above 2^47 bytes (the x86-64 user address space), a heap
+    ///   limit below 64 KiB (libgc would exit at start), an initial heap
+    ///   size above the maximum, a heap share outside `(0, 1]`,
+    ///   `fullEvery` outside `1...10000`, more
     ///   than 16 unscanned modules or an empty one. Nothing is changed then.
     ///
     /// The corresponding C functions are `GC_set_free_space_divisor`,
@@ -158,6 +184,9 @@ extension GC {
         if configuration.unscannedModules.contains(where: \.isEmpty) {
             throw .invalidArgument("an unscanned module pattern must not be empty")
         }
+        if let share = configuration.maximumHeapShare, !(share > 0 && share <= 1) {
+            throw .invalidArgument("maximumHeapShare must be in (0, 1], got \(share)")
+        }
         try GCError.checkPositive([
             "initialHeapSize": configuration.initialHeapSize,
             "freeSpaceDivisor": configuration.freeSpaceDivisor,
@@ -170,6 +199,10 @@ extension GC {
             if let value, value > GC.largestHeapSize {
                 throw .invalidArgument("\(name) must be at most 2^47 bytes, got \(value)")
             }
+        }
+        if let maximum = configuration.maximumHeapSize, maximum < GC.smallestStartingHeapSize {
+            throw .invalidArgument(
+                "maximumHeapSize must be at least 65,536 bytes (libgc starts with a 64 KiB heap), got \(maximum)")
         }
         if let initial = configuration.initialHeapSize, let maximum = configuration.maximumHeapSize,
             initial > maximum
@@ -184,6 +217,11 @@ extension GC {
     /// Heap sizes above this (2^47 bytes, the x86-64 user address space)
     /// are refused as out of range.
     internal static let largestHeapSize = 1 << 47
+
+    /// A heap limit below this (64 KiB) stops libgc 8.2.2 at start ("Can't
+    /// start up: not enough memory", then exit): its first heap is 16 blocks
+    /// of 4 KiB.
+    internal static let smallestStartingHeapSize = 1 << 16
 }
 
 /// The configuration until initialisation seals it.

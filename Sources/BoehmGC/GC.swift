@@ -83,9 +83,13 @@ public enum GC {
         enterCollector()
     }
 
-    /// Threads registered through this module and not yet exited (a test
-    /// hook: the collector's own count is not exposed).
-    package static var registeredThreadCount: Int {
+    /// Threads registered with the collector through this library (Swift
+    /// or the C API) and not yet exited or unregistered.
+    ///
+    /// Each costs the collector a stack to scan and a thread to stop at
+    /// every collection: a server can watch it for threads that leak. Threads
+    /// that C code registered through `gc.h` alone are not counted.
+    public static var registeredThreadCount: Int {
         enterCollector()
         return shim_registeredThreadCount()
     }

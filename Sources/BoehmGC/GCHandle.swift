@@ -70,6 +70,18 @@ public struct GCHandle: ~Copyable, @unchecked Sendable {
     /// The corresponding C function is `GC_size`.
     public var byteCount: Int { libgc_size(unsafeAddress) }
 
+    /// Calls `body` with the object's bytes, read-only.
+    ///
+    /// The buffer covers ``byteCount`` bytes and is valid for the call only;
+    /// do not let it escape.
+    ///
+    /// - Parameter body: A closure that reads the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: unsafeAddress, count: byteCount))
+    }
+
     /// Calls `body` with the object's bytes.
     ///
     /// The buffer covers ``byteCount`` bytes and is valid for the call only;

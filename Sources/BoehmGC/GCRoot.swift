@@ -111,6 +111,21 @@ public final class GCRoot: @unchecked Sendable {
     /// ``withUnsafeMutableBytes(_:)``.
     public var unsafeAddress: UnsafeMutableRawPointer { cell.pointee.unsafelyUnwrapped }
 
+    /// Calls `body` with the object's bytes, read-only.
+    ///
+    /// The buffer covers ``byteCount`` bytes; the collector owns them, and
+    /// the object is kept alive for the call. Do not let the buffer escape
+    /// it.
+    ///
+    /// - Parameter body: A closure that reads the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result = try body(UnsafeRawBufferPointer(start: unsafeAddress, count: byteCount))
+        withExtendedLifetime(self) {}
+        return result
+    }
+
     /// Calls `body` with the object's bytes.
     ///
     /// The buffer covers ``byteCount`` bytes; the collector owns them, and
@@ -212,7 +227,10 @@ extension GC {
     ) throws(GCError) -> UnsafeMutableRawPointer {
         guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
         enterCollector()
-        guard let object = libgc_malloc(byteCount, pointerFree: kind == .pointerFree) else {
+        guard
+            let object = libgc_malloc(byteCount, pointerFree: kind == .pointerFree)
+                ?? HeapLimit.collectingOnce({ libgc_malloc(byteCount, pointerFree: kind == .pointerFree) })
+        else {
             throw .outOfMemory(byteCount: byteCount)
         }
         // GC_malloc_atomic does not clear; every allocation here is zeroed.
@@ -246,7 +264,10 @@ extension GC {
         enterCollector()
         try checkObjectStart(address, "GC.unsafeReallocate")
         // GC_realloc frees the object at size 0; here 0 keeps the smallest.
-        guard let moved = libgc_realloc(address, max(byteCount, 1)) else { throw .outOfMemory(byteCount: byteCount) }
+        guard
+            let moved = libgc_realloc(address, max(byteCount, 1))
+                ?? HeapLimit.collectingOnce({ libgc_realloc(address, max(byteCount, 1)) })
+        else { throw .outOfMemory(byteCount: byteCount) }
         return moved
     }
 

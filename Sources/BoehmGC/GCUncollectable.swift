@@ -23,9 +23,24 @@ public struct GCUncollectable: ~Copyable, @unchecked Sendable {
     public init(byteCount: Int) throws(GCError) {
         guard byteCount >= 0 else { throw .invalidArgument("byteCount must not be negative, got \(byteCount)") }
         enterCollector()
-        guard let base = libgc_mallocUncollectable(byteCount) else { throw .outOfMemory(byteCount: byteCount) }
+        guard
+            let base = libgc_mallocUncollectable(byteCount)
+                ?? HeapLimit.collectingOnce({ libgc_mallocUncollectable(byteCount) })
+        else { throw .outOfMemory(byteCount: byteCount) }
         self.base = base
         self.byteCount = byteCount
+    }
+
+    /// Calls `body` with the block's bytes, read-only.
+    ///
+    /// The block owns the memory; the buffer (``byteCount`` bytes) is valid
+    /// until the block is freed. Do not let it escape the call.
+    ///
+    /// - Parameter body: A closure that reads the bytes.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: byteCount))
     }
 
     /// Calls `body` with the block's bytes.

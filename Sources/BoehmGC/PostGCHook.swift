@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What a post-GC hook is told each time it runs.
 public struct PostGCEvent: Sendable, Equatable {
     /// The collection this run follows, as a ``GC/collectionCount`` value (1
@@ -118,6 +122,12 @@ public final class PostGCHook: Sendable {
         record.cancel()
     }
 
+    /// Cancels the hook and waits for a run in progress (the C API's
+    /// `bgc_post_gc_hook_remove`, whose caller frees the hook's data next).
+    internal func cancelWaitingForRuns() {
+        record.cancelWaitingForRuns()
+    }
+
     /// Whether the hook still runs: not cancelled, and its owner alive as of
     /// the last run.
     public var isActive: Bool { record.isActive }
@@ -156,6 +166,9 @@ internal final class HookRecord: Sendable {
     private let lastEpoch: Atomic<UInt64>
     private let cancelled = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
+    /// Runs of the callback in progress (counted before `cancelled` is
+    /// read, so a canceller that then sees 0 knows none is left).
+    private let running = Atomic<Int>(0)
     let runs = Atomic<Int>(0)
     let threadRuns = Atomic<Int>(0)
     /// The sentinel of a hook driven by a resurrecting finalizer (its
@@ -169,8 +182,17 @@ internal final class HookRecord: Sendable {
     }
 
     func cancel() {
-        cancelled.store(true, ordering: .releasing)
+        cancelled.store(true, ordering: .sequentiallyConsistent)
         stop()
+    }
+
+    /// Cancels, then waits until no run of the callback is in progress.
+    ///
+    /// Afterwards nothing the callback uses is touched again. Not from
+    /// inside this hook's callback (it would wait for itself).
+    func cancelWaitingForRuns() {
+        cancel()
+        while running.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
     }
 
     var isActive: Bool { !stopped.load(ordering: .acquiring) }
@@ -202,14 +224,20 @@ internal final class HookRecord: Sendable {
             let latest = shim_collectionEpoch()
             let last = lastEpoch.load(ordering: .acquiring)
             if last >= latest { return }
-            if cancelled.load(ordering: .acquiring) || owner?.isCleared == true {
+            running.add(1, ordering: .sequentiallyConsistent)
+            if cancelled.load(ordering: .sequentiallyConsistent) || owner?.isCleared == true {
+                running.subtract(1, ordering: .sequentiallyConsistent)
                 stop()
                 return
             }
             let (claimed, _) = lastEpoch.compareExchange(
                 expected: last, desired: last + 1, ordering: .acquiringAndReleasing)
-            guard claimed else { continue }
+            guard claimed else {
+                running.subtract(1, ordering: .sequentiallyConsistent)
+                continue
+            }
             body(PostGCEvent(collection: last + 1, latestCollection: latest))
+            running.subtract(1, ordering: .sequentiallyConsistent)
             runs.add(1, ordering: .relaxed)
             if onFinalizerThread { threadRuns.add(1, ordering: .relaxed) }
         }

@@ -110,6 +110,10 @@ void *bgc_counted_realloc(void *block, size_t size) {
 }
 
 char *bgc_counted_strdup(const char *string) {
+    if (string == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
     size_t length = strlen(string) + 1;
     char *copy = bgc_counted_malloc(length);
     if (copy != NULL) memcpy(copy, string, length);
@@ -142,8 +146,9 @@ void bgc_pcre2_free(void *block, void *data) {
 // Allocation": they must abort or longjmp).
 __attribute__((noreturn, cold)) static void gmp_out_of_memory(const char *function, size_t size) {
     fprintf(stderr,
-            "%s: out of memory allocating %zu bytes for GMP, which cannot take NULL back "
-            "(GMP's memory functions must not return NULL; see bgc.h)\n",
+            "%s: out of memory allocating %zu bytes for GMP, which cannot take NULL back: GMP's memory "
+            "functions must not return NULL, so the process ends here. Raise the heap limit, or give GMP "
+            "the counting hooks (bgc.h)\n",
             function, size);
     abort();
 }

@@ -17,8 +17,14 @@
 void cgc_swift_start(void);
 /// GC.configure with these fields (0 keeps a default); 0, -EALREADY or
 /// -EINVAL.
-int cgc_swift_configure(ptrdiff_t initial_heap_size, ptrdiff_t maximum_heap_size, ptrdiff_t free_space_divisor,
+int cgc_swift_configure(ptrdiff_t initial_heap_size, ptrdiff_t maximum_heap_size, double maximum_heap_share,
+                        ptrdiff_t free_space_divisor,
                         int explicit_finalizers, int full_every, const char *const *modules, ptrdiff_t module_count);
+/// After libgc returned NULL for an allocation of `size` bytes of `kind`
+/// (0 scanned, 1 pointer-free, 2 uncollectable, 3 a realloc of `object`): one
+/// rationed collection, then the allocation again (HeapLimit.collectingOnce);
+/// NULL if it still fails or the ration is spent.
+void *cgc_swift_allocate_after_failure(ptrdiff_t size, int kind, void *object);
 /// GC.setMaximumHeapSize (0: none); 0 or -EINVAL.
 int cgc_swift_set_maximum_heap_size(ptrdiff_t bytes);
 /// GC.runFinalizers.
@@ -32,8 +38,9 @@ int cgc_swift_unregister_allocation(ptrdiff_t bytes, uint64_t window);
 void cgc_swift_foreign_statistics(ptrdiff_t *fields);
 /// A retained PostGCHook calling fn(collection, data), or NULL.
 void *cgc_swift_hook_add(void (*fn)(uint64_t collection, void *data), void *data);
-/// Cancels and releases a hook made by cgc_swift_hook_add.
-void cgc_swift_hook_remove(void *hook);
+/// Cancels and releases a hook made by cgc_swift_hook_add; with `wait`,
+/// first waits until no run of it is in progress.
+void cgc_swift_hook_remove(void *hook, int wait);
 
 // MARK: Entering
 

@@ -7,14 +7,25 @@
 #include <errno.h>
 #include <stdint.h>
 
+// At the heap limit libgc returns NULL without collecting when little was
+// allocated since its last collection: a program that dropped its data and
+// allocates again would be refused for ever. The slow path collects once
+// (rationed) and tries again, as Swift's allocations do. libgc's
+// out-of-memory function (CSupport/init.c) sets errno to ENOMEM.
+__attribute__((noinline, cold)) static void *after_failure(size_t size, int kind, void *object) {
+    void *result = cgc_swift_allocate_after_failure((ptrdiff_t)size, kind, object);
+    if (result == NULL) errno = ENOMEM;
+    return result;
+}
+
 void *bgc_malloc(size_t size) {
     if (__builtin_expect(bgc_enter() != BGC_SUCCESS, 0)) {
         errno = EAGAIN;
         return NULL;
     }
     void *object = GC_malloc(size);
-    if (__builtin_expect(object == NULL, 0)) errno = ENOMEM;
-    return object;
+    if (__builtin_expect(object != NULL, 1)) return object;
+    return after_failure(size, 0, NULL);
 }
 
 void *bgc_malloc_pointerless(size_t size) {
@@ -23,8 +34,8 @@ void *bgc_malloc_pointerless(size_t size) {
         return NULL;
     }
     void *object = GC_malloc_atomic(size);
-    if (__builtin_expect(object == NULL, 0)) errno = ENOMEM;
-    return object;
+    if (__builtin_expect(object != NULL, 1)) return object;
+    return after_failure(size, 1, NULL);
 }
 
 void *bgc_malloc_uncollectable(size_t size) {
@@ -33,8 +44,7 @@ void *bgc_malloc_uncollectable(size_t size) {
         return NULL;
     }
     void *object = GC_malloc_uncollectable(size);
-    if (object == NULL) errno = ENOMEM;
-    return object;
+    return object != NULL ? object : after_failure(size, 2, NULL);
 }
 
 void *bgc_realloc(void *object, size_t size) {
@@ -48,8 +58,7 @@ void *bgc_realloc(void *object, size_t size) {
         return NULL;
     }
     void *moved = GC_realloc(object, size);
-    if (moved == NULL && size != 0) errno = ENOMEM;
-    return moved;
+    return moved != NULL || size == 0 ? moved : after_failure(size, 3, object);
 }
 
 int bgc_free(void *object) {

@@ -20,9 +20,11 @@ bgc_root *bgc_root_create(void *object) {
     return (bgc_root *)cell;
 }
 
-void *bgc_root_get(const bgc_root *root) { return *(void *const *)root; }
+void *bgc_root_get(const bgc_root *root) { return root != NULL ? *(void *const *)root : NULL; }
 
-void bgc_root_set(bgc_root *root, void *object) { *(void **)root = object; }
+void bgc_root_set(bgc_root *root, void *object) {
+    if (root != NULL) *(void **)root = object;
+}
 
 void bgc_root_destroy(bgc_root *root) {
     if (root == NULL) return;

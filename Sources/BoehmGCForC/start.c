@@ -24,9 +24,10 @@ int bgc_configure(const bgc_configuration *configuration) {
         return BGC_EINVAL;
     if (c->finalizers != BGC_FINALIZERS_ON_THREAD && c->finalizers != BGC_FINALIZERS_EXPLICIT) return BGC_EINVAL;
     if (c->full_every < 0) return BGC_EINVAL;
+    if (!(c->maximum_heap_share >= 0 && c->maximum_heap_share <= 1)) return BGC_EINVAL;
     if (c->unscanned_modules == NULL && c->unscanned_module_count != 0) return BGC_EINVAL;
     return cgc_swift_configure((ptrdiff_t)c->initial_heap_size, (ptrdiff_t)c->maximum_heap_size,
-                               (ptrdiff_t)c->free_space_divisor, c->finalizers == BGC_FINALIZERS_EXPLICIT,
+                               c->maximum_heap_share, (ptrdiff_t)c->free_space_divisor, c->finalizers == BGC_FINALIZERS_EXPLICIT,
                                c->full_every, c->unscanned_modules, (ptrdiff_t)c->unscanned_module_count);
 }
 
@@ -40,6 +41,7 @@ const char *bgc_strerror(int status) {
     case BGC_ENOENT: return "nothing of the library's to remove";
     case BGC_EOVERFLOW: return "the foreign-memory count would pass PTRDIFF_MAX";
     case BGC_EAGAIN: return "libgc refused to register the calling thread";
+    case BGC_EPERM: return "not allowed from a finalizer or a post-GC hook";
     default: return "unknown status";
     }
 }

@@ -7,10 +7,14 @@
 
 #include <errno.h>
 #include <semaphore.h>
+#include <signal.h>
 
 int bgc_register_thread(void) { return bgc_enter(); }
 
 int bgc_unregister_thread(void) {
+    // A finalizer or hook runs on a thread of the library's (or inside
+    // bgc_run_finalizers), with the finalized object on its stack.
+    if (cgc_finalizer_depth > 0) return BGC_EPERM;
     cgc_unregister_current_thread();
     return BGC_SUCCESS;
 }
@@ -18,6 +22,10 @@ int bgc_unregister_thread(void) {
 int bgc_thread_is_registered(void) { return cgc_current_thread_is_registered(); }
 
 void *bgc_with_gc(void *(*fn)(void *data), void *data) {
+    if (fn == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
     if (cgc_current_thread_is_registered()) return fn(data);
     if (bgc_enter_slow() != BGC_SUCCESS) {
         errno = EAGAIN;
@@ -57,9 +65,19 @@ int bgc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
     if (sem_init(&start.registered, 0, 0) != 0) return EAGAIN;
     int error = pthread_create(thread, attr, run_thread, &start);
     if (error == 0) {
+        // Waiting, this thread must stay stoppable: a caller may block every
+        // signal around thread creation (so the new thread starts with them
+        // blocked), and a collection on another thread would then wait for
+        // this one for ever. The new thread unblocks its own.
+        sigset_t world_stop, previous;
+        sigemptyset(&world_stop);
+        sigaddset(&world_stop, GC_get_suspend_signal());
+        sigaddset(&world_stop, GC_get_thr_restart_signal());
+        pthread_sigmask(SIG_UNBLOCK, &world_stop, &previous);
         // libgc's stop-the-world signals interrupt the wait.
         while (sem_wait(&start.registered) != 0 && errno == EINTR) {
         }
+        pthread_sigmask(SIG_SETMASK, &previous, NULL);
         if (start.status != BGC_SUCCESS) error = EAGAIN;
     }
     sem_destroy(&start.registered);

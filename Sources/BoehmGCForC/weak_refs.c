@@ -46,7 +46,7 @@ bgc_weak_ref *bgc_weak_ref_create(void *object, int strength) {
 static void *read_link(void *ref) { return ((bgc_weak_ref *)ref)->object; }
 
 void *bgc_weak_ref_get(const bgc_weak_ref *ref) {
-    if (bgc_enter() != BGC_SUCCESS) return NULL;
+    if (ref == NULL || bgc_enter() != BGC_SUCCESS) return NULL;
     // Under the allocation lock, so no collection clears the link and frees
     // the object between the read and the caller's use of it.
     return GC_call_with_alloc_lock(read_link, (void *)ref);

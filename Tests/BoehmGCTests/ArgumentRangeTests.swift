@@ -61,12 +61,15 @@ import Testing
     @Test func collectorSettingsOutOfRangeThrow() {
         let refused: [GC.Configuration] = [
             .init(initialHeapSize: 0), .init(maximumHeapSize: -5), .init(maximumHeapSize: Int.max),
+            .init(maximumHeapSize: 1), .init(maximumHeapSize: 65_535),
             .init(initialHeapSize: 1 << 48), .init(initialHeapSize: 64 << 20, maximumHeapSize: 32 << 20),
             .init(freeSpaceDivisor: 0), .init(unscannedModules: [""]),
             .init(unscannedModules: Array(repeating: "x", count: 17)),
         ]
         for configuration in refused {
-            #expect(throws: GCError.self, "\(configuration)") { try GC.configure(configuration) }
+            // Refused as out of range, not as late: this process has started.
+            let refusal = #expect(throws: GCError.self, "\(configuration)") { try GC.configure(configuration) }
+            #expect(refusal != .alreadyInitialized, "\(configuration) was refused only as late")
         }
         #expect(throws: GCError.self) { try GC.setMaximumHeapSize(Int.max) }
         #expect(throws: GCError.self) { try GC.setMaximumHeapSize(0) }

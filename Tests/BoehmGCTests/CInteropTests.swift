@@ -44,6 +44,13 @@ import Testing
         }
     }
 
+    /// A registered thread that blocks every signal around
+    /// bgc_pthread_create (so the new thread starts with them blocked) while
+    /// another collects: the call unblocks libgc's two while it waits.
+    @Test func threadCreationWithEverySignalBlocked() async throws {
+        try await ChildProcess.runRepeatedly("c-shapes", ["blocked-create", "1000"], runs: 2, timeout: .seconds(60))
+    }
+
     /// The control shows the check can fail: gc.h's GC_malloc from threads
     /// libgc does not know corrupts lists or crashes.
     @Test func unregisteredThreadsAreCaught() async throws {

@@ -30,6 +30,24 @@ private func dropFinalizableObjects(_ count: Int) {
 // Exact counts are checked in child processes (exit tests): the accounting
 // is process-wide and other suites use it in parallel.
 @Suite struct ForeignMemoryTests {
+    /// Reading the counters before the first report seals nothing.
+    @Test func statisticsBeforeTheFirstReportSealNothing() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            let before = ForeignMemory.statistics
+            report.check(before.liveBytes == 0, "\(before.liveBytes) live bytes before any report")
+            report.check(before.byteBudget == 8 << 20, "budget \(before.byteBudget ?? -1) before the start")
+            let configured = Result { try ForeignMemory.configure(.init(policy: .objectCount(10))) }
+            report.check((try? configured.get()) != nil, "configure after reading the counters: \(configured)")
+            let added = try! ForeignMemory.add(byteCount: 100)
+            report.check(ForeignMemory.statistics.liveBytes == 100, "the counters after a report")
+            try! ForeignMemory.remove(added)
+            report.check(ForeignMemory.configuration.policy == .objectCount(10), "the configuration set is in force")
+            report.exit()
+        }
+        report.show()
+    }
+
     @Test func addAndRemoveBalanceAndNeverGoBelowZero() async {
         let report = ChildReport()
         await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in

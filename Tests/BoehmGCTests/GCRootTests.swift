@@ -74,6 +74,18 @@ import Testing
         #expect(count == 1_000)
     }
 
+    @Test func bytesReadBackThroughEveryView() throws {
+        let root = try GCRoot(byteCount: 24)
+        root.withUnsafeMutableBytes { $0.storeBytes(of: 0x1234, toByteOffset: 16, as: Int.self) }
+        #expect(root.withUnsafeBytes { $0.load(fromByteOffset: 16, as: Int.self) } == 0x1234)
+        #expect(root.withUnsafeBytes(\.count) == 24)
+        let handle = GCHandle(root)
+        #expect(handle.withUnsafeBytes { $0.load(fromByteOffset: 16, as: Int.self) } == 0x1234)
+        let block = try GCUncollectable(byteCount: 8)
+        block.withUnsafeMutableBytes { $0.storeBytes(of: 7, as: Int.self) }
+        #expect(block.withUnsafeBytes { $0.load(as: Int.self) } == 7)
+    }
+
     @Test func rootingARawAddressRequiresAnObjectStart() throws {
         let root = try GCRoot(byteCount: 64)
         let malloced = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)

@@ -12,8 +12,8 @@ final class PressureDial: Sendable {
 }
 
 /// A monitor driven only by `dial` against a 1,000-byte foreign budget: no
-/// GC heap, RSS or cgroup budget, so other tests running in parallel cannot
-/// move its level.
+/// GC heap, RSS, cgroup, resource-limit or machine budget and no kernel
+/// notices, so other tests running in parallel cannot move its level.
 func dialMonitor(
     _ dial: PressureDial, interval: Duration? = nil, collectsOnWarning: Bool = false
 ) throws -> MemoryPressureMonitor {
@@ -22,7 +22,22 @@ func dialMonitor(
             warningThreshold: 0.70, criticalThreshold: 0.90, hysteresis: 0.05,
             samplingInterval: interval, samplesAfterCollections: false, collectsOnWarning: collectsOnWarning,
             gcHeapBudget: .unwatched, foreignBytes: { dial.value }, foreignLimit: 1000,
-            readsResidentSize: false, cgroup: .none))
+            readsResidentSize: false, cgroup: .none, readsResourceLimits: false, readsMachineMemory: false,
+            kernelNotices: .none))
+}
+
+/// Only the budgets a test names: no cgroup, resource-limit or machine
+/// budget, no kernel notices, no thread.
+func isolatedConfiguration(
+    gcHeapBudget: MemoryPressureMonitor.HeapBudget = .unwatched, foreignBytes: (@Sendable () -> Int)? = nil,
+    foreignLimit: Int? = nil, cgroup: MemoryPressureMonitor.CgroupSource = .none,
+    kernelNotices: MemoryPressureMonitor.KernelNotices = .none, samplingInterval: Duration? = nil,
+    collectsOnWarning: Bool = false
+) -> MemoryPressureMonitor.Configuration {
+    .init(
+        samplingInterval: samplingInterval, samplesAfterCollections: false, collectsOnWarning: collectsOnWarning,
+        gcHeapBudget: gcHeapBudget, foreignBytes: foreignBytes, foreignLimit: foreignLimit, readsResidentSize: false,
+        cgroup: cgroup, readsResourceLimits: false, readsMachineMemory: false, kernelNotices: kernelNotices)
 }
 
 func milliseconds(_ duration: Duration) -> Double {
@@ -110,44 +125,47 @@ func milliseconds(_ duration: Duration) -> Double {
     }
 
     @Test func readsCgroupFilesAndTreatsMaxAsNoLimit() throws {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("gc-pressure-cgroup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let max = directory.appendingPathComponent("memory.max")
-        let current = directory.appendingPathComponent("memory.current")
-        try "1048576\n".write(to: max, atomically: false, encoding: .utf8)
-        try "996148\n".write(to: current, atomically: false, encoding: .utf8)
-        let monitor = try MemoryPressureMonitor(
-            .init(
-                samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .unwatched,
-                readsResidentSize: false, cgroup: .directory(directory.path)))
+        let tree = try FakeCgroupTree()
+        // Terabytes: the free GC heap counted as available (megabytes here)
+        // does not move the ratios.
+        try tree.write("memory.max", "1099511627776")
+        try tree.write("memory.current", "1044535164928")
+        try tree.write("memory.stat", "anon 1\nfile 2\ninactive_file 0\n")
+        let monitor = try MemoryPressureMonitor(isolatedConfiguration(cgroup: .directory(tree.root)))
         var sample = monitor.latestSample
-        #expect(sample.cgroupLimitBytes == 1_048_576)
-        #expect(sample.cgroupCurrentBytes == 996_148)
+        #expect(sample.cgroupLimitBytes == 1 << 40)
+        #expect(sample.cgroupCurrentBytes == 1_044_535_164_928)
+        #expect(sample.cgroupLimit?.source == .cgroupV2Max(directory: tree.root))
         #expect(sample.dominantBudget == .cgroup)
         #expect(monitor.level == .critical)
         // Rewritten in place (same inode), as the kernel's files change.
-        try "max\n".write(to: max, atomically: false, encoding: .utf8)
-        try "2000000\n".write(to: current, atomically: false, encoding: .utf8)
+        try tree.write("memory.max", "max")
+        try tree.write("memory.current", "2000000")
         sample = monitor.sample()
         #expect(sample.cgroupLimitBytes == nil)
-        #expect(sample.cgroupCurrentBytes == 2_000_000)
+        #expect(sample.cgroupCurrentBytes == nil, "no usage figure without a limit")
         #expect(sample.dominantBudget == nil)
         #expect(monitor.level == .normal)
     }
 
     @Test func findsOrSkipsTheProcessCgroup() throws {
-        let monitor = try MemoryPressureMonitor(.init(samplingInterval: nil, samplesAfterCollections: false))
+        let monitor = try MemoryPressureMonitor(
+            .init(samplingInterval: nil, samplesAfterCollections: false, collectsOnWarning: false))
         let sample = monitor.latestSample
+        let limits = try MemoryPressureMonitor.systemLimits()
         print(
-            "cgroup v2 directory: \(monitor.cgroupDirectory ?? "none"), memory.max \(sample.cgroupLimitBytes.map(String.init) ?? "max/absent"), memory.current \(sample.cgroupCurrentBytes.map(String.init) ?? "absent"), RSS \(sample.residentBytes ?? -1)"
-        )
-        if monitor.cgroupDirectory == nil {
-            #expect(sample.cgroupCurrentBytes == nil && sample.cgroupLimitBytes == nil)
-        } else {
-            #expect(sample.cgroupCurrentBytes != nil)
+            "cgroup directory: \(monitor.cgroupDirectory ?? "none"); system limits (tightest first): "
+                + limits.map { "\($0)" }.joined(separator: "; ")
+                + "; notices: \(monitor.kernelNoticeSources)")
+        #expect(sample.cgroupLimit == nil || sample.cgroupCurrentBytes != nil)
+        if sample.cgroupLimit == nil && sample.resourceLimit == nil {
+            // The machine's memory is the last resort, always readable here.
+            let machine = try #require(sample.machineLimit, "no limit at all: /proc/meminfo unread")
+            #expect(machine.source == .machine)
+            #expect(machine.limitBytes > 1 << 28)
         }
+        #expect(sample.systemLimit != nil)
+        #expect(limits.first?.utilization == limits.map(\.utilization).max())
         let resident = try #require(sample.residentBytes)
         #expect(resident > 1 << 20 && resident < 1 << 40)
         #expect(sample.gcHeapBytes > 0 && sample.gcInUseBytes <= sample.gcHeapBytes)
@@ -226,10 +244,9 @@ func milliseconds(_ duration: Duration) -> Double {
 
     @Test func samplesAfterEveryCollectionUntilStopped() throws {
         let dial = PressureDial()
-        let monitor = try MemoryPressureMonitor(
-            .init(
-                samplingInterval: nil, samplesAfterCollections: true, gcHeapBudget: .unwatched,
-                foreignBytes: { dial.value }, foreignLimit: 1000, readsResidentSize: false, cgroup: .none))
+        var configuration = isolatedConfiguration(foreignBytes: { dial.value }, foreignLimit: 1000)
+        configuration.samplesAfterCollections = true
+        let monitor = try MemoryPressureMonitor(configuration)
         let before = monitor.statistics.samples
         dial.set(950)
         GC.collect()
@@ -247,10 +264,7 @@ func milliseconds(_ duration: Duration) -> Double {
     }
 
     @Test func gcHeapBudgetUsesTheGivenLimit() throws {
-        let monitor = try MemoryPressureMonitor(
-            .init(
-                samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
-                readsResidentSize: false, cgroup: .none))
+        let monitor = try MemoryPressureMonitor(isolatedConfiguration(gcHeapBudget: .bytes(1 << 40)))
         let sample = monitor.sample()
         #expect(sample.gcHeapLimit == 1 << 40)
         #expect(sample.dominantBudget == .gcHeap)
@@ -262,8 +276,9 @@ func milliseconds(_ duration: Duration) -> Double {
         let dial = PressureDial()
         let monitor = try MemoryPressureMonitor(
             .init(
-                samplingInterval: nil, samplesAfterCollections: false, gcHeapBudget: .bytes(1 << 40),
-                foreignBytes: { dial.value }, foreignLimit: 1 << 40, residentLimit: 1 << 40))
+                samplingInterval: nil, samplesAfterCollections: false, collectsOnWarning: false,
+                gcHeapBudget: .bytes(1 << 40), foreignBytes: { dial.value }, foreignLimit: 1 << 40,
+                residentLimit: 1 << 40))
         let clock = ContinuousClock()
         var costs: [Duration] = []
         for _ in 0..<2000 { costs.append(clock.measure { monitor.sample() }) }
@@ -276,7 +291,7 @@ func milliseconds(_ duration: Duration) -> Double {
             for _ in 0..<loads { sum &+= Int(monitor.level.rawValue) }
         }
         print(
-            "one sample (GC heap + foreign + RSS + cgroup \(monitor.cgroupDirectory ?? "none")), debug build: median \(milliseconds(median) * 1000) µs, p99 \(milliseconds(p99) * 1000) µs; level check \(milliseconds(levelTime) * 1e6 / Double(loads)) ns"
+            "one sample (GC heap + foreign + RSS + system limits, cgroup \(monitor.cgroupDirectory ?? "none")), debug build: median \(milliseconds(median) * 1000) µs, p99 \(milliseconds(p99) * 1000) µs; level check \(milliseconds(levelTime) * 1e6 / Double(loads)) ns"
         )
         #expect(sum == 0)
         #expect(median < .microseconds(500))

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // MARK: Memory
 
@@ -54,6 +55,22 @@ void cinterop_check_memory(cinterop_report *r) {
           huge_errno, ENOMEM);
     void *small = bgc_malloc(32);
     CHECK(r, small != NULL, "a small object still fits under the limit");
+    // Fill to the limit, drop everything, allocate again: the refused
+    // allocation collects once and finds the dropped blocks.
+    enum { BLOCKS = 64 };
+    void **held = bgc_malloc_uncollectable(BLOCKS * sizeof(void *));
+    int filled = 0;
+    while (filled < BLOCKS && (held[filled] = bgc_malloc_pointerless(256u << 10)) != NULL) filled++;
+    memset(held, 0, BLOCKS * sizeof(void *));
+    cinterop_scrub_stack();
+    // The retry's ration: at most one collection per 20 pauses, 10 ms at
+    // least (the 64 MiB refusal above just took one).
+    usleep(100000);
+    int again = 0;
+    for (int i = 0; i < filled; i++) again += (held[i] = bgc_malloc_pointerless(256u << 10)) != NULL;
+    CHECK(r, filled > 4 && again == filled,
+          "%d blocks of 256 KiB filled the limit; dropped, then %d allocated again", filled, again);
+    bgc_free(held);
     CHECK(r, bgc_set_maximum_heap_size(0) == BGC_SUCCESS, "the limit is removed");
 }
 
@@ -174,6 +191,15 @@ static void count_hook(uint64_t collection, void *data) {
     __atomic_store_n(&hook_last, collection, __ATOMIC_RELAXED);
 }
 
+// Runs 50 ms: [0] set when it starts, [1] when it ends.
+static void slow_hook(uint64_t collection, void *data) {
+    (void)collection;
+    int *progress = data;
+    if (__atomic_exchange_n(&progress[0], 1, __ATOMIC_ACQ_REL) != 0) return;
+    usleep(50000);
+    __atomic_store_n(&progress[1], 1, __ATOMIC_RELEASE);
+}
+
 void cinterop_check_finalizers_and_hooks(cinterop_report *r) {
     void *object = bgc_malloc(32);
     CHECK(r, bgc_set_finalizer(object, count_finalized, &finalized_count) == BGC_SUCCESS, "bgc_set_finalizer");
@@ -215,6 +241,20 @@ void cinterop_check_finalizers_and_hooks(cinterop_report *r) {
     bgc_collect();
     bgc_run_finalizers();
     CHECK(r, __atomic_load_n(&hook_runs, __ATOMIC_RELAXED) == stopped, "a removed hook runs no more");
+
+    // Removing a hook waits for its run in progress: its data may be freed
+    // once the call returns.
+    int *progress = calloc(2, sizeof(int));
+    bgc_post_gc_hook *slow = bgc_post_gc_hook_add(slow_hook, progress);
+    bgc_collect();
+    while (__atomic_load_n(&progress[0], __ATOMIC_ACQUIRE) == 0) usleep(1000);
+    bgc_post_gc_hook_remove(slow);
+    int finished = __atomic_load_n(&progress[1], __ATOMIC_ACQUIRE);
+    CHECK(r, finished == 1, "bgc_post_gc_hook_remove returned after the run in progress ended (%d)", finished);
+    free(progress);
+    CHECK(r, bgc_root_get(NULL) == NULL && bgc_weak_ref_get(NULL) == NULL, "NULL roots and references read NULL");
+    bgc_root_set(NULL, NULL);
+    bgc_post_gc_hook_remove(NULL);
 }
 
 // MARK: Foreign memory
@@ -253,6 +293,8 @@ void cinterop_check_foreign_memory(cinterop_report *r) {
           "an overflowing bgc_counted_calloc is NULL with ENOMEM");
     char *copy = bgc_counted_strdup("forty-two");
     CHECK(r, copy != NULL && strcmp(copy, "forty-two") == 0, "bgc_counted_strdup copies");
+    errno = 0;
+    CHECK(r, bgc_counted_strdup(NULL) == NULL && errno == EINVAL, "bgc_counted_strdup(NULL) is NULL with EINVAL");
     bgc_counted_free(copy);
     CHECK(r, bgc_counted_realloc(bgc_counted_malloc(8), 0) == NULL, "bgc_counted_realloc(block, 0) frees");
 }
@@ -278,6 +320,17 @@ static void *wrapper_thread(void *arg) {
     return (void *)(intptr_t)(bgc_thread_is_registered() && cell[0] == 7);
 }
 
+static int unregister_status = 1;
+static void unregister_in_finalizer(void *object, void *data) {
+    (void)object;
+    (void)data;
+    __atomic_store_n(&unregister_status, bgc_unregister_thread(), __ATOMIC_RELEASE);
+}
+
+__attribute__((noinline)) static void drop_unregistering(void) {
+    bgc_set_finalizer(bgc_malloc(16), unregister_in_finalizer, NULL);
+}
+
 void cinterop_check_threads(cinterop_report *r) {
     CHECK(r, bgc_register_thread() == BGC_SUCCESS && bgc_thread_is_registered(), "the checking thread registers");
     int scoped[3] = {-1, -1, -1};
@@ -295,6 +348,17 @@ void cinterop_check_threads(cinterop_report *r) {
     pthread_join(thread, &result);
     CHECK(r, result == (void *)1, "the thread was registered and saw its argument");
     CHECK(r, bgc_pthread_create(&thread, NULL, NULL, NULL) == EINVAL, "bgc_pthread_create without fn is EINVAL");
+    errno = 0;
+    CHECK(r, bgc_with_gc(NULL, NULL) == NULL && errno == EINVAL, "bgc_with_gc without fn is NULL with EINVAL");
+
+    drop_unregistering();
+    cinterop_scrub_stack();
+    for (int round = 0; round < 3 && __atomic_load_n(&unregister_status, __ATOMIC_ACQUIRE) == 1; round++) {
+        bgc_collect();
+        bgc_run_finalizers();
+    }
+    CHECK(r, __atomic_load_n(&unregister_status, __ATOMIC_ACQUIRE) == BGC_EPERM,
+          "bgc_unregister_thread from a finalizer is BGC_EPERM (got %d)", unregister_status);
     CHECK(r, strcmp(bgc_strerror(BGC_EEXIST), "the object already has a finalizer (libgc keeps one per object)") == 0,
           "bgc_strerror names BGC_EEXIST");
     CHECK(r, strcmp(bgc_strerror(12345), "unknown status") == 0, "bgc_strerror of an unknown code");

@@ -135,6 +135,38 @@ int cinterop_lists(int how, int threads, int lists, cinterop_report *report) {
     return corrupt + unfinished;
 }
 
+// MARK: Creating threads with every signal blocked
+
+static void *short_lived(void *unused) {
+    (void)unused;
+    for (int i = 0; i < 100; i++) cinterop_keep(bgc_malloc(64));
+    return NULL;
+}
+
+int cinterop_blocked_create(int rounds, cinterop_report *report) {
+    bgc_register_thread();
+    pthread_t collector;
+    __atomic_store_n(&collecting, 1, __ATOMIC_RELEASE);
+    pthread_create(&collector, NULL, collect_until_done, NULL);
+    // The idiom: block every signal so the new thread starts with them
+    // blocked, create it, restore. The caller is registered.
+    int failed = 0;
+    for (int i = 0; i < rounds; i++) {
+        sigset_t all, previous;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &previous);
+        pthread_t thread;
+        int error = bgc_pthread_create(&thread, NULL, short_lived, NULL);
+        pthread_sigmask(SIG_SETMASK, &previous, NULL);
+        if (error == 0) pthread_join(thread, NULL);
+        failed += error != 0;
+    }
+    __atomic_store_n(&collecting, 0, __ATOMIC_RELEASE);
+    pthread_join(collector, NULL);
+    CHECK(report, failed == 0, "%d of %d threads made with every signal blocked in the caller failed", failed, rounds);
+    return failed;
+}
+
 // MARK: C first, and fork
 
 void cinterop_start_first(int raw) {
@@ -180,12 +212,35 @@ static void *keep_busy(void *unused) {
     return NULL;
 }
 
+// A thread that blocks every signal before its first bgc_ call (which
+// registers it and unblocks libgc's two).
+static void *blocked_first(void *unused) {
+    (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (int i = 0; i < 200; i++) cinterop_keep(bgc_malloc(32));
+    return NULL;
+}
+
+static void *spawn_blocked_first(void *unused) {
+    (void)unused;
+    for (;;) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, blocked_first, NULL) == 0) pthread_join(thread, NULL);
+    }
+    return NULL;
+}
+
 void cinterop_start_busy_threads(void) {
     for (int i = 0; i < 2; i++) {
         pthread_t thread;
         bgc_pthread_create(&thread, NULL, keep_busy, NULL);
         pthread_detach(thread);
     }
+    pthread_t spawner;
+    pthread_create(&spawner, NULL, spawn_blocked_first, NULL);
+    pthread_detach(spawner);
 }
 
 static int child_finalized;

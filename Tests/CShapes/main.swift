@@ -9,6 +9,9 @@
 //       the control, uses gc.h from threads libgc does not know) build lists of
 //       cons cells while another collects; `dispatch` makes them from a
 //       Dispatch worker, so they inherit its blocked signals
+//   c-shapes blocked-create [ROUNDS]
+//       a registered thread blocks every signal around bgc_pthread_create
+//       while another collects
 //   c-shapes fork FIRST [CHILDREN]
 //       FIRST (api: bgc_init; raw: gc.h's GC_INIT and GC_MALLOC) starts the
 //       collector before any Swift code; then two Swift threads use a weak
@@ -106,6 +109,10 @@ case "lists":
         corrupt = cinterop_lists(Int32(how), threads, lists, &report)
     }
     finish(&report, ["corrupt": Int(corrupt), "lists": Int(threads * lists)])
+case "blocked-create":
+    let rounds = arguments.count > 1 ? Int32(arguments[1]) ?? 2_000 : 2_000
+    let failed = cinterop_blocked_create(rounds, &report)
+    finish(&report, ["failed": Int(failed)])
 case "fork":
     let raw = arguments.count > 1 && arguments[1] == "raw"
     let children = arguments.count > 2 ? Int32(arguments[2]) ?? 200 : 200

@@ -137,7 +137,16 @@ nonisolated func dispatchWorkersComeAndGo() async {
 }
 
 /// What each forked child does; returns its exit status.
-func childOfFork() -> Int32 {
+func childOfFork(_ monitor: MemoryPressureMonitor) -> Int32 {
+    // The monitor's thread (and its kernel notices) started again: it
+    // samples every 5 ms (nothing collects here meanwhile, so no post-GC
+    // hook samples).
+    let samples = monitor.statistics.samples
+    var sampleWait = 0
+    while monitor.statistics.samples < samples + 3 && sampleWait < 3_000 {
+        usleep(1_000)
+        sampleWait += 1
+    }
     var kept: [GCRoot] = []
     for i in 0..<2_000 {
         let root = try! GCRoot(byteCount: 48)
@@ -162,10 +171,14 @@ func childOfFork() -> Int32 {
     for root in kept.prefix(100) { try! table.setValue(root, forKey: root) }
     let bytes = try! withOutputToString(encoding: "ISO-8859-15") { try $0.write("10 €") }
     let intact = kept.enumerated().allSatisfy { i, root in root.withUnsafeMutableBytes { $0.load(as: Int.self) } == i }
-    guard intact, table.count == 100, bytes == [0x31, 0x30, 0x20, 0xA4], ranHere > 0, ranOnThread > 0 else {
+    let monitorSampled = monitor.statistics.samples >= samples + 3
+    guard intact, table.count == 100, bytes == [0x31, 0x30, 0x20, 0xA4], ranHere > 0, ranOnThread > 0,
+        monitorSampled
+    else {
         print(
             "FAIL in child: intact \(intact), table \(table.count), port \(bytes), "
-                + "finalizers at runFinalizers \(ranHere), on the thread \(ranOnThread)")
+                + "finalizers at runFinalizers \(ranHere), on the thread \(ranOnThread), "
+                + "memory-pressure monitor sampled \(monitorSampled)")
         return 1
     }
     return 0
@@ -221,7 +234,10 @@ case "fork":
     // where generic code is not specialised). The library makes what its
     // own fork handling needs before any fork; a program's child code must
     // have run in the parent, as here (see the README on fork).
-    if childOfFork() != 0 { fail("the children's work failed in the parent") }
+    // A memory-pressure monitor runs across the forks (its thread and kernel
+    // notices are started again in each child).
+    let monitor = try MemoryPressureMonitor(.init(samplingInterval: .milliseconds(5)))
+    if childOfFork(monitor) != 0 { fail("the children's work failed in the parent") }
     startThread(keepTheLibraryBusy)
     startThread(keepTheLibraryBusy)
     var failed: [String] = []
@@ -229,7 +245,7 @@ case "fork":
         usleep(UInt32.random(in: 0..<2_000))
         let pid = fork()
         if pid < 0 { fail("fork: errno \(errno)") }
-        if pid == 0 { exit(childOfFork()) }
+        if pid == 0 { exit(childOfFork(monitor)) }
         // A child that hangs is killed after 30 s of wall time (and
         // counted): it must not outlive this process holding the test's
         // output pipe.

@@ -1,4 +1,5 @@
 import BoehmGC
+import CTestSupport
 import Synchronization
 
 /// Collects and drains finalizers `rounds` times: after it, every object
@@ -23,16 +24,15 @@ package func makeUnrootedObjects(_ count: Int, byteCount: Int = 32) throws -> [G
     return links
 }
 
-/// Overwrites a few pages of the current stack so stale copies of
-/// addresses left by earlier calls do not keep objects alive.
+/// Zeroes 64 KiB of the stack below the caller, so stale copies of
+/// addresses left there by returned calls do not keep objects alive.
+///
+/// In C (`ctest_scrub_stack`): a Swift buffer above 1 KiB
+/// (`withUnsafeTemporaryAllocation`) is allocated on the heap, so a Swift
+/// scrub cleared nothing (`StackScrubTests`).
 @inline(never)
 package func scrubStack() {
-    var pad = [UInt8](repeating: 0, count: 1)
-    withUnsafeTemporaryAllocation(of: UInt.self, capacity: 4096) { buffer in
-        buffer.initialize(repeating: 0)
-        pad[0] = UInt8(truncatingIfNeeded: buffer[4095])
-    }
-    _ = pad
+    ctest_scrub_stack()
 }
 
 /// A counter shared with finalizers, hooks and helper threads.

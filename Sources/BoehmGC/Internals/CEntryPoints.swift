@@ -9,9 +9,10 @@
 // signature here must match its declaration there (the C interop tests call
 // every one). Status codes are the negated errno values bgc.h names.
 
-private let statusInvalid: Int32 = -EINVAL
-private let statusAlready: Int32 = -EALREADY
-private let statusOverflow: Int32 = -EOVERFLOW
+// Computed, not stored: a stored global is made lazily, on first use.
+private var statusInvalid: Int32 { -EINVAL }
+private var statusAlready: Int32 { -EALREADY }
+private var statusOverflow: Int32 { -EOVERFLOW }
 
 /// `bgc_init`: starts the library as the first use of any Swift API does.
 @_cdecl("cgc_swift_start")
@@ -25,13 +26,15 @@ func cEntryStart() {
 /// only; `modules` nil keeps the default list.
 @_cdecl("cgc_swift_configure")
 func cEntryConfigure(
-    initialHeapSize: Int, maximumHeapSize: Int, freeSpaceDivisor: Int, explicitFinalizers: Int32,
+    initialHeapSize: Int, maximumHeapSize: Int, maximumHeapShare: Double, freeSpaceDivisor: Int,
+    explicitFinalizers: Int32,
     fullEvery: Int32, modules: UnsafePointer<UnsafePointer<CChar>?>?, moduleCount: Int
 ) -> Int32 {
     var configuration = GC.Configuration(
         initialHeapSize: initialHeapSize == 0 ? nil : initialHeapSize,
         freeSpaceDivisor: freeSpaceDivisor == 0 ? nil : freeSpaceDivisor,
         maximumHeapSize: maximumHeapSize == 0 ? nil : maximumHeapSize,
+        maximumHeapShare: maximumHeapShare == 0 ? nil : maximumHeapShare,
         finalizerMode: explicitFinalizers != 0 ? .explicitOnly : .dedicatedThread,
         collections: fullEvery == 0 ? .full : .generational(fullEvery: Int(fullEvery)))
     if let modules {
@@ -60,6 +63,25 @@ func cEntrySetMaximumHeapSize(_ bytes: Int) -> Int32 {
         return 0
     } catch {
         return statusInvalid
+    }
+}
+
+/// `bgc_malloc` and its kin after libgc returned NULL: a collection, then the allocation again.
+///
+/// Rationed as Swift's allocations are (``HeapLimit/collectingOnce(_:)``).
+/// `kind`: 0 scanned, 1 pointer-free, 2 uncollectable, 3 a reallocation of
+/// `object`.
+@_cdecl("cgc_swift_allocate_after_failure")
+func cEntryAllocateAfterFailure(_ size: Int, _ kind: Int32, _ object: UnsafeMutableRawPointer?)
+    -> UnsafeMutableRawPointer?
+{
+    HeapLimit.collectingOnce {
+        switch kind {
+        case 1: return libgc_malloc(size, pointerFree: true)
+        case 2: return libgc_mallocUncollectable(size)
+        case 3: return object.flatMap { libgc_realloc($0, size) }
+        default: return libgc_malloc(size, pointerFree: false)
+        }
     }
 }
 
@@ -124,9 +146,11 @@ func cEntryHookAdd(
     return Unmanaged.passRetained(hook).toOpaque()
 }
 
-/// `bgc_post_gc_hook_remove`: cancels the hook and releases it.
+/// `bgc_post_gc_hook_remove`: cancels the hook, waits for a run in progress
+/// unless `wait` is 0 (called from a finalizer or hook, which may be that
+/// run), and releases it.
 @_cdecl("cgc_swift_hook_remove")
-func cEntryHookRemove(_ hook: UnsafeMutableRawPointer) {
+func cEntryHookRemove(_ hook: UnsafeMutableRawPointer, _ wait: Int32) {
     let hook = Unmanaged<PostGCHook>.fromOpaque(hook).takeRetainedValue()
-    hook.cancel()
+    if wait != 0 { hook.cancelWaitingForRuns() } else { hook.cancel() }
 }

@@ -84,10 +84,6 @@ internal func libgc_enableGenerationalMode(fullEvery: Int) {
     GC_enable_incremental()
 }
 
-internal func libgc_isGenerational() -> Bool {
-    GC_is_incremental_mode() != 0
-}
-
 internal func libgc_setFreeSpaceDivisor(_ divisor: Int) {
     GC_set_free_space_divisor(GC_word(divisor))
 }
@@ -108,17 +104,35 @@ internal func libgc_setMaxHeapSizeUnderLock(_ bytes: Int) {
         }, UnsafeMutableRawPointer(bitPattern: UInt(bytes)))
 }
 
+/// Runs `body` with libgc's allocation lock held (it must not allocate from
+/// the GC heap).
+internal func libgc_withAllocationLock(_ body: () -> Void) {
+    withoutActuallyEscaping(body) { escapable in
+        var closure = escapable
+        withUnsafeMutablePointer(to: &closure) { pointer in
+            _ = GC_call_with_alloc_lock(
+                { context in
+                    context!.assumingMemoryBound(to: (() -> Void).self).pointee()
+                    return nil
+                }, pointer)
+        }
+    }
+}
+
+/// GC_set_on_heap_resize: `callback` runs with the allocation lock held
+/// each time the heap grows, with the new heap size.
+internal func libgc_setOnHeapResize(_ callback: @escaping @convention(c) (GC_word) -> Void) {
+    GC_set_on_heap_resize(callback)
+}
+
 internal func libgc_setFinalizeOnDemand(_ on: Bool) {
     GC_set_finalize_on_demand(on ? 1 : 0)
 }
 
-/// Makes an unsatisfiable allocation return NULL instead of aborting.
+/// Makes an unsatisfiable allocation return NULL, with errno ENOMEM, instead
+/// of aborting.
 internal func libgc_setOutOfMemoryReturnsNull() {
-    GC_set_oom_fn { _ in nil }
-}
-
-internal func libgc_setFinalizerNotifier(_ notifier: @convention(c) () -> Void) {
-    GC_set_finalizer_notifier(notifier)
+    cgc_set_out_of_memory_returns_null()
 }
 
 internal func libgc_heapSize() -> Int {
@@ -164,13 +178,6 @@ internal func libgc_readUnderLock(_ cell: UnsafeMutablePointer<UnsafeMutableRawP
 }
 
 internal let libgc_success = Int32(GC_SUCCESS)
-
-// MARK: Roots
-
-/// Registers [start, start + byteCount) as a root range the collector scans.
-internal func libgc_addRoots(_ start: UnsafeMutableRawPointer, byteCount: Int) {
-    GC_add_roots(start, start + byteCount)
-}
 
 // MARK: - The shim (CGCSupport)
 //
@@ -298,3 +305,8 @@ func shim_weakRegionSweepNanoseconds(_ region: WeakRegion) -> UInt64 { cgc_weak_
 ) -> Bool { cgc_weak_copy_slot(from, to, flags) != 0 }
 @inline(__always) func shim_keepAlive(_ pointer: UnsafeRawPointer) { cgc_keep_alive(pointer) }
 @inline(__always) func shim_prefetch(_ pointer: UnsafeRawPointer?) { cgc_prefetch(pointer) }
+
+// Memory pressure (kernel notices): system calls Swift's Glibc lacks.
+
+func shim_eventfdNonblocking() -> Int32 { cgc_eventfd_nonblocking() }
+func shim_fileSystemType(_ descriptor: Int32) -> Int { cgc_file_system_type(descriptor) }

@@ -38,8 +38,9 @@ internal final class Runtime: Sendable {
         if let divisor = configuration.freeSpaceDivisor {
             libgc_setFreeSpaceDivisor(divisor)
         }
-        if let limit = configuration.maximumHeapSize {
-            if adopting { libgc_setMaxHeapSizeUnderLock(limit) } else { libgc_setMaxHeapSize(limit) }
+        let heapLimit = HeapLimit.starting(configuration)
+        if let heapLimit {
+            if adopting { libgc_setMaxHeapSizeUnderLock(heapLimit) } else { libgc_setMaxHeapSize(heapLimit) }
         }
         // Finalizers never run inside an allocation: only on the finalizer
         // thread or at GC.runFinalizers().
@@ -57,7 +58,8 @@ internal final class Runtime: Sendable {
         // Every process-wide object of the module, made now (see above).
         AfterFork.prepare()
         HookRecord.prepare()
-        HeapLimit.prepare(configuration.maximumHeapSize)
+        HeapGrowth.prepare()
+        HeapLimit.prepare(heapLimit)
         ForeignResourceCounters.prepare()
         Accountant.prepare()
         shim_setForkChildHandler { AfterFork.runInChild() }

@@ -9,9 +9,19 @@ public enum MemoryBudget: String, Sendable, CaseIterable, CustomStringConvertibl
     case foreign
     /// Resident set size against the resident budget.
     case resident
-    /// The cgroup v2 `memory.current` against `memory.max`.
+    /// The tightest cgroup limit on the path up from the process's own
+    /// group (v2 `memory.max` or `memory.high`, v1 `memory.limit_in_bytes`
+    /// or `memory.soft_limit_in_bytes`) against that group's usage
+    /// (``MemoryPressureSample/cgroupLimit``).
     case cgroup
+    /// `RLIMIT_AS` or `RLIMIT_DATA` against the process's virtual or data
+    /// size (``MemoryPressureSample/resourceLimit``).
+    case resourceLimit
+    /// The machine's memory, when no cgroup or resource limit is below it
+    /// (``MemoryPressureSample/machineLimit``).
+    case machine
 
-    /// The case's name (`gcHeap`, `foreign`, `resident`, `cgroup`).
+    /// The case's name (`gcHeap`, `foreign`, `resident`, `cgroup`,
+    /// `resourceLimit`, `machine`).
     public var description: String { rawValue }
 }

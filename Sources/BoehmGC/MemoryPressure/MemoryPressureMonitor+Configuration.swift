@@ -11,23 +11,101 @@ extension MemoryPressureMonitor {
         case unwatched
     }
 
-    /// Where the cgroup v2 memory figures come from.
+    /// Where the cgroup memory limits come from.
     public enum CgroupSource: Sendable, Equatable {
-        /// The process's own cgroup, found through `/proc/self/cgroup` and
-        /// `/proc/self/mountinfo` when the monitor starts. No cgroup v2, or a
-        /// cgroup without `memory.max` (the root one), is normal: then this
-        /// budget takes no part.
+        /// The process's own groups, found through `/proc/self/cgroup` and
+        /// `/proc/self/mountinfo` when the monitor starts: every cgroup v2
+        /// group from the process's own up to the hierarchy's mount point
+        /// (`memory.max`, `memory.high`), then every cgroup v1 memory group
+        /// likewise (`memory.limit_in_bytes`, `memory.soft_limit_in_bytes`).
+        /// A machine without cgroups, or groups without limits, is normal:
+        /// then the cgroup budget takes no part.
         case automatic
-        /// A directory holding `memory.max` and `memory.current`.
+        /// One group directory: a cgroup v2 group (it holds `memory.max`) or
+        /// a cgroup v1 memory group (it holds `memory.limit_in_bytes`).
         case directory(String)
+        /// A hierarchy mounted at `mountPoint` and the process's group
+        /// `group` in it (a path such as `/app/worker`): every directory
+        /// from the group up to the mount point, as ``automatic`` walks.
+        case hierarchy(mountPoint: String, group: String)
         /// Do not read cgroup files.
         case none
+    }
+
+    /// The kernel's memory-pressure notices the monitor listens to, on its
+    /// thread, so the level changes when the kernel reports pressure, not
+    /// only at the next sample.
+    ///
+    /// A notice makes the monitor sample at once and holds the level at
+    /// least at the notice's level (``MemoryPressureNotice/level``) for
+    /// ``hold``; it raises the level without collecting first (the kernel
+    /// is short of memory now). What the kernel does not offer (no PSI, no
+    /// limit, no permission to write a trigger) is left out, and polling
+    /// remains; ``MemoryPressureMonitor/kernelNoticeSources`` says what is
+    /// armed.
+    public struct KernelNotices: Sendable, Equatable {
+        /// The stall time within ``stallWindow`` at which a pressure stall
+        /// (PSI) trigger fires; nil for no trigger.
+        ///
+        /// In `(0, stallWindow]`; 100 ms by default. Two triggers are written, `some` (warning) and `full` (critical),
+        /// into the process's own cgroup v2 group's `memory.pressure`, or
+        /// into `/proc/pressure/memory` when the process has none.
+        public var stallThreshold: Duration?
+        /// The PSI trigger's window, in `[500 ms, 10 s]`; 1 s by default.
+        ///
+        /// The kernel takes windows that are not multiples of 2 s only from
+        /// a process with CAP_SYS_RESOURCE; otherwise the monitor rounds the
+        /// window up to one (and scales the threshold), and the kernel
+        /// checks the trigger every 2 s instead of every tenth of a window.
+        public var stallWindow: Duration
+        /// Whether to watch the cgroup files that report pressure.
+        ///
+        /// They are the limited groups' cgroup v2 `memory.events` (`high`,
+        /// `max`, `oom`) and cgroup v1 `memory.pressure_level` (`low`,
+        /// `medium`, `critical`). True by default.
+        public var cgroupEvents: Bool
+        /// How long a notice holds the level up.
+        ///
+        /// In `[0, 1 h]`; 1 s by default. A stall notice holds it for at
+        /// least the stall window.
+        public var hold: Duration
+
+        /// Creates a notice configuration; every argument left out keeps its
+        /// default.
+        ///
+        /// - Parameters:
+        ///   - stallThreshold: The stall time within the window at which a
+        ///     PSI trigger fires (100 ms by default); nil for none.
+        ///   - stallWindow: The PSI window (1 s by default).
+        ///   - cgroupEvents: Whether to watch `memory.events` and
+        ///     `memory.pressure_level` (true by default).
+        ///   - hold: How long a notice holds the level up (1 s by default).
+        public init(
+            stallThreshold: Duration? = .milliseconds(100), stallWindow: Duration = .seconds(1),
+            cgroupEvents: Bool = true, hold: Duration = .seconds(1)
+        ) {
+            self.stallThreshold = stallThreshold
+            self.stallWindow = stallWindow
+            self.cgroupEvents = cgroupEvents
+            self.hold = hold
+        }
+
+        /// Every notice the kernel offers, with the default thresholds.
+        public static var automatic: KernelNotices { KernelNotices() }
+
+        /// No notices: the monitor only samples.
+        public static var none: KernelNotices { KernelNotices(stallThreshold: nil, cgroupEvents: false) }
     }
 
     /// How the monitor measures and judges memory.
     ///
     /// Each budget with a limit gives a ratio, used bytes over limit; the
-    /// largest ratio is the process's utilisation. The level rises as soon as
+    /// largest ratio is the process's utilisation. The GC heap, foreign and
+    /// resident budgets take the limits given here; the cgroup,
+    /// resource-limit and machine budgets take the limits the system sets,
+    /// found on their own (``cgroup``, ``readsResourceLimits``,
+    /// ``readsMachineMemory``; see <doc:MemoryPressure> for what is read, in
+    /// which order). The level rises as soon as
     /// the utilisation reaches a threshold and falls only once it is
     /// `hysteresis` below that threshold, so it does not flap around one.
     ///
@@ -67,6 +145,12 @@ extension MemoryPressureMonitor {
         /// collection would soon find anyway) or, for data dropped long after
         /// it was allocated, within ``collectionTimeShare`` of wall time.
         /// When a collection is not due, the level follows the reading.
+        ///
+        /// On by default: without it a raised level falls only when
+        /// something else collects, and a server that refuses work allocates
+        /// nothing that would make the collector run. (The load-shedding
+        /// example without it: the level stayed at warning with no session
+        /// open, 160 of 1,880 allowed requests accepted in 3 s.)
         public var collectsOnWarning: Bool
         /// The largest share of wall time the collections of ``collectsOnWarning`` may take on average.
         ///
@@ -90,8 +174,17 @@ extension MemoryPressureMonitor {
         /// The budget for the resident set size, in bytes (1 or more); nil
         /// for none.
         public var residentLimit: Int?
-        /// Where the cgroup figures come from.
+        /// Where the cgroup limits come from.
         public var cgroup: CgroupSource
+        /// Whether to read `RLIMIT_AS` and `RLIMIT_DATA` (against the
+        /// virtual and data sizes of `/proc/self/statm`).
+        public var readsResourceLimits: Bool
+        /// Whether to judge against the machine's memory (`/proc/meminfo`:
+        /// `MemTotal - MemAvailable` against `MemTotal`) when no cgroup or
+        /// resource limit is below it.
+        public var readsMachineMemory: Bool
+        /// The kernel's notices the monitor listens to.
+        public var kernelNotices: KernelNotices
 
         /// Creates a configuration; every argument left out keeps its default.
         ///
@@ -107,7 +200,7 @@ extension MemoryPressureMonitor {
         ///   - samplesAfterCollections: Whether to sample after every
         ///     collection (true by default).
         ///   - collectsOnWarning: Whether to collect before raising the level
-        ///     (false by default).
+        ///     and, rationed, while it is raised (true by default).
         ///   - collectionTimeShare: The largest average share of wall time
         ///     those collections may take (0.05 by default).
         ///   - gcHeapBudget: The GC heap's limit (the collector's limit by
@@ -119,22 +212,31 @@ extension MemoryPressureMonitor {
         ///     by default).
         ///   - residentLimit: The budget for the resident set size, in bytes;
         ///     nil for none.
-        ///   - cgroup: Where the cgroup figures come from (found on its own
+        ///   - cgroup: Where the cgroup limits come from (found on its own
         ///     by default).
+        ///   - readsResourceLimits: Whether to read `RLIMIT_AS` and
+        ///     `RLIMIT_DATA` (true by default).
+        ///   - readsMachineMemory: Whether to judge against the machine's
+        ///     memory when nothing tighter is found (true by default).
+        ///   - kernelNotices: The kernel's notices to listen to (all it
+        ///     offers by default).
         public init(
             warningThreshold: Double = 0.75,
             criticalThreshold: Double = 0.90,
             hysteresis: Double = 0.05,
             samplingInterval: Duration? = .milliseconds(100),
             samplesAfterCollections: Bool = true,
-            collectsOnWarning: Bool = false,
+            collectsOnWarning: Bool = true,
             collectionTimeShare: Double = 0.05,
             gcHeapBudget: HeapBudget = .collectorLimit,
             foreignBytes: (@Sendable () -> Int)? = nil,
             foreignLimit: Int? = nil,
             readsResidentSize: Bool = true,
             residentLimit: Int? = nil,
-            cgroup: CgroupSource = .automatic
+            cgroup: CgroupSource = .automatic,
+            readsResourceLimits: Bool = true,
+            readsMachineMemory: Bool = true,
+            kernelNotices: KernelNotices = .automatic
         ) {
             self.warningThreshold = warningThreshold
             self.criticalThreshold = criticalThreshold
@@ -149,9 +251,13 @@ extension MemoryPressureMonitor {
             self.readsResidentSize = readsResidentSize
             self.residentLimit = residentLimit
             self.cgroup = cgroup
+            self.readsResourceLimits = readsResourceLimits
+            self.readsMachineMemory = readsMachineMemory
+            self.kernelNotices = kernelNotices
         }
 
-        /// Throws if a threshold or limit is out of range.
+        /// Throws if a threshold, limit or duration is out of range, or a
+        /// cgroup directory given is missing.
         func validate() throws(GCError) {
             guard warningThreshold > 0, criticalThreshold >= warningThreshold, criticalThreshold.isFinite else {
                 throw .invalidArgument(
@@ -170,6 +276,18 @@ extension MemoryPressureMonitor {
             if case .bytes(let limit) = gcHeapBudget { gcHeapLimit = limit }
             try GCError.checkPositive(
                 ["foreignLimit": foreignLimit, "residentLimit": residentLimit, "gcHeapBudget": gcHeapLimit])
+            let notices = kernelNotices
+            guard notices.stallWindow >= .milliseconds(500) && notices.stallWindow <= .seconds(10) else {
+                throw .invalidArgument("stallWindow must be in [500 ms, 10 s], got \(notices.stallWindow)")
+            }
+            if let threshold = notices.stallThreshold, threshold <= .zero || threshold > notices.stallWindow {
+                throw .invalidArgument(
+                    "stallThreshold must be in (0, stallWindow], got \(threshold) for a \(notices.stallWindow) window")
+            }
+            guard notices.hold >= .zero && notices.hold <= .seconds(3600) else {
+                throw .invalidArgument("hold must be in [0, 1 h], got \(notices.hold)")
+            }
+            try cgroup.validate()
         }
 
         /// The level after `current` for a sample of `utilization`: up at

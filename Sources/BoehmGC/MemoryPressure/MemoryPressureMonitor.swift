@@ -7,24 +7,29 @@ import Synchronization
 /// Watches the process's memory and tells the program when it runs short.
 ///
 /// It reads the GC heap in use (against the heap limit), live foreign bytes
-/// (from a source you give), the resident set size, and the cgroup v2
-/// `memory.current` against `memory.max` when the process runs under such a
-/// limit; see ``Configuration``. From the largest used-to-limit ratio it
-/// keeps a ``MemoryPressureLevel`` with hysteresis, calls observers on each
-/// change, and can collect before raising the level.
+/// (from a source you give), the resident set size, and the limits the
+/// system sets, which it finds on its own: cgroup v2 and v1 limits on the
+/// path up from the process's own group, `RLIMIT_AS` and `RLIMIT_DATA`, and
+/// the machine's memory as the last resort; see ``Configuration``. From the
+/// largest used-to-limit ratio it keeps a ``MemoryPressureLevel`` with
+/// hysteresis, calls observers on each change, and collects before raising
+/// the level. Where the kernel offers them, its pressure notices (PSI
+/// triggers, cgroup `memory.events` and `memory.pressure_level`) change the
+/// level at once.
 ///
 /// ```swift
-/// let monitor = try MemoryPressureMonitor(.init(collectsOnWarning: true))
-/// monitor.addObserver { change in log("memory \(change.current)") }
+/// let monitor = try MemoryPressureMonitor()
+/// monitor.addObserver { change in print("memory \(change.current)") }
 /// // per request:
-/// guard monitor.level == .normal else { return refuse() }
+/// guard monitor.level == .normal else { return }  // refuse it
 /// ```
 ///
 /// Samples are taken by a background thread every
-/// ``Configuration/samplingInterval``, after every collection
+/// ``Configuration/samplingInterval``, when libgc grows its heap, at each
+/// kernel notice, after every collection
 /// (``Configuration/samplesAfterCollections``), and at ``sample()``. One
-/// sample costs a few microseconds (the figures are in the README);
-/// ``level`` is one atomic load.
+/// sample costs microseconds (the figures are in the README); ``level`` is
+/// one atomic load.
 ///
 /// The monitor stops when ``stop()`` is called or the monitor is released.
 /// See <doc:MemoryPressure>.
@@ -33,14 +38,17 @@ public final class MemoryPressureMonitor: Sendable {
 
     /// Starts a monitor.
     ///
-    /// Takes a first sample before returning, so ``level`` is meaningful at
+    /// Finds the cgroup levels to read and arms the kernel notices, then
+    /// takes a first sample before returning, so ``level`` is meaningful at
     /// once.
     ///
-    /// - Parameter configuration: Thresholds, budgets and sampling.
+    /// - Parameter configuration: Thresholds, budgets, limits, notices and
+    ///   sampling.
     /// - Throws: ``GCError/invalidArgument(_:)`` for a threshold, share,
-    ///   interval or limit out of range (see ``Configuration``);
-    ///   ``GCError/outOfMemory(byteCount:)`` if the post-GC hook cannot be
-    ///   allocated.
+    ///   interval, duration or limit out of range, or a cgroup directory
+    ///   that does not exist or holds no memory limit file (see
+    ///   ``Configuration``); ``GCError/outOfMemory(byteCount:)`` if the
+    ///   post-GC hook cannot be allocated.
     public init(_ configuration: Configuration = Configuration()) throws(GCError) {
         try configuration.validate()
         enterCollector()
@@ -49,9 +57,7 @@ public final class MemoryPressureMonitor: Sendable {
         if configuration.samplesAfterCollections {
             try core.installHook()
         }
-        if let interval = configuration.samplingInterval {
-            core.startThread(interval: interval)
-        }
+        core.startThread()
         self.core = core
     }
 
@@ -120,11 +126,20 @@ public final class MemoryPressureMonitor: Sendable {
             levelChanges: core.changes.load(ordering: .relaxed),
             collectionsRequested: core.collections.load(ordering: .relaxed),
             totalCollectionTime: .nanoseconds(core.collectionNanoseconds.load(ordering: .relaxed)),
-            totalSampleCost: .nanoseconds(core.costNanoseconds.load(ordering: .relaxed)))
+            totalSampleCost: .nanoseconds(core.costNanoseconds.load(ordering: .relaxed)),
+            notices: core.notices.load(ordering: .relaxed))
     }
 
-    /// The cgroup directory the monitor reads, if any.
-    public var cgroupDirectory: String? { core.reader.cgroupDirectory }
+    /// The first cgroup directory the monitor reads limits from (the
+    /// process's own group when it holds memory files), if any.
+    public var cgroupDirectory: String? { core.reader.levels.first?.directory }
+
+    /// The kernel notices armed, one line per file, for example
+    /// `/proc/pressure/memory: psi some and full 200 ms in 2000 ms` or
+    /// `/sys/fs/cgroup/memory/app/memory.pressure_level: low, medium,
+    /// critical (cgroup.event_control)`; empty when the kernel offers none
+    /// or ``Configuration/kernelNotices`` asks for none.
+    public var kernelNoticeSources: [String] { core.noticeDescriptions }
 
     /// Identifies an observer.
     public struct ObserverID: RawRepresentable, Hashable, Sendable {
@@ -148,13 +163,20 @@ public final class MemoryPressureMonitor: Sendable {
         public var totalCollectionTime: Duration
         /// Time spent reading sources, over all samples.
         public var totalSampleCost: Duration
+        /// Kernel notices received (see ``Configuration/kernelNotices``).
+        public var notices: Int
     }
 }
 
 /// The monitor's state, shared by the public handle, the sampling thread and
 /// the post-GC hook; the handle's deinit stops the other two.
 internal final class MonitorCore: Sendable {
-    enum Reason { case demand, timer, collection }
+    enum Reason {
+        /// `growth`: libgc grew its heap.
+        case demand, timer, collection, growth
+        /// The strongest of the notices the thread woke for.
+        case notice(MemoryPressureNotice)
+    }
 
     struct Registry {
         var nextID = 0
@@ -171,6 +193,15 @@ internal final class MonitorCore: Sendable {
     let collections = Atomic<Int>(0)
     let costNanoseconds = Atomic<Int64>(0)
     let collectionNanoseconds = Atomic<Int64>(0)
+    let notices = Atomic<Int>(0)
+    /// Where the cgroup levels and the preferred `memory.pressure` are.
+    private let cgroupSetup: CgroupSetup
+    /// The kernel notices the thread waits on; replaced in a forked child
+    /// (its descriptors share the parent's kernel registrations).
+    private let watcher = Lock<NoticeWatcher?>(nil)
+    /// When the level a notice holds ends (CLOCK_MONOTONIC nanoseconds, 0:
+    /// no hold), readable by the thread without the sampling lock.
+    private let holdEnd = Atomic<UInt64>(0)
     /// Held for a whole sample, observers included: samples and their
     /// changes are handled one at a time, in order.
     private let sampling = Lock(SamplingState())
@@ -186,6 +217,8 @@ internal final class MonitorCore: Sendable {
         /// when it starts full.
         var allowance: Duration?
         var allowanceUpdated = ContinuousClock.now
+        /// The level kernel notices hold the monitor at until `holdEnd`.
+        var heldLevel = MemoryPressureLevel.normal
     }
 
     /// The thread inside `sampling` (pthread_self), 0 for none: lets an
@@ -195,22 +228,20 @@ internal final class MonitorCore: Sendable {
     /// The AfterFork action that restarts the sampling thread (0: none).
     private let forkToken = Atomic<Int>(0)
     private let hook = Lock<PostGCHook?>(nil)
-    /// Wakes the sampling thread early (to stop).
-    private let wakeup = Semaphore()
 
     init(configuration: MemoryPressureMonitor.Configuration) {
         self.configuration = configuration
-        let directory: String? =
-            switch configuration.cgroup {
-            case .automatic: SystemMemoryReader.discoverCgroupDirectory()
-            case .directory(let path): path
-            case .none: nil
-            }
-        reader = SystemMemoryReader(readsResident: configuration.readsResidentSize, cgroupDirectory: directory)
+        cgroupSetup = configuration.cgroup.resolve()
+        reader = SystemMemoryReader(
+            readsResident: configuration.readsResidentSize, levels: cgroupSetup.levels,
+            readsResourceLimits: configuration.readsResourceLimits,
+            readsMachineMemory: configuration.readsMachineMemory)
         latest = Lock(
             MemoryPressureSample(
                 gcHeapBytes: 0, gcInUseBytes: 0, collections: 0, utilization: 0, time: .now, cost: .zero))
     }
+
+    var noticeDescriptions: [String] { watcher.withLock { $0?.descriptions ?? [] } }
 
     // MARK: Sampling
 
@@ -225,16 +256,19 @@ internal final class MonitorCore: Sendable {
             case .bytes(let bytes): bytes
             case .unwatched: nil
             }
+        let inUse = statistics.heapSize - statistics.freeBytes
+        let system = reader.read(gcFreeBytes: statistics.freeBytes, gcInUseBytes: inUse)
         var sample = MemoryPressureSample(
             gcHeapBytes: statistics.heapSize,
-            gcInUseBytes: statistics.heapSize - statistics.freeBytes,
+            gcInUseBytes: inUse,
             gcHeapLimit: heapLimit,
             foreignBytes: configuration.foreignBytes?(),
             foreignLimit: configuration.foreignLimit,
-            residentBytes: reader.residentBytes,
+            residentBytes: system.residentBytes,
             residentLimit: configuration.residentLimit,
-            cgroupCurrentBytes: reader.cgroupCurrentBytes,
-            cgroupLimitBytes: reader.cgroupLimitBytes,
+            cgroupLimit: system.cgroup,
+            resourceLimit: system.resource,
+            machineLimit: system.machine,
             collections: UInt64(statistics.collections),
             utilization: 0,
             time: start,
@@ -249,7 +283,7 @@ internal final class MonitorCore: Sendable {
     func sample(reason: Reason) -> MemoryPressureSample {
         let me = UInt(bitPattern: Int(bitPattern: pthread_self()))
         if samplingThread.load(ordering: .relaxed) == me { return latest.withLock { $0 } }
-        if reason == .collection {
+        if case .collection = reason {
             // Never block the finalizer thread: a sample in progress will do.
             return sampling.withLockIfAvailable { state in sampleLocked(&state, reason: reason, thread: me) }
                 ?? latest.withLock { $0 }
@@ -261,11 +295,19 @@ internal final class MonitorCore: Sendable {
         samplingThread.store(thread, ordering: .relaxed)
         defer { samplingThread.store(0, ordering: .relaxed) }
         let current = level.load(ordering: .relaxed)
+        let held = updateHold(&state, reason: reason)
         var sample = read()
+        if case .notice(let notice) = reason { sample.notice = notice }
         noteCollections(of: sample, in: &state)
         var next = configuration.nextLevel(after: current, utilization: sample.utilization)
-        if configuration.collectsOnWarning && reason != .collection
-            && (next > current || (current > .normal && next >= current)),
+        // After a collection the figure is fresh; on a kernel notice memory
+        // is short now, so the level rises without a collection first.
+        let collectsFirst: Bool =
+            switch reason {
+            case .collection, .notice: false
+            case .demand, .timer, .growth: configuration.collectsOnWarning
+            }
+        if collectsFirst && (next > current || (current > .normal && next >= current)),
             let charged = collectionIsDue(&state, sample: sample)
         {
             // The GC heap figure counts garbage until a collection: before
@@ -278,10 +320,13 @@ internal final class MonitorCore: Sendable {
             if charged { state.allowance = (state.allowance ?? .zero) - pause }
             collections.add(1, ordering: .relaxed)
             collectionNanoseconds.add(nanoseconds(pause), ordering: .relaxed)
+            let notice = sample.notice
             sample = read()
+            sample.notice = notice
             noteCollections(of: sample, in: &state)
             next = configuration.nextLevel(after: current, utilization: sample.utilization)
         }
+        next = max(next, held)
         latest.withLock { $0 = sample }
         if next != current {
             level.store(next, ordering: .relaxed)
@@ -292,6 +337,27 @@ internal final class MonitorCore: Sendable {
             }
         }
         return sample
+    }
+
+    /// Starts or extends the hold of a notice, ends an expired one; returns
+    /// the level held now (normal: none).
+    private func updateHold(_ state: inout SamplingState, reason: Reason) -> MemoryPressureLevel {
+        let now = monotonicNanoseconds()
+        var end = holdEnd.load(ordering: .relaxed)
+        if end != 0 && now >= end {
+            end = 0
+            state.heldLevel = .normal
+        }
+        if case .notice(let notice) = reason, notice.level > .normal {
+            var hold = configuration.kernelNotices.hold
+            if case .stall = notice.kind, let window = watcher.withLock({ $0?.stallWindow }) {
+                hold = max(hold, window)
+            }
+            end = max(end, now + UInt64(nanoseconds(hold)))
+            state.heldLevel = max(state.heldLevel, notice.level)
+        }
+        holdEnd.store(end, ordering: .relaxed)
+        return end == 0 ? .normal : state.heldLevel
     }
 
     private func noteCollections(of sample: MemoryPressureSample, in state: inout SamplingState) {
@@ -345,24 +411,70 @@ internal final class MonitorCore: Sendable {
         hook.withLock { $0 = newHook }
     }
 
-    func startThread(interval: Duration) {
+    /// Starts the thread that samples every interval and waits for kernel
+    /// notices, if there is either.
+    func startThread() {
+        guard let watcher = armedWatcher() else { return }
         // The thread holds the core until its loop ends.
-        startDetachedThread("memory-pressure sampling") { [self] in runSamplingLoop(interval: interval) }
-        // It does not survive a fork; a child starts its own while the
-        // monitor is running.
+        startDetachedThread("memory-pressure sampling") { [self] in runLoop(watcher) }
+        // It does not survive a fork; a child starts its own, with notices
+        // of its own, while the monitor is running.
         let token = AfterFork.add { [weak self] in
             guard let self, !self.stopped.load(ordering: .relaxed) else { return }
-            startDetachedThread("memory-pressure sampling") { [self] in self.runSamplingLoop(interval: interval) }
+            self.watcher.withLock { $0?.closeAll() }
+            guard let watcher = self.armedWatcher() else { return }
+            startDetachedThread("memory-pressure sampling") { [self] in self.runLoop(watcher) }
         }
         forkToken.store(token, ordering: .relaxed)
     }
 
-    private func runSamplingLoop(interval: Duration) {
-        let intervalNanoseconds = Int(nanoseconds(interval))
+    /// Arms the kernel notices; nil when the thread has nothing to do (no
+    /// sampling interval and no notice armed).
+    private func armedWatcher() -> NoticeWatcher? {
+        let notices = configuration.kernelNotices
+        let wanted = notices.stallThreshold != nil || notices.cgroupEvents
+        guard configuration.samplingInterval != nil || wanted else { return nil }
+        let armed = NoticeWatcher(
+            notices: wanted ? notices : .none, levels: cgroupSetup.levels,
+            pressureDirectory: cgroupSetup.pressureDirectory)
+        guard configuration.samplingInterval != nil || armed.listens else { return nil }
+        armed.wakeOnHeapGrowth()
+        watcher.withLock { $0 = armed }
+        return armed
+    }
+
+    /// Samples every interval, when libgc grows its heap, at each kernel
+    /// notice, and when a notice's hold ends (so the level can fall); waits
+    /// in `poll` in between, which libgc's signals interrupt.
+    private func runLoop(_ watcher: NoticeWatcher) {
+        let interval = configuration.samplingInterval.map { UInt64(nanoseconds($0)) }
+        var nextTimer = interval.map { monotonicNanoseconds() + $0 }
         while !stopped.load(ordering: .relaxed) {
-            wakeup.wait(nanoseconds: intervalNanoseconds)
+            let now = monotonicNanoseconds()
+            let hold = holdEnd.load(ordering: .relaxed)
+            let deadline = [nextTimer, hold == 0 ? nil : hold].compactMap { $0 }.min()
+            // Rounded up, so the thread wakes at or after the deadline.
+            let timeout = deadline.map { Int32(clamping: ($0 > now ? $0 - now + 999_999 : 0) / 1_000_000) } ?? -1
+            let (notices, woken) = watcher.wait(milliseconds: timeout)
             if stopped.load(ordering: .relaxed) { break }
-            _ = sample(reason: .timer)
+            // Woken and not stopped: the heap grew.
+            if woken { _ = sample(reason: .growth) }
+            if let strongest = notices.max(by: { $0.level < $1.level }) {
+                self.notices.add(notices.count, ordering: .relaxed)
+                // A notice that holds no level (v1 `low`, frequent in a
+                // group full of page cache) samples at most every 10 ms.
+                let last = latest.withLock { $0.time }
+                if strongest.level > .normal || ContinuousClock.now - last >= .milliseconds(10) {
+                    _ = sample(reason: .notice(strongest))
+                }
+            }
+            let after = monotonicNanoseconds()
+            if let next = nextTimer, after >= next, let interval {
+                _ = sample(reason: .timer)
+                nextTimer = after + interval
+            } else if case let end = holdEnd.load(ordering: .relaxed), end != 0, after >= end {
+                _ = sample(reason: .timer)
+            }
         }
     }
 
@@ -373,7 +485,7 @@ internal final class MonitorCore: Sendable {
             hook?.cancel()
             hook = nil
         }
-        wakeup.signal()
+        watcher.withLock { $0 }?.wake()
     }
 }
 

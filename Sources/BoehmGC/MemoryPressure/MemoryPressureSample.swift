@@ -20,10 +20,14 @@ public struct MemoryPressureSample: Sendable, Equatable {
     public var residentBytes: Int?
     /// The resident budget in bytes.
     public var residentLimit: Int?
-    /// The cgroup's `memory.current`, in bytes.
-    public var cgroupCurrentBytes: Int?
-    /// The cgroup's `memory.max`, in bytes; nil when it is `max` (no limit) or absent.
-    public var cgroupLimitBytes: Int?
+    /// The tightest cgroup limit (v2 or v1) on the path up from the
+    /// process's own group, with its group's usage; nil when no group has a
+    /// limit or cgroups are not read.
+    public var cgroupLimit: MemoryLimit?
+    /// The tighter of `RLIMIT_AS` and `RLIMIT_DATA`, when either is set.
+    public var resourceLimit: MemoryLimit?
+    /// The machine's memory, when no cgroup or resource limit is below it.
+    public var machineLimit: MemoryLimit?
     /// Collections completed when the sample was taken.
     public var collections: UInt64
     /// The largest used-to-limit ratio over the budgets that have a limit
@@ -31,10 +35,28 @@ public struct MemoryPressureSample: Sendable, Equatable {
     public var utilization: Double
     /// The budget with that ratio, or nil when no budget has a limit.
     public var dominantBudget: MemoryBudget?
+    /// The kernel notice this sample was taken for, or nil for a sample
+    /// taken on time, after a collection or on demand.
+    public var notice: MemoryPressureNotice?
     /// When the sample was taken.
     public var time: ContinuousClock.Instant
     /// How long taking the sample took (reading every source).
     public var cost: Duration
+
+    /// The tightest of the limits the system sets (``cgroupLimit``,
+    /// ``resourceLimit``, ``machineLimit``): which one dominates, and where
+    /// it was read (``MemoryLimit/source``).
+    public var systemLimit: MemoryLimit? {
+        [cgroupLimit, resourceLimit, machineLimit].compactMap { $0 }.max { $0.utilization < $1.utilization }
+    }
+
+    /// The usage of the group with the tightest cgroup limit (its
+    /// `memory.current` or `memory.usage_in_bytes`), in bytes.
+    public var cgroupCurrentBytes: Int? { cgroupLimit?.usageBytes }
+
+    /// The tightest cgroup limit, in bytes; nil when no group on the path
+    /// has one (`max`, v1's "unlimited") or cgroups are not read.
+    public var cgroupLimitBytes: Int? { cgroupLimit?.limitBytes }
 
     /// The used-to-limit ratio of one budget.
     ///
@@ -50,7 +72,9 @@ public struct MemoryPressureSample: Sendable, Equatable {
         case .gcHeap: return ratio(gcInUseBytes, gcHeapLimit)
         case .foreign: return ratio(foreignBytes, foreignLimit)
         case .resident: return ratio(residentBytes, residentLimit)
-        case .cgroup: return ratio(cgroupCurrentBytes, cgroupLimitBytes)
+        case .cgroup: return cgroupLimit?.utilization
+        case .resourceLimit: return resourceLimit?.utilization
+        case .machine: return machineLimit?.utilization
         }
     }
 

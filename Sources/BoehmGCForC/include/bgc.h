@@ -20,6 +20,17 @@
  * bgc_pthread_create). Registration unblocks libgc's two signals (SIGPWR and
  * SIGXCPU) on the thread, whatever mask it inherited: a thread started from
  * a Dispatch worker, or one that blocked every signal, can be stopped.
+ * Afterwards the thread must not block them again while it calls into the
+ * library or libgc: a collection on another thread waits for every
+ * registered thread to answer SIGPWR, and libgc aborts after 15 s
+ * ("Signals delivery fails constantly"). (bgc_pthread_create unblocks them
+ * while it waits, so the common idiom of blocking every signal around
+ * thread creation is safe with it.)
+ *
+ * The library is Swift underneath: a program that uses only this header
+ * still links the Swift runtime (libswiftCore and its kin), and a crash
+ * prints the Swift runtime's backtrace (SWIFT_BACKTRACE=enable=no turns it
+ * off).
  *
  * Locks. No function here may be called with libgc's allocation lock held
  * (inside GC_call_with_alloc_lock). Any may be called from a finalizer or a
@@ -83,6 +94,8 @@ enum {
     BGC_EOVERFLOW = -EOVERFLOW,
     /* libgc refused to register the calling thread. */
     BGC_EAGAIN = -EAGAIN,
+    /* Not allowed from a finalizer or a post-GC hook. */
+    BGC_EPERM = -EPERM,
 };
 
 /* A sentence naming `status` (a BGC_ code, or 0). Static storage; never
@@ -100,13 +113,16 @@ enum {
 };
 
 /* The settings libgc reads once, when the library starts: the fields of
-   the Swift API's GC.Configuration. A zero field keeps the default. */
+   the Swift API's GC.Configuration. A zero field keeps the default. Start
+   from BGC_CONFIGURATION_DEFAULT and set fields by name: fields are added
+   at the end. */
 typedef struct bgc_configuration {
     /* Bytes to grow the heap to at start (at most maximum_heap_size and
        2^47); 0 for libgc's initial size. */
     size_t initial_heap_size;
-    /* The heap limit in bytes, at most 2^47; 0 for none. Allocation past
-       it returns NULL with errno ENOMEM. */
+    /* The heap limit in bytes, 65,536 (libgc cannot start with less) to
+       2^47; 0 for none. Allocation past it returns NULL with errno
+       ENOMEM. */
     size_t maximum_heap_size;
     /* libgc's free-space divisor (larger: smaller heap, more collections);
        0 for libgc's default, 3. */
@@ -125,16 +141,22 @@ typedef struct bgc_configuration {
        none empty, at most 16. The strings are copied. */
     const char *const *unscanned_modules;
     size_t unscanned_module_count;
+    /* The heap limit as a share, in (0, 1], of the tightest memory limit
+       the process runs under (its cgroup's, else the machine's memory), as
+       .NET's GCHeapHardLimitPercent; with maximum_heap_size also set, the
+       smaller limit wins. 0 for none. */
+    double maximum_heap_share;
 } bgc_configuration;
 
 /* Every field at its default. */
-#define BGC_CONFIGURATION_DEFAULT {0, 0, 0, BGC_FINALIZERS_ON_THREAD, 0, NULL, 0}
+#define BGC_CONFIGURATION_DEFAULT {0, 0, 0, BGC_FINALIZERS_ON_THREAD, 0, NULL, 0, 0.0}
 
 /* Sets the start-up settings, replacing any given before (by this call or
    by Swift's GC.configure). Only before the library starts.
    Any thread; does not start the library or register the thread.
    Returns BGC_SUCCESS; BGC_EALREADY once the library has started;
-   BGC_EINVAL for a field out of range (nothing changes then).
+   BGC_EINVAL for a field out of range, or `configuration` NULL (nothing
+   changes then).
    The corresponding Swift function is GC.configure. */
 int bgc_configure(const bgc_configuration *configuration);
 
@@ -165,7 +187,8 @@ int bgc_register_thread(void);
 /* Unregisters the calling thread now; its next call into the library
    registers it again. The thread must hold no GC pointer that nothing else
    reaches: its stack is no longer scanned. Does nothing on a thread that is
-   not registered. Not from a finalizer or hook. Returns BGC_SUCCESS.
+   not registered. Returns BGC_SUCCESS, or BGC_EPERM from a finalizer or a
+   post-GC hook (which run with the finalized object on their stack).
    The corresponding gc.h function is GC_unregister_my_thread. */
 int bgc_unregister_thread(void);
 
@@ -178,15 +201,16 @@ int bgc_thread_is_registered(void);
    unregistered after it, so fn's result (and `data`) is not kept alive by
    this thread's stack afterwards. Nests.
    Returns NULL with errno EAGAIN, without calling fn, if libgc refused to
-   register the thread.
+   register the thread; NULL with errno EINVAL if fn is NULL.
    The Guile function of this shape is scm_with_guile. */
 void *bgc_with_gc(void *(*fn)(void *data), void *data);
 
 /* pthread_create, for a thread that is registered before fn runs: `arg`
    stays alive (the caller's stack holds it until the new thread's does),
    and the new thread can be stopped whatever signal mask it inherited. The
-   caller waits until the new thread has registered. The thread is
-   unregistered when it exits (join it or detach it as usual).
+   caller waits until the new thread has registered, with libgc's two
+   signals unblocked while it waits (its mask is restored after). The
+   thread is unregistered when it exits (join it or detach it as usual).
    Returns 0 or an error number, as pthread_create: EINVAL if fn is NULL;
    EAGAIN if the calling thread could not be registered (no thread is
    made), or if libgc refused to register the new one (the thread was made
@@ -201,7 +225,8 @@ int bgc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
    collector frees it once nothing it scans refers to it (a registered
    thread's stack, a root, a scanned GC object). 16-byte aligned.
    NULL with errno ENOMEM when the heap limit is reached even after a
-   collection, or the system refuses memory.
+   collection (at the limit a refused allocation collects once, at most
+   about 5% of the time, and tries again), or the system refuses memory.
    The corresponding gc.h macro is GC_MALLOC; Guile's is scm_gc_malloc. */
 void *bgc_malloc(size_t size);
 
@@ -220,9 +245,10 @@ void *bgc_malloc_uncollectable(size_t size);
 
 /* Resizes an object of this family (any kind), keeping its kind and the
    first min(old, new) bytes; scanned memory added is zeroed. The object
-   may move: the old address is then freed at once, so no other reference
-   to it may remain. `object` NULL allocates as bgc_malloc; `size` 0 frees
-   `object` and returns NULL.
+   may move: the old address is then freed at once, as by bgc_free, so no
+   other reference to it may remain. `object` NULL allocates as bgc_malloc
+   (the smallest object for `size` 0); otherwise `size` 0 frees `object`
+   and returns NULL.
    NULL with errno ENOMEM if the memory cannot be had (`object` is left as
    it was); NULL with errno EINVAL if `object` is not the start of a GC
    object (nothing changes).
@@ -231,19 +257,25 @@ void *bgc_realloc(void *object, size_t size);
 
 /* Frees an object of this family now, rather than at a collection: for
    objects whose last use is known (a buffer replaced, GMP limbs), which
-   makes collections rarer. Nothing may refer to it afterwards. NULL does
-   nothing. Returns BGC_SUCCESS, or BGC_EINVAL if `object` is not the start
-   of a GC object (nothing is freed).
+   makes collections rarer. Nothing may refer to it afterwards, weakly
+   included: its finalizer (remove it first) would run later on whatever
+   object then lives at that address, and a weak reference to it would
+   read that object. As with free(3), freeing an object twice or using it
+   afterwards corrupts the heap: the check below catches addresses that are
+   not object starts, not objects already freed. NULL does nothing.
+   Returns BGC_SUCCESS, or BGC_EINVAL if `object` is not the start of a GC
+   object (nothing is freed).
    The corresponding gc.h macro is GC_FREE; Guile's is scm_gc_free. */
 int bgc_free(void *object);
 
-/* Runs a full collection now, on the calling thread. Finalizers and hooks
-   it makes ready run later, never inside this call.
+/* Runs a full collection now, on the calling thread (registering it first;
+   a thread libgc refused does nothing). Finalizers and hooks it makes
+   ready run later, never inside this call.
    The corresponding gc.h function is GC_gcollect. */
 void bgc_collect(void);
 
 /* Collections completed since libgc started, full and partial: the
-   number post-GC hooks receive. */
+   number post-GC hooks receive. Any thread. */
 uint64_t bgc_collection_count(void);
 
 /* Changes the heap limit while the program runs: `bytes` (at most 2^47),
@@ -267,14 +299,18 @@ typedef struct bgc_root bgc_root;
    The Swift type of this concept is GCHandle. */
 bgc_root *bgc_root_create(void *object);
 
-/* The object the root holds. Safe to use while the root holds it. */
+/* The object the root holds; safe to use while the root holds it. NULL for
+   a root that holds none, or `root` NULL. Any thread. */
 void *bgc_root_get(const bgc_root *root);
 
-/* Makes the root hold `object` (NULL allowed) instead. Not atomic with
-   respect to other threads reading the same root. */
+/* Makes the root hold `object` (NULL allowed) instead; nothing for `root`
+   NULL. Not atomic with respect to other threads using the same root:
+   guard a root shared between threads yourself. */
 void bgc_root_set(bgc_root *root, void *object);
 
-/* Gives the root back; its object is no longer held by it. */
+/* Gives the root back, on any thread; its object is no longer held by it.
+   NULL does nothing; a root destroyed twice corrupts the roots' free
+   list. */
 void bgc_root_destroy(bgc_root *root);
 
 /* Adds the memory in [start, end) to the roots: every word in it that
@@ -282,6 +318,7 @@ void bgc_root_destroy(bgc_root *root);
    malloc'd block of GC pointers. At most 1,024 ranges at a time through
    this function (libgc keeps 2,048 root ranges, shared with the data of
    every loaded module, and aborts past them).
+   An empty range (start == end) is accepted and holds nothing.
    Returns BGC_SUCCESS; BGC_EINVAL if start > end; BGC_ENOMEM when 1,024
    ranges are registered already.
    The corresponding gc.h function is GC_add_roots. */
@@ -319,12 +356,12 @@ typedef struct bgc_weak_ref bgc_weak_ref;
    GC_general_register_disappearing_link and GC_register_long_link. */
 bgc_weak_ref *bgc_weak_ref_create(void *object, int strength);
 
-/* The object, or NULL once the collector cleared the reference. Read under
-   the collector's lock: a non-NULL result is safe while the calling
-   (registered) thread holds it. */
+/* The object, or NULL once the collector cleared the reference (or `ref`
+   NULL). Read under the collector's lock: a non-NULL result is safe while
+   the calling thread, which this registers, holds it. */
 void *bgc_weak_ref_get(const bgc_weak_ref *ref);
 
-/* Unregisters the link and frees the reference. */
+/* Unregisters the link and frees the reference; NULL does nothing. */
 void bgc_weak_ref_destroy(bgc_weak_ref *ref);
 
 /* MARK: Finalizers and post-GC hooks */
@@ -341,7 +378,8 @@ typedef void (*bgc_finalizer)(void *object, void *data);
    kept alive until then (it must not lead back to `object`, or the object
    is never unreachable). Each finalizer is one entry in libgc's finalizer
    table, which forces a full collection before it grows past 4,096
-   entries.
+   entries. An uncollectable object's finalizer never runs (the object is
+   never unreachable); bgc_free does not run or remove it.
    Returns BGC_SUCCESS; BGC_EEXIST if the object has a finalizer (it stays);
    BGC_EINVAL if `object` is not the start of a GC object or fn is NULL;
    BGC_ENOMEM if the record cannot be allocated.
@@ -358,8 +396,9 @@ int bgc_remove_finalizer(void *object);
    ready (C's and Swift's), and waits for a batch running on the finalizer
    thread. After bgc_collect(); bgc_run_finalizers(); every object found
    unreachable by that collection has been finalized and every hook has run
-   for it. Not from a post-GC hook; not while holding a lock a finalizer or
-   hook may take. Returns how many finalizers ran.
+   for it. Not while holding a lock a finalizer or hook may take. From a
+   finalizer or hook it only runs what is ready, without waiting for the
+   batch it is part of. Returns how many finalizers ran.
    The corresponding gc.h function is GC_invoke_finalizers. */
 size_t bgc_run_finalizers(void);
 
@@ -372,12 +411,14 @@ typedef struct bgc_post_gc_hook bgc_post_gc_hook;
 /* Adds a hook calling `fn(collection, data)` after every collection that
    ends from now on, until bgc_post_gc_hook_remove. `data` is not kept
    alive by the hook. NULL with errno EINVAL if fn is NULL, ENOMEM if the
-   hook cannot be made.
+   hook cannot be made. Any thread.
    The Swift type of this concept is PostGCHook; Guile's after-gc C hook
    is scm_after_gc_c_hook. */
 bgc_post_gc_hook *bgc_post_gc_hook_add(void (*fn)(uint64_t collection, void *data), void *data);
 
-/* Stops the hook (a run in progress finishes) and frees it. */
+/* Stops the hook and frees it; NULL does nothing. It waits for a run in
+   progress, so `data` may be freed once it returns; from a finalizer or a
+   hook (which may be that run) it does not wait. */
 void bgc_post_gc_hook_remove(bgc_post_gc_hook *hook);
 
 /* MARK: Foreign memory */
@@ -443,6 +484,7 @@ void *bgc_counted_calloc(size_t count, size_t size);
 void *bgc_counted_realloc(void *block, size_t size);
 /* NULL does nothing. */
 void bgc_counted_free(void *block);
+/* NULL with errno EINVAL for `string` NULL. */
 char *bgc_counted_strdup(const char *string);
 
 /* zlib's alloc_func and free_func (z_stream's zalloc and zfree; `opaque`

@@ -51,6 +51,11 @@ enum {
 /// Returns the number of lists found corrupt (0 expected).
 int cinterop_lists(int how, int threads, int lists, cinterop_report *report);
 
+/// Makes `rounds` threads with bgc_pthread_create from a registered thread
+/// that blocks every signal around each call, while another collects.
+/// Returns the threads that could not be made.
+int cinterop_blocked_create(int rounds, cinterop_report *report);
+
 /// Starts the library from C before anything else: through bgc_init, or,
 /// with `raw`, through gc.h alone (GC_INIT and a GC_MALLOC), as C code that
 /// knows nothing of the library would.
@@ -61,7 +66,9 @@ void cinterop_raw_collect(void);
 uint64_t cinterop_raw_collection_number(void);
 
 /// Starts two threads that keep the C API busy for ever (allocation,
-/// finalizers, weak references, roots, collections).
+/// finalizers, weak references, roots, collections), and one that makes
+/// thread after thread, each blocking every signal before its first bgc_
+/// call.
 void cinterop_start_busy_threads(void);
 
 /// What each forked child does (also run once in the parent first);
