@@ -78,14 +78,15 @@ struct PortChurn: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "full: every collection marks the whole heap (the library's default); generational: libgc's "
-                + "generational mode, partial collections with a full one every 19 (every Swift run, closed included).")
+                + "generational mode, partial collections with a full one after every 4 (--full-every; every Swift run, closed included)."
+        )
     )
     var collections: CollectionsChoice = .full
 
     @Option(
         name: .customLong("full-every"),
         help: ArgumentHelp(
-            "With --collections generational: partial collections between full ones (the library's default: 19).",
+            "With --collections generational: partial collections between full ones (the library's default: 4).",
             valueName: "n"))
     var fullEvery: Int?
 
