@@ -136,8 +136,10 @@ public enum Ports {
     /// Flushes every output file port that is still open (Guile's
     /// `flush-all-ports`).
     ///
-    /// Visits every open output port registered in the open-ports table; a
-    /// string port has nothing to flush. It does not end their output: a
+    /// Visits every open output port registered in the open-ports table
+    /// that holds something to release (every file port; a string port
+    /// once it holds a converter, a malloc'd buffer or held bytes); a string
+    /// port has nothing to flush. It does not end their output: a
     /// stateful encoder stays in its state, so later writes go on where
     /// they were. Errors are counted in ``Statistics/flushFailures``, not
     /// thrown. Each port is flushed under its own lock, one at a time, so
@@ -148,7 +150,7 @@ public enum Ports {
     /// ``configuration``.
     ///
     /// - Returns: How many open output ports were visited, string ports
-    ///   included.
+    ///   that hold something to release included.
     ///
     /// The corresponding C function is `write`.
     @discardableResult
