@@ -124,6 +124,37 @@ private func openAndDrop(
         report.show()
     }
 
+    /// One account per resource: setByteCount moves what the resource
+    /// reports, up and down, and close gives back what it reports then.
+    @Test func setByteCountMovesTheResourcesOneAccount() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            try! ForeignMemory.configure(.init(policy: .never))
+            let registry = try! ForeignResourceRegistry()
+            let resource = try! ForeignResource<Int>(
+                byteCount: 1_000, release: .registry(registry), open: { 1 }, close: { _ in })
+            try! resource.setByteCount(5_000)
+            let grown = (resource.byteCount, ForeignMemory.statistics.liveBytes)
+            try! resource.setByteCount(200)
+            let shrunk = (resource.byteCount, ForeignMemory.statistics.liveBytes)
+            report.check(grown == (5_000, 5_000), "grown to 5,000: resource and live bytes \(grown)")
+            report.check(shrunk == (200, 200), "shrunk to 200: resource and live bytes \(shrunk)")
+            var refused = false
+            do { try resource.setByteCount(-1) } catch {
+                refused = error as? ForeignMemory.AccountingError == .negativeCount
+            }
+            report.check(refused && resource.byteCount == 200, "a negative count is refused and changes nothing")
+            resource.close()
+            let closed = ForeignMemory.statistics
+            report.check(closed.liveBytes == 0 && closed.liveObjects == 0, "closed: \(closed)")
+            var afterClose = false
+            do { try resource.setByteCount(10) } catch { afterClose = error as? ForeignResourceError == .closed }
+            report.check(afterClose && ForeignMemory.statistics.liveBytes == 0, "after close it throws .closed")
+            report.exit()
+        }
+        report.show()
+    }
+
     /// The seed's design (a libgc disappearing link per resource, vacuumed
     /// from a resurrecting finalizer) keeps the registry's guarantees: a
     /// dropped resource is closed once its key is found unreachable, a kept
