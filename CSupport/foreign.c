@@ -95,6 +95,38 @@ uint64_t cgc_malloc_measure_counter(void) {
     }
 }
 
+// The resource records whose lock this thread holds, innermost last. Locks
+// nest a few deep at most (a port's write that vacuums other ports, a
+// ForeignResource used inside another's withHandle); past the list's room a
+// lock is counted but not noted, and its reentry is not caught.
+#define HELD_RECORDS 8
+static _Thread_local const void *held_records[HELD_RECORDS];
+static _Thread_local int held_count;
+
+void cgc_record_lock_held(const void *record) {
+    if (held_count < HELD_RECORDS) held_records[held_count] = record;
+    held_count++;
+}
+
+void cgc_record_lock_released(const void *record) {
+    int noted = held_count < HELD_RECORDS ? held_count : HELD_RECORDS;
+    for (int i = noted - 1; i >= 0; i--) {
+        if (held_records[i] == record) {
+            for (int j = i; j + 1 < noted; j++) held_records[j] = held_records[j + 1];
+            break;
+        }
+    }
+    if (held_count > 0) held_count--;
+}
+
+int cgc_record_lock_is_held(const void *record) {
+    int noted = held_count < HELD_RECORDS ? held_count : HELD_RECORDS;
+    for (int i = 0; i < noted; i++) {
+        if (held_records[i] == record) return 1;
+    }
+    return 0;
+}
+
 void cgc_futex_wait(uint32_t *word, uint32_t expected) {
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }

@@ -291,6 +291,18 @@ void cgc_futex_wait(uint32_t *word, uint32_t expected);
 /// Wakes one thread waiting on `word` (futex FUTEX_WAKE, process-private).
 void cgc_futex_wake_one(uint32_t *word);
 
+/// Notes that the calling thread now holds the lock of the resource record
+/// at `record` (a thread-local list of the few it holds at once), so that a
+/// second lock by the same thread is told apart from a wait; Swift has no
+/// cheap thread-local storage of its own.
+void cgc_record_lock_held(const void *record);
+
+/// Notes that the calling thread released the lock of `record`.
+void cgc_record_lock_released(const void *record);
+
+/// Whether the calling thread holds the lock of `record` (1) or not (0).
+int cgc_record_lock_is_held(const void *record);
+
 // MARK: Weak slots (weak hash tables)
 //
 // A weak table's storage is one scanned GC array of cgc_slot. A weak field

@@ -114,7 +114,10 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     /// Calls `body` with the handle.
     ///
     /// Calls are serialised: the resource's lock is held while `body` runs,
-    /// so `body` must not close or use this resource again.
+    /// so `body` must not close or use this resource again (``close()``,
+    /// `withHandle`, ``setByteCount(_:)``, ``isClosed``, ``byteCount``):
+    /// such a call ends the process with a message that names this rule, in
+    /// release builds too (it would otherwise wait for itself for ever).
     ///
     /// - Parameter body: A closure that uses the handle; the handle must not
     ///   escape it.

@@ -124,6 +124,22 @@ private func openAndDrop(
         report.show()
     }
 
+    /// A resource used inside its own withHandle body (here closed there)
+    /// would wait for its own lock for ever: the record's lock knows which
+    /// thread holds it, and ends the process with the rule instead (an
+    /// alarm ends a child that waits).
+    @Test func aResourceUsedInsideItsOwnWithHandleEndsWithTheRule() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            alarm(30)
+            let resource = try! ForeignResource<Int>(byteCount: 0, release: .finalizer, open: { 42 }, close: { _ in })
+            _ = try! resource.withHandle { _ in resource.close() }
+        }
+        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(
+            text.contains("ForeignResource: the resource was used inside its own withHandle body"),
+            "the child ended with \(result.map { "\($0.exitStatus)" } ?? "no result"): \(text.suffix(400))")
+    }
+
     /// One account per resource: setByteCount moves what the resource
     /// reports, up and down, and close gives back what it reports then.
     @Test func setByteCountMovesTheResourcesOneAccount() async {

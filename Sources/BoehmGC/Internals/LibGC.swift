@@ -259,6 +259,9 @@ func shim_mallocTreatAsUnreadable() { cgc_malloc_treat_as_unreadable() }
 func shim_futexWait(_ word: UnsafeMutableRawPointer, _ expected: UInt32) {
     cgc_futex_wait(word.assumingMemoryBound(to: UInt32.self), expected)
 }
+func shim_recordLockHeld(_ record: UnsafeMutableRawPointer) { cgc_record_lock_held(record) }
+func shim_recordLockReleased(_ record: UnsafeMutableRawPointer) { cgc_record_lock_released(record) }
+func shim_recordLockIsHeld(_ record: UnsafeMutableRawPointer) -> Bool { cgc_record_lock_is_held(record) != 0 }
 func shim_futexWakeOne(_ word: UnsafeMutableRawPointer) {
     cgc_futex_wake_one(word.assumingMemoryBound(to: UInt32.self))
 }

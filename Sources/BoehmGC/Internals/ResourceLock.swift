@@ -17,6 +17,12 @@ import Synchronization
 /// thread waits in the kernel (futex), as a pthread mutex does: the mutex
 /// of Drepper's "Futexes Are Tricky" (its third), with the generation
 /// changed in the same compare-and-swap as the state.
+///
+/// A thread that takes a lock it already holds (a resource used inside its
+/// own `withHandle` body) would wait for itself for ever: each thread notes
+/// the locks it holds (the C shim's thread-local list), and such a second
+/// lock ends the process with a message that names the rule, in release
+/// builds too.
 internal enum ResourceLock {
     typealias Word = Atomic<UInt64>
 
@@ -40,13 +46,26 @@ internal enum ResourceLock {
         if word.pointee.compareExchange(
             expected: generation, desired: generation | held, ordering: .acquiring
         ).exchanged {
+            shim_recordLockHeld(UnsafeMutableRawPointer(word))
             return true
         }
-        return lockSlow(word, generation: generation)
+        guard lockSlow(word, generation: generation) else { return false }
+        shim_recordLockHeld(UnsafeMutableRawPointer(word))
+        return true
+    }
+
+    /// What a thread that takes a lock it holds is told.
+    private static var reentryRule: StaticString {
+        """
+        ForeignResource: the resource was used inside its own withHandle body (close(), withHandle, \
+        setByteCount, isClosed or byteCount); the body runs under the resource's lock, so the call would wait \
+        for itself for ever. Use the resource after withHandle returns.
+        """
     }
 
     @inline(never)
     private static func lockSlow(_ word: UnsafeMutablePointer<Word>, generation: UInt64) -> Bool {
+        if shim_recordLockIsHeld(UnsafeMutableRawPointer(word)) { fatalError("\(reentryRule)") }
         // Once this thread has waited, it takes the lock as contended: other
         // threads may still be waiting, and the unlock must wake one.
         var taking = held
@@ -83,6 +102,7 @@ internal enum ResourceLock {
     /// Releases the lock, waking a waiting thread if there may be one.
     @inline(__always)
     static func unlock(_ word: UnsafeMutablePointer<Word>) {
+        shim_recordLockReleased(UnsafeMutableRawPointer(word))
         let (before, _) = word.pointee.bitwiseAnd(~stateMask, ordering: .releasing)
         if before & stateMask == contended { shim_futexWakeOne(UnsafeMutableRawPointer(word)) }
     }
