@@ -77,6 +77,11 @@ internal final class DisappearingLinkSlots: @unchecked Sendable {
 
     deinit {
         state.withLock { state in
+            // libgc must not write into a cell once it is freed: any link
+            // still registered (a removeAll that found no memory) goes first.
+            for slot in 0..<state.capacity where state.cell(slot).pointee != nil {
+                libgc_unregisterLink(state.cell(slot), long: false)
+            }
             for chunk in state.chunks {
                 free(chunk.cells)
                 free(chunk.keys)
