@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the package needs from Debian when it is missing: libgc-dev
 # (bdwgc 8.2.x) and pkg-config, to build; zlib1g-dev and libgmp-dev, which
-# the C interop tests give the library's allocator hooks. With `soak`, also what the soak
+# the C interop tests give the library's allocator hooks; libjemalloc2, which
+# the tests (and the soak's --malloc jemalloc) preload. With `soak`, also what the soak
 # compares against and draws with: guile-3.0 (the Guile peer) and gnuplot-nox
 # (the plot). As root; otherwise it says what to install (a missing soak
 # tool is no error: the soak runs without it and says so).
@@ -14,6 +15,9 @@ if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists bdw-gc; then
 fi
 if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists zlib gmp; then
     packages+=(zlib1g-dev libgmp-dev)
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libjemalloc\.so\.2 '; then
+    packages+=(libjemalloc2)
 fi
 soak_packages=()
 if [ "${1:-}" = soak ]; then

@@ -23,6 +23,16 @@ enum ConverterChoice: String, ExpressibleByArgument, Sendable {
     case perPort = "per-port"
 }
 
+/// The malloc the Swift runs use: glibc's own, or jemalloc preloaded (as
+/// Swift servers often run).
+enum MallocChoice: String, ExpressibleByArgument, Sendable {
+    case glibc
+    case jemalloc
+
+    /// Debian's libjemalloc2.
+    static let jemallocLibrary = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+}
+
 @main
 struct PortChurn: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,7 +45,7 @@ struct PortChurn: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "lazy,eager,accounted,both,gc-every,closed (the default), and closed-raw (closed, foreign-memory "
+            "lazy,eager,accounted,both,seed,gc-every,closed (the default), and closed-raw (closed, foreign-memory "
                 + "trigger off); `none` runs only the Guile peer.", valueName: "list"),
         transform: churnConfigs)
     var configs = ChurnConfig.defaults
@@ -68,9 +78,30 @@ struct PortChurn: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "full: every collection marks the whole heap (the library's default); generational: libgc's "
-                + "generational mode, partial collections with a full one every 19 (every Swift run, closed included).")
+                + "generational mode, partial collections with a full one after every 4 (--full-every; every Swift run, closed included)."
+        )
     )
     var collections: CollectionsChoice = .full
+
+    @Option(
+        name: .customLong("full-every"),
+        help: ArgumentHelp(
+            "With --collections generational: partial collections between full ones (the library's default: 4).",
+            valueName: "n"))
+    var fullEvery: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "glibc: the Swift runs use glibc's malloc; jemalloc: Debian's libjemalloc2, preloaded (LD_PRELOAD) "
+                + "in every Swift run, closed included."))
+    var malloc: MallocChoice = .glibc
+
+    @Flag(
+        help: ArgumentHelp(
+            "The long soak: `both` with the library's defaults at 64 MB of live heap for an hour, sampled every "
+                + "second, no peer (--duration, --configs, --ballast change it); prints the end RSS against the RSS "
+                + "at a tenth of the run (6 min) and the ports per second of its first and last sixth (10 min)."))
+    var long = false
 
     @Option(name: .customLong("sample-ms"), help: "RSS sampling interval in milliseconds.")
     var sampleMilliseconds = 100
@@ -130,6 +161,7 @@ struct PortChurn: AsyncParsableCommand {
         if let iterations, iterations <= 0 { throw ValidationError("bad iterations \(iterations)") }
         if sampleMilliseconds <= 0 { throw ValidationError("bad sample interval \(sampleMilliseconds)") }
         if maxRSSMegabytes <= 0 { throw ValidationError("bad RSS limit \(maxRSSMegabytes)") }
+        if let fullEvery, !(1...10_000).contains(fullEvery) { throw ValidationError("bad --full-every \(fullEvery)") }
     }
 
     /// A run to do: a Swift configuration (possibly under a trigger policy)
@@ -147,8 +179,17 @@ struct PortChurn: AsyncParsableCommand {
             return
         }
         if tiny && duration == nil { duration = 0.3 }
-        let ballasts = self.ballasts ?? (tiny ? [0, 4] : [0, 64])
-        let peer = self.peer ?? (tiny ? PeerChoice.none : .auto)
+        if long {
+            if duration == nil && iterations == nil { duration = 3_600 }
+            if !CommandLine.arguments.contains("--configs") { configs = [.both] }
+            if !CommandLine.arguments.contains("--sample-ms") { sampleMilliseconds = 1_000 }
+        }
+        let ballasts = self.ballasts ?? (tiny ? [0, 4] : long ? [64] : [0, 64])
+        let peer = self.peer ?? (tiny || long ? PeerChoice.none : .auto)
+        if malloc == .jemalloc && !fileExists(MallocChoice.jemallocLibrary) {
+            printError("port-churn: \(MallocChoice.jemallocLibrary) is missing (apt-get install libjemalloc2)")
+            throw ExitCode.failure
+        }
         let guile = peer == .none ? nil : try await findGuile(required: peer == .guile)
 
         var plans: [Plan] = []
@@ -176,7 +217,8 @@ struct PortChurn: AsyncParsableCommand {
         print(
             "ports: \(portKind) ports writing ISO-8859-15 through iconv, one short line each"
                 + (converters == .pooled ? " (pooled converters)" : " (one converter per port)")
-                + (collections == .generational ? ", generational collections" : ""))
+                + (collections == .generational ? ", generational collections" : "")
+                + (malloc == .jemalloc ? ", jemalloc (LD_PRELOAD)" : ""))
         if let guile {
             print(
                 "peer: \(guile.binary) \(guile.script) (string ports: iconv, not in the open-ports table; file ports on /dev/null: iconv, fd and the open-ports table)"
@@ -202,11 +244,14 @@ struct PortChurn: AsyncParsableCommand {
                     String(sampleMilliseconds),
                 ]
             } else {
-                var arguments = [
+                var arguments =
+                    malloc == .jemalloc ? ["/usr/bin/env", "LD_PRELOAD=\(MallocChoice.jemallocLibrary)"] : []
+                arguments += [
                     child, plan.config, "--ballast", String(plan.ballastMB), "--sample-ms", String(sampleMilliseconds),
                     "--max-rss", String(maxRSSMegabytes), "--port", portKind.rawValue,
                 ]
                 arguments += ["--converters", converters.rawValue, "--collections", collections.rawValue]
+                if let fullEvery { arguments += ["--full-every", String(fullEvery)] }
                 if secondsPerRun > 0 { arguments += ["--duration", String(secondsPerRun)] }
                 if let iterations { arguments += ["--iterations", String(iterations)] }
                 if let policy = plan.policy { arguments += ["--policy", policy] }
@@ -237,7 +282,7 @@ struct PortChurn: AsyncParsableCommand {
 
         let report = Report(
             results: results, ballasts: ballasts, converters: converters.rawValue,
-            collections: collections.rawValue)
+            collections: collections.rawValue, malloc: malloc.rawValue)
         print("")
         print("ports/s and peak RSS are also given relative to `closed` at the same ballast; MB/100k is the")
         print("RSS slope per 100,000 ports from 10% of the run to its end; GCs are collections during the churn.")
@@ -245,16 +290,27 @@ struct PortChurn: AsyncParsableCommand {
         for note in report.notes() { print("note: \(note)") }
         print("")
         print("the ceiling: a dropped port costs at least c0 + X*Y/B (c0: a closed port's time, from `closed` at the")
-        print("same ballast; X: the run's mean collection pause; Y: foreign bytes a port holds when dropped; B: bytes")
-        print("between collections, the trigger's budget, or * the bytes dropped per collection observed when the")
-        print("trigger has no byte rule); ceiling ports/s = 1 / (c0 + X*Y/B); beyond: ns per port past the ceiling's.")
+        print("same ballast; X: the run's mean collection pause; Y: bytes a port holds when dropped, foreign and GC;")
+        print("B: bytes between collections, the trigger's budget when the trigger ran most collections, else * the")
+        print("bytes dropped per collection observed); ceiling ports/s = 1 / (c0 + X*Y/B); beyond: ns per port past")
+        print("the ceiling's.")
         print("vacuum: the open-ports table's own time per dead entry it removed; release: a last collection's vacuum")
         print("and each port's release (output ended, converter back, bytes removed) per dead port, timed at the end.")
         print(report.ceilingTable())
-        let goals = report.goalsTable()
+        if long {
+            print(
+                "\nthe long soak: RSS at a tenth of the run (6 min of an hour) and at its end; ports per second in the")
+            print("first and last sixth of the run (10 min of an hour each):")
+            print(report.longSoakTable())
+        }
+        let goals = report.goalsTable(long: long)
         if !goals.isEmpty {
-            let issue = collections == .generational ? "issue 11, generational" : "issue 10"
-            print("\ngoals (\(issue), \(converters.rawValue) converters):")
+            let mode =
+                [
+                    converters.rawValue + " converters", collections == .generational ? "generational" : nil,
+                    malloc == .jemalloc ? "jemalloc" : nil,
+                ].compactMap { $0 }.joined(separator: ", ")
+            print("\ngoals (\(mode)):")
             print(goals)
         }
         if let policyTable = report.policyTable(policies: policies) {
@@ -286,7 +342,7 @@ struct PortChurn: AsyncParsableCommand {
                 try writeJSON(
                     report.json(
                         command: (["port-churn"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
-                        secondsPerRun: secondsPerRun, portKind: portKind.rawValue, policies: policies),
+                        secondsPerRun: secondsPerRun, portKind: portKind.rawValue, policies: policies, long: long),
                     to: json, snakeCaseKeys: true)
                 print("JSON: \(json)")
             } catch {

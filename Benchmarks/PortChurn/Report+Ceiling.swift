@@ -6,10 +6,15 @@ extension Report {
     func ceiling(_ run: RunResult) -> Ceiling? {
         guard !run.isPeer, run.error == nil, let closed = result("closed", run.ballastMB), closed.portsPerSecond > 0
         else { return nil }
+        // B is the trigger's budget when the trigger ran most collections;
+        // otherwise (a port that reports little or no foreign memory, whose
+        // GC memory libgc's own pace collects) the bytes observed per
+        // collection.
+        let triggered = (run.integer("collections_requested") ?? 0) * 2 >= max(run.collections, 1)
         return Ceiling(
             closedPortsPerSecond: closed.portsPerSecond, pauseSeconds: run.meanPauseSeconds,
-            bytesPerDroppedPort: run.closesPorts ? nil : run.bytesPerPort, byteBudget: run.byteBudget,
-            ports: run.ports, collections: run.collections)
+            bytesPerDroppedPort: run.closesPorts ? nil : run.bytesPerPort,
+            byteBudget: triggered ? run.byteBudget : nil, ports: run.ports, collections: run.collections)
     }
 
     /// Per Swift run: c0, X, Y, B, the ceiling, measured/ceiling, the time

@@ -55,6 +55,33 @@ struct RunResult {
 extension RunResult {
     func number(_ key: String) -> Double? { fields[key].flatMap { Double($0) } }
 
+    /// RSS at `seconds` into the run: the first sample at or past it.
+    func rss(atSeconds seconds: Double) -> Int {
+        samples.first { $0.seconds >= seconds }?.rssBytes ?? endRSS
+    }
+
+    /// Ports per second between `start` and `end` seconds into the run,
+    /// from the samples nearest inside that window; nil without two such
+    /// samples.
+    func portsPerSecond(from start: Double, to end: Double) -> Double? {
+        guard let first = samples.first(where: { $0.seconds >= start }),
+            let last = samples.last(where: { $0.seconds <= end }), last.seconds > first.seconds
+        else { return nil }
+        return Double(last.ports - first.ports) / (last.seconds - first.seconds)
+    }
+
+    /// The long soak's figures (see `port-churn --long`): the RSS at a
+    /// tenth of the run (6 minutes of an hour) and at its end, and the ports
+    /// per second of its first and last sixth (10 minutes of an hour each).
+    var longSoak: (mark: Double, rssAtMark: Int, endRSS: Int, window: Double, first: Double?, last: Double?) {
+        let mark = seconds / 10
+        let window = seconds / 6
+        return (
+            mark, rss(atSeconds: mark), endRSS, window, portsPerSecond(from: 0, to: window),
+            portsPerSecond(from: seconds - window, to: seconds)
+        )
+    }
+
     /// Collections during the churn.
     var collections: Int { integer("gc_count") ?? 0 }
 

@@ -18,6 +18,9 @@ struct PortStatistics {
     /// they took in all.
     var entriesVacuumed = 0
     var vacuumTime = Duration.zero
+    /// Storage reallocations of the open-ports table (growth, shrinking,
+    /// tombstone cleanup).
+    var tableResizes = 0
 }
 
 /// The churn of one configuration: sets the process-wide knobs, then opens a
@@ -34,7 +37,8 @@ struct PortChurner {
     static let line = "churn: café € 42\n"
 
     init(
-        config: ChurnConfig, policy: String?, portKind: String, sharedConverters: Bool, generational: Bool
+        config: ChurnConfig, policy: String?, portKind: String, sharedConverters: Bool, generational: Bool,
+        fullEvery: Int?
     ) throws(RunError) {
         self.config = config
         self.policyArgument = policy
@@ -45,7 +49,7 @@ struct PortChurner {
         case .lazy: (eager, accounted) = (false, false)
         case .eager, .gcEvery, .closedRaw: (eager, accounted) = (true, false)
         case .accounted: (eager, accounted) = (false, true)
-        case .both, .closed: (eager, accounted) = (true, true)
+        case .both, .closed, .seed: (eager, accounted) = (true, true)
         }
         var triggerPolicy = ForeignMemory.TriggerPolicy.default
         if let policy {
@@ -55,12 +59,14 @@ struct PortChurner {
             triggerPolicy = parsed
         }
         do {
-            if generational { try GC.configure(.init(collections: .generational())) }
+            if generational {
+                try GC.configure(.init(collections: fullEvery.map { .generational(fullEvery: $0) } ?? .generational()))
+            }
             try ForeignMemory.configure(.init(policy: accounted ? triggerPolicy : .never))
             try Ports.configure(
                 .init(
-                    vacuum: eager ? .eager : .lazyOnly, accountsForeignMemory: true,
-                    converters: sharedConverters ? .pooled : .perPort))
+                    openPortsTable: config == .seed ? .disappearingLinks : .weakTable(eager ? .eager : .lazyOnly),
+                    accountsForeignMemory: true, converters: sharedConverters ? .pooled : .perPort))
         } catch {
             throw RunError("cannot configure the ports: \(error)")
         }
@@ -68,9 +74,10 @@ struct PortChurner {
 
     /// Opens a port, writes the line, closes it in `closed`, drops it.
     ///
-    /// - Parameter measure: read the foreign bytes the port reports after
-    ///   its write, before it is dropped or closed (what a dropped port
-    ///   holds until a collection finds it).
+    /// - Parameter measure: read the bytes the port holds after its write,
+    ///   before it is dropped or closed (what a dropped port holds until a
+    ///   collection finds it): the foreign bytes it reports and its GC
+    ///   memory.
     /// - Returns: those bytes when `measure`, else 0.
     @discardableResult
     mutating func churnOne(measure: Bool = false) throws(RunError) -> Int {
@@ -90,7 +97,7 @@ struct PortChurner {
                 port = try OutputPort.openString(encoding: Self.encoding)
             }
             try port.write(Self.line)
-            let held = measure ? port.foreignByteCount : 0
+            let held = measure ? port.foreignByteCount + port.gcByteCount : 0
             if config == .closed || config == .closedRaw { try port.close() }
             return held
         } catch let error as RunError {
@@ -144,6 +151,7 @@ struct PortChurner {
             tableCapacity: ports.table.capacity, tableLive: ports.table.liveEntries,
             foreignLiveBytes: foreign.liveBytes, tableDeadAwaitingVacuum: ports.table.deadAwaitingVacuum,
             vacuums: ports.table.vacuums, collectionsRequested: foreign.collectionsRequested,
-            entriesVacuumed: ports.table.entriesVacuumed, vacuumTime: ports.table.vacuumTime)
+            entriesVacuumed: ports.table.entriesVacuumed, vacuumTime: ports.table.vacuumTime,
+            tableResizes: ports.table.resizes)
     }
 }

@@ -3,7 +3,7 @@
 //
 //   port-churn-child CONFIG [--ballast MB] [--duration S] [--iterations N] [--sample-ms MS]
 //                    [--max-rss MB] [--port string|file] [--converters pooled|per-port]
-//                    [--collections full|generational] [--policy SPELLING]
+//                    [--collections full|generational] [--full-every N] [--policy SPELLING]
 //
 // It reports on standard output, one record per line (BenchmarkSupport's
 // ChildRecord; the Guile peer writes the same records):
@@ -14,9 +14,10 @@
 //
 // Beside the RSS figures, the result carries what the soak's ceiling is
 // computed from: the collections' mean pause during the churn
-// (`pause_ms_mean`, from GC.statistics), the foreign bytes a port reports
-// after its write, before it is dropped (`bytes_per_port`, the mean over
-// every 64th port), the accounting's byte budget between collections
+// (`pause_ms_mean`, from GC.statistics), the bytes a port holds after its
+// write, before it is dropped (`bytes_per_port`: the foreign bytes it
+// reports and its GC memory, its record and GC object; the mean over every
+// 64th port), the accounting's byte budget between collections
 // (`byte_budget`, the mean over the samples; absent when the trigger has no
 // byte rule), and the open-ports table's vacuum (`vacuum_ns`,
 // `entries_vacuumed`: the table's own work). After every other figure is
@@ -57,6 +58,9 @@ struct Run {
     var portKind: String
     var sharedConverters: Bool
     var generational: Bool
+    /// Partial collections between full ones in generational mode (nil:
+    /// the library's default).
+    var fullEvery: Int?
     /// A trigger policy spelling, for the policy table.
     var policy: String?
 
@@ -73,6 +77,8 @@ struct Run {
         portKind = arguments.string("port") ?? "string"
         sharedConverters = (arguments.string("converters") ?? "pooled") == "pooled"
         generational = (arguments.string("collections") ?? "full") == "generational"
+        let fullEvery = try arguments.int("full-every", 0, minimum: 0)
+        self.fullEvery = fullEvery > 0 ? fullEvery : nil
         policy = arguments.string("policy")
     }
 }
@@ -81,7 +87,7 @@ func churn(_ run: Run) throws {
     // Process-wide settings first: they are sealed by the first use.
     var churner = try PortChurner(
         config: run.config, policy: run.policy, portKind: run.portKind, sharedConverters: run.sharedConverters,
-        generational: run.generational)
+        generational: run.generational, fullEvery: run.fullEvery)
     let ballast: Ballast
     do {
         // 16-byte cells, the size of a Guile pair, so the collector marks the
@@ -167,6 +173,7 @@ func churn(_ run: Run) throws {
         ("vacuums", String(portStatistics.vacuums)),
         ("vacuum_ns", String(Int(portStatistics.vacuumTime.nanoseconds))),
         ("entries_vacuumed", String(portStatistics.entriesVacuumed)),
+        ("table_resizes", String(portStatistics.tableResizes)),
     ]
     if collections > 0 { fields.append(("pause_ms_mean", fixed(pause.milliseconds / Double(collections), 4))) }
     if heldPorts > 0 { fields.append(("bytes_per_port", fixed(Double(heldBytes) / Double(heldPorts), 1))) }

@@ -3,9 +3,10 @@
 ///
 /// A dropped port costs at least what a closed one costs, c0, plus its share
 /// of the collection that finds it: X·Y/B, where X is the mean pause of a
-/// collection, Y the foreign bytes the port holds until then and B the bytes
-/// the trigger lets pile up between collections (B/Y ports share each
-/// collection). So no configuration passes 1 / (c0 + X·Y/B) ports per
+/// collection, Y the bytes the port holds until then (foreign and GC) and B
+/// the bytes that pile up between collections (B/Y ports share each
+/// collection): the foreign-memory trigger's budget when the trigger runs
+/// the collections, else the bytes observed per collection. So no configuration passes 1 / (c0 + X·Y/B) ports per
 /// second. c0 is `closed`'s time per port in the same run at the same
 /// ballast; X, Y and B are the configuration's own, measured in its child.
 public struct Ceiling: Sendable, Equatable {
@@ -13,8 +14,9 @@ public struct Ceiling: Sendable, Equatable {
     public enum BudgetSource: String, Sendable {
         /// The accounting's byte budget (a trigger with a byte rule).
         case trigger
-        /// For a trigger without a byte rule: the bytes of the ports
-        /// dropped per collection the run had (Y · ports / collections).
+        /// For a trigger without a byte rule, or one that ran few of the
+        /// collections: the bytes of the ports dropped per collection the
+        /// run had (Y · ports / collections).
         case observed
     }
 
@@ -22,7 +24,8 @@ public struct Ceiling: Sendable, Equatable {
     public var closedSeconds: Double
     /// X: the mean collection pause, in seconds; nil without collections.
     public var pauseSeconds: Double?
-    /// Y: bytes a dropped port holds; nil for runs that close every port.
+    /// Y: bytes a dropped port holds, foreign and GC; nil for runs that
+    /// close every port.
     public var bytesPerDroppedPort: Double?
     /// B: bytes between collections.
     public var budgetBytes: Double?

@@ -17,7 +17,11 @@ public enum ChurnConfig: String, CaseIterable, Sendable {
     /// floor without the collections the accounting asks for (not in the
     /// default set).
     case closedRaw = "closed-raw"
+    /// The seed's design: the open-ports table keeps a libgc disappearing
+    /// link per port and is vacuumed from a post-GC hook driven by a
+    /// resurrecting finalizer; accounting as in `both`.
+    case seed
 
     /// The configurations run by default.
-    public static let defaults: [ChurnConfig] = [.lazy, .eager, .accounted, .both, .gcEvery, .closed]
+    public static let defaults: [ChurnConfig] = [.lazy, .eager, .accounted, .both, .seed, .gcEvery, .closed]
 }

@@ -118,7 +118,8 @@ extension GC {
         /// libgc's generational mode: most collections are partial (they
         /// trace only from what changed since the last one, so their pause
         /// follows the young part of the heap), with a full collection after
-        /// every `fullEvery` partial ones (`1...10000`; 19 by default).
+        /// every `fullEvery` partial ones (`1...10000`; 4 by default: see
+        /// <doc:GenerationalMode> for why not libgc's 19).
         ///
         /// What changes with it:
         /// - An object that survived a collection and then became
@@ -139,7 +140,7 @@ extension GC {
         /// The corresponding C function is `GC_enable_incremental` (with
         /// `GC_set_time_limit(GC_TIME_UNLIMITED)`: marking is never spread
         /// over several pauses) and `GC_set_full_freq`.
-        case generational(fullEvery: Int = 19)
+        case generational(fullEvery: Int = 4)
     }
 
     /// Where finalizers (and post-GC hooks) run.

@@ -40,7 +40,38 @@ public struct PostGCEvent: Sendable, Equatable {
 /// Nothing is registered with libgc per hook: a hook is a Swift object in a
 /// process-wide list, and its owner is watched through a short
 /// ``GCWeakReference``. See <doc:FinalizersAndPostGCHooks>.
+///
+/// A hook may instead be driven the way older collectors' clients drive
+/// theirs (``Driver/resurrectingFinalizer``): by the finalizer of a small
+/// object that nothing refers to, which registers itself again each time it
+/// runs. That way misses collections (see ``Driver``); it is offered to
+/// compare with, and for code that must not depend on the collection events.
 public final class PostGCHook: Sendable {
+    /// What makes a hook run.
+    public enum Driver: Sendable, Equatable {
+        /// The collection events (the default): once after every
+        /// collection, full or partial, in order of collection number.
+        case collectionEvents
+        /// A resurrecting finalizer: the hook's sentinel, a small GC object
+        /// that nothing refers to, carries a finalizer that runs the hook
+        /// and registers itself again on the sentinel, so it runs once
+        /// after each collection that finds the sentinel unreachable.
+        ///
+        /// It runs where finalizers run (the finalizer thread, or
+        /// ``GC/runFinalizers()``), and misses collections:
+        /// - a partial collection (generational mode): the sentinel, old
+        ///   once it survived a collection, stays marked until the next
+        ///   full one;
+        /// - a collection in which a stale word (on a stack, in a register,
+        ///   in a scanned object) still holds the sentinel's address, which
+        ///   keeps it alive.
+        ///
+        /// A run's ``PostGCEvent/collection`` is the newest collection when
+        /// it runs; runs missed are not made up. Each run registers a libgc
+        /// finalizer (one entry in libgc's finalizer table).
+        case resurrectingFinalizer
+    }
+
     private let record: HookRecord
 
     /// Installs a hook.
@@ -49,18 +80,40 @@ public final class PostGCHook: Sendable {
     ///   - owner: The object the hook watches; the hook stops after the
     ///     collection that finds it unreachable. With nil, the hook runs
     ///     until ``cancel()``. The hook itself does not keep `owner` alive.
+    ///   - driver: What makes it run: ``Driver/collectionEvents`` (the
+    ///     default) or ``Driver/resurrectingFinalizer``.
     ///   - body: Called once per collection that ends after the hook was
-    ///     installed, with that collection's number; on the finalizer thread
-    ///     or in a ``GC/runFinalizers()`` caller.
+    ///     installed (with ``Driver/resurrectingFinalizer``, once per
+    ///     collection that found its sentinel unreachable), with that
+    ///     collection's number; on the finalizer thread or in a
+    ///     ``GC/runFinalizers()`` caller.
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the weak reference
-    ///   to the owner cannot be recorded.
+    ///   to the owner, or the sentinel and its finalizer, cannot be
+    ///   recorded.
+    ///
+    /// The corresponding C function is `GC_register_finalizer_no_order`,
+    /// with ``Driver/resurrectingFinalizer``.
     public init(
-        owner: GCRoot? = nil, _ body: @escaping @Sendable (PostGCEvent) -> Void
+        owner: GCRoot? = nil, driver: Driver = .collectionEvents,
+        _ body: @escaping @Sendable (PostGCEvent) -> Void
     ) throws(GCError) {
         enterCollector()
         let link = try owner.map { owner throws(GCError) in try GCWeakReference(owner) }
         record = HookRecord(body: body, owner: link, startEpoch: shim_collectionEpoch())
-        HookRecord.live.withLock { $0[ObjectIdentifier(record)] = record }
+        switch driver {
+        case .collectionEvents:
+            HookRecord.live.withLock { $0[ObjectIdentifier(record)] = record }
+        case .resurrectingFinalizer:
+            try ResurrectingSentinel.install(for: record)
+        }
+    }
+
+    /// Test hook: the sentinel of a hook driven by
+    /// ``Driver/resurrectingFinalizer``, rooted (which keeps it alive, as a
+    /// stale word would); nil for one driven by collection events, or once
+    /// the hook stopped.
+    package var sentinel: GCRoot? {
+        record.sentinel.withLock { $0.map { GCRoot(rooting: $0) } }
     }
 
     /// Stops the hook: it runs no more after this returns (a run already in
@@ -84,7 +137,7 @@ public final class PostGCHook: Sendable {
 
     /// How many of the runs happened on the finalizer thread, woken by the
     /// collection itself (the rest were made up in ``GC/runFinalizers()``): a
-    /// test hook.
+    /// test hook, for hooks driven by collection events.
     package var threadRunCount: Int { record.threadRuns.load(ordering: .relaxed) }
 
     /// Runs every live hook for the collections it has not seen, and lets go
@@ -118,6 +171,9 @@ internal final class HookRecord: Sendable {
     private let running = Atomic<Int>(0)
     let runs = Atomic<Int>(0)
     let threadRuns = Atomic<Int>(0)
+    /// The sentinel of a hook driven by a resurrecting finalizer (its
+    /// address, not a root: nothing may keep it alive), nil otherwise.
+    let sentinel = Lock<UnsafeMutableRawPointer?>(nil)
 
     init(body: @escaping @Sendable (PostGCEvent) -> Void, owner: GCWeakReference?, startEpoch: UInt64) {
         self.body = body
@@ -146,6 +202,21 @@ internal final class HookRecord: Sendable {
         HookRecord.live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
     }
 
+    /// One run for a collection that found the sentinel unreachable (a
+    /// resurrecting finalizer's); false, without running, once the hook was
+    /// cancelled or its owner died (then the sentinel is let go).
+    func runFromSentinel() -> Bool {
+        if cancelled.load(ordering: .acquiring) || owner?.isCleared == true {
+            stop()
+            return false
+        }
+        let latest = shim_collectionEpoch()
+        lastEpoch.store(latest, ordering: .releasing)
+        body(PostGCEvent(collection: latest, latestCollection: latest))
+        runs.add(1, ordering: .relaxed)
+        return true
+    }
+
     /// Runs the callback once for each collection since the last run, in
     /// order; stops the hook instead if it was cancelled or its owner died.
     func catchUp(onFinalizerThread: Bool) {
@@ -169,6 +240,32 @@ internal final class HookRecord: Sendable {
             running.subtract(1, ordering: .sequentiallyConsistent)
             runs.add(1, ordering: .relaxed)
             if onFinalizerThread { threadRuns.add(1, ordering: .relaxed) }
+        }
+    }
+}
+
+/// The finalizer of a hook driven by ``PostGCHook/Driver/resurrectingFinalizer``:
+/// it runs the hook, then registers itself again on the same sentinel,
+/// which is unreachable once more when the finalizer returns.
+internal enum ResurrectingSentinel {
+    /// Allocates the hook's sentinel and arms it.
+    static func install(for record: HookRecord) throws(GCError) {
+        let sentinel = try GCRoot(byteCount: 8, kind: .pointerFree)
+        try arm(sentinel, record: record)
+        record.sentinel.withLock { $0 = sentinel.unsafeAddress }
+    }
+
+    /// Registers the finalizer on `sentinel`.
+    private static func arm(_ sentinel: GCRoot, record: HookRecord) throws(GCError) {
+        try sentinel.setFinalizer { sentinel in
+            guard record.runFromSentinel() else {
+                record.sentinel.withLock { $0 = nil }
+                return
+            }
+            // The sentinel stays unreachable: only this root, which goes when
+            // the finalizer returns, refers to it. A sentinel that cannot be
+            // armed again (no memory) ends the hook's runs.
+            if (try? arm(sentinel, record: record)) == nil { record.sentinel.withLock { $0 = nil } }
         }
     }
 }

@@ -43,9 +43,9 @@ public final class InputPort: Sendable {
     /// Bytes asked of each read(2), 1 or more (for a bytes port, bytes taken
     /// from memory at a time: no more than it holds).
     public let bufferCapacity: Int
-    internal let resource: PortResource<InputPortCore>
+    internal let resource: PortResource<InputPortState>
 
-    private init(encoding: String, bufferCapacity: Int, resource: PortResource<InputPortCore>) {
+    private init(encoding: String, bufferCapacity: Int, resource: consuming PortResource<InputPortState>) {
         self.encoding = encoding
         self.bufferCapacity = bufferCapacity
         self.resource = resource
@@ -83,7 +83,7 @@ public final class InputPort: Sendable {
     ) throws -> InputPort {
         try Ports.checkBufferCapacity(bufferCapacity)
         return try open(
-            source: .bytes(bytes), sourceBytes: bytes.count, closesDescriptor: false, encoding: encoding,
+            source: .bytes(bytes), closesDescriptor: false, encoding: encoding,
             bufferCapacity: min(bufferCapacity, max(1, bytes.count)), invalidInput: invalidInput)
     }
 
@@ -127,21 +127,20 @@ public final class InputPort: Sendable {
     ) throws -> InputPort {
         try Ports.checkFileArguments(descriptor: descriptor, bufferCapacity: bufferCapacity)
         return try open(
-            source: .descriptor(descriptor), sourceBytes: 0, closesDescriptor: closesDescriptor,
+            source: .descriptor(descriptor), closesDescriptor: closesDescriptor,
             encoding: encoding, bufferCapacity: bufferCapacity, invalidInput: invalidInput)
     }
 
     private static func open(
-        source: InputPortCore.Source, sourceBytes: Int, closesDescriptor: Bool, encoding: String,
-        bufferCapacity: Int, invalidInput: InvalidInputPolicy
+        source: InputPortState.Source, closesDescriptor: Bool, encoding: String, bufferCapacity: Int,
+        invalidInput: InvalidInputPolicy
     ) throws -> InputPort {
-        let buffers = InputPortCore.rawCapacity(bufferCapacity) + InputPortCore.textCapacity(bufferCapacity)
-        let resource = try PortResource(
-            encoding: encoding, direction: .decoding, byteCount: buffers + sourceBytes + Ports.inputPortObjectBytes
-        ) { converter, account in
-            InputPortCore(
+        let resource = try PortResource<InputPortState>(
+            encoding: encoding, direction: .decoding, kind: Ports.state.kinds.input
+        ) { converter, _ in
+            InputPortState(
                 source: source, closesDescriptor: closesDescriptor, bufferCapacity: bufferCapacity,
-                invalidInput: invalidInput, converter: converter, account: account)
+                invalidInput: invalidInput, converter: converter)
         }
         return InputPort(encoding: encoding, bufferCapacity: bufferCapacity, resource: resource)
     }
@@ -167,10 +166,10 @@ public final class InputPort: Sendable {
     public func read(count: Int) throws(PortError) -> String {
         guard count >= 0 else { throw .invalidArgument("count \(count) is negative") }
         if count == 0 { return "" }
-        return try withCore { core throws(PortError) in
-            let (byteCount, found) = try core.scanCharacters(count)
-            if found == 0, let error = core.pendingError { throw error }
-            return core.take(byteCount)
+        return try withState { port throws(PortError) in
+            let (byteCount, found) = try port.scanCharacters(count)
+            if found == 0, let error = port.pendingError { throw error }
+            return port.take(byteCount)
         }
     }
 
@@ -196,13 +195,13 @@ public final class InputPort: Sendable {
     ///
     /// The corresponding C functions are `read` and `iconv`.
     public func peekCharacter() throws(PortError) -> Character? {
-        try withCore { core throws(PortError) in
-            let (byteCount, found) = try core.scanCharacters(1)
+        try withState { port throws(PortError) in
+            let (byteCount, found) = try port.scanCharacters(1)
             if found == 0 {
-                if let error = core.pendingError { throw error }
+                if let error = port.pendingError { throw error }
                 return nil
             }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: core.text.readable[..<byteCount]), as: UTF8.self)
+            return String(decoding: UnsafeRawBufferPointer(rebasing: port.text.readable[..<byteCount]), as: UTF8.self)
                 .first
         }
     }
@@ -221,7 +220,7 @@ public final class InputPort: Sendable {
     ///
     /// The corresponding C functions are `read` and `iconv`.
     public func readLine() throws(PortError) -> String? {
-        try withCore { core throws(PortError) in try core.readLine() }
+        try withState { port throws(PortError) in try port.readLine() }
     }
 
     /// Reads everything to the end of the input (Guile's `get-string-all`).
@@ -239,7 +238,7 @@ public final class InputPort: Sendable {
     ///
     /// The corresponding C functions are `read` and `iconv`.
     public func readAll() throws(PortError) -> String {
-        try withCore { core throws(PortError) in try core.readAll() }
+        try withState { port throws(PortError) in try port.readAll() }
     }
 
     /// Reads the text decoded so far, decoding the next block first if none
@@ -259,7 +258,7 @@ public final class InputPort: Sendable {
     ///
     /// The corresponding C functions are `read` and `iconv`.
     public func readAvailable() throws(PortError) -> String? {
-        try withCore { core throws(PortError) in try core.readAvailable() }
+        try withState { port throws(PortError) in try port.readAvailable() }
     }
 
     /// Reads the text decoded so far as UTF-8 bytes, decoding the next block
@@ -275,7 +274,7 @@ public final class InputPort: Sendable {
     ///
     /// The corresponding C functions are `read` and `iconv`.
     public func readAvailableUTF8() throws(PortError) -> [UInt8]? {
-        try withCore { core throws(PortError) in try core.readAvailableUTF8() }
+        try withState { port throws(PortError) in try port.readAvailableUTF8() }
     }
 
     /// The lines of the rest of the input, read as the sequence is iterated.
@@ -316,13 +315,13 @@ public final class InputPort: Sendable {
     public var object: GCRoot { resource.object }
 
     /// Lines read so far: newlines, counted from 0, as Guile's `port-line`.
-    public var line: Int { resource.core.position.load().line }
+    public var line: Int { resource.position.line }
 
     /// The column of the next character to read, from 0, as Guile's
     /// `port-column`: a newline or carriage return goes back to 0, a tab to
     /// the next multiple of 8, a backspace back one (not before 0), a bell
     /// does not move, every other Unicode scalar forward one.
-    public var column: Int { resource.core.position.load().column }
+    public var column: Int { resource.position.column }
 
     /// Foreign bytes reported for the port now, in bytes of malloc.
     ///
@@ -336,12 +335,12 @@ public final class InputPort: Sendable {
     /// progress on another thread.
     public var foreignByteCount: Int { resource.foreignByteCount }
 
-    /// Runs `body` with the core under the port's lock, and settles the
+    /// Runs `body` with the state under the port's lock, and settles the
     /// port's buffers and account after it.
-    private func withCore<R>(_ body: (InputPortCore) throws(PortError) -> R) throws(PortError) -> R {
-        try resource.withCore { core throws(PortError) in
-            defer { core.settle() }
-            return try body(core)
+    private func withState<R>(_ body: (inout InputPortState) throws(PortError) -> R) throws(PortError) -> R {
+        try resource.withState { port throws(PortError) in
+            defer { port.settle() }
+            return try body(&port)
         }
     }
 }

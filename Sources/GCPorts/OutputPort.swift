@@ -41,9 +41,9 @@ import BoehmGC
 public final class OutputPort: Sendable {
     /// The encoding name given to iconv, as given at open.
     public let encoding: String
-    internal let resource: PortResource<OutputPortCore>
+    internal let resource: PortResource<OutputPortState>
 
-    private init(encoding: String, resource: PortResource<OutputPortCore>) {
+    private init(encoding: String, resource: consuming PortResource<OutputPortState>) {
         self.encoding = encoding
         self.resource = resource
     }
@@ -51,9 +51,9 @@ public final class OutputPort: Sendable {
     /// Opens a string port: output is kept in memory, read with
     /// ``contents()`` (Guile's `open-output-string`).
     ///
-    /// The output buffer starts at 256 bytes of malloc and grows with the
-    /// output; the whole output stays in it until the port is closed or
-    /// released.
+    /// The first 32 bytes or so of output are kept in the port's own GC
+    /// object; more moves to a malloc'd buffer (256 bytes, then doubling).
+    /// The whole output stays until the port is closed or released.
     ///
     /// - Parameters:
     ///   - encoding: An iconv encoding name, such as "ISO-8859-15",
@@ -77,7 +77,7 @@ public final class OutputPort: Sendable {
     ) throws -> OutputPort {
         try open(
             encoding: encoding, descriptor: -1, closesDescriptor: false,
-            bufferCapacity: Ports.stringPortInitialCapacity, invalidInput: invalidInput)
+            bufferCapacity: Ports.stringPortInlineCapacity, invalidInput: invalidInput)
     }
 
     /// Opens a buffered file port on a descriptor (Guile's file output
@@ -131,12 +131,14 @@ public final class OutputPort: Sendable {
         encoding: String, descriptor: Int32, closesDescriptor: Bool, bufferCapacity: Int,
         invalidInput: InvalidInputPolicy
     ) throws -> OutputPort {
-        let resource = try PortResource(
-            encoding: encoding, direction: .encoding, byteCount: bufferCapacity + Ports.outputPortObjectBytes
-        ) { converter, account throws(PortError) in
-            try OutputPortCore(
+        // A buffer as short as a string port's lives in the record.
+        let inline = bufferCapacity <= Ports.stringPortInlineCapacity ? bufferCapacity : 0
+        let resource = try PortResource<OutputPortState>(
+            encoding: encoding, direction: .encoding, kind: Ports.state.kinds.output, inlineByteCount: inline
+        ) { converter, inlineBuffer throws(PortError) in
+            try OutputPortState(
                 converter: converter, descriptor: descriptor, closesDescriptor: closesDescriptor,
-                bufferCapacity: bufferCapacity, invalidInput: invalidInput, account: account)
+                bufferCapacity: bufferCapacity, invalidInput: invalidInput, inlineBuffer: inlineBuffer)
         }
         return OutputPort(encoding: encoding, resource: resource)
     }
@@ -167,8 +169,8 @@ public final class OutputPort: Sendable {
         var failure: PortError?
         text.withUTF8 { utf8 in
             do throws(PortError) {
-                try resource.withCore { core throws(PortError) in
-                    try core.write(UnsafeRawBufferPointer(utf8), isValid: true)
+                try resource.withState { port throws(PortError) in
+                    try port.write(UnsafeRawBufferPointer(utf8), isValid: true)
                 }
             } catch {
                 failure = error
@@ -194,7 +196,7 @@ public final class OutputPort: Sendable {
     ///
     /// The corresponding C functions are `iconv` and `write`.
     public func write(utf8Bytes: UnsafeRawBufferPointer) throws(PortError) {
-        try resource.withCore { core throws(PortError) in try core.write(utf8Bytes) }
+        try resource.withState { port throws(PortError) in try port.write(utf8Bytes) }
     }
 
     /// Writes a file port's buffer to its descriptor (Guile's
@@ -211,7 +213,7 @@ public final class OutputPort: Sendable {
     ///
     /// The corresponding C function is `write`.
     public func flush() throws(PortError) {
-        try resource.withCore { core throws(PortError) in try core.flush() }
+        try resource.withState { port throws(PortError) in try port.flush() }
     }
 
     /// The encoded output of a string port so far (Guile's
@@ -231,10 +233,10 @@ public final class OutputPort: Sendable {
     /// The corresponding C function is `iconv` (with a null input, to
     /// return to the initial state).
     public func contents() throws(PortError) -> [UInt8] {
-        try resource.withCore { core in
-            guard !core.isFilePort else { return [] }
-            core.endOutput()
-            return Array(core.buffer.readable)
+        try resource.withState { port in
+            guard !port.isFilePort else { return [] }
+            port.endOutput()
+            return Array(port.buffer.readable)
         }
     }
 
@@ -250,9 +252,9 @@ public final class OutputPort: Sendable {
     ///   ``PortError/closed``; ``PortError/inUseAtFork``;
     ///   ``PortError/system(operation:errno:)``.
     internal func finish() throws(PortError) {
-        try resource.withCore { core throws(PortError) in
-            try core.finish(reportsHeld: true)
-            try core.flush()
+        try resource.withState { port throws(PortError) in
+            try port.finish(reportsHeld: true)
+            try port.flush()
         }
     }
 
@@ -280,13 +282,13 @@ public final class OutputPort: Sendable {
     public func close() throws(PortError) {
         var failure: PortError?
         do throws(PortError) {
-            try resource.withCore { core throws(PortError) in
+            try resource.withState { port throws(PortError) in
                 do throws(PortError) {
-                    try core.finish(reportsHeld: true)
+                    try port.finish(reportsHeld: true)
                 } catch {
                     failure = error
                 }
-                try core.flush()
+                try port.flush()
             }
         } catch .closed {
             return
@@ -314,13 +316,13 @@ public final class OutputPort: Sendable {
 
     /// Lines written so far: newlines, counted from 0, as Guile's
     /// `port-line`.
-    public var line: Int { resource.core.position.load().line }
+    public var line: Int { resource.position.line }
 
     /// The column the next character goes to, from 0, as Guile's
     /// `port-column`: a newline or carriage return goes back to 0, a tab to
     /// the next multiple of 8, a backspace back one (not before 0), a bell
     /// does not move, every other Unicode scalar forward one.
-    public var column: Int { resource.core.position.load().column }
+    public var column: Int { resource.position.column }
 
     /// Foreign bytes reported for the port now, in bytes of malloc.
     ///
@@ -333,4 +335,10 @@ public final class OutputPort: Sendable {
     /// port is closed. Takes the port's lock, so it waits for a write in
     /// progress on another thread.
     public var foreignByteCount: Int { resource.foreignByteCount }
+
+    /// Bytes of GC memory the port takes (its record and its GC object):
+    /// with ``foreignByteCount``, what a dropped port leaves until a
+    /// collection finds it, but for its open-ports table slot (the soak's
+    /// figure).
+    package var gcByteCount: Int { resource.reference.gcByteCount }
 }

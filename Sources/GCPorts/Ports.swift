@@ -59,11 +59,15 @@ public enum Ports {
     /// opened, or the first call of ``Ports/flushAll()``, ``Ports/vacuum()``
     /// or ``Ports/statistics``.
     public struct Configuration: Sendable, Equatable {
-        /// When ports dropped unclosed are released: by a vacuum of the
-        /// open-ports table after every collection (`.eager`), or, for the
+        /// How the open-ports table keeps its entries and when ports dropped
+        /// unclosed are released: a weak table vacuumed after every
+        /// collection (`.weakTable(.eager)`, the default), or, for the
         /// soak's lazy configuration (the old leak), only when the table is
-        /// next used or ``Ports/vacuum()`` runs (`.lazyOnly`).
-        package var vacuum: GCWeakTable.VacuumPolicy
+        /// next used or ``Ports/vacuum()`` runs (`.weakTable(.lazyOnly)`);
+        /// or the seed's design, a libgc disappearing link per port
+        /// vacuumed from a resurrecting finalizer (`.disappearingLinks`, the
+        /// soak's `seed`).
+        package var openPortsTable: ForeignResourceRegistry.Design
         /// Whether ports report the foreign bytes they hold to `ForeignMemory`
         /// (true by default).
         ///
@@ -85,14 +89,26 @@ public enum Ports {
         ///   - converters: Where ports get their converters (default
         ///     ``Ports/ConverterPolicy/pooled``).
         public init(accountsForeignMemory: Bool = true, converters: ConverterPolicy = .pooled) {
-            self.init(vacuum: .eager, accountsForeignMemory: accountsForeignMemory, converters: converters)
+            self.init(
+                openPortsTable: .weakTable(.eager), accountsForeignMemory: accountsForeignMemory,
+                converters: converters)
         }
 
         /// Settings with a vacuum policy (tests and the soak).
         package init(
             vacuum: GCWeakTable.VacuumPolicy, accountsForeignMemory: Bool = true, converters: ConverterPolicy = .pooled
         ) {
-            self.vacuum = vacuum
+            self.init(
+                openPortsTable: .weakTable(vacuum), accountsForeignMemory: accountsForeignMemory,
+                converters: converters)
+        }
+
+        /// Settings with an open-ports table of the given design (the soak).
+        package init(
+            openPortsTable: ForeignResourceRegistry.Design, accountsForeignMemory: Bool = true,
+            converters: ConverterPolicy = .pooled
+        ) {
+            self.openPortsTable = openPortsTable
             self.accountsForeignMemory = accountsForeignMemory
             self.converters = converters
         }
@@ -120,8 +136,10 @@ public enum Ports {
     /// Flushes every output file port that is still open (Guile's
     /// `flush-all-ports`).
     ///
-    /// Visits every open output port registered in the open-ports table; a
-    /// string port has nothing to flush. It does not end their output: a
+    /// Visits every open output port registered in the open-ports table
+    /// that holds something to release (every file port; a string port
+    /// once it holds a converter, a malloc'd buffer or held bytes); a string
+    /// port has nothing to flush. It does not end their output: a
     /// stateful encoder stays in its state, so later writes go on where
     /// they were. Errors are counted in ``Statistics/flushFailures``, not
     /// thrown. Each port is flushed under its own lock, one at a time, so
@@ -132,14 +150,14 @@ public enum Ports {
     /// ``configuration``.
     ///
     /// - Returns: How many open output ports were visited, string ports
-    ///   included.
+    ///   that hold something to release included.
     ///
     /// The corresponding C function is `write`.
     @discardableResult
     public static func flushAll() -> Int {
-        state.registry.forEachOpen(OutputPortCore.self) { core in
+        state.registry.forEachOpenHandle(OutputPortState.self) { port in
             do {
-                try core.flush()
+                try port.pointee.flush()
             } catch {
                 PortCounters.flushFailures.add(1, ordering: .relaxed)
             }
@@ -198,12 +216,11 @@ public enum Ports {
     /// any port makes the ports' state, which fixes ``configuration``.
     public static var statistics: Statistics {
         let registry = state.registry
-        let released = PortCounters.released.load(ordering: .relaxed)
-        let closed = PortCounters.closedExplicitly.load(ordering: .relaxed)
+        let resources = registry.resourceStatistics
         return Statistics(
-            opened: PortCounters.opened.load(ordering: .relaxed),
-            closedExplicitly: closed,
-            releasedByCollector: max(0, released - closed),
+            opened: resources.opened,
+            closedExplicitly: resources.closedExplicitly,
+            releasedByCollector: resources.releasedByCollector,
             flushFailures: PortCounters.flushFailures.load(ordering: .relaxed),
             discardedIncompleteInput: PortCounters.discardedIncompleteInput.load(ordering: .relaxed),
             registered: registry.count,
@@ -216,26 +233,14 @@ public enum Ports {
         ConverterPool.existing(encoding, decoding ? .decoding : .encoding)?.idleCount ?? 0
     }
 
-    /// Initial buffer of a string port, counted as foreign bytes.
-    static let stringPortInitialCapacity = 256
+    /// Bytes of a string port's first buffer, in its record (GC memory):
+    /// a short write is encoded there, and the buffer moves to malloc'd
+    /// memory (256 bytes, then doubling) when the output outgrows it.
+    static let stringPortInlineCapacity = 16
 
     /// Buffer capacities accepted by the ports, in bytes: 1 byte to 1 GiB
     /// (2^30).
     public static let bufferCapacityRange = 1...(1 << 30)
-
-    /// Malloc bytes of the Swift objects behind an open output port (the
-    /// port, its ForeignResource and core, the port's core with its
-    /// converter slot, account and buffer header inline, the registry's
-    /// entry and root cells), counted as foreign bytes with the converter
-    /// and the buffer: an open ISO-8859-15 string port takes 857 bytes of
-    /// malloc, 256 of them its buffer (mallinfo2 around 2,000 opens, glibc
-    /// 2.36; `PortHoldingsTests` checks the figure stays within 25%).
-    static let outputPortObjectBytes = 600
-
-    /// The same for an input port (one more buffer): an open ISO-8859-15
-    /// file port takes 13,114 bytes of malloc, 12,416 of them its two
-    /// buffers.
-    static let inputPortObjectBytes = 700
 
     /// Checks a buffer capacity argument.
     static func checkBufferCapacity(_ capacity: Int) throws(PortError) {
@@ -261,16 +266,36 @@ public enum Ports {
 internal final class PortsState: Sendable {
     let configuration: Ports.Configuration
     let registry: ForeignResourceRegistry
+    let kinds = PortKinds()
+    /// The pool a port was last opened with (ports of one encoding tend to
+    /// follow each other): the address of an immortal pool, or 0.
+    private let lastPool = Atomic<UInt>(0)
 
     init() {
         configuration = Ports.pendingConfiguration.seal()
         PortCounters.prepare()
         do {
-            registry = try ForeignResourceRegistry(vacuum: configuration.vacuum)
+            registry = try ForeignResourceRegistry(design: configuration.openPortsTable)
         } catch {
             preconditionFailure("cannot create the open-ports table: \(error)")
         }
         atexit { flushPortsAtExit() }
+    }
+
+    /// The converter pool of `encoding` in `direction`, made on first use.
+    ///
+    /// - Throws: ``PortError/unknownEncoding(_:)`` if iconv cannot convert
+    ///   between `encoding` and UTF-8 in that direction.
+    @inline(__always)
+    func pool(_ encoding: String, _ direction: ConversionDirection) throws(PortError) -> ConverterPool {
+        if let last = UnsafeRawPointer(bitPattern: lastPool.load(ordering: .acquiring)) {
+            let pool = Unmanaged<ConverterPool>.fromOpaque(last).takeUnretainedValue()
+            if pool.direction == direction && pool.encoding == encoding { return pool }
+        }
+        let pool = try ConverterPool.named(encoding, direction)
+        // Pools are never freed, so the slot needs no reference of its own.
+        lastPool.store(UInt(bitPattern: Unmanaged.passUnretained(pool).toOpaque()), ordering: .releasing)
+        return pool
     }
 }
 
@@ -279,27 +304,24 @@ internal final class PortsState: Sendable {
 private func flushPortsAtExit() {
     let state = Ports.state
     state.registry.vacuum()
-    state.registry.forEachOpen(OutputPortCore.self) { core in
+    state.registry.forEachOpenHandle(OutputPortState.self) { port in
         do {
-            try core.finish(reportsHeld: false)
-            try core.flush()
+            try port.pointee.finish(reportsHeld: false)
+            try port.pointee.flush()
         } catch {
             PortCounters.flushFailures.add(1, ordering: .relaxed)
         }
     }
 }
 
+/// The ports' own counters; opens, closes and releases are the open-ports
+/// registry's (`ForeignResourceRegistry.resourceStatistics`).
 internal enum PortCounters {
-    static let opened = Atomic<Int>(0)
-    static let closedExplicitly = Atomic<Int>(0)
-    static let released = Atomic<Int>(0)
     static let flushFailures = Atomic<Int>(0)
     static let discardedIncompleteInput = Atomic<Int>(0)
 
     /// Made with the ports' state, inside the library's gate.
     static func prepare() {
-        _ = opened.load(ordering: .relaxed) + closedExplicitly.load(ordering: .relaxed)
-        _ = released.load(ordering: .relaxed) + flushFailures.load(ordering: .relaxed)
-        _ = discardedIncompleteInput.load(ordering: .relaxed)
+        _ = flushFailures.load(ordering: .relaxed) + discardedIncompleteInput.load(ordering: .relaxed)
     }
 }

@@ -124,6 +124,76 @@ private func openAndDrop(
         report.show()
     }
 
+    /// A resource used inside its own withHandle body (here closed there)
+    /// would wait for its own lock for ever: the record's lock knows which
+    /// thread holds it, and ends the process with the rule instead (an
+    /// alarm ends a child that waits).
+    @Test func aResourceUsedInsideItsOwnWithHandleEndsWithTheRule() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            alarm(30)
+            let resource = try! ForeignResource<Int>(byteCount: 0, release: .finalizer, open: { 42 }, close: { _ in })
+            _ = try! resource.withHandle { _ in resource.close() }
+        }
+        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(
+            text.contains("ForeignResource: the resource was used inside its own withHandle body"),
+            "the child ended with \(result.map { "\($0.exitStatus)" } ?? "no result"): \(text.suffix(400))")
+    }
+
+    /// One account per resource: setByteCount moves what the resource
+    /// reports, up and down, and close gives back what it reports then.
+    @Test func setByteCountMovesTheResourcesOneAccount() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            try! ForeignMemory.configure(.init(policy: .never))
+            let registry = try! ForeignResourceRegistry()
+            let resource = try! ForeignResource<Int>(
+                byteCount: 1_000, release: .registry(registry), open: { 1 }, close: { _ in })
+            try! resource.setByteCount(5_000)
+            let grown = (resource.byteCount, ForeignMemory.statistics.liveBytes)
+            try! resource.setByteCount(200)
+            let shrunk = (resource.byteCount, ForeignMemory.statistics.liveBytes)
+            report.check(grown == (5_000, 5_000), "grown to 5,000: resource and live bytes \(grown)")
+            report.check(shrunk == (200, 200), "shrunk to 200: resource and live bytes \(shrunk)")
+            var refused = false
+            do { try resource.setByteCount(-1) } catch {
+                refused = error as? ForeignMemory.AccountingError == .negativeCount
+            }
+            report.check(refused && resource.byteCount == 200, "a negative count is refused and changes nothing")
+            resource.close()
+            let closed = ForeignMemory.statistics
+            report.check(closed.liveBytes == 0 && closed.liveObjects == 0, "closed: \(closed)")
+            var afterClose = false
+            do { try resource.setByteCount(10) } catch { afterClose = error as? ForeignResourceError == .closed }
+            report.check(afterClose && ForeignMemory.statistics.liveBytes == 0, "after close it throws .closed")
+            report.exit()
+        }
+        report.show()
+    }
+
+    /// The seed's design (a libgc disappearing link per resource, vacuumed
+    /// from a resurrecting finalizer) keeps the registry's guarantees: a
+    /// dropped resource is closed once its key is found unreachable, a kept
+    /// one is listed, a closed one leaves.
+    @Test func theSeedsDesignReleasesDroppedResources() throws {
+        let registry = try ForeignResourceRegistry(design: .disappearingLinks)
+        let closes = Counter()
+        try openAndDrop(1_000, size: 64, release: .registry(registry), closes: closes)
+        let kept = try ForeignResource<Int>(byteCount: 0, release: .registry(registry), open: { 7 }, close: { _ in })
+        collectAndDrain()
+        registry.vacuum()
+        print("seed's design: \(closes.count) of 1,000 dropped resources closed")
+        #expect(closes.count >= 990)
+        let statistics = registry.resourceStatistics
+        #expect(statistics.releasedByCollector >= 990 && statistics.opened == 1_001, "\(statistics)")
+        var seen: [Int] = []
+        #expect(registry.forEachOpen(Int.self) { seen.append($0) } == 1 && seen == [7])
+        #expect(registry.tableStatistics.liveEntries >= 1 && registry.tableStatistics.liveEntries <= 11)
+        #expect(kept.close())
+        #expect(registry.forEachOpen(Int.self) { _ in } == 0)
+        #expect(registry.count <= 10, "\(registry.count) resources left registered")
+    }
+
     @Test func registryListsOpenResources() throws {
         let registry = try ForeignResourceRegistry()
         var kept: [ForeignResource<Int>] = []
@@ -138,5 +208,46 @@ private func openAndDrop(
         #expect(registry.forEachOpen(String.self) { _ in } == 0)
         for resource in kept { resource.close() }
         #expect(registry.count == 0)
+    }
+}
+
+/// Measured foreign sizes (`ForeignResource(byteCount: nil)`, a port's
+/// converter) under each malloc: glibc's (mallinfo2), jemalloc preloaded as
+/// Swift servers run it (where mallinfo2 reads 0), and one the library
+/// cannot read (a fixed figure, said once on standard error). Each in a
+/// child process (`gc-shapes foreign-sizes`), since the malloc is the
+/// process's.
+@Suite struct MallocMeasurementTests {
+    static let jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+    @Test(arguments: ["glibc", "jemalloc", "unavailable"])
+    func measuredSizesHoldUnderEachMalloc(malloc: String) async throws {
+        var environment: [String: String] = [:]
+        if malloc == "jemalloc" {
+            guard access(Self.jemalloc, R_OK) == 0 else {
+                Issue.record("\(Self.jemalloc) is missing: apt-get install libjemalloc2 (scripts/setup.sh does)")
+                return
+            }
+            environment["LD_PRELOAD"] = Self.jemalloc
+        }
+        let arguments = malloc == "unavailable" ? ["foreign-sizes", "unreadable"] : ["foreign-sizes"]
+        let outcome = try await ChildProcess.run("gc-shapes", arguments, environment: environment)
+        #expect(outcome.succeeded, "\(outcome)")
+        #expect(outcome.result["measurement"] as? String == malloc, "\(outcome)")
+        let (block, converter, inUse) = (outcome.int("block"), outcome.int("converter"), outcome.int("in_use"))
+        if malloc == "unavailable" {
+            let fallback = ForeignResources.unmeasuredByteCount
+            #expect(
+                block == fallback && converter == fallback, "fallback sizes: block \(block), converter \(converter)")
+            let warnings = outcome.output.components(separatedBy: "cannot be measured").count - 1
+            #expect(warnings == 1, "the fallback said \(warnings) times:\n\(outcome.output)")
+        } else {
+            // A 100,000-byte block (jemalloc rounds it up to a size class of
+            // 112 KiB); an ISO-8859-15 converter of glibc 2.36 (33,040 bytes
+            // under glibc's malloc).
+            #expect((100_000...120_000).contains(block), "a 100,000-byte block measured as \(block) bytes")
+            #expect((30_000...40_000).contains(converter), "a converter measured as \(converter) bytes")
+            #expect(inUse > 100_000, "\(inUse) bytes of malloc in use")
+        }
     }
 }

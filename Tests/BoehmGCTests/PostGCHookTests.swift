@@ -112,3 +112,105 @@ import Testing
         return try PostGCHook(owner: owner) { _ in }
     }
 }
+
+/// The seed's way of driving a hook, a resurrecting finalizer, beside the
+/// collection events: what it runs for and what it misses. Exact counts, so
+/// each in a child process.
+@Suite struct ResurrectingHookTests {
+    /// With full collections only and nothing keeping the sentinel, it runs
+    /// once per collection, as the collection events do.
+    @Test func runsAfterEachFullCollection() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            let events = try! PostGCHook { _ in }
+            let resurrecting = try! PostGCHook(driver: .resurrectingFinalizer) { _ in }
+            for _ in 0..<50 {
+                GC.collect()
+                GC.runFinalizers()
+            }
+            report.check(events.runCount == 50, "collection events: \(events.runCount) runs for 50 collections")
+            // A stale word can keep the sentinel through a collection or two
+            // (the sentinel's address passes through the finalizer thread).
+            report.check(
+                (45...50).contains(resurrecting.runCount),
+                "resurrecting finalizer: \(resurrecting.runCount) runs for 50 collections")
+            report.exit()
+        }
+        report.show()
+    }
+
+    /// In generational mode the sentinel, old once it survived a collection,
+    /// stays marked through every partial collection: the resurrecting hook
+    /// runs only after full ones, where the collection events run after
+    /// each.
+    @Test func missesPartialCollections() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            try! GC.configure(.init(finalizerMode: .explicitOnly, collections: .generational(fullEvery: 1_000)))
+            let events = try! PostGCHook { _ in }
+            let resurrecting = try! PostGCHook(driver: .resurrectingFinalizer) { _ in }
+            GC.collect()  // full: the sentinel is found, runs, and is old from now on
+            GC.runFinalizers()
+            let before = (resurrecting.runCount, events.runCount, GC.statistics)
+            for _ in 0..<30 {
+                GC.collectPartially()
+                GC.runFinalizers()
+            }
+            let after = GC.statistics
+            let full = after.fullCollections - before.2.fullCollections
+            let ran = (resurrecting.runCount - before.0, events.runCount - before.1)
+            report.check(ran.1 == 30, "collection events: \(ran.1) runs for 30 partial collections")
+            report.check(
+                ran.0 <= full,
+                "resurrecting finalizer: \(ran.0) runs for 30 partial collections, \(full) of them full")
+            GC.collect()
+            GC.runFinalizers()
+            report.check(
+                resurrecting.runCount > before.0 + ran.0,
+                "and it runs again after a full collection: \(resurrecting.runCount - before.0 - ran.0) runs")
+            report.exit()
+        }
+        report.show()
+    }
+
+    /// A word that still holds the sentinel's address (here a root, as a
+    /// stale stack slot would) keeps it alive: the resurrecting hook misses
+    /// every collection until the word goes.
+    @Test func aStaleWordKeepsTheSentinel() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            let events = try! PostGCHook { _ in }
+            let resurrecting = try! PostGCHook(driver: .resurrectingFinalizer) { _ in }
+            var word = resurrecting.sentinel
+            report.check(word != nil, "the hook has a sentinel")
+            for _ in 0..<10 {
+                GC.collect()
+                GC.runFinalizers()
+            }
+            report.check(resurrecting.runCount == 0, "\(resurrecting.runCount) runs while a word holds the sentinel")
+            report.check(events.runCount == 10, "collection events: \(events.runCount) runs for 10 collections")
+            word = nil
+            scrubStack()
+            for _ in 0..<5 {
+                GC.collect()
+                GC.runFinalizers()
+            }
+            report.check(
+                resurrecting.runCount >= 3, "\(resurrecting.runCount) runs in 5 collections once the word is gone")
+            withExtendedLifetime(word) { report.exit() }
+        }
+        report.show()
+    }
+
+    /// Cancelled, it runs no more and lets its sentinel go.
+    @Test func cancelStopsItAndLetsTheSentinelGo() throws {
+        let hook = try PostGCHook(driver: .resurrectingFinalizer) { _ in }
+        hook.cancel()
+        collectAndDrain(rounds: 3)
+        let frozen = hook.runCount
+        collectAndDrain(rounds: 3)
+        #expect(!hook.isActive)
+        #expect(hook.runCount == frozen, "ran \(hook.runCount - frozen) times after it was cancelled")
+        #expect(hook.sentinel == nil, "the sentinel is still armed after the hook was cancelled")
+    }
+}

@@ -16,6 +16,13 @@
 //                                    finalize, write ports and use tables;
 //                                    each child allocates, collects and runs
 //                                    finalizers
+//   gc-shapes foreign-sizes [unreadable]
+//                                    what the library measures under this
+//                                    process's malloc (run under LD_PRELOAD):
+//                                    a result line with the malloc it read, a
+//                                    100,000-byte block's measured size and a
+//                                    port's converter; `unreadable` takes the
+//                                    malloc for one it cannot read
 import BoehmGC
 import Dispatch
 import GCPorts
@@ -24,6 +31,12 @@ import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// A malloc'd block owned by a ForeignResource (closed once, by its close
+/// function).
+struct Block: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+}
 
 func fail(_ message: String) -> Never {
     print("FAIL: \(message)")
@@ -191,6 +204,23 @@ case "blocked-exit":
     }
 case "dispatch":
     await dispatchWorkersComeAndGo()
+case "foreign-sizes":
+    if arguments.count > 1 && arguments[1] == "unreadable" { ForeignResources.treatMallocAsUnreadable() }
+    try! Ports.configure(.init(converters: .perPort))
+    let block = try! ForeignResource<Block>(
+        release: .finalizer, open: { Block(pointer: malloc(100_000)!) }, close: { free($0.pointer) })
+    let port = try! OutputPort.openString(encoding: "ISO-8859-15")
+    let measurement =
+        switch ForeignResources.mallocMeasurement {
+        case .glibc: "glibc"
+        case .jemalloc: "jemalloc"
+        case .unavailable: "unavailable"
+        }
+    print(
+        "result {\"measurement\": \"\(measurement)\", \"block\": \(block.byteCount), "
+            + "\"converter\": \(port.foreignByteCount), \"in_use\": \(ForeignResources.mallocBytesInUse)}")
+    block.close()
+    try! port.close()
 case "iconv":
     startThread(churnConverters)
     startThread(churnConverters)

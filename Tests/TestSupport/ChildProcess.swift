@@ -47,9 +47,10 @@ package enum ChildProcess {
     /// Runs `executable` with `arguments` and waits for it without blocking
     /// a thread of the test runner's pool; kills it (SIGKILL) after
     /// `timeout`. Standard output and error are collected together, as they
-    /// come.
+    /// come. `environment` adds to (or replaces in) the test's own.
     package static func run(
-        _ executable: String, _ arguments: [String], timeout: Duration = .seconds(120), quiet: Bool = false
+        _ executable: String, _ arguments: [String], timeout: Duration = .seconds(120), quiet: Bool = false,
+        environment extra: [String: String] = [:]
     ) async throws -> Outcome {
         let path = path(of: executable)
         guard FileManager.default.isExecutableFile(atPath: path) else {
@@ -62,6 +63,7 @@ package enum ChildProcess {
         // A crash is an outcome here, not news: no backtrace in the log.
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe

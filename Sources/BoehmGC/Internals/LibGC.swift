@@ -251,7 +251,20 @@ func shim_unregisterFinalizer(_ object: UnsafeMutableRawPointer, _ old: inout Un
 func shim_runFinalizers(then hooks: @convention(c) () -> Void) -> Int { Int(cgc_run_finalizers(hooks)) }
 func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
 func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
-@usableFromInline func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
+func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
+func shim_mallocMeasureCounter() -> UInt64 { cgc_malloc_measure_counter() }
+/// 0 unreadable, 1 glibc, 2 jemalloc.
+func shim_mallocKind() -> Int { Int(cgc_malloc_kind_in_use().rawValue) }
+func shim_mallocTreatAsUnreadable() { cgc_malloc_treat_as_unreadable() }
+func shim_futexWait(_ word: UnsafeMutableRawPointer, _ expected: UInt32) {
+    cgc_futex_wait(word.assumingMemoryBound(to: UInt32.self), expected)
+}
+func shim_recordLockHeld(_ record: UnsafeMutableRawPointer) { cgc_record_lock_held(record) }
+func shim_recordLockReleased(_ record: UnsafeMutableRawPointer) { cgc_record_lock_released(record) }
+func shim_recordLockIsHeld(_ record: UnsafeMutableRawPointer) -> Bool { cgc_record_lock_is_held(record) != 0 }
+func shim_futexWakeOne(_ word: UnsafeMutableRawPointer) {
+    cgc_futex_wake_one(word.assumingMemoryBound(to: UInt32.self))
+}
 
 // Weak regions and slots (the table's side of the sweep's protocol; the
 // protocol itself is described in the shim's header).

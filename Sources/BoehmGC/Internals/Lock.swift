@@ -3,7 +3,7 @@
 #endif
 
 /// A mutex inside the library's gate: every lock of the library is one of
-/// these, but the finalizer batch lock in the C shim and ``HandleLock``,
+/// these, but the finalizer batch lock in the C shim and ``ResourceLock``,
 /// which are held across user code.
 ///
 /// `fork` closes the gate and waits until no thread is inside any section,
@@ -55,7 +55,7 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
 }
 
 /// A pthread mutex and the value it guards, in one allocation (their
-/// addresses never move): the storage of ``Lock`` and ``HandleLock``.
+/// addresses never move): the storage of ``Lock``.
 @usableFromInline
 internal struct MutexStorage<Value> {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>

@@ -2,13 +2,16 @@
     import Glibc
 #endif
 
-/// A growable byte buffer in malloc'd memory with a read index: a port's raw
-/// input, decoded text or encoded output.
+/// A growable byte buffer with a read index: a port's raw input, decoded
+/// text or encoded output.
 ///
-/// It lives outside the GC heap on purpose: read(2) writes into it, and a
-/// system call that writes into a GC page protected by libgc's incremental
-/// mode fails with EFAULT. Not thread-safe: each buffer belongs to one port
-/// and is used under that port's lock.
+/// Its memory is malloc'd, or, for a short buffer, bytes the owner lends it
+/// (a string port's record, see ``PortResource``): an inline buffer moves
+/// to malloc'd memory when it must grow. It lives outside scanned GC
+/// memory on purpose: read(2) writes into it, and a system call that writes
+/// into a GC page protected by libgc's generational mode fails with EFAULT
+/// (the pointer-free record is never protected). Not thread-safe: each
+/// buffer belongs to one port and is used under that port's lock.
 internal struct ByteBuffer: ~Copyable {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var capacity: Int
@@ -16,6 +19,8 @@ internal struct ByteBuffer: ~Copyable {
     private(set) var start = 0
     /// Index one past the last byte written.
     private(set) var end = 0
+    /// The memory is the owner's, not malloc'd: never freed or reallocated.
+    private var isInline = false
 
     init(capacity: Int) {
         let capacity = max(capacity, 16)
@@ -24,7 +29,27 @@ internal struct ByteBuffer: ~Copyable {
         self.capacity = capacity
     }
 
-    deinit { free(base) }
+    /// A buffer in `memory`, which the owner keeps for the buffer's life.
+    init(inline memory: UnsafeMutableRawBufferPointer) {
+        base = memory.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        capacity = memory.count
+        isInline = true
+    }
+
+    deinit { if !isInline { free(base) } }
+
+    /// Bytes of malloc the buffer holds (0 while inline).
+    var mallocByteCount: Int { isInline ? 0 : capacity }
+
+    /// Frees the memory and leaves the buffer empty, with no room (a
+    /// released port's).
+    mutating func release() {
+        if !isInline { free(base) }
+        isInline = true
+        capacity = 0
+        start = 0
+        end = 0
+    }
 
     var count: Int { end - start }
     var isEmpty: Bool { end == start }
@@ -51,10 +76,20 @@ internal struct ByteBuffer: ~Copyable {
             end = unread
             if capacity - end >= byteCount { return }
         }
-        var newCapacity = capacity
+        // Out of an owner's short buffer, at 256 bytes at once.
+        var newCapacity = isInline ? max(capacity, 256) : capacity
         while newCapacity - unread < byteCount { newCapacity = newCapacity > Int.max / 2 ? Int.max : newCapacity * 2 }
-        guard let memory = realloc(base, newCapacity) else { preconditionFailure("realloc(\(newCapacity)) failed") }
-        base = memory.assumingMemoryBound(to: UInt8.self)
+        if isInline {
+            guard let memory = malloc(newCapacity) else { preconditionFailure("malloc(\(newCapacity)) failed") }
+            if unread > 0 { memcpy(memory, base, unread) }
+            base = memory.assumingMemoryBound(to: UInt8.self)
+            isInline = false
+        } else {
+            guard let memory = realloc(base, newCapacity) else {
+                preconditionFailure("realloc(\(newCapacity)) failed")
+            }
+            base = memory.assumingMemoryBound(to: UInt8.self)
+        }
         capacity = newCapacity
     }
 
@@ -108,7 +143,7 @@ internal struct ByteBuffer: ~Copyable {
     /// bytes and what it holds fits in `baseline`.
     mutating func shrinkIfOversized(baseline: Int) {
         let baseline = max(baseline, 16)
-        guard capacity > 4 * baseline, count <= baseline else { return }
+        guard !isInline, capacity > 4 * baseline, count <= baseline else { return }
         let unread = count
         if unread > 0 && start > 0 { memmove(base, base + start, unread) }
         start = 0

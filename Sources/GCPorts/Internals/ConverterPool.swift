@@ -27,7 +27,9 @@ internal final class ConverterPool: Sendable {
     let direction: ConversionDirection
     /// Malloc bytes one converter holds, measured once around a second
     /// `iconv_open` (the first also loads and caches glibc's conversion
-    /// module: 33,040 against 37,952 bytes for ISO-8859-15 on glibc 2.36).
+    /// module: 33,040 against 37,952 bytes for ISO-8859-15 on glibc 2.36),
+    /// under glibc's malloc or jemalloc (`ForeignResources.mallocMeasurement`;
+    /// a fixed 32 KiB for a malloc the library cannot read).
     let converterBytes: Int
     /// Converters keep no state between operations: no byte-order mark,
     /// no shift state, no character held back until the next one.
@@ -64,10 +66,9 @@ internal final class ConverterPool: Sendable {
         isIdentity = ["UTF-8", "UTF8"].contains(encoding.uppercased())
         let open = { () throws(PortError) -> iconv_t in try ConverterPool.open(encoding, direction) }
         let warmUp = try open()
-        let before = ForeignResources.mallocBytesInUse
-        let probe = try open()
-        converterBytes = max(0, ForeignResources.mallocBytesInUse - before)
-        Iconv.close(probe)
+        var probe: iconv_t?
+        converterBytes = try ForeignResources.measureAllocation { () throws(PortError) in probe = try open() }
+        Iconv.close(probe!)
         Iconv.close(warmUp)
         switch direction {
         case .encoding:

@@ -16,17 +16,21 @@ import BoehmGC
 ///
 /// Used only under its port's lock, or by the port's release function
 /// (which runs once, after the port's handle was taken out of that lock).
+/// It lives in the port's record (a GC object), so it holds no counted
+/// reference: its pool lives as long as the process.
 internal struct ConverterSlot {
-    enum Mode {
+    enum Mode: UInt8 {
         case identity
         case borrowedPerOperation
         case heldFromFirstUse
         case ownedForLife
     }
 
-    let pool: ConverterPool
-    let mode: Mode
+    /// Pools are never freed (``ConverterPool/named(_:_:)`` keeps each for
+    /// the life of the process).
+    unowned(unsafe) let pool: ConverterPool
     private(set) var held: iconv_t?
+    let mode: Mode
 
     init(pool: ConverterPool, policy: Ports.ConverterPolicy) throws(PortError) {
         self.pool = pool
@@ -43,10 +47,9 @@ internal struct ConverterSlot {
         }
     }
 
-    /// Malloc bytes of the converter the port holds now beyond those counted
-    /// at open: 0 when it holds none, and for a converter of its own for
-    /// life (the port's resource counts that one from open).
-    var heldBytes: Int { held == nil || mode == .ownedForLife ? 0 : pool.converterBytes }
+    /// Malloc bytes of the converter the port holds now: 0 when it holds
+    /// none.
+    var heldBytes: Int { held == nil ? 0 : pool.converterBytes }
 
     /// Whether the port's converter keeps state from one operation to the
     /// next (it is the port's own: held or owned).
@@ -91,46 +94,6 @@ internal struct ConverterSlot {
             Iconv.close(converter)
         } else {
             pool.put(converter)
-        }
-    }
-}
-
-/// The foreign bytes a port reports beyond those of its
-/// ``ForeignResource`` (fixed at open).
-///
-/// They are the converter it holds, and its buffers' growth. Changed and
-/// read under the port's lock, or by its release function (which runs once,
-/// after the port's handle was taken out of that lock).
-internal struct PortAccount {
-    let isEnabled: Bool
-    /// What this account reported to ForeignMemory and has not given back,
-    /// with the collection window it was reported in.
-    private var reported = ForeignMemory.Allocation.none
-
-    init(isEnabled: Bool) {
-        self.isEnabled = isEnabled
-    }
-
-    var bytes: Int { reported.byteCount }
-
-    /// Reports `bytes` as what the port holds beyond its base.
-    ///
-    /// Adds or removes the difference. A report the accounting refuses (its
-    /// live counts at Int.max) leaves the account as it was.
-    mutating func update(to bytes: Int) {
-        guard isEnabled, bytes != reported.byteCount else { return }
-        if bytes > reported.byteCount {
-            guard let added = try? ForeignMemory.add(byteCount: bytes - reported.byteCount, objects: 0) else {
-                return
-            }
-            reported = reported.adding(added)
-        } else {
-            do {
-                try ForeignMemory.remove(reported.part(byteCount: reported.byteCount - bytes))
-            } catch {
-                assertionFailure("port accounting out of balance: \(error)")
-            }
-            reported = reported.part(byteCount: bytes)
         }
     }
 }

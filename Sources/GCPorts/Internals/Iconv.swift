@@ -89,7 +89,10 @@ internal enum Iconv {
         var inPointer: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(
             mutating: base.assumingMemoryBound(to: CChar.self))
         var inLeft = input.count
-        var room = min(max(64, input.count * 2 + 16), 1 << 20)
+        // Most encodings take about as many bytes as UTF-8: ask for that much
+        // room first (a string port's short buffer then holds a short write),
+        // and more after each E2BIG.
+        var room = min(max(16, input.count), 1 << 20)
         while true {
             let (code, had) = call(converter, &inPointer, &inLeft, into: &output, room: room)
             if code == E2BIG {
@@ -121,9 +124,11 @@ internal enum Iconv {
     /// shift sequence, the end of a UTF-7 run, a character a decoder held
     /// back) and returns it there.
     static func finish(_ converter: iconv_t, into output: inout ByteBuffer) {
-        var room = 64
+        // Most converters have nothing to write: try with the room there is
+        // (none, perhaps), and make more only when told to.
+        var room = 0
         while call(converter, nil, nil, into: &output, room: room).errno == E2BIG && room <= 1 << 16 {
-            room *= 4
+            room = max(8, room * 4)
         }
     }
 

@@ -46,24 +46,43 @@ internal struct PortPosition: Equatable {
 
 /// A port's position where it can be read without the port's lock.
 ///
-/// One atomic double word. Only the thread holding the port's lock stores it
-/// (each read or write moves the position once, after its text); any thread
-/// may load it, and gets a line and a column stored together.
+/// A sequence lock over two words: only the thread holding the port's lock
+/// stores it (each read or write moves the position once, after its text);
+/// any thread may load it, and gets a line and a column stored together.
+/// Three words aligned to 8 bytes, so it lives in a port's record after an
+/// 8-byte header (a double-word atomic would need 16).
 internal struct AtomicPortPosition: ~Copyable, Sendable {
-    private let word = Atomic<WordPair>(WordPair(first: 0, second: 0))
+    /// Even when no store is under way; a store makes it odd, then even.
+    private let version = Atomic<UInt>(0)
+    private let line = Atomic<Int>(0)
+    private let column = Atomic<Int>(0)
 
     init() {}
 
     /// The position last stored.
     func load() -> PortPosition {
-        let word = self.word.load(ordering: .relaxed)
-        return PortPosition(line: Int(bitPattern: word.first), column: Int(bitPattern: word.second))
+        while true {
+            let before = version.load(ordering: .acquiring)
+            if before & 1 != 0 {
+                // A store is a few instructions long; its thread may have
+                // been preempted in the middle.
+                sched_yield()
+                continue
+            }
+            let position = PortPosition(
+                line: line.load(ordering: .relaxed), column: column.load(ordering: .relaxed))
+            atomicMemoryFence(ordering: .acquiring)
+            if version.load(ordering: .relaxed) == before { return position }
+        }
     }
 
-    /// Stores `position`; only under the port's lock.
+    /// Stores `position`; only under the port's lock (one writer at a time).
     func store(_ position: PortPosition) {
-        word.store(
-            WordPair(first: UInt(bitPattern: position.line), second: UInt(bitPattern: position.column)),
-            ordering: .relaxed)
+        let before = version.load(ordering: .relaxed)
+        version.store(before &+ 1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .releasing)
+        line.store(position.line, ordering: .relaxed)
+        column.store(position.column, ordering: .relaxed)
+        version.store(before &+ 2, ordering: .releasing)
     }
 }

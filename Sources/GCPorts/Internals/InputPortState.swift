@@ -4,71 +4,86 @@ import BoehmGC
     import Glibc
 #endif
 
-/// An input port's foreign state.
+/// An input port's state: where its bytes come from, the raw bytes not yet
+/// decoded, the decoded text not yet read, and its converter slot.
 ///
-/// Where its bytes come from, the raw bytes not yet decoded, the decoded
-/// text not yet read, and its converter slot. It is the handle of the port's ``ForeignResource``, whose lock
-/// serialises every use (the blocking read(2) included); the registry entry
-/// of the open-ports table keeps it reachable, so the table's vacuum can
-/// release it (give its converter back, close its descriptor if the port
-/// owns it) after the port itself was collected.
-internal final class InputPortCore: PortCore, @unchecked Sendable {
-    // Mutable fields are touched only under the lock of the ForeignResource
-    // that owns this core (withHandle), or by its release function, which
-    // runs once, after the handle was taken out of that lock. `position` is
-    // atomic so the port's line and column can be read without the lock.
-    // That lock is what makes each access exclusive, so they skip the
-    // runtime's exclusivity checks (`@exclusivity(unchecked)`).
+/// It is the handle of the port's foreign resource, so it lives in the
+/// port's record (a pointer-free GC object, see ``PortResource``); its two
+/// buffers are malloc'd (read(2) writes into one). Every use is under the
+/// record's lock (the blocking read(2) included), or in its release, which
+/// runs once, after the port was closed (or found dropped) under that lock.
+/// The registry entry of the open-ports table keeps the record reachable,
+/// so the table's vacuum can release the port (give its converter back,
+/// close its descriptor if the port owns it) after the port itself was
+/// collected.
+internal struct InputPortState: PortState, ~Copyable {
     enum Source {
         case bytes([UInt8])
         case descriptor(Int32)
     }
 
-    let source: Source
+    /// Emptied (no bytes, no descriptor) when the port is released.
+    var source: Source
     let closesDescriptor: Bool
+    /// ``InvalidInputPolicy/replace(with:)``: invalid input is replaced, not
+    /// thrown.
+    let replaces: Bool
     /// Bytes asked of each read(2) (or taken from memory at a time).
     let bufferCapacity: Int
-    let invalidInput: InvalidInputPolicy
     /// The replacement text, as UTF-8.
-    let replacement: [UInt8]
-    @exclusivity(unchecked) var converter: ConverterSlot
+    var replacement: [UInt8]
+    var converter: ConverterSlot
     /// Input read and not yet decoded (an incomplete sequence waiting for
     /// the rest, or bytes from the invalid input on).
-    @exclusivity(unchecked) var raw: ByteBuffer
+    var raw: ByteBuffer
     /// Decoded text (UTF-8) not yet read.
-    @exclusivity(unchecked) var text: ByteBuffer
+    var text: ByteBuffer
     let textBaseline: Int
     let rawBaseline: Int
     /// Bytes of memory input handed to the decoder so far.
-    @exclusivity(unchecked) var sourceOffset = 0
+    var sourceOffset = 0
     /// Input offset of the first byte in `raw`.
-    @exclusivity(unchecked) var rawOffset = 0
+    var rawOffset = 0
     /// The source has no more bytes.
-    @exclusivity(unchecked) var sourceEnded = false
+    var sourceEnded = false
     /// Everything was decoded, the converter finished.
-    @exclusivity(unchecked) var atEnd = false
+    var atEnd = false
     /// Invalid input was reached (policy `.error`): the text before it can
     /// still be read; every read that must go further throws this.
-    @exclusivity(unchecked) var pendingError: PortError?
+    var pendingError: PortError?
+    /// Read without the lock (``InputPort/line``, ``InputPort/column``).
     let position = AtomicPortPosition()
-    @exclusivity(unchecked) var account: PortAccount
 
     init(
         source: Source, closesDescriptor: Bool, bufferCapacity: Int, invalidInput: InvalidInputPolicy,
-        converter: ConverterSlot, account: PortAccount
+        converter: ConverterSlot
     ) {
         self.source = source
         self.closesDescriptor = closesDescriptor
         self.bufferCapacity = bufferCapacity
-        self.invalidInput = invalidInput
+        if case .replace = invalidInput { replaces = true } else { replaces = false }
         replacement = invalidInput.replacementUTF8
         self.converter = converter
-        self.account = account
-        rawBaseline = InputPortCore.rawCapacity(bufferCapacity)
-        textBaseline = InputPortCore.textCapacity(bufferCapacity)
+        rawBaseline = InputPortState.rawCapacity(bufferCapacity)
+        textBaseline = InputPortState.textCapacity(bufferCapacity)
         raw = ByteBuffer(capacity: rawBaseline)
         text = ByteBuffer(capacity: textBaseline)
     }
+
+    /// Malloc bytes the port holds: what it reports to `ForeignMemory`.
+    ///
+    /// Its two buffers, the bytes of a bytes port, and a converter while it
+    /// holds one.
+    var foreignByteCount: Int {
+        var sourceBytes = 0
+        if case .bytes(let bytes) = source { sourceBytes = bytes.count }
+        return raw.mallocByteCount + text.mallocByteCount + sourceBytes + converter.heldBytes
+    }
+
+    /// Always: an input port's buffers are malloc'd.
+    var needsRelease: Bool { true }
+
+    func loadPosition() -> PortPosition { position.load() }
 
     /// Initial raw buffer: a block, and room for the incomplete sequence
     /// left from the block before.
@@ -84,7 +99,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     ///
     /// - Returns: Whether the text grew.
     @discardableResult
-    func fillMore() throws(PortError) -> Bool {
+    mutating func fillMore() throws(PortError) -> Bool {
         let before = text.count
         while canGrow && text.count == before {
             try readBlock()
@@ -93,7 +108,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
         return text.count > before
     }
 
-    private func readBlock() throws(PortError) {
+    private mutating func readBlock() throws(PortError) {
         guard !sourceEnded else { return }
         switch source {
         case .bytes(let bytes):
@@ -121,16 +136,18 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
         }
     }
 
-    private func decode() throws(PortError) {
+    private mutating func decode() throws(PortError) {
         if converter.isIdentity {
             try decode(with: nil, borrowed: false)
         } else {
-            try withConverter { cd, borrowed throws(PortError) in try decode(with: cd, borrowed: borrowed) }
+            let (cd, borrowed) = try converter.beginUse()
+            defer { converter.endUse(cd, borrowed: borrowed) }
+            try decode(with: cd, borrowed: borrowed)
         }
     }
 
     /// Decodes with `cd`, or validates and copies UTF-8 when nil.
-    private func decode(with cd: iconv_t?, borrowed: Bool) throws(PortError) {
+    private mutating func decode(with cd: iconv_t?, borrowed: Bool) throws(PortError) {
         conversion: while true {
             let (consumed, outcome) = convert(raw.readable, with: cd)
             raw.consume(consumed)
@@ -142,7 +159,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
                 break conversion  // the rest comes with the next block
             case .incomplete, .invalid:
                 // Invalid input, or an incomplete sequence that ends the input.
-                guard case .replace = invalidInput else {
+                guard replaces else {
                     pendingError = .invalidInput(byteOffset: rawOffset)
                     return
                 }
@@ -166,7 +183,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
         }
     }
 
-    private func convert(_ input: UnsafeRawBufferPointer, with cd: iconv_t?) -> (Int, Iconv.Outcome) {
+    private mutating func convert(_ input: UnsafeRawBufferPointer, with cd: iconv_t?) -> (Int, Iconv.Outcome) {
         guard let cd else {
             let (length, outcome) = UTF8Scan.validPrefix(input)
             text.append(UnsafeRawBufferPointer(rebasing: input[..<length]))
@@ -178,7 +195,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     /// Byte length and number of the first `limit` whole characters
     /// (extended grapheme clusters) of the text, decoding more as needed;
     /// fewer at the end of the input or before invalid input.
-    func scanCharacters(_ limit: Int) throws(PortError) -> (byteCount: Int, count: Int) {
+    mutating func scanCharacters(_ limit: Int) throws(PortError) -> (byteCount: Int, count: Int) {
         var scanned = 0
         var counted = 0
         var window = limit > 1 << 20 ? 1 << 22 : limit * 4 + 64
@@ -221,7 +238,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
 
     /// Removes `byteCount` bytes of text, moving the position over them,
     /// and returns the first `keeping` of them as a string.
-    func take(_ byteCount: Int, keeping: Int? = nil) -> String {
+    mutating func take(_ byteCount: Int, keeping: Int? = nil) -> String {
         let bytes = UnsafeRawBufferPointer(rebasing: text.readable[..<byteCount])
         let string = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<(keeping ?? byteCount)]), as: UTF8.self)
         consume(byteCount)
@@ -229,7 +246,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     }
 
     /// Removes `byteCount` bytes of text, moving the position over them.
-    private func consume(_ byteCount: Int) {
+    private mutating func consume(_ byteCount: Int) {
         var position = self.position.load()
         position.advance(over: UnsafeRawBufferPointer(rebasing: text.readable[..<byteCount]))
         self.position.store(position)
@@ -238,7 +255,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
 
     /// The next line, without its terminator ("\n" or "\r\n"); the last
     /// line may have none; nil at the end of the input.
-    func readLine() throws(PortError) -> String? {
+    mutating func readLine() throws(PortError) -> String? {
         var searched = 0
         while true {
             let readable = text.readable
@@ -259,7 +276,7 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     }
 
     /// All the text to the end of the input.
-    func readAll() throws(PortError) -> String {
+    mutating func readAll() throws(PortError) -> String {
         while canGrow { try fillMore() }
         if let pendingError { throw pendingError }
         return take(text.count)
@@ -267,13 +284,13 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
 
     /// The text decoded so far, or decoded from the next block if none;
     /// nil at the end of the input.
-    func readAvailable() throws(PortError) -> String? {
+    mutating func readAvailable() throws(PortError) -> String? {
         guard try decodeIfEmpty() else { return nil }
         return take(text.count)
     }
 
     /// As ``readAvailable()``, as UTF-8 bytes.
-    func readAvailableUTF8() throws(PortError) -> [UInt8]? {
+    mutating func readAvailableUTF8() throws(PortError) -> [UInt8]? {
         guard try decodeIfEmpty() else { return nil }
         let bytes = Array(text.readable)
         consume(bytes.count)
@@ -284,26 +301,32 @@ internal final class InputPortCore: PortCore, @unchecked Sendable {
     ///
     /// - Returns: Whether text is waiting (false at the end of the input).
     /// - Throws: The pending error when invalid input comes before any text.
-    private func decodeIfEmpty() throws(PortError) -> Bool {
+    private mutating func decodeIfEmpty() throws(PortError) -> Bool {
         while text.isEmpty && canGrow { try fillMore() }
         if text.isEmpty, let pendingError { throw pendingError }
         return !text.isEmpty
     }
 
     /// After each read: give memory back when a long line or a large read
-    /// grew the text buffer, and report the converter and buffers held.
-    func settle() {
+    /// grew the text buffer.
+    mutating func settle() {
         text.shrinkIfOversized(baseline: textBaseline)
         raw.shrinkIfOversized(baseline: rawBaseline)
-        account.update(
-            to: converter.heldBytes + max(0, text.capacity - textBaseline) + max(0, raw.capacity - rawBaseline))
     }
 
-    var ownedDescriptor: Int32? {
-        guard closesDescriptor, case .descriptor(let descriptor) = source else { return nil }
-        return descriptor
+    /// Releases the port, once, after it was closed (or found dropped)
+    /// under its lock.
+    ///
+    /// Gives the converter back to its pool or closes it, closes the
+    /// descriptor if the port owns it, and frees the buffers and the bytes.
+    /// The state stays valid, holding nothing.
+    mutating func release() {
+        converter.release()
+        if closesDescriptor, case .descriptor(let descriptor) = source { _ = Glibc.close(descriptor) }
+        source = .bytes([])
+        raw.release()
+        text.release()
+        replacement = []
+        pendingError = nil
     }
-
-    /// An input port has nothing to end before its release.
-    func prepareForRelease() {}
 }

@@ -4,63 +4,61 @@ import BoehmGC
     import Glibc
 #endif
 
-/// An output port's foreign state.
+/// An output port's state: its converter slot, its output buffer, the
+/// incomplete UTF-8 sequence held from the last write and, for a file port,
+/// the descriptor.
 ///
-/// Its converter slot, its output buffer, the incomplete UTF-8 sequence
-/// held from the last write and, for a file port, the descriptor. It is the
-/// handle of the port's
-/// ``ForeignResource``, whose lock serialises every use; the registry entry
-/// of the open-ports table keeps it reachable, so the table's vacuum can
-/// finish, flush and release it after the port itself was collected.
-internal final class OutputPortCore: PortCore, @unchecked Sendable {
-    // Mutable fields are touched only under the lock of the ForeignResource
-    // that owns this core (withHandle), or by its release function, which
-    // runs once, after the handle was taken out of that lock. `position` is
-    // an atomic so the port's line and column can be read without the lock.
-    // That lock is what makes each access exclusive, so they skip the
-    // runtime's exclusivity checks (`@exclusivity(unchecked)`).
-    @exclusivity(unchecked) var converter: ConverterSlot
-    let descriptor: Int32
-    let closesDescriptor: Bool
-    let bufferCapacity: Int
-    let invalidInput: InvalidInputPolicy
-    /// The replacement text, as UTF-8 (converted in the port's current state
-    /// each time it is written, so it is valid in that state).
-    let replacement: [UInt8]
+/// It is the handle of the port's foreign resource, so it lives in the
+/// port's record (a pointer-free GC object, see ``PortResource``), and a
+/// string port's first bytes of output live in the record too, after it.
+/// Every use is under the record's lock, or in its release, which runs once,
+/// after the port was closed (or found dropped) under that lock. The
+/// registry entry of the open-ports table keeps the record reachable, so
+/// the table's vacuum can end, flush and release the port after the port
+/// itself was collected.
+internal struct OutputPortState: PortState, ~Copyable {
+    // Fields in the order that packs them tightest (the record is GC memory
+    // that every dropped port leaves until a collection finds it).
+    /// Read without the lock (``OutputPort/line``, ``OutputPort/column``).
+    let position = AtomicPortPosition()
     /// The encoded bytes: for a file port, those not yet written; for a
     /// string port, the whole output.
-    @exclusivity(unchecked) var buffer: ByteBuffer
-    /// An incomplete UTF-8 sequence that ended the last write, waiting for
-    /// the next write (or close) to complete it.
-    @exclusivity(unchecked) var held: [UInt8] = []
-    /// Offset of `held` in the write that supplied it.
-    @exclusivity(unchecked) var heldOffset = 0
-    /// The converter went back to its initial state in mid-stream (a string
-    /// port's ``OutputPort/contents()``): drop the prefix (byte-order mark)
-    /// it will write again before the next character.
-    @exclusivity(unchecked) var dropsPrefix = false
+    var buffer: ByteBuffer
+    let descriptor: Int32
+    let closesDescriptor: Bool
+    /// ``InvalidInputPolicy/replace(with:)``: invalid input is replaced, not
+    /// thrown.
+    let replaces: Bool
+    /// The output was ended in mid-stream (a string port's
+    /// ``OutputPort/contents()``): drop the prefix (byte-order mark) the
+    /// converter will write again before the next character.
+    var dropsPrefix = false
     /// The port's own converter has converted something (so it wrote its
     /// prefix, if it has one).
-    @exclusivity(unchecked) var hasEncoded = false
+    var hasEncoded = false
     /// The port's own converter wrote since the output was last ended.
-    @exclusivity(unchecked) var isUnended = false
-    let position = AtomicPortPosition()
-    @exclusivity(unchecked) var account: PortAccount
+    var isUnended = false
+    var converter: ConverterSlot
+    /// Bytes buffered before a file port writes (at most 2^30).
+    let bufferCapacity: Int32
+    /// The replacement text, as UTF-8 (converted in the port's current state
+    /// each time it is written, so it is valid in that state).
+    var replacement: [UInt8]
+    /// An incomplete UTF-8 sequence that ended the last write, waiting for
+    /// the next write (or close) to complete it.
+    var held: [UInt8] = []
+    /// Offset of `held` in the write that supplied it.
+    var heldOffset = 0
 
     var isFilePort: Bool { descriptor >= 0 }
 
+    /// A port's state, with its buffer in `inlineBuffer` when it fits there
+    /// (`bufferCapacity` bytes or fewer), else malloc'd.
     init(
         converter: ConverterSlot, descriptor: Int32, closesDescriptor: Bool, bufferCapacity: Int,
-        invalidInput: InvalidInputPolicy, account: PortAccount
+        invalidInput: InvalidInputPolicy, inlineBuffer: UnsafeMutableRawBufferPointer
     ) throws(PortError) {
-        self.converter = converter
-        self.descriptor = descriptor
-        self.closesDescriptor = closesDescriptor
-        self.bufferCapacity = bufferCapacity
-        self.invalidInput = invalidInput
-        self.account = account
-        buffer = ByteBuffer(capacity: bufferCapacity)
-        replacement = invalidInput.replacementUTF8
+        let replacement = invalidInput.replacementUTF8
         if case .replace(let text) = invalidInput, !converter.isIdentity {
             // The replacement must be representable: check it once with a
             // converter of the pool (never the port's own).
@@ -71,7 +69,30 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             pool.put(probe)
             guard outcome == .done else { throw .unencodableReplacement(text) }
         }
+        self.converter = converter
+        self.descriptor = descriptor
+        self.closesDescriptor = closesDescriptor
+        self.bufferCapacity = Int32(bufferCapacity)
+        if case .replace = invalidInput { replaces = true } else { replaces = false }
+        self.replacement = replacement
+        buffer =
+            inlineBuffer.count >= bufferCapacity
+            ? ByteBuffer(inline: inlineBuffer) : ByteBuffer(capacity: bufferCapacity)
     }
+
+    /// Malloc bytes the port holds: what it reports to `ForeignMemory`.
+    ///
+    /// Its buffer once malloc'd, and a converter while it holds one; its
+    /// record is GC memory, which the collector counts itself.
+    var foreignByteCount: Int { buffer.mallocByteCount + converter.heldBytes }
+
+    /// A file port (output to flush, perhaps a descriptor to close), or a
+    /// buffer, a converter, held bytes or a replacement to give back.
+    var needsRelease: Bool {
+        isFilePort || foreignByteCount > 0 || converter.held != nil || !held.isEmpty || !replacement.isEmpty
+    }
+
+    func loadPosition() -> PortPosition { position.load() }
 
     /// Encodes `bytes` (UTF-8) onto the buffer, and flushes a file port whose
     /// buffer is full.
@@ -88,8 +109,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// - Throws: ``PortError/invalidInput(byteOffset:)`` (offset in `bytes`),
     ///   ``PortError/unencodableReplacement(_:)``,
     ///   ``PortError/system(operation:errno:)`` from iconv(3) or the flush.
-    func write(_ bytes: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
-        defer { updateAccount() }
+    mutating func write(_ bytes: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
         if bytes.isEmpty { return }
         if isValid && held.isEmpty {
             try encode(bytes, isValid: true)
@@ -97,21 +117,22 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             try write(joined: bytes, heldCount: 0)
         } else {
             let joined = held + Array(bytes)
+            let heldCount = held.count
             var failure: PortError?
             joined.withUnsafeBytes { joined in
                 do throws(PortError) {
-                    try write(joined: joined, heldCount: held.count)
+                    try write(joined: joined, heldCount: heldCount)
                 } catch {
                     failure = error
                 }
             }
             if let failure { throw failure }
         }
-        if isFilePort && buffer.count >= bufferCapacity { try flush() }
+        if isFilePort && buffer.count >= Int(bufferCapacity) { try flush() }
     }
 
     /// `bytes`: the held bytes (`heldCount` of them) then the caller's.
-    private func write(joined bytes: UnsafeRawBufferPointer, heldCount: Int) throws(PortError) {
+    private mutating func write(joined bytes: UnsafeRawBufferPointer, heldCount: Int) throws(PortError) {
         let tail = UTF8Scan.incompleteTailLength(bytes)
         let body = UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - tail)])
         let newHeld = Array(bytes[(bytes.count - tail)...])
@@ -131,7 +152,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
 
     /// Encodes valid-or-not UTF-8 `body` with the port's converter, applying
     /// the policy; on an error nothing changes.
-    private func encode(_ body: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
+    private mutating func encode(_ body: UnsafeRawBufferPointer, isValid: Bool = false) throws(PortError) {
         let start = buffer.count
         var position = self.position.load()
         if converter.isIdentity {
@@ -145,38 +166,36 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             return
         }
         let pool = converter.pool
-        try withConverter { cd, borrowed throws(PortError) in
-            // A converter with state cannot be taken back to where it was:
-            // find out first whether the write will be rejected. (Not
-            // needed when the state is only whether a byte-order mark was
-            // written, nor when nothing can fail.)
-            if case .error = invalidInput, !pool.isStateless, !pool.isPrefixOnly,
-                !(isValid && pool.encodesEveryScalar)
-            {
-                try validate(body)
-            }
-            do throws(PortError) {
-                try encode(body, with: cd, position: &position)
-            } catch {
-                buffer.truncate(toCount: start)
-                if pool.isStateless || borrowed {
-                    Iconv.reset(cd)
-                } else if pool.isPrefixOnly {
-                    // Where it was, but for a mark written by this call.
-                    if !hasEncoded { Iconv.reset(cd) }
-                } else {
-                    // Validated, yet iconv refused: keep the stream
-                    // decodable by ending it in the initial state.
-                    isUnended = true
-                    endOutput()
-                }
-                throw error
-            }
-            if borrowed { Iconv.finish(cd, into: &buffer) }
-            if dropsPrefix && buffer.count > start { dropPrefix(at: start) }
-            hasEncoded = true
-            isUnended = !borrowed
+        // A converter with state cannot be taken back to where it was: find
+        // out first whether the write will be rejected. (Not needed when
+        // the state is only whether a byte-order mark was written, nor when
+        // nothing can fail.)
+        if !replaces, !pool.isStateless, !pool.isPrefixOnly, !(isValid && pool.encodesEveryScalar) {
+            try validate(body)
         }
+        let (cd, borrowed) = try converter.beginUse()
+        defer { converter.endUse(cd, borrowed: borrowed) }
+        do throws(PortError) {
+            try encode(body, with: cd, position: &position)
+        } catch {
+            buffer.truncate(toCount: start)
+            if pool.isStateless || borrowed {
+                Iconv.reset(cd)
+            } else if pool.isPrefixOnly {
+                // Where it was, but for a mark written by this call.
+                if !hasEncoded { Iconv.reset(cd) }
+            } else {
+                // Validated, yet iconv refused: keep the stream decodable by
+                // ending it in the initial state.
+                isUnended = true
+                endOutput()
+            }
+            throw error
+        }
+        if borrowed { Iconv.finish(cd, into: &buffer) }
+        if dropsPrefix && buffer.count > start { dropPrefix(at: start) }
+        hasEncoded = true
+        isUnended = !borrowed
         self.position.store(position)
     }
 
@@ -202,7 +221,9 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
 
     /// The UTF-8 port's conversion: copy what is valid, apply the policy
     /// to the rest.
-    private func copy(_ body: UnsafeRawBufferPointer, isValid: Bool, position: inout PortPosition) throws(PortError) {
+    private mutating func copy(_ body: UnsafeRawBufferPointer, isValid: Bool, position: inout PortPosition)
+        throws(PortError)
+    {
         var offset = 0
         while offset < body.count {
             let rest = UnsafeRawBufferPointer(rebasing: body[offset...])
@@ -212,14 +233,14 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
             position.advance(over: valid)
             if outcome == .done { return }
             let at = offset + length
-            guard case .replace = invalidInput else { throw .invalidInput(byteOffset: at) }
+            guard replaces else { throw .invalidInput(byteOffset: at) }
             buffer.append(replacement)
             replacement.withUnsafeBytes { position.advance(over: $0) }
             offset = at + UTF8Scan.replacedLength(UnsafeRawBufferPointer(rebasing: body[at...]))
         }
     }
 
-    private func encode(
+    private mutating func encode(
         _ body: UnsafeRawBufferPointer, with cd: iconv_t, position: inout PortPosition
     ) throws(PortError) {
         var offset = 0
@@ -232,7 +253,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
                 return
             case .invalid, .incomplete:
                 let at = offset + consumed
-                guard case .replace = invalidInput else { throw .invalidInput(byteOffset: at) }
+                guard replaces else { throw .invalidInput(byteOffset: at) }
                 try writeReplacement(with: cd, position: &position)
                 offset = at + UTF8Scan.replacedLength(UnsafeRawBufferPointer(rebasing: body[at...]))
             case .failed(let code):
@@ -244,14 +265,14 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// Converts the replacement in the converter's current state, so that
     /// it is valid there (after a shift to JIS X 0208, "?" needs the shift
     /// back to ASCII first).
-    private func writeReplacement(with cd: iconv_t, position: inout PortPosition) throws(PortError) {
+    private mutating func writeReplacement(with cd: iconv_t, position: inout PortPosition) throws(PortError) {
         guard !replacement.isEmpty else { return }
         let (_, outcome) = replacement.withUnsafeBytes { Iconv.convert(cd, $0, into: &buffer) }
         guard outcome == .done else { throw .unencodableReplacement(String(decoding: replacement, as: UTF8.self)) }
         replacement.withUnsafeBytes { position.advance(over: $0) }
     }
 
-    private func dropPrefix(at start: Int) {
+    private mutating func dropPrefix(at start: Int) {
         dropsPrefix = false
         let prefix = converter.pool.prefix
         guard !prefix.isEmpty, buffer.count - start >= prefix.count else { return }
@@ -269,31 +290,29 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     ///   (exit, collector).
     /// - Throws: ``PortError/invalidInput(byteOffset:)`` for held bytes, after
     ///   the output was ended.
-    func finish(reportsHeld: Bool) throws(PortError) {
-        defer { updateAccount() }
+    mutating func finish(reportsHeld: Bool) throws(PortError) {
         var failure: PortError?
         if !held.isEmpty {
             let offset = heldOffset
             held = []
-            switch invalidInput {
-            case .error:
+            if !replaces {
                 if reportsHeld {
                     failure = .invalidInput(byteOffset: offset)
                 } else {
                     PortCounters.discardedIncompleteInput.add(1, ordering: .relaxed)
                 }
-            case .replace where converter.isIdentity:
+            } else if converter.isIdentity {
                 var position = self.position.load()
                 buffer.append(replacement)
                 replacement.withUnsafeBytes { position.advance(over: $0) }
                 self.position.store(position)
-            case .replace:
+            } else {
                 var position = self.position.load()
-                do {
-                    try withConverter { cd, borrowed throws(PortError) in
-                        try writeReplacement(with: cd, position: &position)
-                        if borrowed { Iconv.finish(cd, into: &buffer) } else { isUnended = true }
-                    }
+                do throws(PortError) {
+                    let (cd, borrowed) = try converter.beginUse()
+                    defer { converter.endUse(cd, borrowed: borrowed) }
+                    try writeReplacement(with: cd, position: &position)
+                    if borrowed { Iconv.finish(cd, into: &buffer) } else { isUnended = true }
                 } catch {
                     failure = error
                 }
@@ -308,7 +327,7 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// that takes, if it wrote since the output was last ended. (Only then:
     /// a converter whose output was ended writes ISO-2022-KR's header again
     /// at the next call, even an ending one.)
-    func endOutput() {
+    mutating func endOutput() {
         guard let cd = converter.held, isUnended else { return }
         Iconv.finish(cd, into: &buffer)
         dropsPrefix = true
@@ -320,12 +339,9 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
     /// On an error the bytes not written stay buffered.
     ///
     /// - Throws: ``PortError/system(operation:errno:)`` when write(2) fails.
-    func flush() throws(PortError) {
+    mutating func flush() throws(PortError) {
         guard isFilePort else { return }
-        defer {
-            buffer.shrinkIfOversized(baseline: max(bufferCapacity, 1 << 16))
-            updateAccount()
-        }
+        defer { buffer.shrinkIfOversized(baseline: max(Int(bufferCapacity), 1 << 16)) }
         while !buffer.isEmpty {
             let bytes = buffer.readable
             let written = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
@@ -338,21 +354,25 @@ internal final class OutputPortCore: PortCore, @unchecked Sendable {
         }
     }
 
-    /// Reports the converter held and the buffer's growth.
-    func updateAccount() {
-        account.update(to: converter.heldBytes + max(0, buffer.capacity - bufferCapacity))
-    }
-
-    var ownedDescriptor: Int32? { closesDescriptor ? descriptor : nil }
-
-    /// Ends the output (held bytes are counted, not thrown) and flushes it;
-    /// a failed flush is counted in ``Ports/Statistics/flushFailures``.
-    func prepareForRelease() {
+    /// Releases the port, once, after it was closed (or found dropped)
+    /// under its lock.
+    ///
+    /// Ends the output (held bytes are counted, not thrown) and flushes it
+    /// (a failed flush is counted in ``Ports/Statistics/flushFailures``),
+    /// gives the converter back to its pool or closes it, closes the
+    /// descriptor if the port owns it, and frees the buffer. The state stays
+    /// valid, holding nothing.
+    mutating func release() {
         try? finish(reportsHeld: false)
         do {
             try flush()
         } catch {
             PortCounters.flushFailures.add(1, ordering: .relaxed)
         }
+        converter.release()
+        if closesDescriptor { _ = Glibc.close(descriptor) }
+        buffer.release()
+        replacement = []
+        held = []
     }
 }
