@@ -21,6 +21,11 @@ import Testing
     }
 
     @Test func memory() { check(cinterop_check_memory) }
+
+    /// A heap limit is process-wide: these checks run in a child.
+    @Test func heapLimit() async throws {
+        try await ChildProcess.runRepeatedly("c-shapes", ["heap-limit"], runs: 1)
+    }
     @Test func roots() { check(cinterop_check_roots) }
     @Test func weakReferences() { check(cinterop_check_weak_refs) }
     @Test func finalizersAndHooks() { check(cinterop_check_finalizers_and_hooks) }

@@ -9,6 +9,8 @@
 //       the control, uses gc.h from threads libgc does not know) build lists of
 //       cons cells while another collects; `dispatch` makes them from a
 //       Dispatch worker, so they inherit its blocked signals
+//   c-shapes heap-limit
+//       the C API at a heap limit (process-wide, so in a process of its own)
 //   c-shapes blocked-create [ROUNDS]
 //       a registered thread blocks every signal around bgc_pthread_create
 //       while another collects
@@ -109,6 +111,9 @@ case "lists":
         corrupt = cinterop_lists(Int32(how), threads, lists, &report)
     }
     finish(&report, ["corrupt": Int(corrupt), "lists": Int(threads * lists)])
+case "heap-limit":
+    cinterop_check_heap_limit(&report)
+    finish(&report)
 case "blocked-create":
     let rounds = arguments.count > 1 ? Int32(arguments[1]) ?? 2_000 : 2_000
     let failed = cinterop_blocked_create(rounds, &report)

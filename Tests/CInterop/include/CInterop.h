@@ -20,6 +20,8 @@ const char *cinterop_report_text(const cinterop_report *report);
 // MARK: Checks of the API, one call or mechanism each (api.c)
 
 void cinterop_check_memory(cinterop_report *report);
+/// Sets a process-wide heap limit: only in a process of its own.
+void cinterop_check_heap_limit(cinterop_report *report);
 void cinterop_check_roots(cinterop_report *report);
 void cinterop_check_weak_refs(cinterop_report *report);
 void cinterop_check_finalizers_and_hooks(cinterop_report *report);
