@@ -56,3 +56,10 @@ extension GCWeakTable {
         }
     }
 }
+
+extension GCWeakTable {
+    /// Sweep windows opened so far in this process: collections whose weak
+    /// sweep ran after the world restarted (a test hook: the window tests
+    /// check that their operations overlapped some).
+    package static var sweepWindowsOpened: Int { shim_weakSweepWindows() }
+}

@@ -392,25 +392,32 @@ struct WeakTableState: @unchecked Sendable {
     /// was none (a dead entry stays for the vacuum).
     mutating func remove(_ key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
         guard let i = find(key) else { return nil }
-        let value: UnsafeMutableRawPointer
-        if weakValues {
-            // Reveal the value into a register first (it stays visible to a
-            // collection from here on), then detach it; if the sweep marked
-            // the entry dead meanwhile, the exchange fails and the entry is
-            // the vacuum's.
-            guard let v = shim_loadWeak(valueField(i)),
-                shim_exchangeField(valueField(i), shim_hide(v), slotEmpty)
-            else { return nil }
-            value = v
-            shim_storeField(keyField(i), slotTombstone)
+        guard let value = detach(i) else { return nil }
+        shim_keepAlive(key)
+        return value
+    }
+
+    /// Turns live slot `i` into a tombstone and returns its value, or nil
+    /// (the slot left alone) if the sweep marked the entry dead first.
+    ///
+    /// The value is revealed into a register first (it stays visible to a
+    /// collection from then on). The entry is then detached by exchanging
+    /// the field the sweep writes DEAD into (the key for weak keys and keys
+    /// and values, the value for weak values), so neither overwrites the
+    /// other: a sweep that got there first makes the exchange fail, and the
+    /// entry is the vacuum's.
+    mutating func detach(_ i: Int) -> UnsafeMutableRawPointer? {
+        let key = shim_loadField(keyField(i))
+        guard key > slotDead, let value = valueObject(i) else { return nil }
+        if weakKeys {
+            guard shim_exchangeField(keyField(i), key, slotTombstone) else { return nil }
+            shim_storeField(valueField(i), slotEmpty)
         } else {
-            guard let v = shim_loadStrong(valueField(i)) else { return nil }
-            value = v
-            clear(i)
+            guard shim_exchangeField(valueField(i), valueWord(value), slotEmpty) else { return nil }
+            shim_storeField(keyField(i), slotTombstone)
         }
         occupied -= 1
         tombstones += 1
-        shim_keepAlive(key)
         shim_keepAlive(value)
         return value
     }
@@ -502,7 +509,7 @@ struct WeakTableState: @unchecked Sendable {
                 let h = oldHashes.map { UInt(bitPattern: $0[j]) } ?? (weakKeys ? ~key : key)
                 var i = bucket(h)
                 while shim_loadField(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
-                if shim_weakCopySlot(oldSlots + j, newSlots + i, flags) {
+                if shim_weakCopySlot(region, oldSlots + j, newSlots + i, flags) {
                     if let hashes { hashes[i] = Int(bitPattern: h) }
                     moved += 1
                     continue
