@@ -121,7 +121,10 @@ public final class ForeignResource<Handle: Sendable>: Sendable {
     /// Calls `body` with the handle.
     ///
     /// Calls are serialised: the resource's lock is held while `body` runs,
-    /// so `body` must not close or use this resource again.
+    /// so `body` must not close or use this resource again (``close()``,
+    /// `withHandle`, ``setByteCount(_:)``, ``isClosed``, ``byteCount``):
+    /// such a call ends the process with a message that names this rule, in
+    /// release builds too (it would otherwise wait for itself for ever).
     ///
     /// - Parameter body: A closure that uses the handle; the handle must not
     ///   escape it.
@@ -288,7 +291,12 @@ internal class CollectableResource: @unchecked Sendable {
 /// `lock`; `handle` and `closeHandle` never change.
 @usableFromInline
 internal final class ForeignResourceCore<Handle: Sendable>: CollectableResource, @unchecked Sendable {
-    @usableFromInline let lock = HandleLock()
+    @usableFromInline let lock = HandleLock(
+        reentryRule: """
+            ForeignResource: the resource was used inside its own withHandle body (close(), withHandle, \
+            setByteCount, isClosed or byteCount); the body runs under the resource's lock, so the call would wait \
+            for itself for ever. Use the resource after withHandle returns.
+            """)
     @usableFromInline let handle: Handle
     @usableFromInline let closeHandle: @Sendable (Handle) -> Void
     @usableFromInline var closed = false

@@ -27,11 +27,17 @@ internal struct HandleLock: ~Copyable, @unchecked Sendable {
     /// the mutex (low 32 bits).
     @usableFromInline let users: Atomic<UInt64>
 
+    /// What a thread that takes the lock again while holding it is told
+    /// (the lock checks its owner, so that ends the process with this
+    /// message, in release builds too, instead of a wait for ever).
+    @usableFromInline let reentryRule: StaticString
+
     @inlinable
-    init() {
+    init(reentryRule: StaticString) {
         mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
+        initializeMutex(mutex, checkingOwner: true)
         users = Atomic(UInt64(shim_forkGeneration()) << 32)
+        self.reentryRule = reentryRule
     }
 
     deinit {
@@ -56,7 +62,11 @@ internal struct HandleLock: ~Copyable, @unchecked Sendable {
     @inlinable
     func withLockIfUsable<Result>(_ body: () throws -> Result) rethrows -> Result? {
         guard enter() else { return nil }
-        pthread_mutex_lock(mutex)
+        let status = pthread_mutex_lock(mutex)
+        if status != 0 {
+            users.subtract(1, ordering: .releasing)
+            lockRefused(status, reentryRule)
+        }
         defer {
             pthread_mutex_unlock(mutex)
             users.subtract(1, ordering: .releasing)

@@ -50,8 +50,9 @@ import Synchronization
 /// All operations are safe from any thread; each table has one lock, and
 /// identity lookups take none (a sequence lock validates them). The
 /// collector's sweep never takes it. Content hashing closures must not call
-/// back into the same table (hash and equality run under the lock);
-/// `onDeadEntry` runs outside it and may use the table.
+/// back into the same table (hash and equality run under the lock; such a
+/// call traps with a message naming the rule); `onDeadEntry` runs outside
+/// it and may use the table.
 ///
 /// See <doc:WeakTables>.
 public final class GCWeakTable: Sendable {
@@ -96,7 +97,10 @@ public final class GCWeakTable: Sendable {
         ///
         /// The hash is computed once per insert and stored; it must come
         /// from content that never changes while the key is in a table.
-        /// Both run under the table's lock, so they must not use the table.
+        /// Both may run under the table's lock, so they must not use the
+        /// table: a call back into it ends the process with a message that
+        /// names this rule, in release builds too (it would otherwise wait
+        /// for itself for ever).
         ///
         /// - Parameters:
         ///   - hash: The hash of the key object at the given address.
@@ -135,6 +139,12 @@ public final class GCWeakTable: Sendable {
     let readShift = Atomic<UInt>(0)
     let lockFreeLookups: Bool
     let deadEntryHandler: DeadEntryHandler
+    /// The message of the trap that ends a closure's call back into its own
+    /// table (see ``Hashing``).
+    static let reentryRule: StaticString = """
+        GCWeakTable: a hash, equality or match closure used its own table; the closures run under the table's \
+        lock, so the call would wait for itself for ever. Give them what they need before the call.
+        """
     /// The eager hook, set once at the end of init and cancelled by deinit.
     let hook = Lock<PostGCHook?>(nil)
 
@@ -209,7 +219,7 @@ public final class GCWeakTable: Sendable {
         self.readWords.store(UInt(bitPattern: initial.words), ordering: .relaxed)
         self.readShift.store(initial.shift, ordering: .relaxed)
         self.lockFreeLookups = hashing.hash == nil
-        self.state = Lock(initial)
+        self.state = Lock(initial, reentryRule: GCWeakTable.reentryRule)
         if vacuum == .eager {
             let installed = try PostGCHook { [weak self] event in
                 guard event.isLatest, let self else { return }
