@@ -448,7 +448,16 @@ void cgc_weak_sweep_run(void) {
     }
     // Close the window: every slot the collection found dead shows DEAD.
     __atomic_fetch_add(&cgc_weak_sweep_seq, 1, __ATOMIC_SEQ_CST);
+    futex((int *)&cgc_weak_sweep_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff);
     __atomic_store_n(&cgc_weak_sweep_last_ns, now_ns() - start, __ATOMIC_RELAXED);
+}
+
+void cgc_weak_sweep_wait(void) {
+    for (;;) {
+        unsigned seq = __atomic_load_n(&cgc_weak_sweep_seq, __ATOMIC_ACQUIRE);
+        if (!(seq & 1)) return;
+        futex((int *)&cgc_weak_sweep_seq, FUTEX_WAIT_PRIVATE, (int)seq);
+    }
 }
 
 // MARK: Regions

@@ -382,6 +382,18 @@ static inline unsigned cgc_weak_sweep_windows(void) {
     return __atomic_load_n(&cgc_weak_sweep_seq, __ATOMIC_ACQUIRE) / 2;
 }
 
+/// The sweep window's sequence word now (odd while a window is open).
+static inline unsigned cgc_weak_sweep_sequence(void) {
+    return __atomic_load_n(&cgc_weak_sweep_seq, __ATOMIC_ACQUIRE);
+}
+
+/// Waits until no sweep window is open (a futex wait; the sweep wakes the
+/// waiters when it closes the window). For counts that must not see a
+/// collection half recorded: inside a window, entries the marker found dead
+/// are not all marked DEAD yet. Never call it from the collecting thread or
+/// a sweep helper (neither runs code of the library's callers).
+void cgc_weak_sweep_wait(void);
+
 /// Starts the threads that share large sweeps (one fewer than the online
 /// processors, at most 7), unless they run already in this process. Called
 /// when a table's storage passes 32 Ki slots.

@@ -5,8 +5,8 @@ import Testing
     import Glibc
 #endif
 
-/// The table a content-hashing closure calls back into, set after the table
-/// is made (the closures are made first).
+/// The table an equality closure calls back into, set after the table is
+/// made (the closures are made first).
 ///
 /// `@unchecked Sendable`: set once, before any closure runs.
 private final class TableBox: @unchecked Sendable {
@@ -30,26 +30,23 @@ private final class TableBox: @unchecked Sendable {
         return "the child ended with \(status); its standard error ends: \(standardError(result).suffix(400))"
     }
 
-    /// A content-hashing closure that calls back into its own table (here,
-    /// `count` from inside `hash`, during an insert, which holds the table's
-    /// lock).
-    @Test func hashClosureUsingItsOwnTable() async {
+    /// A match closure that calls back into its own table (here, `count`
+    /// during a removal by content, which runs it under the table's lock).
+    @Test func matchClosureUsingItsOwnTable() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             alarm(30)
-            let box = TableBox()
             let table = try! GCWeakTable(
                 weakness: .keys,
                 hashing: .content(
-                    hash: { key in key.load(as: Int.self) &+ (box.table?.count ?? 0) },
-                    equals: { $0.load(as: Int.self) == $1.load(as: Int.self) }))
-            box.table = table
+                    hash: { $0.load(as: Int.self) }, equals: { $0.load(as: Int.self) == $1.load(as: Int.self) }))
             let key = try! GCRoot(byteCount: 16)
             try! table.setValue(key, forKey: key)
+            table.unsafeRemoveValue(hash: 0) { _ in table.count > 0 }
+            withExtendedLifetime(key) {}
         }
         let text = Self.standardError(result)
         #expect(
-            text.contains("GCWeakTable: a hash, equality or match closure used its own table"),
-            Self.describe(result))
+            text.contains("GCWeakTable: an equality or match closure used its own table"), Self.describe(result))
     }
 
     /// An equality closure that inserts into its own table.
@@ -76,7 +73,7 @@ private final class TableBox: @unchecked Sendable {
         }
         let text = Self.standardError(result)
         #expect(
-            text.contains("GCWeakTable: a hash, equality or match closure used its own table"),
+            text.contains("GCWeakTable: an equality or match closure used its own table"),
             Self.describe(result))
     }
 
@@ -105,6 +102,19 @@ private final class TableBox: @unchecked Sendable {
         let text = Self.standardError(result)
         #expect(
             text.contains("ForeignResource: the resource was used inside its own withHandle body"),
+            Self.describe(result))
+    }
+
+    /// A lookup by hash and match on a table that hashes by identity.
+    @Test func lookupByHashOnAnIdentityTable() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            alarm(30)
+            let table = try! GCWeakTable(weakness: .keys)
+            _ = table.unsafeValue(hash: 1) { _ in true }
+        }
+        let text = Self.standardError(result)
+        #expect(
+            text.contains("GCWeakTable: lookups by hash and match need a table that hashes by content"),
             Self.describe(result))
     }
 }

@@ -220,6 +220,8 @@ func shim_maxPauseNanoseconds() -> UInt64 { cgc_max_pause_ns() }
 func shim_lastWeakSweepNanoseconds() -> UInt64 { cgc_weak_sweep_last_duration_ns() }
 func shim_lastWeakSweepStoppedNanoseconds() -> UInt64 { cgc_weak_sweep_stopped_last_duration_ns() }
 func shim_weakSweepWindows() -> Int { Int(cgc_weak_sweep_windows()) }
+@inline(__always) func shim_weakSweepSequence() -> UInt32 { cgc_weak_sweep_sequence() }
+func shim_weakSweepWait() { cgc_weak_sweep_wait() }
 func shim_setFinalizerHandler(
     _ handler: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
 ) { cgc_set_finalizer_handler(handler) }

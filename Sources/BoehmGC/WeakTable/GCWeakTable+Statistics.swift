@@ -39,7 +39,11 @@ extension GCWeakTable {
     /// The table's counters now.
     public var statistics: Statistics {
         enterCollector()
-        return state.withLock { state in
+        return afterSweepWindow { statisticsNow() }
+    }
+
+    private func statisticsNow() -> Statistics {
+        state.withLock { state in
             Statistics(
                 capacity: state.capacity,
                 liveEntries: state.liveCount,

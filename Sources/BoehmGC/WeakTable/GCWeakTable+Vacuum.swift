@@ -61,7 +61,8 @@ extension GCWeakTable {
     /// caller's frame keeps it alive); nil if there was none.
     func removeValueAddress(forKey key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
         enterCollector()
-        return mutate { $0.remove(key) }
+        let hash = entryHash(key)
+        return mutate { $0.remove(key, hash: hash) }
     }
 
     /// Calls `body` with the address of each live entry's value, under the table's lock.
