@@ -75,6 +75,23 @@ struct WeakTableState: @unchecked Sendable {
     /// Collections run before growing (see `wantsCollectionBeforeGrowing`).
     var collectionsBeforeGrowing = 0
 
+    // Sizing with hysteresis: the capacity follows the most entries held
+    // over the current collection window and the two before it, not only
+    // the entries held now. Under steady churn a table fills between two
+    // collections and empties at the vacuum after each: sized for what is
+    // left, it shrank after every collection and grew back (by doublings)
+    // before the next, several resizes per collection.
+    /// Whether the capacity follows the recent peak (the default) or only
+    /// the entries held now (the old sizing, kept for the benchmark).
+    let followsPeak: Bool
+    /// The collection epoch the current window began at.
+    var peakEpoch = shim_collectionEpoch()
+    /// The most entries held since the window began (counted as
+    /// ``liveCount``: those a collection found dead do not count).
+    var windowPeak = 0
+    /// The peaks of the two windows before it.
+    var earlierPeaks = (0, 0)
+
     static let smallestCapacity = 8
 
     /// The capacity (a power of two) that holds `count` entries at no more
@@ -110,7 +127,7 @@ struct WeakTableState: @unchecked Sendable {
 
     init(
         region: WeakRegion, weakKeys: Bool, weakValues: Bool, layout: Layout,
-        hashing: GCWeakTable.Hashing, keepsDeadEntries: Bool, minimumCapacity: Int
+        hashing: GCWeakTable.Hashing, keepsDeadEntries: Bool, minimumCapacity: Int, followsPeak: Bool = true
     ) throws(GCError) {
         self.region = region
         self.weakKeys = weakKeys
@@ -118,6 +135,7 @@ struct WeakTableState: @unchecked Sendable {
         self.layout = layout
         self.equals = hashing.equals
         self.keepsDeadEntries = keepsDeadEntries
+        self.followsPeak = followsPeak
         let capacity = Self.capacity(reserving: minimumCapacity)
         guard let storage = Self.allocate(capacity: capacity, withHashes: layout == .content) else {
             throw .outOfMemory(byteCount: capacity * 2 * MemoryLayout<UInt>.size)
@@ -401,6 +419,7 @@ struct WeakTableState: @unchecked Sendable {
         shim_storeField(valueField(reusable), new.valueWord)
         shim_storeField(keyField(reusable), new.keyWord)
         occupied += 1
+        notePeak()
         // A partial collection tests only the slots written since the last
         // collection (older weak targets stay marked until a full one).
         shim_weakNoteYoung(region, reusable)
@@ -537,9 +556,62 @@ struct WeakTableState: @unchecked Sendable {
         return word > slotDead ? UnsafeMutableRawPointer(bitPattern: word) : nil
     }
 
-    /// Whether the table should shrink: live entries below a quarter of a
-    /// capacity above the floor.
+    /// Records the entries held now (those no collection found dead) in the
+    /// current window's peak, starting a new window first if a collection
+    /// ran since this one began.
+    @inline(__always)
+    mutating func notePeak() {
+        startPeakWindowIfNeeded()
+        let held = liveCount
+        if held > windowPeak { windowPeak = held }
+    }
+
+    /// Starts a new peak window if a collection ran since this one began.
+    @inline(__always)
+    mutating func startPeakWindowIfNeeded() {
+        let epoch = shim_collectionEpoch()
+        if epoch != peakEpoch { startPeakWindow(epoch) }
+    }
+
+    /// Starts the window of collection `epoch`: the peaks move back (a
+    /// window no insert saw counts as empty), and the new one starts from the
+    /// entries still live (those the collection found dead do not count).
+    mutating func startPeakWindow(_ epoch: UInt64) {
+        switch epoch &- peakEpoch {
+        case 1: earlierPeaks = (windowPeak, earlierPeaks.0)
+        case 2: earlierPeaks = (0, windowPeak)
+        default: earlierPeaks = (0, 0)
+        }
+        windowPeak = liveCount
+        peakEpoch = epoch
+    }
+
+    /// The entries the capacity is sized for: the most held over the
+    /// current and the two previous collection windows (the old sizing: the
+    /// entries held now).
+    var sizingCount: Int {
+        guard followsPeak else { return occupied }
+        return max(occupied, windowPeak, earlierPeaks.0, earlierPeaks.1)
+    }
+
+    /// Whether the table should shrink (after a vacuum), for a capacity
+    /// above the floor.
+    ///
+    /// With the hysteresis: once the most entries held over the last three
+    /// collection windows fall below an eighth of the capacity, and then to
+    /// hold that peak at half load. Growth comes at 80%, so a table sized
+    /// for its peak must hold 6.4 times fewer entries, for three windows, to
+    /// shrink: collections that come faster than the churn (a peak split
+    /// between windows) do not make it resize. The old sizing: the live
+    /// entries below a quarter.
     var wantsShrink: Bool {
+        guard capacity > floorCapacity else { return false }
+        return followsPeak ? sizingCount * 8 < capacity : liveCount * 4 < capacity
+    }
+
+    /// Whether the table should shrink for the entries live now, whatever
+    /// its recent peak (an explicit ``GCWeakTable/vacuum()``).
+    var wantsShrinkNow: Bool {
         capacity > floorCapacity && liveCount * 4 < capacity
     }
 
@@ -666,7 +738,12 @@ struct WeakTableState: @unchecked Sendable {
         return grown * 2 * MemoryLayout<UInt>.size > libgc_heapSize() / 16
     }
 
-    /// The capacity a rehash should pick now: fits the entries at no more
+    /// The capacity a rehash should pick now: fits the entries it is sized
+    /// for (``sizingCount``: with the hysteresis, the recent peak) at no more
     /// than half load, and never below the floor.
-    var fittingCapacity: Int { Self.capacity(forCount: occupied + 1, floor: floorCapacity) }
+    var fittingCapacity: Int { Self.capacity(forCount: sizingCount + 1, floor: floorCapacity) }
+
+    /// The capacity that fits the entries live now at no more than half
+    /// load (an explicit vacuum's shrink).
+    var capacityForLiveEntries: Int { Self.capacity(forCount: liveCount + 1, floor: floorCapacity) }
 }

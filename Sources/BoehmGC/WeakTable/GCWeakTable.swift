@@ -33,7 +33,11 @@ import Synchronization
 /// after their weak half; the first insert after a collection that found
 /// dead entries vacuums too, whichever comes first. Capacity grows above
 /// 80% occupancy (tombstones and dead entries included; the table vacuums
-/// before it sizes) and shrinks below 25% after a vacuum, never below
+/// before it sizes), to hold the most entries of the last three collection
+/// windows at half load, and shrinks when that peak falls below an eighth of
+/// it (hysteresis: a churning table settles at a capacity instead of
+/// shrinking after each collection and growing back before the next; an
+/// explicit ``vacuum()`` shrinks for the live entries at once), never below
 /// `minimumCapacity` or ``reserveCapacity(_:)``. A table about to grow past
 /// a sixteenth of the GC heap (and past 64 Ki slots) with no collection since
 /// its last resize collects and vacuums first, so on a big heap dead entries cannot pile up
@@ -82,6 +86,19 @@ public final class GCWeakTable: Sendable {
         /// Growth keeps dead entries and sizes for them, and the table never
         /// shrinks on its own.
         case lazyOnly
+    }
+
+    /// How the capacity follows the entries.
+    ///
+    /// Only `.hysteresis` is offered to users; `.immediate` is the sizing
+    /// before it, which the benchmark measures beside it.
+    package enum Sizing: Sendable, Equatable {
+        /// For the most entries held over the current and the two previous
+        /// collection windows (the default).
+        case hysteresis
+        /// For the entries held now: shrinks at every vacuum that leaves it
+        /// below a quarter full.
+        case immediate
     }
 
     /// How keys are hashed and compared.
@@ -190,18 +207,18 @@ public final class GCWeakTable: Sendable {
     /// For the tests and benchmarks, which measure `.lazyOnly`'s leak.
     package convenience init(
         weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy,
-        minimumCapacity: Int = 0, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
+        minimumCapacity: Int = 0, sizing: Sizing = .hysteresis, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
     ) throws(GCError) {
         try self.init(
             weakness: weakness, hashing: hashing, vacuum: vacuum, minimumCapacity: minimumCapacity,
-            deadEntryHandler: onDeadEntry.map { .roots($0) } ?? .none)
+            deadEntryHandler: onDeadEntry.map { .roots($0) } ?? .none, sizing: sizing)
     }
 
     /// The designated initialiser: `deadEntryHandler` may take raw addresses
     /// (the registry of foreign resources: no root per dead entry).
     internal init(
         weakness: Weakness, hashing: Hashing, vacuum: VacuumPolicy, minimumCapacity: Int,
-        deadEntryHandler: DeadEntryHandler, layout: WeakTableState.Layout? = nil
+        deadEntryHandler: DeadEntryHandler, layout: WeakTableState.Layout? = nil, sizing: Sizing = .hysteresis
     ) throws(GCError) {
         guard (0...GCWeakTable.maximumCapacity).contains(minimumCapacity) else {
             throw .invalidArgument("minimumCapacity must be in 0...2^48, got \(minimumCapacity)")
@@ -218,7 +235,7 @@ public final class GCWeakTable: Sendable {
             initial = try WeakTableState(
                 region: region, weakKeys: weakKeys, weakValues: weakValues, layout: layout, hashing: hashing,
                 keepsDeadEntries: !deadEntryHandler.isNone && weakness != .keysAndValues,
-                minimumCapacity: minimumCapacity)
+                minimumCapacity: minimumCapacity, followsPeak: sizing == .hysteresis)
         } catch {
             shim_weakRegionDestroy(region)
             throw error
