@@ -223,6 +223,8 @@ static size_t job_count;
 static size_t job_slots;
 // Whether jobs were listed at the last mark end (the window is open).
 static int pending;
+// The benchmark's switch back to the sweep inside the stopped world.
+static int sweep_in_pause;
 // Taken and counted with __atomic builtins.
 static size_t next_job;
 static int helpers_done;
@@ -421,8 +423,10 @@ void cgc_weak_sweep_prepare(int full) {
         pending = 1;
         __atomic_fetch_add(&cgc_weak_sweep_seq, 1, __ATOMIC_SEQ_CST);
     }
-    __atomic_store_n(&cgc_weak_sweep_stopped_last_ns, now_ns() - start, __ATOMIC_RELAXED);
     if (!job_count) __atomic_store_n(&cgc_weak_sweep_last_ns, 0, __ATOMIC_RELAXED);
+    // The old place, for the benchmark's comparison: all of it here.
+    if (job_count && __atomic_load_n(&sweep_in_pause, __ATOMIC_RELAXED)) cgc_weak_sweep_run();
+    __atomic_store_n(&cgc_weak_sweep_stopped_last_ns, now_ns() - start, __ATOMIC_RELAXED);
 }
 
 void cgc_weak_sweep_run(void) {
@@ -451,6 +455,10 @@ void cgc_weak_sweep_run(void) {
     futex((int *)&cgc_weak_sweep_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff);
     __atomic_store_n(&cgc_weak_sweep_last_ns, now_ns() - start, __ATOMIC_RELAXED);
 }
+
+void cgc_weak_sweep_set_in_pause(int in_pause) { __atomic_store_n(&sweep_in_pause, in_pause != 0, __ATOMIC_RELAXED); }
+
+int cgc_weak_sweep_in_pause(void) { return __atomic_load_n(&sweep_in_pause, __ATOMIC_RELAXED); }
 
 void cgc_weak_sweep_wait(void) {
     for (;;) {

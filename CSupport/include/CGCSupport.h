@@ -394,6 +394,12 @@ static inline unsigned cgc_weak_sweep_sequence(void) {
 /// a sweep helper (neither runs code of the library's callers).
 void cgc_weak_sweep_wait(void);
 
+/// Whether the sweep runs at mark end, inside the stopped world, as it did
+/// before the sweep window (nonzero), or after the world restarts (0, the
+/// default). For the benchmark, which measures both in one run.
+void cgc_weak_sweep_set_in_pause(int in_pause);
+int cgc_weak_sweep_in_pause(void);
+
 /// Starts the threads that share large sweeps (one fewer than the online
 /// processors, at most 7), unless they run already in this process. Called
 /// when a table's storage passes 32 Ki slots.

@@ -222,6 +222,8 @@ func shim_lastWeakSweepStoppedNanoseconds() -> UInt64 { cgc_weak_sweep_stopped_l
 func shim_weakSweepWindows() -> Int { Int(cgc_weak_sweep_windows()) }
 @inline(__always) func shim_weakSweepSequence() -> UInt32 { cgc_weak_sweep_sequence() }
 func shim_weakSweepWait() { cgc_weak_sweep_wait() }
+func shim_setWeakSweepInPause(_ inPause: Bool) { cgc_weak_sweep_set_in_pause(inPause ? 1 : 0) }
+func shim_weakSweepInPause() -> Bool { cgc_weak_sweep_in_pause() != 0 }
 func shim_setFinalizerHandler(
     _ handler: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
 ) { cgc_set_finalizer_handler(handler) }

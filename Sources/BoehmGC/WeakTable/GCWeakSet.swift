@@ -28,7 +28,9 @@
 /// get-or-insert (``handle(hash:where:orInsert:)``) is linearizable: threads
 /// that race to add equal elements all get the one that was added.
 public final class GCWeakSet: Sendable {
-    let table: GCWeakTable
+    /// The table that holds the elements (package: the benchmark counts its
+    /// slots).
+    package let table: GCWeakTable
 
     /// Creates an empty set whose vacuum runs after every collection.
     ///

@@ -66,4 +66,13 @@ extension GCWeakTable {
     /// sweep ran after the world restarted (a test hook: the window tests
     /// check that their operations overlapped some).
     package static var sweepWindowsOpened: Int { shim_weakSweepWindows() }
+
+    /// Whether the sweep runs inside the stopped world, at mark end.
+    ///
+    /// As it did before it moved after the restart: a benchmark hook, which
+    /// measures both in one run. Process-wide; false by default.
+    package static var sweepsInPause: Bool {
+        get { shim_weakSweepInPause() }
+        set { shim_setWeakSweepInPause(newValue) }
+    }
 }
