@@ -511,13 +511,37 @@ struct WeakTableState: @unchecked Sendable {
         }
         occupied -= 1
         tombstones += 1
+        releaseTombstones(endingAt: i)
         shim_keepAlive(value)
         return value
     }
 
+    /// Turns tombstone `i`, and the run of tombstones just before it, into
+    /// empty slots if the slot after `i` is empty.
+    ///
+    /// Safe under linear probing, for lock-free readers too: an insert
+    /// places a key at the first free slot of its probe, after probing past
+    /// only non-empty slots, and a slot turns empty here only when the one
+    /// after it is empty, so no live key lies beyond an empty slot of its
+    /// probe. Without this, a churning table's vacuums leave a tombstone per
+    /// dead entry, and the inserts that meet long runs of them ask for a
+    /// rehash at the same capacity, several times per collection.
+    @inline(__always)
+    mutating func releaseTombstones(endingAt i: Int) {
+        guard shim_loadField(keyField((i &+ 1) & mask)) == slotEmpty else { return }
+        var j = i
+        while shim_loadField(keyField(j)) == slotTombstone {
+            shim_storeField(keyField(j), slotEmpty)
+            tombstones -= 1
+            j = (j &- 1) & mask
+            if j == i { break }
+        }
+    }
+
     // MARK: Vacuum and resize
 
-    /// Turns every dead entry into a tombstone.
+    /// Turns every dead entry into a tombstone (or, at the end of a run,
+    /// an empty slot: ``releaseTombstones(endingAt:)``).
     ///
     /// Appends each one's strong half to `pending` when the table keeps dead
     /// entries for `onDeadEntry`. Returns how many were vacuumed.
@@ -534,12 +558,13 @@ struct WeakTableState: @unchecked Sendable {
                 }
                 clear(i)
                 cleared += 1
+                tombstones += 1
+                releaseTombstones(endingAt: i)
             }
             i += 1
         }
         shim_weakRegionForgetDead(region, cleared)
         occupied -= cleared
-        tombstones += cleared
         entriesVacuumed += cleared
         vacuums += 1
         let elapsed = monotonicNanoseconds() - start
