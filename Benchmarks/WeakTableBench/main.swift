@@ -185,19 +185,27 @@ record("churn_live_table_capacity", Double(churnStatistics.capacity), "  table c
 record(
     "churn_live_collections_before_growing", Double(churnStatistics.collectionsBeforeGrowing),
     "  collections the table ran before growing")
+// Resizes per collection once a table has grown under the churn (3 x N
+// inserts, above): 2 x N more, counting the collections they see. Measured
+// right after the table's own churn: a table that no insert reaches for
+// three collections (while another churns) shrinks, as it should.
+@MainActor func resizesPerCollection(_ table: GCWeakTable) throws -> Double {
+    let resizesBefore = table.statistics.resizes
+    let collectionsBefore = GC.collectionCount
+    for _ in 0..<2 { _ = try churnInsert(table, count: n, value: value.unsafeAddress) }
+    let collections = GC.collectionCount - collectionsBefore
+    return Double(table.statistics.resizes - resizesBefore) / Double(max(collections, 1))
+}
 record(
-    "churn_live_resizes_per_collection",
-    Double(churnStatistics.resizes) / Double(max(GC.collectionCount - gcBefore, 1)),
-    "  resizes per collection (sizing with hysteresis)")
+    "churn_live_resizes_per_collection", try resizesPerCollection(churnTableLive),
+    "  resizes per collection, steady churn (with hysteresis)")
 // The same churn with the sizing before the hysteresis, for comparison.
 let churnTableImmediate = try GCWeakTable(weakness: .keys, vacuum: .eager, sizing: .immediate)
-let gcBeforeImmediate = GC.collectionCount
 let churnImmediate = try best { try churnInsert(churnTableImmediate, count: n, value: value.unsafeAddress) }
 record("churn_insert_64mb_immediate_ns", churnImmediate, "churn insert, sized without hysteresis")
 record(
-    "churn_live_resizes_per_collection_immediate",
-    Double(churnTableImmediate.statistics.resizes) / Double(max(GC.collectionCount - gcBeforeImmediate, 1)),
-    "  resizes per collection (without hysteresis)")
+    "churn_live_resizes_per_collection_immediate", try resizesPerCollection(churnTableImmediate),
+    "  resizes per collection, steady churn (without)")
 let floorCount = max(n / 20, 1_000)
 let gcFloorBefore = cfloor_gc_count()
 let floorChurnLive = runFloor(count: floorCount, keep: 0)
@@ -417,9 +425,107 @@ let removeNs = try best {
 }
 record("remove_ns", removeNs, "remove, unsafeRemoveValue")
 
+// Forced collections with the table's n entries live: the pause, and the
+// sweep of every table, after the world restarts (now) and, alternating
+// with it, inside the stopped world, where it ran before. Medians of 5
+// each. The churn tables give their space back first (an explicit vacuum
+// shrinks at once; the hysteresis would keep it for three collections).
+churnTableLive.vacuum()
+churnTableImmediate.vacuum()
+GC.collect()
+GC.runFinalizers()
+let sweptTables = [table, churnTable, churnTableLive, churnTableImmediate]
+let slots = sweptTables.reduce(0) { $0 + $1.statistics.capacity }
+let sweepCPUBefore = sweptTables.reduce(Duration.zero) { $0 + $1.statistics.sweepTime }
+var pauses: [Double] = []
+var sweeps: [Double] = []
+var sweepsStopped: [Double] = []
+var collects: [Double] = []
+var pausesBefore: [Double] = []
+var sweepsBefore: [Double] = []
+var collectsBefore: [Double] = []
+for _ in 0..<5 {
+    for inPause in [false, true] {
+        GCWeakTable.sweepsInPause = inPause
+        let wall = elapsedNanoseconds { GC.collect() }
+        let statistics = GC.statistics
+        if inPause {
+            pausesBefore.append(statistics.lastPause.nanoseconds)
+            sweepsBefore.append(statistics.lastWeakSweepStopped.nanoseconds)
+            collectsBefore.append(wall)
+        } else {
+            pauses.append(statistics.lastPause.nanoseconds)
+            sweeps.append(statistics.lastWeakSweep.nanoseconds)
+            sweepsStopped.append(statistics.lastWeakSweepStopped.nanoseconds)
+            collects.append(wall)
+        }
+    }
+}
+GCWeakTable.sweepsInPause = false
+let sweepCPU = (sweptTables.reduce(Duration.zero) { $0 + $1.statistics.sweepTime } - sweepCPUBefore).nanoseconds / 10
+GC.runFinalizers()
+let perMillionSlots = perMillion / Double(slots)
+print("  forced collections, \(n) live entries in \(slots) slots of all tables (medians of 5):")
+record("table_slots", Double(slots), "table slots swept")
+record("gc_pause_ms", median(pauses) / 1e6, "pause (world stopped), ms")
+record("sweep_ms", median(sweeps) / 1e6, "sweep after the world restarts (wall), ms")
+record("sweep_to_pause", median(sweeps) / median(pauses), "  sweep / pause")
+record("sweep_stopped_ms", median(sweepsStopped) / 1e6, "sweep's part of the pause (listing its jobs), ms")
+record(
+    "sweep_stopped_to_pause", median(sweepsStopped) / median(pauses),
+    "  / pause (goal at 10 M entries: <= 0.10)")
+record("gc_collect_ms", median(collects) / 1e6, "whole collection (GC.collect), ms")
+record("gc_pause_in_pause_ms", median(pausesBefore) / 1e6, "before: pause with the sweep inside it, ms")
+record("sweep_in_pause_ms", median(sweepsBefore) / 1e6, "  its sweep, ms")
+record("sweep_in_pause_to_pause", median(sweepsBefore) / median(pausesBefore), "  sweep / pause")
+record("gc_collect_in_pause_ms", median(collectsBefore) / 1e6, "  whole collection, ms")
+record("pause_to_pause_in_pause", median(pauses) / median(pausesBefore), "pause now / pause before")
+record("gc_pause_ms_per_million", median(pauses) / 1e6 * perMillionSlots, "pause, ms per million slots")
+record("sweep_ms_per_million", median(sweeps) / 1e6 * perMillionSlots, "sweep (wall), ms per million slots")
+record("sweep_cpu_ms_per_million", sweepCPU / 1e6 * perMillionSlots, "sweep (CPU, all threads), ms per million slots")
+
+// Eager vacuum of n dead entries, next to the pause of the collection that
+// found them dead.
+@MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, entries: Int) {
+    keys.clear(n)
+    table = try GCWeakTable(weakness: .keys)
+    GC.collect()
+    GC.runFinalizers()
+    for i in 0..<n {
+        let key = try GC.unsafeAllocate(byteCount: 32)
+        keys.words[i] = key
+        try table.unsafeSetValue(value.unsafeAddress, forKey: key)
+    }
+    let before = table.statistics
+    keys.clear(n)
+    GC.collect()
+    let pause = GC.statistics.lastPause.nanoseconds
+    GC.runFinalizers()
+    let after = table.statistics
+    let vacuum = after.vacuumTime - before.vacuumTime
+    return (vacuum.nanoseconds, pause, after.entriesVacuumed - before.entriesVacuumed)
+}
+var vacuum = try measureVacuum()
+for _ in 0..<2 {
+    let next = try measureVacuum()
+    if next.vacuum < vacuum.vacuum { vacuum = next }
+}
+let perMillionDead = perMillion / Double(max(vacuum.entries, 1))
+print("  eager vacuum of \(vacuum.entries) dead entries (best of 3):")
+record("vacuum_ms_per_million", vacuum.vacuum * perMillionDead / 1e6, "eager vacuum, ms per million dead entries")
+record("vacuum_64mb_ms_per_million", vacuum.vacuum * perMillionDead / 1e6, "  (the same, under its old key)")
+record(
+    "gc_pause_64mb_ms_per_million", vacuum.pause * perMillionDead / 1e6,
+    "  its collection's pause, ms per million dead entries")
+record("vacuum_to_pause", vacuum.vacuum / vacuum.pause, "  vacuum / pause (target <= 0.25)")
+
+withExtendedLifetime((ballast, keys, value, table, churnTable, churnTableLive, churnTableImmediate)) {}
+withExtendedLifetime((names, symbolKeep, symbols, nameTable, raceKeeps, raceSet)) {}
+if found == 42 { print("") }
+
 // MARK: Interning
 
-print("\n  interning: \(n) names borrowed as bytes, symbols in a GCWeakSet:")
+print("\n[interning, \(options.liveMB) MB live heap: \(n) names borrowed as bytes, symbols in a GCWeakSet]")
 let names = Names(n)
 let symbolKeep = try Keep(n)
 var symbols = try GCWeakSet()
@@ -579,101 +685,6 @@ for i in 0..<raceNames where Set(raceKeeps.map { UInt(bitPattern: $0.words[i]) }
 record("get_or_insert_threads_ns", raceNs, "get-or-insert, 4 threads, the same \(raceNames) names (wall ns per call)")
 record("get_or_insert_duplicates", Double(duplicates), "  names with more than one symbol (must be 0)")
 record("get_or_insert_set_count", Double(raceSet.count), "  symbols in the set (\(raceNames) names)")
-
-// Forced collections with the table's n entries live (and the symbols):
-// the pause, and the sweep of every table, after the world restarts (now)
-// and, alternating with it, inside the stopped world, where it ran before.
-// Medians of 5 each.
-GC.collect()
-GC.runFinalizers()
-let sweptTables = [table, churnTable, churnTableLive, churnTableImmediate, nameTable, symbols.table, raceSet.table]
-let slots = sweptTables.reduce(0) { $0 + $1.statistics.capacity }
-let sweepCPUBefore = sweptTables.reduce(Duration.zero) { $0 + $1.statistics.sweepTime }
-var pauses: [Double] = []
-var sweeps: [Double] = []
-var sweepsStopped: [Double] = []
-var collects: [Double] = []
-var pausesBefore: [Double] = []
-var sweepsBefore: [Double] = []
-var collectsBefore: [Double] = []
-for _ in 0..<5 {
-    for inPause in [false, true] {
-        GCWeakTable.sweepsInPause = inPause
-        let wall = elapsedNanoseconds { GC.collect() }
-        let statistics = GC.statistics
-        if inPause {
-            pausesBefore.append(statistics.lastPause.nanoseconds)
-            sweepsBefore.append(statistics.lastWeakSweepStopped.nanoseconds)
-            collectsBefore.append(wall)
-        } else {
-            pauses.append(statistics.lastPause.nanoseconds)
-            sweeps.append(statistics.lastWeakSweep.nanoseconds)
-            sweepsStopped.append(statistics.lastWeakSweepStopped.nanoseconds)
-            collects.append(wall)
-        }
-    }
-}
-GCWeakTable.sweepsInPause = false
-let sweepCPU = (sweptTables.reduce(Duration.zero) { $0 + $1.statistics.sweepTime } - sweepCPUBefore).nanoseconds / 10
-GC.runFinalizers()
-let perMillionSlots = perMillion / Double(slots)
-print("  forced collections, \(n) live entries in \(slots) slots of all tables (medians of 5):")
-record("table_slots", Double(slots), "table slots swept")
-record("gc_pause_ms", median(pauses) / 1e6, "pause (world stopped), ms")
-record("sweep_ms", median(sweeps) / 1e6, "sweep after the world restarts (wall), ms")
-record("sweep_to_pause", median(sweeps) / median(pauses), "  sweep / pause")
-record("sweep_stopped_ms", median(sweepsStopped) / 1e6, "sweep's part of the pause (listing its jobs), ms")
-record(
-    "sweep_stopped_to_pause", median(sweepsStopped) / median(pauses),
-    "  / pause (goal at 10 M entries: <= 0.10)")
-record("gc_collect_ms", median(collects) / 1e6, "whole collection (GC.collect), ms")
-record("gc_pause_in_pause_ms", median(pausesBefore) / 1e6, "before: pause with the sweep inside it, ms")
-record("sweep_in_pause_ms", median(sweepsBefore) / 1e6, "  its sweep, ms")
-record("sweep_in_pause_to_pause", median(sweepsBefore) / median(pausesBefore), "  sweep / pause")
-record("gc_collect_in_pause_ms", median(collectsBefore) / 1e6, "  whole collection, ms")
-record("pause_to_pause_in_pause", median(pauses) / median(pausesBefore), "pause now / pause before")
-record("gc_pause_ms_per_million", median(pauses) / 1e6 * perMillionSlots, "pause, ms per million slots")
-record("sweep_ms_per_million", median(sweeps) / 1e6 * perMillionSlots, "sweep (wall), ms per million slots")
-record("sweep_cpu_ms_per_million", sweepCPU / 1e6 * perMillionSlots, "sweep (CPU, all threads), ms per million slots")
-
-// Eager vacuum of n dead entries, next to the pause of the collection that
-// found them dead.
-@MainActor func measureVacuum() throws -> (vacuum: Double, pause: Double, entries: Int) {
-    keys.clear(n)
-    table = try GCWeakTable(weakness: .keys)
-    GC.collect()
-    GC.runFinalizers()
-    for i in 0..<n {
-        let key = try GC.unsafeAllocate(byteCount: 32)
-        keys.words[i] = key
-        try table.unsafeSetValue(value.unsafeAddress, forKey: key)
-    }
-    let before = table.statistics
-    keys.clear(n)
-    GC.collect()
-    let pause = GC.statistics.lastPause.nanoseconds
-    GC.runFinalizers()
-    let after = table.statistics
-    let vacuum = after.vacuumTime - before.vacuumTime
-    return (vacuum.nanoseconds, pause, after.entriesVacuumed - before.entriesVacuumed)
-}
-var vacuum = try measureVacuum()
-for _ in 0..<2 {
-    let next = try measureVacuum()
-    if next.vacuum < vacuum.vacuum { vacuum = next }
-}
-let perMillionDead = perMillion / Double(max(vacuum.entries, 1))
-print("  eager vacuum of \(vacuum.entries) dead entries (best of 3):")
-record("vacuum_ms_per_million", vacuum.vacuum * perMillionDead / 1e6, "eager vacuum, ms per million dead entries")
-record("vacuum_64mb_ms_per_million", vacuum.vacuum * perMillionDead / 1e6, "  (the same, under its old key)")
-record(
-    "gc_pause_64mb_ms_per_million", vacuum.pause * perMillionDead / 1e6,
-    "  its collection's pause, ms per million dead entries")
-record("vacuum_to_pause", vacuum.vacuum / vacuum.pause, "  vacuum / pause (target <= 0.25)")
-
-withExtendedLifetime((ballast, keys, value, table, churnTable, churnTableLive, churnTableImmediate)) {}
-withExtendedLifetime((names, symbolKeep, symbols, nameTable, raceKeeps, raceSet)) {}
-if found == 42 { print("") }
 
 // MARK: Peers
 

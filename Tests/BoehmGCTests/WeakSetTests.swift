@@ -9,7 +9,7 @@ import Testing
 
 /// A symbol for the interning tests: a pointer-free GC object holding its
 /// name's length in word 0, then the bytes.
-func makeSymbol(_ name: UnsafeRawBufferPointer) throws -> GCRoot {
+func newSymbol(_ name: UnsafeRawBufferPointer) throws -> GCRoot {
     let symbol = try GCRoot(byteCount: 8 + name.count, kind: .pointerFree)
     symbol.withUnsafeMutableBytes { bytes in
         bytes.storeBytes(of: name.count, as: Int.self)
@@ -19,7 +19,7 @@ func makeSymbol(_ name: UnsafeRawBufferPointer) throws -> GCRoot {
 }
 
 /// FNV-1a over the bytes: the hash a symbol is interned with.
-func nameHash(_ name: UnsafeRawBufferPointer) -> Int {
+func fnvHash(_ name: UnsafeRawBufferPointer) -> Int {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in name { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
     return Int(bitPattern: UInt(h))
@@ -31,12 +31,12 @@ func symbolIsNamed(_ symbol: UnsafeRawPointer, _ name: UnsafeRawBufferPointer) -
 }
 
 /// Interns `name` in `symbols`: the symbol already there, or a new one.
-func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPointer {
+func internName(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPointer {
     var name = name
     return try name.withUTF8 { utf8 in
         let bytes = UnsafeRawBufferPointer(utf8)
-        return try symbols.unsafeElement(hash: nameHash(bytes), where: { symbolIsNamed($0, bytes) }) {
-            try makeSymbol(bytes).unsafeAddress
+        return try symbols.unsafeElement(hash: fnvHash(bytes), where: { symbolIsNamed($0, bytes) }) {
+            try newSymbol(bytes).unsafeAddress
         }
     }
 }
@@ -50,7 +50,7 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
             var name = name
             let symbol = try name.withUTF8 { utf8 in
                 let bytes = UnsafeRawBufferPointer(utf8)
-                return try symbols.add(try makeSymbol(bytes), hash: nameHash(bytes)) { symbolIsNamed($0, bytes) }
+                return try symbols.add(try newSymbol(bytes), hash: fnvHash(bytes)) { symbolIsNamed($0, bytes) }
             }
             kept.append(symbol)
         }
@@ -59,7 +59,7 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
         var again = "name-17"
         let second = try again.withUTF8 { utf8 in
             let bytes = UnsafeRawBufferPointer(utf8)
-            return try symbols.add(try makeSymbol(bytes), hash: nameHash(bytes)) { symbolIsNamed($0, bytes) }
+            return try symbols.add(try newSymbol(bytes), hash: fnvHash(bytes)) { symbolIsNamed($0, bytes) }
         }
         #expect(second.refersToSameObject(as: kept[17]))
         #expect(symbols.count == 3_000)
@@ -68,17 +68,17 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
             var name = name
             let found = name.withUTF8 { utf8 in
                 let bytes = UnsafeRawBufferPointer(utf8)
-                return symbols.unsafeElement(hash: nameHash(bytes)) { symbolIsNamed($0, bytes) }
+                return symbols.unsafeElement(hash: fnvHash(bytes)) { symbolIsNamed($0, bytes) }
             }
             #expect(found == kept[i].unsafeAddress)
         }
         var absent = "absent"
-        #expect(!absent.withUTF8 { symbols.contains(hash: nameHash(UnsafeRawBufferPointer($0))) { _ in true } })
+        #expect(!absent.withUTF8 { symbols.contains(hash: fnvHash(UnsafeRawBufferPointer($0))) { _ in true } })
         // Remove by content.
         var name5 = "name-5"
         let removed = name5.withUTF8 { utf8 in
             let bytes = UnsafeRawBufferPointer(utf8)
-            return symbols.remove(hash: nameHash(bytes)) { symbolIsNamed($0, bytes) }
+            return symbols.remove(hash: fnvHash(bytes)) { symbolIsNamed($0, bytes) }
         }
         #expect(removed?.refersToSameObject(as: kept[5]) == true)
         #expect(symbols.count == 2_999)
@@ -95,7 +95,7 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
     /// found again by name.
     @Test func unusedSymbolsGoHeldOnesStay() throws {
         let symbols = try GCWeakSet()
-        let held = try (0..<100).map { try GCRoot(unsafeAddress: intern("held-\($0)", in: symbols)) }
+        let held = try (0..<100).map { try GCRoot(unsafeAddress: internName("held-\($0)", in: symbols)) }
         try internAndDrop(count: 10_000, in: symbols)
         scrubStack()
         collectAndDrain()
@@ -105,7 +105,7 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
         )
         #expect(symbols.count >= 100 && symbols.count <= 100 + 16)
         for i in 0..<100 {
-            #expect(try intern("held-\(i)", in: symbols) == held[i].unsafeAddress)
+            #expect(try internName("held-\(i)", in: symbols) == held[i].unsafeAddress)
         }
         #expect(s.capacity <= 1_024)
     }
@@ -131,9 +131,9 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
                     var name = names[index]
                     let symbol = try! name.withUTF8 { utf8 in
                         let bytes = UnsafeRawBufferPointer(utf8)
-                        return try symbols.unsafeElement(hash: nameHash(bytes), where: { symbolIsNamed($0, bytes) }) {
+                        return try symbols.unsafeElement(hash: fnvHash(bytes), where: { symbolIsNamed($0, bytes) }) {
                             makes.increment()
-                            return try makeSymbol(bytes).unsafeAddress
+                            return try newSymbol(bytes).unsafeAddress
                         }
                     }
                     held.unsafeAddress.storeBytes(of: symbol, toByteOffset: index * 8, as: UnsafeMutableRawPointer.self)
@@ -162,7 +162,7 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
             let names = (0..<1_000).map { Array("name-\($0)".utf8) }
             let kept = try! names.map { name in
                 try name.withUnsafeBytes { bytes in
-                    try GCRoot(unsafeAddress: intern(String(decoding: bytes, as: UTF8.self), in: symbols))
+                    try GCRoot(unsafeAddress: internName(String(decoding: bytes, as: UTF8.self), in: symbols))
                 }
             }
             var hits = 0
@@ -170,7 +170,7 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
             // (type metadata) with malloc once.
             for name in names {
                 name.withUnsafeBytes { bytes in
-                    _ = symbols.unsafeElement(hash: nameHash(bytes), where: { symbolIsNamed($0, bytes) })
+                    _ = symbols.unsafeElement(hash: fnvHash(bytes), where: { symbolIsNamed($0, bytes) })
                 }
             }
             let gcBefore = GC.statistics.totalBytesAllocated
@@ -178,7 +178,7 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
             for _ in 0..<100 {
                 for name in names {
                     name.withUnsafeBytes { bytes in
-                        if symbols.unsafeElement(hash: nameHash(bytes), where: { symbolIsNamed($0, bytes) }) != nil {
+                        if symbols.unsafeElement(hash: fnvHash(bytes), where: { symbolIsNamed($0, bytes) }) != nil {
                             hits += 1
                         }
                     }
@@ -199,5 +199,5 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> UnsafeMutableRawPoi
 /// Interns `count` names and drops their symbols, in a frame of its own.
 @inline(never)
 func internAndDrop(count: Int, in symbols: GCWeakSet) throws {
-    for i in 0..<count { _ = try intern("dropped-\(i)", in: symbols) }
+    for i in 0..<count { _ = try internName("dropped-\(i)", in: symbols) }
 }

@@ -10,7 +10,7 @@ import Testing
 /// Content hashing of symbols (word 0 = length, then the bytes), with the
 /// hash `nameHash` gives their bytes, so lookups by bytes agree with it.
 let symbolHashing = GCWeakTable.Hashing.content(
-    hash: { nameHash(UnsafeRawBufferPointer(start: $0 + 8, count: $0.load(as: Int.self))) },
+    hash: { fnvHash(UnsafeRawBufferPointer(start: $0 + 8, count: $0.load(as: Int.self))) },
     equals: { a, b in
         symbolIsNamed(a, UnsafeRawBufferPointer(start: b + 8, count: b.load(as: Int.self)))
     })
@@ -28,7 +28,7 @@ let symbolHashing = GCWeakTable.Hashing.content(
             var name = name
             try name.withUTF8 { utf8 in
                 let bytes = UnsafeRawBufferPointer(utf8)
-                let key = try makeSymbol(bytes)
+                let key = try newSymbol(bytes)
                 let value = try makeTagged(keys.count)
                 try table.setValue(value, forKey: key)
                 keys.append(key)
@@ -39,17 +39,17 @@ let symbolHashing = GCWeakTable.Hashing.content(
             var name = name
             let found = name.withUTF8 { utf8 in
                 let bytes = UnsafeRawBufferPointer(utf8)
-                return table.unsafeValue(hash: nameHash(bytes)) { symbolIsNamed($0, bytes) }
+                return table.unsafeValue(hash: fnvHash(bytes)) { symbolIsNamed($0, bytes) }
             }
             #expect(found == values[i].unsafeAddress)
             #expect(table[keys[i]]?.refersToSameObject(as: values[i]) == true)
         }
         var absent = "absent"
-        #expect(!absent.withUTF8 { table.contains(hash: nameHash(UnsafeRawBufferPointer($0))) { _ in true } })
+        #expect(!absent.withUTF8 { table.contains(hash: fnvHash(UnsafeRawBufferPointer($0))) { _ in true } })
         var name9 = "name-9"
         let removed = name9.withUTF8 { utf8 in
             let bytes = UnsafeRawBufferPointer(utf8)
-            return table.removeValue(hash: nameHash(bytes)) { symbolIsNamed($0, bytes) }
+            return table.removeValue(hash: fnvHash(bytes)) { symbolIsNamed($0, bytes) }
         }
         #expect(removed?.refersToSameObject(as: values[9]) == true)
         #expect(table[keys[9]] == nil)
@@ -63,7 +63,7 @@ let symbolHashing = GCWeakTable.Hashing.content(
     func getOrInsertByKeyObject(content: Bool) throws {
         let table = try GCWeakTable(weakness: .keys, hashing: content ? symbolHashing : .identity)
         var name = "key"
-        let key = try name.withUTF8 { try makeSymbol(UnsafeRawBufferPointer($0)) }
+        let key = try name.withUTF8 { try newSymbol(UnsafeRawBufferPointer($0)) }
         let makes = Counter()
         let first = try table.value(forKey: key) {
             makes.increment()
@@ -77,7 +77,7 @@ let symbolHashing = GCWeakTable.Hashing.content(
         #expect(second.refersToSameObject(as: first))
         #expect(tag(of: second) == 1)
         struct Refused: Error {}
-        let other = try name.withUTF8 { try makeSymbol(UnsafeRawBufferPointer($0)) }
+        let other = try name.withUTF8 { try newSymbol(UnsafeRawBufferPointer($0)) }
         if content {
             // An equal key finds the entry: nothing to make.
             let found = try table.handle(forKey: other) { throw Refused() }
@@ -104,8 +104,8 @@ let symbolHashing = GCWeakTable.Hashing.content(
                     var name = names[index]
                     let symbol = try! name.withUTF8 { utf8 in
                         let bytes = UnsafeRawBufferPointer(utf8)
-                        return try table.unsafeValue(hash: nameHash(bytes), where: { symbolIsNamed($0, bytes) }) {
-                            let key = try makeSymbol(bytes)
+                        return try table.unsafeValue(hash: fnvHash(bytes), where: { symbolIsNamed($0, bytes) }) {
+                            let key = try newSymbol(bytes)
                             let value = try makeTagged(index)
                             return (key.unsafeAddress, value.unsafeAddress)
                         }
@@ -133,7 +133,7 @@ let symbolHashing = GCWeakTable.Hashing.content(
     func contentLookupsDuringResizesAndCollections(weakness: GCWeakTable.Weakness) async throws {
         let table = try GCWeakTable(weakness: weakness, hashing: symbolHashing)
         let names = (0..<500).map { Array("kept-\($0)".utf8) }
-        let keys = try names.map { name in try name.withUnsafeBytes { try makeSymbol($0) } }
+        let keys = try names.map { name in try name.withUnsafeBytes { try newSymbol($0) } }
         let values = try (0..<500).map { try makeTagged(5_000 + $0) }
         for (k, v) in zip(keys, values) { try table.setValue(v, forKey: k) }
         let misses = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -150,7 +150,7 @@ let symbolHashing = GCWeakTable.Hashing.content(
                     for _ in 0..<40 {
                         for (i, name) in names.enumerated() {
                             let v = name.withUnsafeBytes { bytes in
-                                table.unsafeValue(hash: nameHash(bytes)) { symbolIsNamed($0, bytes) }
+                                table.unsafeValue(hash: fnvHash(bytes)) { symbolIsNamed($0, bytes) }
                             }
                             if v != values[i].unsafeAddress { misses += 1 }
                         }
@@ -178,7 +178,7 @@ func insertDoomedSymbols(into table: GCWeakTable, count: Int, round: Int) throws
     for i in 0..<count {
         var name = "doomed-\(round)-\(i)"
         try name.withUTF8 { utf8 in
-            let key = try makeSymbol(UnsafeRawBufferPointer(utf8))
+            let key = try newSymbol(UnsafeRawBufferPointer(utf8))
             let value = try makeTagged(i)
             try table.setValue(value, forKey: key)
             keep.append(table.weakness == .keys ? value : key)

@@ -22,11 +22,11 @@ extension GCWeakTable {
         public var vacuumTime: Duration
         /// Time the last vacuum took.
         public var lastVacuumTime: Duration
-        /// Entries the collector's mark-end sweep found dead, in total.
+        /// Entries the collector's sweep found dead, in total.
         public var entriesFoundDead: Int
-        /// Time the mark-end sweep spent on this table, in total (inside
-        /// collection pauses; summed over the threads that share a large
-        /// sweep, so it may pass the wall time).
+        /// Time the sweep spent on this table, in total (inside collections,
+        /// after the world restarts; summed over the threads that share a
+        /// large sweep, so it may pass the wall time).
         public var sweepTime: Duration
         /// Storage reallocations (growth, shrinking, tombstone cleanup).
         public var resizes: Int

@@ -14,12 +14,15 @@ import Synchronization
 /// The storage is one scanned GC array of two-word slots. A weak field holds
 /// its object complemented, so the conservative marker never sees it; a
 /// strong field holds it plainly and is traced. No entry is registered with
-/// libgc: once marking ends (world stopped, lock held) the collector's event
-/// callback walks every table and marks dead each entry whose weak object was
-/// not marked. This is the semantics of a *short* disappearing link: the
+/// libgc: at each collection, just after the world restarts (the
+/// collector's lock still held, its mark bits those of mark end), the
+/// collector's event callback walks every table and marks dead each entry
+/// whose weak object was not marked; lookups meanwhile check the mark bit of
+/// what they read. This is the semantics of a *short* disappearing link: the
 /// entry goes as soon as its weak object is unreachable, before that
 /// object's finalizer runs, even if the finalizer resurrects it. The cost is
-/// O(capacity of all tables) per collection and nothing per insert; a libgc
+/// O(capacity of all tables) per collection, outside the stopped world, and
+/// nothing per insert; a libgc
 /// disappearing link per entry would force a full collection every ~4,096
 /// registrations under churn. In generational mode a partial collection tests
 /// only the slots written since the last collection (the table's young log):
