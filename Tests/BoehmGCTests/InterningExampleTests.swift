@@ -2,8 +2,9 @@ import BoehmGC
 import TestSupport
 import Testing
 
-// The interning example of the weak-table article (WeakTables.md) and the
-// README, verbatim, so that it compiles; the test runs it.
+// The interning example of the weak-table article (WeakTables.md), and the
+// weak set of the README's weak-table section, verbatim, so that they
+// compile; the tests run them.
 
 /// A symbol: a pointer-free GC object, the name's length in word 0, then its bytes.
 func makeSymbol(_ name: UnsafeRawBufferPointer) throws -> GCRoot {
@@ -34,9 +35,8 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> GCRoot {
     return try name.withUTF8 { utf8 in
         let bytes = UnsafeRawBufferPointer(utf8)
         return GCRoot(
-            try symbols.handle(hash: nameHash(bytes), where: { hasName($0, bytes) }) {
-                try makeSymbol(bytes)
-            })
+            try symbols.handle(
+                hash: nameHash(bytes), where: { hasName($0, bytes) }, orInsert: { try makeSymbol(bytes) }))
     }
 }
 
@@ -57,5 +57,21 @@ func intern(_ name: String, in symbols: GCWeakSet) throws -> GCRoot {
         #expect(symbols.count == names.count)
         let again = try intern("name-7", in: symbols)
         #expect(again.refersToSameObject(as: all[0][7]))
+    }
+
+    /// The README's weak-set lines.
+    @Test func theREADMEWeakSetLines() throws {
+        let symbols = try GCWeakSet()  // held weakly, found by a hash and a match
+        let id = 42  // look up by anything: a value, borrowed bytes
+        let symbol = try symbols.handle(
+            hash: id.hashValue, where: { $0.load(as: Int.self) == id },
+            orInsert: {
+                let made = try GCRoot(byteCount: 16, kind: .pointerFree)  // made only when absent
+                made.withUnsafeMutableBytes { $0.storeBytes(of: id, as: Int.self) }
+                return made
+            })
+        let again = symbols.handle(hash: id.hashValue) { $0.load(as: Int.self) == id }
+        #expect(again?.unsafeAddress == symbol.unsafeAddress)
+        #expect(symbols.count == 1)
     }
 }
