@@ -56,6 +56,12 @@ static void on_collection_event(GC_EventType event) {
         // weak target is garbage. List the sweep's jobs and open the window.
         cgc_weak_sweep_prepare(full_collection || !GC_is_incremental_mode());
         break;
+    case GC_EVENT_RECLAIM_START:
+        // Still before GC_finalize and the reclaim: a sweep the restart did
+        // not run (libgc reports the restart only in threaded builds, which
+        // this package requires) runs here at the latest. Nothing otherwise.
+        cgc_weak_sweep_run();
+        break;
     case GC_EVENT_RECLAIM_END: {
         uint64_t pause = pause_ns;
         pause_ns = 0;

@@ -81,6 +81,18 @@ int cgc_weak_kill(cgc_weak_region *region, cgc_slot *slot, uintptr_t key, uintpt
     return 1;
 }
 
+int cgc_weak_kill_if_unmarked(cgc_weak_region *region, cgc_slot *slot) {
+    unsigned seq = __atomic_load_n(&cgc_weak_sweep_seq, __ATOMIC_ACQUIRE);
+    if (!(seq & 1)) return 0;
+    uintptr_t key = __atomic_load_n(&slot->key, __ATOMIC_ACQUIRE);
+    uintptr_t value = __atomic_load_n(&slot->value, __ATOMIC_ACQUIRE);
+    if (!cgc_weak_entry_unmarked(region->flags, key, value)) return 0;
+    // Judged by this window's marks: an entry the marker did not reach is
+    // dead for good, whenever the exchange lands.
+    if (__atomic_load_n(&cgc_weak_sweep_seq, __ATOMIC_ACQUIRE) != seq) return 0;
+    return cgc_weak_kill(region, slot, key, value);
+}
+
 // MARK: Sweeping one range
 
 // Marks DEAD each entry of slots [start, end) whose weak side the marker did

@@ -467,6 +467,13 @@ static inline int cgc_weak_entry_unmarked(int flags, uintptr_t key, uintptr_t va
 /// `value`, and counts it in the region. Returns 1 if this call marked it.
 int cgc_weak_kill(cgc_weak_region *region, cgc_slot *slot, uintptr_t key, uintptr_t value);
 
+/// In a sweep window, marks dead (and counts) the entry of `slot` if the
+/// marker did not reach a weak target of it, ahead of the sweep; outside a
+/// window, does nothing. For an owner that found the entry for its key dead
+/// and inserts another: a lookup must not meet the dying entry first.
+/// Returns 1 if this call marked it.
+int cgc_weak_kill_if_unmarked(cgc_weak_region *region, cgc_slot *slot);
+
 /// Copies live slot `from` to empty slot `to` of the storage being moved
 /// to, unless its entry is dead: reads both words, reveals the objects into
 /// registers, reads again and, if nothing changed (and, in a sweep window,

@@ -201,9 +201,11 @@ final class RunFlag: Sendable {
 extension WeakTableSweepWindowTests {
     /// A weak-value table of 400 k entries, half of whose values are dropped
     /// before each collection; a reader looks those entries up all through
-    /// the collections. Each value it gets is rooted and checked after the
-    /// collection and many allocations of its size: a value the collection
-    /// found unreachable would have been freed, and its memory reused.
+    /// the collections, and gets-or-inserts one in eight (a new value for a
+    /// dying entry must be found by a lookup right after). Each value it
+    /// gets is rooted and checked after the collection and many allocations
+    /// of its size: a value the collection found unreachable would have been
+    /// freed, and its memory reused.
     @Test func lookupsBesideTheSweepReturnOnlyLiveValues() throws {
         let table = try GCWeakTable(weakness: .values)
         let count = 400_000
@@ -220,6 +222,15 @@ extension WeakTableSweepWindowTests {
             }
             let running = RunFlag()
             let found = Locked<[(GCRoot, Int)]>([])
+            let getOrInsertLost = Locked(0)
+            // Values for get-or-insert, made before: a maker that allocated
+            // would wait for the collection (libgc's lock) and so miss the
+            // sweep window.
+            let spare = try GCRoot(byteCount: 20_000 * 8)
+            for n in 0..<20_000 {
+                spare.unsafeAddress.storeBytes(
+                    of: try Self.taggedValue(n).unsafeAddress, toByteOffset: n * 8, as: UnsafeMutableRawPointer.self)
+            }
             onThreads(2) { thread in
                 if thread == 0 {
                     usleep(1_000)
@@ -228,18 +239,40 @@ extension WeakTableSweepWindowTests {
                     return
                 }
                 var mine: [(GCRoot, Int)] = []
+                var lost = 0
+                var spent = 0
                 var i = 0
-                while running.isRunning {
-                    for _ in 0..<1_000 {
+                // Through the collection, and one batch after it (where the
+                // dead entries show DEAD and get-or-insert replaces them).
+                var after = 1
+                while running.isRunning || after > 0 {
+                    if !running.isRunning { after -= 1 }
+                    for k in 0..<1_000 {
                         i = (i &+ 7_919) % count
-                        if let v = table.unsafeValue(forKey: keys[i].unsafeAddress), mine.count < 100_000 {
+                        if k % 8 == 0 && spent < 20_000 {
+                            // Get-or-insert: a dying entry gives way to a new
+                            // one, which a lookup right after must find.
+                            let key = keys[i].unsafeAddress
+                            let v = try! table.unsafeValue(forKey: key) {
+                                defer { spent += 1 }
+                                return spare.unsafeAddress.load(
+                                    fromByteOffset: spent * 8, as: UnsafeMutableRawPointer.self)
+                            }
+                            if table.unsafeValue(forKey: key) != v { lost += 1 }
+                        } else if let v = table.unsafeValue(forKey: keys[i].unsafeAddress), mine.count < 100_000 {
                             mine.append((GCRoot(unsafeAddress: v), i))
                         }
                     }
                 }
+                if lost > 0 { getOrInsertLost.withLock { $0 += lost } }
                 found.withLock { $0 = mine }
             }
             for _ in 0..<200_000 { _ = try makeTagged(-round) }
+            if getOrInsertLost.value > 0 {
+                failures.append(
+                    "round \(round): \(getOrInsertLost.value) values from get-or-insert not found by a lookup right after"
+                )
+            }
             returned += found.value.count
             for (value, id) in found.value {
                 // The reader holds the value, so the collection kept it and

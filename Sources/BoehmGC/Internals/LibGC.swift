@@ -282,5 +282,8 @@ func shim_weakRegionSweepNanoseconds(_ region: WeakRegion) -> UInt64 { cgc_weak_
     _ region: WeakRegion, _ from: UnsafeMutablePointer<WeakSlot>, _ to: UnsafeMutablePointer<WeakSlot>,
     _ flags: Int32
 ) -> Bool { cgc_weak_copy_slot(region, from, to, flags) != 0 }
+func shim_weakKillIfUnmarked(_ region: WeakRegion, _ slot: UnsafeMutablePointer<WeakSlot>) {
+    _ = cgc_weak_kill_if_unmarked(region, slot)
+}
 @inline(__always) func shim_keepAlive(_ pointer: UnsafeRawPointer) { cgc_keep_alive(pointer) }
 @inline(__always) func shim_prefetch(_ pointer: UnsafeRawPointer?) { cgc_prefetch(pointer) }

@@ -175,6 +175,9 @@ struct WeakTableState: @unchecked Sendable {
     }
 
     @inline(__always) func keyField(_ i: Int) -> UnsafeMutablePointer<UInt> { words + 2 &* i }
+    @inline(__always) func slot(_ i: Int) -> UnsafeMutablePointer<WeakSlot> {
+        UnsafeMutableRawPointer(keyField(i)).assumingMemoryBound(to: WeakSlot.self)
+    }
     @inline(__always) func valueField(_ i: Int) -> UnsafeMutablePointer<UInt> { words + (2 &* i &+ 1) }
 
     /// A content hash as stored and bucketed: the top bit set, so that no
@@ -379,6 +382,11 @@ struct WeakTableState: @unchecked Sendable {
                 switch onMatch {
                 case .keep:
                     if let existing = entryValue(i) { return .existing(existing) }
+                    // Dead, or, in a sweep window, not reached by the marker:
+                    // marked DEAD now, so that no lookup stops at it before
+                    // the entry this insert makes (an identity probe takes
+                    // the first slot with the key).
+                    shim_weakKillIfUnmarked(region, slot(i))
                 case .replace:
                     if replaceEntry(at: i, keyWord: word, key: new.key, value: new.value) {
                         shim_weakNoteYoung(region, i)
