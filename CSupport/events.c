@@ -1,5 +1,7 @@
-// The collection-event callback: the collection epoch, pause times, and, at
-// mark end, the sweep of weak-table slots (weak.c).
+// The collection-event callback: the collection epoch, pause times, and the
+// sweep of weak-table slots (weak.c): listed at mark end, with the world
+// stopped, and run as soon as the world has restarted, still inside the
+// collection.
 //
 // Why C: libgc calls it with its allocation lock held (and, at mark end,
 // with the world stopped). It must not allocate, take locks a stopped thread
@@ -43,11 +45,22 @@ static void on_collection_event(GC_EventType event) {
         break;
     case GC_EVENT_POST_START_WORLD:
         pause_ns += now_ns() - stop_ns;
+        // The world runs again, the lock is still held, and libgc has not yet
+        // finalized or reclaimed: the mark bits are those of mark end (the
+        // sweep window, CGCSupport.h). Nothing to do after marking was
+        // abandoned (no mark end).
+        cgc_weak_sweep_run();
         break;
     case GC_EVENT_MARK_END:
         // The world is still stopped and marking is complete: an unmarked
-        // weak target is garbage, and no mutator can be reading its slot.
-        cgc_weak_sweep(full_collection || !GC_is_incremental_mode());
+        // weak target is garbage. List the sweep's jobs and open the window.
+        cgc_weak_sweep_prepare(full_collection || !GC_is_incremental_mode());
+        break;
+    case GC_EVENT_RECLAIM_START:
+        // Still before GC_finalize and the reclaim: a sweep the restart did
+        // not run (libgc reports the restart only in threaded builds, which
+        // this package requires) runs here at the latest. Nothing otherwise.
+        cgc_weak_sweep_run();
         break;
     case GC_EVENT_RECLAIM_END: {
         uint64_t pause = pause_ns;

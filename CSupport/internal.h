@@ -7,10 +7,12 @@
 /// Installs the collection-event and start callbacks; `adopting` when libgc
 /// was started before the library (the counts go on from GC_get_gc_no()).
 void cgc_install_event_callback(int adopting);
-/// The mark-end sweep of every weak region (weak.c): every slot after a
-/// full collection, only the slots written since the last collection after a
-/// partial one.
-void cgc_weak_sweep(int full);
+/// The sweep of every weak region (weak.c), in two steps: at mark end, with
+/// the world stopped, list the jobs (every slot after a full collection, only
+/// the slots written since the last collection after a partial one) and open
+/// the sweep window; just after the world restarts, run them and close it.
+void cgc_weak_sweep_prepare(int full);
+void cgc_weak_sweep_run(void);
 /// Sets up thread exit handling and registers the calling thread (as
 /// GC_INIT left it, or anew when C code started libgc on another thread).
 /// Returns 0, or -1 if libgc refused the thread.

@@ -88,6 +88,8 @@ final class World: Sendable {
     let workers: Int
     let directory: String
     let tables: [GCWeakTable]
+    /// Symbols interned by every worker from one space of names.
+    let symbols: GCWeakSet
     let registry: ForeignResourceRegistry
     let monitor: MemoryPressureMonitor
     /// A hook watching a rooted owner: it must run once per collection.
@@ -115,6 +117,7 @@ final class World: Sendable {
         self.directory = directory
         GC.initialize()
         tables = try [GCWeakTable.Weakness.keys, .values, .keysAndValues].map { try GCWeakTable(weakness: $0) }
+        symbols = try GCWeakSet()
         registry = try ForeignResourceRegistry()
         monitor = try MemoryPressureMonitor(
             .init(samplingInterval: .milliseconds(20), foreignBytes: { ForeignMemory.statistics.liveBytes }))
@@ -150,7 +153,8 @@ final class World: Sendable {
         let reported = failures.withLock { $0 }
         checks.append(
             (
-                "live data intact (roots, table entries, weak references, string ports)", reported.isEmpty,
+                "live data intact (roots, table entries, interned symbols, weak references, string ports)",
+                reported.isEmpty,
                 reported.isEmpty
                     ? "\(entriesChecked.load(ordering: .relaxed)) entries and objects checked"
                     : reported.prefix(5).joined(separator: "; ")
@@ -273,6 +277,8 @@ struct WorkerState {
     /// Per table: (key, value) pairs the worker keeps reachable.
     var live: [[(GCRoot, GCRoot)]] = [[], [], []]
     var weakReferences: [(GCWeakReference, GCRoot)] = []
+    /// Symbols the worker keeps, with the number of their name.
+    var symbols: [(Int, GCRoot)] = []
     var ports = 0
 
     init(id: Int) { self.id = id }
@@ -322,6 +328,21 @@ struct WorkerState {
                     continue
                 }
             }
+        }
+        // Interning: names shared by every worker; a symbol one worker keeps
+        // is the one every worker gets for its name, and holds its name.
+        for _ in 0..<16 {
+            let number = Int.random(in: 0..<512)
+            let symbol = try WorkerState.intern(number, in: world.symbols)
+            if !WorkerState.isSymbol(symbol.unsafeAddress, named: number) {
+                world.report("worker \(id): an interned symbol does not hold its name")
+            }
+            symbols.append((number, symbol))
+            if symbols.count > 64 { symbols.removeFirst() }
+        }
+        operations += 16
+        for (number, symbol) in symbols.suffix(8) where !WorkerState.isInterned(symbol, number, in: world.symbols) {
+            world.report("worker \(id): a kept symbol is not the one interned for its name")
         }
         // Weak references to rooted objects stay set.
         let target = try tagged()
@@ -394,6 +415,10 @@ struct WorkerState {
                 checked += 1
             }
         }
+        for (number, symbol) in symbols where !WorkerState.isInterned(symbol, number, in: world.symbols) {
+            world.report("worker \(id): a kept symbol is not the one interned for its name at the end")
+        }
+        checked += symbols.count
         for (reference, target) in weakReferences {
             if reference.target?.refersToSameObject(as: target) != true {
                 world.report("worker \(id): a weak reference to a rooted object was cleared")
@@ -401,5 +426,53 @@ struct WorkerState {
             checked += 1
         }
         world.entriesChecked.add(checked, ordering: .relaxed)
+    }
+}
+
+extension WorkerState {
+    /// The bytes of name `number` ("s" and the number).
+    static func withName<R>(_ number: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var name = "s\(number)"
+        return try name.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func nameHash(_ name: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: name)
+        return hasher.finalize()
+    }
+
+    /// Whether the symbol at `symbol` ([length][bytes]) holds `name`.
+    static func holds(_ symbol: UnsafeRawPointer, _ name: UnsafeRawBufferPointer) -> Bool {
+        symbol.load(as: Int.self) == name.count
+            && name.elementsEqual(UnsafeRawBufferPointer(start: symbol + 8, count: name.count))
+    }
+
+    static func isSymbol(_ symbol: UnsafeRawPointer, named number: Int) -> Bool {
+        withName(number) { holds(symbol, $0) }
+    }
+
+    /// The symbol of name `number`, made if there is none.
+    static func intern(_ number: Int, in symbols: GCWeakSet) throws -> GCRoot {
+        try withName(number) { name in
+            GCRoot(
+                try symbols.handle(
+                    hash: nameHash(name), where: { holds($0, name) },
+                    orInsert: {
+                        let symbol = try GCRoot(byteCount: 8 + name.count, kind: .pointerFree)
+                        symbol.withUnsafeMutableBytes { bytes in
+                            bytes.storeBytes(of: name.count, as: Int.self)
+                            UnsafeMutableRawBufferPointer(rebasing: bytes[8...]).copyMemory(from: name)
+                        }
+                        return symbol
+                    }))
+        }
+    }
+
+    /// Whether `symbol` is the one the set holds for name `number`.
+    static func isInterned(_ symbol: GCRoot, _ number: Int, in symbols: GCWeakSet) -> Bool {
+        withName(number) { name in
+            symbols.unsafeElement(hash: nameHash(name)) { holds($0, name) } == symbol.unsafeAddress
+        }
     }
 }

@@ -28,10 +28,16 @@ extension GC {
         public var totalPause: Duration
         /// The longest pause.
         public var maxPause: Duration
-        /// Wall time of the last collection's mark-end sweep of every weak
-        /// table (part of ``lastPause``; shared between threads when the
-        /// tables are large).
+        /// Wall time of the last collection's sweep of every weak table.
+        ///
+        /// The sweep runs just after the world restarts, still inside the
+        /// collection (the collector's lock held), so it is not part of
+        /// ``lastPause``; it is shared between threads when the tables are
+        /// large. See <doc:WeakTables>.
         public var lastWeakSweep: Duration
+        /// Of ``lastPause``, the time the weak-table sweep took with the
+        /// world stopped (listing its jobs at mark end).
+        public var lastWeakSweepStopped: Duration
         /// libgc finalizers run so far: those of ``GCRoot/setFinalizer(_:)``
         /// and of ``ForeignResource/Release/finalizer`` (post-GC hook runs are
         /// not counted; see ``PostGCHook/runCount``).
@@ -59,6 +65,7 @@ extension GC {
             totalPause: .nanoseconds(Int64(shim_totalPauseNanoseconds())),
             maxPause: .nanoseconds(Int64(shim_maxPauseNanoseconds())),
             lastWeakSweep: .nanoseconds(Int64(shim_lastWeakSweepNanoseconds())),
+            lastWeakSweepStopped: .nanoseconds(Int64(shim_lastWeakSweepStoppedNanoseconds())),
             finalizersRun: Runtime.shared.finalizers.finalizersRun.load(ordering: .relaxed)
         )
     }

@@ -259,3 +259,47 @@ func churnKeys(into table: GCWeakTable, value: GCRoot, count: Int) throws {
         try table.unsafeSetValue(value.unsafeAddress, forKey: key)
     }
 }
+
+extension WeakTableLeakTests {
+    /// Under steady churn (2,000 kept entries, 20,000 that die between two
+    /// collections, 20 rounds) a table settles at a capacity: after the
+    /// first rounds it neither shrinks after a collection nor grows back
+    /// before the next. The sizing before the hysteresis, beside it,
+    /// resized several times a round. In a child process: collections of
+    /// other tests would cut the rounds into windows of their own.
+    @Test func churningTableSettlesAtACapacity() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            var resizes: [GCWeakTable.Sizing: Int] = [:]
+            var capacities: [GCWeakTable.Sizing: Set<Int>] = [:]
+            for sizing in [GCWeakTable.Sizing.hysteresis, .immediate] {
+                let table = try! GCWeakTable(weakness: .keys, vacuum: .eager, sizing: sizing)
+                let keys = try! (0..<2_000).map { try makeTagged($0) }
+                for key in keys { try! table.setValue(key, forKey: key) }
+                var settled = 0
+                let collectionsBefore = GC.collectionCount
+                for round in 0..<20 {
+                    if round == 5 { settled = table.statistics.resizes }
+                    try! insertDoomed(into: table, count: 20_000, firstTag: 100_000 * (round + 1))
+                    capacities[sizing, default: []].insert(table.statistics.capacity)
+                    scrubStack()
+                    GC.collect()
+                    GC.runFinalizers()
+                    capacities[sizing, default: []].insert(table.statistics.capacity)
+                }
+                resizes[sizing] = table.statistics.resizes - settled
+                report.note("\(sizing): \(GC.collectionCount - collectionsBefore) collections in 20 rounds")
+                report.check(table.count >= 2_000, "\(table.count) live entries, 2,000 kept")
+                withExtendedLifetime(keys) {}
+            }
+            report.note(
+                "capacities: hysteresis \(capacities[.hysteresis]!.sorted()), before it \(capacities[.immediate]!.sorted())"
+            )
+            // One resize may clean tombstones (an insert whose probe passed 256 slots).
+            report.check(resizes[.hysteresis]! <= 1, "\(resizes[.hysteresis]!) resizes in rounds 5-19 (hysteresis)")
+            report.check(resizes[.immediate]! >= 15, "\(resizes[.immediate]!) resizes in rounds 5-19 before it")
+            report.exit()
+        }
+        report.show()
+    }
+}

@@ -25,6 +25,17 @@ double cfloor_alloc_ns(size_t n, size_t size);
 /// Returns a negative number if allocation failed.
 double cfloor_alloc_link_ns(size_t n, size_t size, int keep);
 
+/// The floor of an intern hit: ns per lookup of each of `n` names (name i at
+/// bytes[starts[i] ..< starts[i + 1]]), in the order `order` gives (NULL: in
+/// name order), in a plain open-addressing table of the same layout as
+/// GCWeakSet's (16-byte slots: the symbol hidden, its hash beside it; at
+/// most half full), hashed as weak-table-bench hashes names, the symbols
+/// pointer-free GC objects ([length][bytes]) kept in an uncollectable array.
+/// No lock, no sequence check, no sweep window: the memory access pattern
+/// alone. The best of 3 batches. Returns a negative number if allocation
+/// failed.
+double cfloor_intern_hit_ns(const unsigned char *bytes, const long *starts, size_t n, const long *order);
+
 /// Collections libgc counted so far (GC_get_gc_no), to report how many a
 /// floor run forced.
 unsigned long cfloor_gc_count(void);

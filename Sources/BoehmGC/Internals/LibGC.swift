@@ -236,6 +236,12 @@ func shim_lastPauseNanoseconds() -> UInt64 { cgc_last_pause_ns() }
 func shim_totalPauseNanoseconds() -> UInt64 { cgc_total_pause_ns() }
 func shim_maxPauseNanoseconds() -> UInt64 { cgc_max_pause_ns() }
 func shim_lastWeakSweepNanoseconds() -> UInt64 { cgc_weak_sweep_last_duration_ns() }
+func shim_lastWeakSweepStoppedNanoseconds() -> UInt64 { cgc_weak_sweep_stopped_last_duration_ns() }
+func shim_weakSweepWindows() -> Int { Int(cgc_weak_sweep_windows()) }
+@inline(__always) func shim_weakSweepSequence() -> UInt32 { cgc_weak_sweep_sequence() }
+func shim_weakSweepWait() { cgc_weak_sweep_wait() }
+func shim_setWeakSweepInPause(_ inPause: Bool) { cgc_weak_sweep_set_in_pause(inPause ? 1 : 0) }
+func shim_weakSweepInPause() -> Bool { cgc_weak_sweep_in_pause() != 0 }
 func shim_setFinalizerHandler(
     _ handler: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
 ) { cgc_set_finalizer_handler(handler) }
@@ -304,8 +310,12 @@ func shim_weakRegionSweepNanoseconds(_ region: WeakRegion) -> UInt64 { cgc_weak_
     cgc_load_strong(field)
 }
 @inline(__always) func shim_weakCopySlot(
-    _ from: UnsafeMutablePointer<WeakSlot>, _ to: UnsafeMutablePointer<WeakSlot>, _ flags: Int32
-) -> Bool { cgc_weak_copy_slot(from, to, flags) != 0 }
+    _ region: WeakRegion, _ from: UnsafeMutablePointer<WeakSlot>, _ to: UnsafeMutablePointer<WeakSlot>,
+    _ flags: Int32
+) -> Bool { cgc_weak_copy_slot(region, from, to, flags) != 0 }
+func shim_weakKillIfUnmarked(_ region: WeakRegion, _ slot: UnsafeMutablePointer<WeakSlot>) {
+    _ = cgc_weak_kill_if_unmarked(region, slot)
+}
 @inline(__always) func shim_keepAlive(_ pointer: UnsafeRawPointer) { cgc_keep_alive(pointer) }
 @inline(__always) func shim_prefetch(_ pointer: UnsafeRawPointer?) { cgc_prefetch(pointer) }
 

@@ -21,9 +21,25 @@
 /// `@unchecked Sendable`: the value is only reached under the mutex.
 package struct Lock<Value>: ~Copyable, @unchecked Sendable {
     private let storage: MutexStorage<Value>
+    /// What a thread that takes the lock again while it holds it is told.
+    private let reentryRule: StaticString
 
+    /// A lock that nobody takes while holding it.
     package init(_ initialValue: consuming Value) {
         storage = MutexStorage(initialValue)
+        reentryRule = "a lock of BoehmGC was taken again by the thread that holds it"
+    }
+
+    /// A lock held across user code that must not use the lock's owner (a
+    /// weak table's hash and equality closures).
+    ///
+    /// The mutex checks its owner (`PTHREAD_MUTEX_ERRORCHECK`), so a thread
+    /// that takes it again while holding it traps with `reentryRule`, in
+    /// release builds too, where it would otherwise wait for itself for
+    /// ever.
+    package init(_ initialValue: consuming Value, reentryRule: StaticString) {
+        storage = MutexStorage(initialValue, checkingOwner: true)
+        self.reentryRule = reentryRule
     }
 
     deinit { storage.destroy() }
@@ -34,7 +50,8 @@ package struct Lock<Value>: ~Copyable, @unchecked Sendable {
     @inline(__always)
     package func withLock<Result, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
         shim_gateEnter()
-        pthread_mutex_lock(mutex)
+        let status = pthread_mutex_lock(mutex)
+        if status != 0 { lockRefused(status, reentryRule) }
         defer {
             pthread_mutex_unlock(mutex)
             shim_gateExit()
@@ -67,13 +84,17 @@ internal struct MutexStorage<Value> {
         return (MemoryLayout<pthread_mutex_t>.size + alignment - 1) / alignment * alignment
     }
 
+    /// - Parameters:
+    ///   - initialValue: The value the mutex guards.
+    ///   - checkingOwner: Whether the mutex reports a lock by its owner
+    ///     (`PTHREAD_MUTEX_ERRORCHECK`) rather than waiting for ever.
     @inlinable
-    init(_ initialValue: consuming Value) {
+    init(_ initialValue: consuming Value, checkingOwner: Bool = false) {
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: Self.valueOffset + MemoryLayout<Value>.size,
             alignment: max(MemoryLayout<pthread_mutex_t>.alignment, MemoryLayout<Value>.alignment))
         mutex = raw.bindMemory(to: pthread_mutex_t.self, capacity: 1)
-        pthread_mutex_init(mutex, nil)
+        initializeMutex(mutex, checkingOwner: checkingOwner)
         value = (raw + Self.valueOffset).bindMemory(to: Value.self, capacity: 1)
         value.initialize(to: initialValue)
     }
@@ -85,6 +106,31 @@ internal struct MutexStorage<Value> {
         pthread_mutex_destroy(mutex)
         UnsafeMutableRawPointer(mutex).deallocate()
     }
+}
+
+/// Initialises a pthread mutex, owner-checking
+/// (`PTHREAD_MUTEX_ERRORCHECK`: a lock by its owner returns `EDEADLK`) or
+/// plain.
+@inlinable
+internal func initializeMutex(_ mutex: UnsafeMutablePointer<pthread_mutex_t>, checkingOwner: Bool) {
+    guard checkingOwner else {
+        pthread_mutex_init(mutex, nil)
+        return
+    }
+    var attributes = pthread_mutexattr_t()
+    pthread_mutexattr_init(&attributes)
+    pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+    pthread_mutex_init(mutex, &attributes)
+    pthread_mutexattr_destroy(&attributes)
+}
+
+/// Ends the process because `pthread_mutex_lock` refused: `EDEADLK` (the
+/// thread holds the lock already) with the rule the caller broke, in
+/// release builds too; any other status is a bug.
+@usableFromInline @inline(never)
+internal func lockRefused(_ status: Int32, _ reentryRule: StaticString) -> Never {
+    if status == EDEADLK { fatalError("\(reentryRule)") }
+    fatalError("pthread_mutex_lock failed: \(status)")
 }
 
 /// Runs `body` inside the library's gate without a lock of its own.

@@ -22,11 +22,11 @@ extension GCWeakTable {
         public var vacuumTime: Duration
         /// Time the last vacuum took.
         public var lastVacuumTime: Duration
-        /// Entries the collector's mark-end sweep found dead, in total.
+        /// Entries the collector's sweep found dead, in total.
         public var entriesFoundDead: Int
-        /// Time the mark-end sweep spent on this table, in total (inside
-        /// collection pauses; summed over the threads that share a large
-        /// sweep, so it may pass the wall time).
+        /// Time the sweep spent on this table, in total (inside collections,
+        /// after the world restarts; summed over the threads that share a
+        /// large sweep, so it may pass the wall time).
         public var sweepTime: Duration
         /// Storage reallocations (growth, shrinking, tombstone cleanup).
         public var resizes: Int
@@ -39,7 +39,11 @@ extension GCWeakTable {
     /// The table's counters now.
     public var statistics: Statistics {
         enterCollector()
-        return state.withLock { state in
+        return afterSweepWindow { statisticsNow() }
+    }
+
+    private func statisticsNow() -> Statistics {
+        state.withLock { state in
             Statistics(
                 capacity: state.capacity,
                 liveEntries: state.liveCount,
@@ -54,5 +58,21 @@ extension GCWeakTable {
                 sweepTime: .nanoseconds(Int64(shim_weakRegionSweepNanoseconds(state.region))),
                 resizes: state.resizes, collectionsBeforeGrowing: state.collectionsBeforeGrowing)
         }
+    }
+}
+
+extension GCWeakTable {
+    /// Sweep windows opened so far in this process: collections whose weak
+    /// sweep ran after the world restarted (a test hook: the window tests
+    /// check that their operations overlapped some).
+    package static var sweepWindowsOpened: Int { shim_weakSweepWindows() }
+
+    /// Whether the sweep runs inside the stopped world, at mark end.
+    ///
+    /// As it did before it moved after the restart: a benchmark hook, which
+    /// measures both in one run. Process-wide; false by default.
+    package static var sweepsInPause: Bool {
+        get { shim_weakSweepInPause() }
+        set { shim_setWeakSweepInPause(newValue) }
     }
 }

@@ -6,28 +6,48 @@
 ///
 /// Storage: `capacity` slots of two words (key, value) in one scanned GC
 /// array, open addressing with linear probing, capacity a power of two,
-/// Fibonacci hashing of the identity hash (the address) or of the user's
-/// content hash. A weak field holds its object complemented (`cgc_hide`), a
-/// strong one plainly. The array is kept alive by the table's
-/// `cgc_weak_region` (uncollectable, scanned), which also puts it in the
-/// mark-end sweep; this struct's copies of the pointers are for speed and are
-/// never the only reference.
+/// Fibonacci hashing of the identity hash (the address) or of a content
+/// hash. A weak field holds its object complemented (`cgc_hide`), a strong
+/// one plainly. The array is kept alive by the table's `cgc_weak_region`
+/// (uncollectable, scanned), which also puts it in the sweep; this struct's
+/// copies of the pointers are for speed and are never the only reference.
+///
+/// Three layouts (``Layout``): identity (no hash stored: the key word is the
+/// hash), content (a pointer-free array of hashes beside the slots), and set
+/// (keys only, weak; the value word holds the hash, so a probe reads one
+/// cache line per slot). Content hashes are stored with the top bit set
+/// (``contentHash(_:)``): no stored hash is ever a plausible heap address,
+/// so the set's value words, which the collector scans, retain nothing.
 ///
 /// Slot states, read from the key word first: empty (0), tombstone (1), dead
 /// (key word 2 for weak keys and keys-and-values; value word 2 with the
 /// strong key kept for weak values), live otherwise. Only the sweep makes an
-/// entry dead; only the owner (under the mutex) makes a dead entry a
-/// tombstone. An owner change to a weak field uses compare-and-exchange, so
-/// it never overwrites a DEAD the sweep wrote after the field was read.
+/// entry dead (or an owner's copy, in a sweep window); only the owner (under
+/// the mutex) makes a dead entry a tombstone. An owner change to a weak field
+/// uses compare-and-exchange, so it never overwrites a DEAD the sweep wrote
+/// after the field was read.
 ///
 /// `@unchecked Sendable`: the raw pointers are touched only by the holder
-/// of `GCWeakTable.state` (a Mutex) and by the collector's sweep, which runs
-/// with the world stopped.
+/// of `GCWeakTable.state` (a mutex), by lock-free readers (which validate
+/// what they read with the table's sequence lock) and by the collector's
+/// sweep (see the weak-slot section of `CGCSupport.h`).
 struct WeakTableState: @unchecked Sendable {
+    /// How keys are found.
+    enum Layout: Equatable {
+        /// By address: the key word is compared, the address hashed.
+        case identity
+        /// By a content hash, stored in `hashes`, and equality.
+        case content
+        /// A weak set: keys only, the hash stored in the value word.
+        case set
+    }
+
     let region: WeakRegion
     let weakKeys: Bool
     let weakValues: Bool
-    let hash: (@Sendable (UnsafeRawPointer) -> Int)?
+    let layout: Layout
+    /// The content equality (content layout only); the hash closure is the
+    /// table's, called outside the lock.
     let equals: (@Sendable (UnsafeRawPointer, UnsafeRawPointer) -> Bool)?
     /// Whether dead entries must be kept for the vacuum (onDeadEntry set
     /// and the table has a strong half to hand over).
@@ -54,6 +74,23 @@ struct WeakTableState: @unchecked Sendable {
     var resizeEpoch = shim_collectionEpoch()
     /// Collections run before growing (see `wantsCollectionBeforeGrowing`).
     var collectionsBeforeGrowing = 0
+
+    // Sizing with hysteresis: the capacity follows the most entries held
+    // over the current collection window and the two before it, not only
+    // the entries held now. Under steady churn a table fills between two
+    // collections and empties at the vacuum after each: sized for what is
+    // left, it shrank after every collection and grew back (by doublings)
+    // before the next, several resizes per collection.
+    /// Whether the capacity follows the recent peak (the default) or only
+    /// the entries held now (the old sizing, kept for the benchmark).
+    let followsPeak: Bool
+    /// The collection epoch the current window began at.
+    var peakEpoch = shim_collectionEpoch()
+    /// The most entries held since the window began (counted as
+    /// ``liveCount``: those a collection found dead do not count).
+    var windowPeak = 0
+    /// The peaks of the two windows before it.
+    var earlierPeaks = (0, 0)
 
     static let smallestCapacity = 8
 
@@ -89,17 +126,18 @@ struct WeakTableState: @unchecked Sendable {
     }
 
     init(
-        region: WeakRegion, weakKeys: Bool, weakValues: Bool,
-        hashing: GCWeakTable.Hashing, keepsDeadEntries: Bool, minimumCapacity: Int
+        region: WeakRegion, weakKeys: Bool, weakValues: Bool, layout: Layout,
+        hashing: GCWeakTable.Hashing, keepsDeadEntries: Bool, minimumCapacity: Int, followsPeak: Bool = true
     ) throws(GCError) {
         self.region = region
         self.weakKeys = weakKeys
         self.weakValues = weakValues
-        self.hash = hashing.hash
+        self.layout = layout
         self.equals = hashing.equals
         self.keepsDeadEntries = keepsDeadEntries
+        self.followsPeak = followsPeak
         let capacity = Self.capacity(reserving: minimumCapacity)
-        guard let storage = Self.allocate(capacity: capacity, withHashes: hashing.hash != nil) else {
+        guard let storage = Self.allocate(capacity: capacity, withHashes: layout == .content) else {
             throw .outOfMemory(byteCount: capacity * 2 * MemoryLayout<UInt>.size)
         }
         self.words = storage.0
@@ -137,11 +175,19 @@ struct WeakTableState: @unchecked Sendable {
     }
 
     @inline(__always) func keyField(_ i: Int) -> UnsafeMutablePointer<UInt> { words + 2 &* i }
+    @inline(__always) func slot(_ i: Int) -> UnsafeMutablePointer<WeakSlot> {
+        UnsafeMutableRawPointer(keyField(i)).assumingMemoryBound(to: WeakSlot.self)
+    }
     @inline(__always) func valueField(_ i: Int) -> UnsafeMutablePointer<UInt> { words + (2 &* i &+ 1) }
 
-    @inline(__always) func hashValue(of key: UnsafeMutableRawPointer) -> UInt {
-        if let hash { return UInt(bitPattern: hash(UnsafeRawPointer(key))) }
-        return UInt(bitPattern: key)
+    /// A content hash as stored and bucketed: the top bit set, so that no
+    /// stored hash is a plausible heap address (a set's value word, which the
+    /// collector scans, then retains nothing) and none is a slot marker.
+    @inline(__always) static func contentHash(_ hash: Int) -> UInt { UInt(bitPattern: hash) | (1 << 63) }
+
+    /// The stored hash of live slot `i` (content and set layouts).
+    @inline(__always) func storedHash(_ i: Int) -> UInt {
+        layout == .set ? shim_loadField(valueField(i)) : UInt(bitPattern: hashes.unsafelyUnwrapped[i])
     }
 
     @inline(__always) func bucket(_ hash: UInt) -> Int { Self.bucket(hash, shift: shift) }
@@ -169,13 +215,21 @@ struct WeakTableState: @unchecked Sendable {
         weakValues ? shim_loadWeak(valueField(i)) : shim_loadStrong(valueField(i))
     }
 
+    /// What a lookup of live slot `i` returns: its value, or for a set its
+    /// key (the element); nil if the entry died.
+    @inline(__always) func entryValue(_ i: Int) -> UnsafeMutableRawPointer? {
+        layout == .set ? keyObject(i) : valueObject(i)
+    }
+
     // MARK: Lookup
 
-    /// The slot of the live entry for `key`, or nil.
+    /// The slot of the live entry for `key`, whose hash is `h` (identity:
+    /// its address; content: its content hash, computed by the caller outside
+    /// the lock), or nil.
     @inline(__always)
-    func find(_ key: UnsafeMutableRawPointer) -> Int? {
-        if hash == nil { return findIdentity(key) }
-        return findContent(key, hash: hashValue(of: key))
+    func find(_ key: UnsafeMutableRawPointer, hash h: UInt) -> Int? {
+        if layout == .identity { return findIdentity(key) }
+        return findSlot(hash: h) { state, i, _ in state.keyEquals(i, hash: h, key) }
     }
 
     @inline(__always)
@@ -210,24 +264,44 @@ struct WeakTableState: @unchecked Sendable {
         return nil
     }
 
-    func findContent(_ key: UnsafeMutableRawPointer, hash h: UInt) -> Int? {
-        guard let hashes, let equals else { return nil }
-        let stored = Int(bitPattern: h)
+    /// The slot of the first live entry for which `matches` holds, or nil.
+    ///
+    /// Probes `hash`'s sequence; `matches(state, slot, keyWord)` is asked of
+    /// each live slot. Under the lock.
+    @inline(__always)
+    func findSlot(hash h: UInt, matches: (borrowing WeakTableState, Int, UInt) -> Bool) -> Int? {
         var i = bucket(h)
         for _ in 0..<capacity {
             let word = shim_loadField(keyField(i))
             if word == slotEmpty { return nil }
-            if word > slotDead, hashes[i] == stored, let candidate = keyObject(i),
-                weakKeys || !weakValues || shim_loadField(valueField(i)) != slotDead
+            if word > slotDead, weakKeys || !weakValues || shim_loadField(valueField(i)) != slotDead,
+                matches(self, i, word)
             {
-                if candidate == key || equals(UnsafeRawPointer(candidate), UnsafeRawPointer(key)) {
-                    withExtendedLifetime(candidate) {}
-                    return i
-                }
+                return i
             }
             i = (i &+ 1) & mask
         }
         return nil
+    }
+
+    /// Whether live slot `i` holds a key equal to `key` by the table's
+    /// closures: the same stored hash, then the same object or `equals`.
+    @inline(__always)
+    func keyEquals(_ i: Int, hash h: UInt, _ key: UnsafeMutableRawPointer) -> Bool {
+        guard storedHash(i) == h, let candidate = keyObject(i) else { return false }
+        let equal = candidate == key || equals.unsafelyUnwrapped(UnsafeRawPointer(candidate), UnsafeRawPointer(key))
+        shim_keepAlive(candidate)
+        return equal
+    }
+
+    /// Whether live slot `i` holds a key with stored hash `h` for which
+    /// `matches` holds (the content lookups by hash and match).
+    @inline(__always)
+    func keyMatches(_ i: Int, hash h: UInt, _ matches: (UnsafeRawPointer) -> Bool) -> Bool {
+        guard storedHash(i) == h, let candidate = keyObject(i) else { return false }
+        let matched = matches(UnsafeRawPointer(candidate))
+        shim_keepAlive(candidate)
+        return matched
     }
 
     // MARK: Insert, replace, remove
@@ -238,17 +312,42 @@ struct WeakTableState: @unchecked Sendable {
     /// linear probing; 256 is far out in the tail.
     static let probeLimit = 256
 
+    /// What an insert does with a live entry for its key.
+    enum OnMatch {
+        /// Replaces its value (and, with content hashing, its key).
+        case replace
+        /// Keeps it, and returns its value: get-or-insert.
+        case keep
+    }
+
     enum InsertOutcome {
         case inserted
         case replaced
+        /// A live entry for the key was kept (``OnMatch/keep``): its value,
+        /// or for a set its element.
+        case existing(UnsafeMutableRawPointer)
         /// The table must grow or be rehashed first.
         case full
     }
 
-    /// Inserts or replaces.
+    /// The entry an insert writes: its words and objects, its hash, and how
+    /// the slot of an entry for its key is recognised.
+    struct NewEntry {
+        var keyWord: UInt
+        var valueWord: UInt
+        var hash: UInt
+        var key: UnsafeMutableRawPointer
+        /// The value object, or for a set the element again.
+        var value: UnsafeMutableRawPointer
+    }
+
+    /// Inserts, replaces, or (``OnMatch/keep``) finds the live entry for the
+    /// new entry's key.
     ///
-    /// Returns `.full` without change when the new entry would take an empty
-    /// slot past 80% of capacity (tombstones included).
+    /// `matches(state, slot, keyWord)` says whether a live slot with that key
+    /// word holds an entry for the key. Returns `.full` without change when the
+    /// new entry would take an empty slot past 80% of capacity (tombstones
+    /// included).
     ///
     /// A dead entry met on the way is dropped here (lazy vacuum) and its
     /// slot reused; if the table keeps dead entries for `onDeadEntry`, its
@@ -262,14 +361,12 @@ struct WeakTableState: @unchecked Sendable {
     /// empty slot past 80%, so it never rehashes, and its clusters merge
     /// until each insert scans thousands of slots: the cost of a churning
     /// insert would have no bound.
+    @inline(__always)
     mutating func insert(
-        _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer,
-        pending: inout DeadHalves?, probeLimit: Int = WeakTableState.probeLimit
+        _ new: NewEntry, onMatch: OnMatch, pending: inout DeadHalves?,
+        probeLimit: Int = WeakTableState.probeLimit, matches: (borrowing WeakTableState, Int, UInt) -> Bool
     ) -> InsertOutcome {
-        let h = hashValue(of: key)
-        let wantedKey = keyWord(key)
-        let storedHash = Int(bitPattern: h)
-        var i = bucket(h)
+        var i = bucket(new.hash)
         var reusable = -1
         var probes = 0
         while true {
@@ -281,16 +378,28 @@ struct WeakTableState: @unchecked Sendable {
                 if reusable < 0 { reusable = i }
             } else if isDead(i) {
                 if reusable < 0 { reusable = i }
-            } else if matches(i, word: word, wantedKey: wantedKey, key: key, hash: storedHash) {
-                if replaceEntry(at: i, keyWord: word, key: key, value: value) {
-                    shim_weakNoteYoung(region, i)
-                    shim_keepAlive(key)
-                    shim_keepAlive(value)
-                    return .replaced
+            } else if matches(self, i, word) {
+                switch onMatch {
+                case .keep:
+                    if let existing = entryValue(i) { return .existing(existing) }
+                    // Dead, or, in a sweep window, not reached by the marker:
+                    // marked DEAD now, so that no lookup stops at it before
+                    // the entry this insert makes (an identity probe takes
+                    // the first slot with the key).
+                    shim_weakKillIfUnmarked(region, slot(i))
+                case .replace:
+                    if replaceEntry(at: i, keyWord: word, key: new.key, value: new.value) {
+                        shim_weakNoteYoung(region, i)
+                        shim_keepAlive(new.key)
+                        shim_keepAlive(new.value)
+                        return .replaced
+                    }
                 }
-                // A weak half died after it was read: the entry is dead
-                // now; go on as for any dead entry.
-                if reusable < 0 { reusable = i }
+                // A weak half died after it was read: once the sweep has
+                // marked the entry DEAD, go on as for any dead entry. (In a
+                // sweep window it may still await the sweep: then it is left
+                // to it.)
+                if reusable < 0 && isDead(i) { reusable = i }
             }
             i = (i &+ 1) & mask
         }
@@ -312,29 +421,19 @@ struct WeakTableState: @unchecked Sendable {
             occupied -= 1
             entriesVacuumed += 1
         }
-        if let hashes { hashes[reusable] = storedHash }
+        if layout == .content { hashes.unsafelyUnwrapped[reusable] = Int(bitPattern: new.hash) }
         // Value first, key last: the sweep and probes treat the slot as an
         // entry only once the key word is set.
-        shim_storeField(valueField(reusable), valueWord(value))
-        shim_storeField(keyField(reusable), wantedKey)
+        shim_storeField(valueField(reusable), new.valueWord)
+        shim_storeField(keyField(reusable), new.keyWord)
         occupied += 1
+        notePeak()
         // A partial collection tests only the slots written since the last
         // collection (older weak targets stay marked until a full one).
         shim_weakNoteYoung(region, reusable)
-        shim_keepAlive(key)
-        shim_keepAlive(value)
+        shim_keepAlive(new.key)
+        shim_keepAlive(new.value)
         return .inserted
-    }
-
-    @inline(__always)
-    func matches(
-        _ i: Int, word: UInt, wantedKey: UInt, key: UnsafeMutableRawPointer, hash: Int
-    ) -> Bool {
-        guard let hashes, let equals else { return word == wantedKey }
-        guard hashes[i] == hash, let candidate = keyObject(i) else { return false }
-        let equal = candidate == key || equals(UnsafeRawPointer(candidate), UnsafeRawPointer(key))
-        withExtendedLifetime(candidate) {}
-        return equal
     }
 
     /// Makes live slot `i`, whose key word was `old`, the entry `key` → `value`.
@@ -388,36 +487,69 @@ struct WeakTableState: @unchecked Sendable {
         shim_storeField(valueField(i), slotEmpty)
     }
 
-    /// Removes the live entry for `key`; returns its value, or nil if there
-    /// was none (a dead entry stays for the vacuum).
-    mutating func remove(_ key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
-        guard let i = find(key) else { return nil }
-        let value: UnsafeMutableRawPointer
-        if weakValues {
-            // Reveal the value into a register first (it stays visible to a
-            // collection from here on), then detach it; if the sweep marked
-            // the entry dead meanwhile, the exchange fails and the entry is
-            // the vacuum's.
-            guard let v = shim_loadWeak(valueField(i)),
-                shim_exchangeField(valueField(i), shim_hide(v), slotEmpty)
-            else { return nil }
-            value = v
-            shim_storeField(keyField(i), slotTombstone)
+    /// Removes the live entry for `key` (of hash `h`, as for ``find(_:hash:)``);
+    /// returns its value, or nil if there was none (a dead entry stays for
+    /// the vacuum).
+    mutating func remove(_ key: UnsafeMutableRawPointer, hash h: UInt) -> UnsafeMutableRawPointer? {
+        guard let i = find(key, hash: h) else { return nil }
+        guard let value = detach(i) else { return nil }
+        shim_keepAlive(key)
+        return value
+    }
+
+    /// Turns live slot `i` into a tombstone and returns its value (for a
+    /// set, its element), or nil (the slot left alone) if the sweep marked
+    /// the entry dead first.
+    ///
+    /// The value is revealed into a register first (it stays visible to a
+    /// collection from then on). The entry is then detached by exchanging
+    /// the field the sweep writes DEAD into (the key for weak keys and keys
+    /// and values, the value for weak values), so neither overwrites the
+    /// other: a sweep that got there first makes the exchange fail, and the
+    /// entry is the vacuum's.
+    mutating func detach(_ i: Int) -> UnsafeMutableRawPointer? {
+        let key = shim_loadField(keyField(i))
+        guard key > slotDead, let value = entryValue(i) else { return nil }
+        if weakKeys {
+            guard shim_exchangeField(keyField(i), key, slotTombstone) else { return nil }
+            shim_storeField(valueField(i), slotEmpty)
         } else {
-            guard let v = shim_loadStrong(valueField(i)) else { return nil }
-            value = v
-            clear(i)
+            guard shim_exchangeField(valueField(i), valueWord(value), slotEmpty) else { return nil }
+            shim_storeField(keyField(i), slotTombstone)
         }
         occupied -= 1
         tombstones += 1
-        shim_keepAlive(key)
+        releaseTombstones(endingAt: i)
         shim_keepAlive(value)
         return value
     }
 
+    /// Turns tombstone `i`, and the run of tombstones just before it, into
+    /// empty slots if the slot after `i` is empty.
+    ///
+    /// Safe under linear probing, for lock-free readers too: an insert
+    /// places a key at the first free slot of its probe, after probing past
+    /// only non-empty slots, and a slot turns empty here only when the one
+    /// after it is empty, so no live key lies beyond an empty slot of its
+    /// probe. Without this, a churning table's vacuums leave a tombstone per
+    /// dead entry, and the inserts that meet long runs of them ask for a
+    /// rehash at the same capacity, several times per collection.
+    @inline(__always)
+    mutating func releaseTombstones(endingAt i: Int) {
+        guard shim_loadField(keyField((i &+ 1) & mask)) == slotEmpty else { return }
+        var j = i
+        while shim_loadField(keyField(j)) == slotTombstone {
+            shim_storeField(keyField(j), slotEmpty)
+            tombstones -= 1
+            j = (j &- 1) & mask
+            if j == i { break }
+        }
+    }
+
     // MARK: Vacuum and resize
 
-    /// Turns every dead entry into a tombstone.
+    /// Turns every dead entry into a tombstone (or, at the end of a run,
+    /// an empty slot: ``releaseTombstones(endingAt:)``).
     ///
     /// Appends each one's strong half to `pending` when the table keeps dead
     /// entries for `onDeadEntry`. Returns how many were vacuumed.
@@ -434,12 +566,13 @@ struct WeakTableState: @unchecked Sendable {
                 }
                 clear(i)
                 cleared += 1
+                tombstones += 1
+                releaseTombstones(endingAt: i)
             }
             i += 1
         }
         shim_weakRegionForgetDead(region, cleared)
         occupied -= cleared
-        tombstones += cleared
         entriesVacuumed += cleared
         vacuums += 1
         let elapsed = monotonicNanoseconds() - start
@@ -449,16 +582,69 @@ struct WeakTableState: @unchecked Sendable {
     }
 
     /// The strong half of dead slot `i`: the value for weak keys, the key for
-    /// weak values; nil for keys and values.
+    /// weak values; nil for keys and values, and for a set.
     func strongHalfOfDead(_ i: Int) -> UnsafeMutableRawPointer? {
-        if weakKeys && weakValues { return nil }
+        if (weakKeys && weakValues) || layout == .set { return nil }
         let word = weakKeys ? shim_loadField(valueField(i)) : shim_loadField(keyField(i))
         return word > slotDead ? UnsafeMutableRawPointer(bitPattern: word) : nil
     }
 
-    /// Whether the table should shrink: live entries below a quarter of a
-    /// capacity above the floor.
+    /// Records the entries held now (those no collection found dead) in the
+    /// current window's peak, starting a new window first if a collection
+    /// ran since this one began.
+    @inline(__always)
+    mutating func notePeak() {
+        startPeakWindowIfNeeded()
+        let held = liveCount
+        if held > windowPeak { windowPeak = held }
+    }
+
+    /// Starts a new peak window if a collection ran since this one began.
+    @inline(__always)
+    mutating func startPeakWindowIfNeeded() {
+        let epoch = shim_collectionEpoch()
+        if epoch != peakEpoch { startPeakWindow(epoch) }
+    }
+
+    /// Starts the window of collection `epoch`: the peaks move back (a
+    /// window no insert saw counts as empty), and the new one starts from the
+    /// entries still live (those the collection found dead do not count).
+    mutating func startPeakWindow(_ epoch: UInt64) {
+        switch epoch &- peakEpoch {
+        case 1: earlierPeaks = (windowPeak, earlierPeaks.0)
+        case 2: earlierPeaks = (0, windowPeak)
+        default: earlierPeaks = (0, 0)
+        }
+        windowPeak = liveCount
+        peakEpoch = epoch
+    }
+
+    /// The entries the capacity is sized for: the most held over the
+    /// current and the two previous collection windows (the old sizing: the
+    /// entries held now).
+    var sizingCount: Int {
+        guard followsPeak else { return occupied }
+        return max(occupied, windowPeak, earlierPeaks.0, earlierPeaks.1)
+    }
+
+    /// Whether the table should shrink (after a vacuum), for a capacity
+    /// above the floor.
+    ///
+    /// With the hysteresis: once the most entries held over the last three
+    /// collection windows fall below an eighth of the capacity, and then to
+    /// hold that peak at half load. Growth comes at 80%, so a table sized
+    /// for its peak must hold 6.4 times fewer entries, for three windows, to
+    /// shrink: collections that come faster than the churn (a peak split
+    /// between windows) do not make it resize. The old sizing: the live
+    /// entries below a quarter.
     var wantsShrink: Bool {
+        guard capacity > floorCapacity else { return false }
+        return followsPeak ? sizingCount * 8 < capacity : liveCount * 4 < capacity
+    }
+
+    /// Whether the table should shrink for the entries live now, whatever
+    /// its recent peak (an explicit ``GCWeakTable/vacuum()``).
+    var wantsShrinkNow: Bool {
         capacity > floorCapacity && liveCount * 4 < capacity
     }
 
@@ -499,10 +685,15 @@ struct WeakTableState: @unchecked Sendable {
             if key == slotEmpty || key == slotTombstone { continue }
             let value = shim_loadField(oldWords + (2 &* j &+ 1))
             if !(key == slotDead || (!weakKeys && value == slotDead)) {
-                let h = oldHashes.map { UInt(bitPattern: $0[j]) } ?? (weakKeys ? ~key : key)
+                let h: UInt
+                switch layout {
+                case .identity: h = weakKeys ? ~key : key
+                case .content: h = UInt(bitPattern: oldHashes.unsafelyUnwrapped[j])
+                case .set: h = value
+                }
                 var i = bucket(h)
                 while shim_loadField(keyField(i)) != slotEmpty { i = (i &+ 1) & mask }
-                if shim_weakCopySlot(oldSlots + j, newSlots + i, flags) {
+                if shim_weakCopySlot(region, oldSlots + j, newSlots + i, flags) {
                     if let hashes { hashes[i] = Int(bitPattern: h) }
                     moved += 1
                     continue
@@ -580,7 +771,12 @@ struct WeakTableState: @unchecked Sendable {
         return grown * 2 * MemoryLayout<UInt>.size > libgc_heapSize() / 16
     }
 
-    /// The capacity a rehash should pick now: fits the entries at no more
+    /// The capacity a rehash should pick now: fits the entries it is sized
+    /// for (``sizingCount``: with the hysteresis, the recent peak) at no more
     /// than half load, and never below the floor.
-    var fittingCapacity: Int { Self.capacity(forCount: occupied + 1, floor: floorCapacity) }
+    var fittingCapacity: Int { Self.capacity(forCount: sizingCount + 1, floor: floorCapacity) }
+
+    /// The capacity that fits the entries live now at no more than half
+    /// load (an explicit vacuum's shrink).
+    var capacityForLiveEntries: Int { Self.capacity(forCount: liveCount + 1, floor: floorCapacity) }
 }

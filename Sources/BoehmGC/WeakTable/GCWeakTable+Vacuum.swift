@@ -10,7 +10,7 @@ extension GCWeakTable {
     /// hold, before that vacuum runs.
     public func vacuum() {
         enterCollector()
-        runVacuum()
+        runVacuum(shrinkingNow: true)
     }
 
     /// The eager hook's work, on the finalizer thread or at
@@ -19,16 +19,24 @@ extension GCWeakTable {
         runVacuum()
     }
 
-    func runVacuum() {
+    /// Vacuums, then shrinks the storage if it is too large: for the recent
+    /// peak (the automatic vacuums), or for the entries live now
+    /// (`shrinkingNow`: an explicit vacuum).
+    func runVacuum(shrinkingNow: Bool = false) {
         var pending: DeadHalves? = nil
         mutate { state in
-            guard state.deadCount > 0 || state.wantsShrink else { return }
+            // A collection since the last insert starts a new peak window.
+            state.startPeakWindowIfNeeded()
+            let wantsShrink = { (state: borrowing WeakTableState) in
+                shrinkingNow ? state.wantsShrinkNow : state.wantsShrink
+            }
+            guard state.deadCount > 0 || wantsShrink(state) else { return }
             _ = state.vacuumDeadEntries(pending: &pending)
-            if state.wantsShrink {
+            if wantsShrink(state) {
                 // A failed shrink leaves the table as it is; the next vacuum
                 // tries again. Its time counts as vacuum time.
                 let start = monotonicNanoseconds()
-                try? state.rehash(to: state.fittingCapacity)
+                try? state.rehash(to: shrinkingNow ? state.capacityForLiveEntries : state.fittingCapacity)
                 let elapsed = monotonicNanoseconds() - start
                 state.lastVacuumNanoseconds += elapsed
                 state.vacuumNanoseconds += elapsed
@@ -61,7 +69,8 @@ extension GCWeakTable {
     /// caller's frame keeps it alive); nil if there was none.
     func removeValueAddress(forKey key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
         enterCollector()
-        return mutate { $0.remove(key) }
+        let hash = entryHash(key)
+        return mutate { $0.remove(key, hash: hash) }
     }
 
     /// Calls `body` with the address of each live entry's value, under the table's lock.

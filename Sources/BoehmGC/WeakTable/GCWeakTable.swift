@@ -14,12 +14,15 @@ import Synchronization
 /// The storage is one scanned GC array of two-word slots. A weak field holds
 /// its object complemented, so the conservative marker never sees it; a
 /// strong field holds it plainly and is traced. No entry is registered with
-/// libgc: once marking ends (world stopped, lock held) the collector's event
-/// callback walks every table and marks dead each entry whose weak object was
-/// not marked. This is the semantics of a *short* disappearing link: the
+/// libgc: at each collection, just after the world restarts (the
+/// collector's lock still held, its mark bits those of mark end), the
+/// collector's event callback walks every table and marks dead each entry
+/// whose weak object was not marked; lookups meanwhile check the mark bit of
+/// what they read. This is the semantics of a *short* disappearing link: the
 /// entry goes as soon as its weak object is unreachable, before that
 /// object's finalizer runs, even if the finalizer resurrects it. The cost is
-/// O(capacity of all tables) per collection and nothing per insert; a libgc
+/// O(capacity of all tables) per collection, outside the stopped world, and
+/// nothing per insert; a libgc
 /// disappearing link per entry would force a full collection every ~4,096
 /// registrations under churn. In generational mode a partial collection tests
 /// only the slots written since the last collection (the table's young log):
@@ -33,7 +36,11 @@ import Synchronization
 /// after their weak half; the first insert after a collection that found
 /// dead entries vacuums too, whichever comes first. Capacity grows above
 /// 80% occupancy (tombstones and dead entries included; the table vacuums
-/// before it sizes) and shrinks below 25% after a vacuum, never below
+/// before it sizes), to hold the most entries of the last three collection
+/// windows at half load, and shrinks when that peak falls below an eighth of
+/// it (hysteresis: a churning table settles at a capacity instead of
+/// shrinking after each collection and growing back before the next; an
+/// explicit ``vacuum()`` shrinks for the live entries at once), never below
 /// `minimumCapacity` or ``reserveCapacity(_:)``. A table about to grow past
 /// a sixteenth of the GC heap (and past 64 Ki slots) with no collection since
 /// its last resize collects and vacuums first, so on a big heap dead entries cannot pile up
@@ -48,10 +55,12 @@ import Synchronization
 ///
 /// ## Threads
 /// All operations are safe from any thread; each table has one lock, and
-/// identity lookups take none (a sequence lock validates them). The
-/// collector's sweep never takes it. Content hashing closures must not call
-/// back into the same table (hash and equality run under the lock);
-/// `onDeadEntry` runs outside it and may use the table.
+/// lookups take none (a sequence lock validates them). The
+/// collector's sweep never takes it. Content lookups take none either. An
+/// equality or match closure must not call back into the same table (it may
+/// run under the lock; such a call traps with a message naming the rule);
+/// the hash closure, a get-or-insert's maker and `onDeadEntry` run outside
+/// it and may use the table.
 ///
 /// See <doc:WeakTables>.
 public final class GCWeakTable: Sendable {
@@ -82,6 +91,19 @@ public final class GCWeakTable: Sendable {
         case lazyOnly
     }
 
+    /// How the capacity follows the entries.
+    ///
+    /// Only `.hysteresis` is offered to users; `.immediate` is the sizing
+    /// before it, which the benchmark measures beside it.
+    package enum Sizing: Sendable, Equatable {
+        /// For the most entries held over the current and the two previous
+        /// collection windows (the default).
+        case hysteresis
+        /// For the entries held now: shrinks at every vacuum that leaves it
+        /// below a quarter full.
+        case immediate
+    }
+
     /// How keys are hashed and compared.
     public struct Hashing: Sendable {
         let hash: (@Sendable (UnsafeRawPointer) -> Int)?
@@ -95,8 +117,13 @@ public final class GCWeakTable: Sendable {
         /// By content, with the given functions of the key object's address.
         ///
         /// The hash is computed once per insert and stored; it must come
-        /// from content that never changes while the key is in a table.
-        /// Both run under the table's lock, so they must not use the table.
+        /// from content that never changes while the key is in a table. It
+        /// runs outside the table's lock. The lookups by hash and match
+        /// (``GCWeakTable/unsafeValue(hash:where:)``) take the same hash of
+        /// what they look for. `equals` may run under the lock, so it must
+        /// not use the table: a call back into it ends the process with a
+        /// message that names this rule, in release builds too (it would
+        /// otherwise wait for itself for ever).
         ///
         /// - Parameters:
         ///   - hash: The hash of the key object at the given address.
@@ -126,15 +153,29 @@ public final class GCWeakTable: Sendable {
     package let vacuumPolicy: VacuumPolicy
 
     let state: Lock<WeakTableState>
-    /// A sequence lock over the storage for lock-free lookups (identity hashing only).
+    /// A sequence lock over the storage for lock-free lookups.
     ///
     /// Odd while a holder of `state` changes slots or storage.
-    /// `readWords`/`readShift` mirror the storage for readers.
+    /// `readWords`, `readShift` and `readHashes` mirror the storage for
+    /// readers; they are stored (release) after the odd version and loaded
+    /// (acquire) between two loads of it, so a reader that sees the same
+    /// even version twice has a consistent storage.
     let version = Atomic<UInt>(0)
     let readWords = Atomic<UInt>(0)
     let readShift = Atomic<UInt>(0)
-    let lockFreeLookups: Bool
+    let readHashes = Atomic<UInt>(0)
+    /// How keys are found (identity, content, or a weak set's).
+    let layout: WeakTableState.Layout
+    /// The content closures (nil for identity and sets), also kept here so
+    /// that lookups hash outside the lock.
+    let hashing: Hashing
     let deadEntryHandler: DeadEntryHandler
+    /// The message of the trap that ends a closure's call back into its own
+    /// table (see ``Hashing``).
+    static let reentryRule: StaticString = """
+        GCWeakTable: an equality or match closure used its own table; these closures run under the table's \
+        lock, so the call would wait for itself for ever. Give them what they need before the call.
+        """
     /// The eager hook, set once at the end of init and cancelled by deinit.
     let hook = Lock<PostGCHook?>(nil)
 
@@ -169,18 +210,18 @@ public final class GCWeakTable: Sendable {
     /// For the tests and benchmarks, which measure `.lazyOnly`'s leak.
     package convenience init(
         weakness: Weakness, hashing: Hashing = .identity, vacuum: VacuumPolicy,
-        minimumCapacity: Int = 0, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
+        minimumCapacity: Int = 0, sizing: Sizing = .hysteresis, onDeadEntry: (@Sendable (GCRoot) -> Void)? = nil
     ) throws(GCError) {
         try self.init(
             weakness: weakness, hashing: hashing, vacuum: vacuum, minimumCapacity: minimumCapacity,
-            deadEntryHandler: onDeadEntry.map { .roots($0) } ?? .none)
+            deadEntryHandler: onDeadEntry.map { .roots($0) } ?? .none, sizing: sizing)
     }
 
     /// The designated initialiser: `deadEntryHandler` may take raw addresses
     /// (the registry of foreign resources: no root per dead entry).
     internal init(
         weakness: Weakness, hashing: Hashing, vacuum: VacuumPolicy, minimumCapacity: Int,
-        deadEntryHandler: DeadEntryHandler
+        deadEntryHandler: DeadEntryHandler, layout: WeakTableState.Layout? = nil, sizing: Sizing = .hysteresis
     ) throws(GCError) {
         guard (0...GCWeakTable.maximumCapacity).contains(minimumCapacity) else {
             throw .invalidArgument("minimumCapacity must be in 0...2^48, got \(minimumCapacity)")
@@ -191,12 +232,13 @@ public final class GCWeakTable: Sendable {
         guard let region = shim_weakRegionCreate(flags: shim_weakFlags(keys: weakKeys, values: weakValues)) else {
             throw .outOfMemory(byteCount: 256)
         }
+        let layout = layout ?? (hashing.hash == nil ? .identity : .content)
         let initial: WeakTableState
         do {
             initial = try WeakTableState(
-                region: region, weakKeys: weakKeys, weakValues: weakValues, hashing: hashing,
+                region: region, weakKeys: weakKeys, weakValues: weakValues, layout: layout, hashing: hashing,
                 keepsDeadEntries: !deadEntryHandler.isNone && weakness != .keysAndValues,
-                minimumCapacity: minimumCapacity)
+                minimumCapacity: minimumCapacity, followsPeak: sizing == .hysteresis)
         } catch {
             shim_weakRegionDestroy(region)
             throw error
@@ -208,8 +250,10 @@ public final class GCWeakTable: Sendable {
         self.deadEntryHandler = deadEntryHandler
         self.readWords.store(UInt(bitPattern: initial.words), ordering: .relaxed)
         self.readShift.store(initial.shift, ordering: .relaxed)
-        self.lockFreeLookups = hashing.hash == nil
-        self.state = Lock(initial)
+        self.readHashes.store(UInt(bitPattern: initial.hashes), ordering: .relaxed)
+        self.layout = layout
+        self.hashing = hashing
+        self.state = Lock(initial, reentryRule: GCWeakTable.reentryRule)
         if vacuum == .eager {
             let installed = try PostGCHook { [weak self] event in
                 guard event.isLatest, let self else { return }
@@ -296,7 +340,8 @@ public final class GCWeakTable: Sendable {
     @discardableResult
     public func removeValue(forKey key: GCRoot) -> GCRoot? {
         enterCollector()
-        let value = mutate { $0.remove(key.unsafeAddress) }
+        let hash = entryHash(key.unsafeAddress)
+        let value = mutate { $0.remove(key.unsafeAddress, hash: hash) }
         withExtendedLifetime(key) {}
         guard let value else { return nil }
         return GCRoot(rooting: value)
@@ -316,10 +361,11 @@ public final class GCWeakTable: Sendable {
     ///
     /// Live entries are those whose weak side was not found dead by a
     /// collection: an entry whose weak side is unreachable still counts
-    /// until the next collection.
+    /// until the next collection. A count taken while a collection sweeps
+    /// the tables waits for the sweep (milliseconds) to end.
     public var count: Int {
         enterCollector()
-        return state.withLock { $0.liveCount }
+        return afterSweepWindow { state.withLock { $0.liveCount } }
     }
 
     /// Whether there are no live entries.
@@ -422,33 +468,12 @@ public final class GCWeakTable: Sendable {
         _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer
     ) throws(GCError) {
         enterCollector()
-        var pending: DeadHalves? = nil
-        let eager = vacuumPolicy == .eager
-        let (outcome, deadWaiting, collectFirst): (WeakTableState.InsertOutcome, Bool, Bool) = mutate { state in
-            let outcome = state.insert(value, forKey: key, pending: &pending)
-            let collectFirst: Bool
-            if case .full = outcome {
-                collectFirst = state.wantsCollectionBeforeGrowing(eager: eager)
-                if collectFirst { state.collectionsBeforeGrowing += 1 }
-            } else {
-                collectFirst = false
-            }
-            return (outcome, eager && state.deadCount > 0, collectFirst)
+        let new = entry(value, forKey: key)
+        if layout == .identity {
+            _ = try upsert(new, onMatch: .replace) { _, _, word in word == new.keyWord }
+        } else {
+            _ = try upsert(new, onMatch: .replace) { state, i, _ in state.keyEquals(i, hash: new.hash, key) }
         }
-        deliver(pending)
-        if collectFirst {
-            // Outside the lock: the collection's sweep finds the dead
-            // entries, the vacuum drops them, and the insert may then fit.
-            libgc_collectSome()
-            runVacuum()
-        }
-        if case .full = outcome { try insertAfterGrowing(value, forKey: key) }
-        // An eager table also vacuums at the first insert after a collection
-        // found dead entries, whichever comes first of this and the post-GC
-        // hook: the hook runs on the finalizer thread, which a busy inserter
-        // can starve of a core, and until the vacuum every dead entry holds
-        // its strong half (a dropped port's buffers and converter).
-        if deadWaiting { runVacuum() }
     }
 
     /// Whether there is a live entry for `key`, with a raw address.
@@ -460,8 +485,7 @@ public final class GCWeakTable: Sendable {
     /// - Returns: Whether a live entry for `key` exists.
     public func unsafeContains(_ key: UnsafeMutableRawPointer) -> Bool {
         enterCollector()
-        if lockFreeLookups, let (found, _) = optimisticLookup(key) { return found }
-        return state.withLock { $0.find(key) != nil }
+        return lookup(key) != nil
     }
 
     /// The value for `key`, with raw addresses.
@@ -496,9 +520,14 @@ public final class GCWeakTable: Sendable {
     ) {
         precondition(values.count >= keys.count, "values must hold one slot per key")
         enterCollector()
+        guard layout == .identity else {
+            // Content keys are hashed outside the lock, one at a time.
+            for n in keys.indices { values[n] = lookup(keys[n]) }
+            return
+        }
         state.withLock { state in
             for n in keys.indices {
-                values[n] = state.find(keys[n]).flatMap { state.valueObject($0) }
+                values[n] = state.findIdentity(keys[n]).flatMap { state.valueObject($0) }
             }
         }
     }
@@ -513,17 +542,74 @@ public final class GCWeakTable: Sendable {
     @discardableResult
     public func unsafeRemoveValue(forKey key: UnsafeMutableRawPointer) -> Bool {
         enterCollector()
-        return mutate { $0.remove(key) != nil }
+        let hash = entryHash(key)
+        return mutate { $0.remove(key, hash: hash) != nil }
     }
 
     // MARK: Internals
 
+    /// The entry `key` → `value` as an insert writes it; a content key is
+    /// hashed here, outside the lock.
+    @inline(__always)
+    func entry(_ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer) -> WeakTableState.NewEntry {
+        WeakTableState.NewEntry(
+            keyWord: weakKeys ? shim_hide(key) : UInt(bitPattern: key),
+            valueWord: weakValues ? shim_hide(value) : UInt(bitPattern: value), hash: entryHash(key), key: key,
+            value: value)
+    }
+
+    /// The hash a key object is stored and bucketed by: its address
+    /// (identity), or its content hash, computed here, outside the lock (the
+    /// `hash` closure never runs under it).
+    @inline(__always)
+    func entryHash(_ key: UnsafeMutableRawPointer) -> UInt {
+        guard let contentHash = hashing.hash else { return UInt(bitPattern: key) }
+        return WeakTableState.contentHash(contentHash(UnsafeRawPointer(key)))
+    }
+
+    /// The value of the live entry for `key`, by identity or by the table's
+    /// content closures; lock-free unless a writer interferes.
     @inline(__always)
     func lookup(_ key: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
-        if lockFreeLookups, let (_, value) = optimisticLookup(key) { return value }
-        return state.withLock { state in
-            guard let i = state.find(key) else { return nil }
-            return state.valueObject(i)
+        if layout == .identity {
+            if let (_, value, _) = optimisticLookup(key) { return value }
+            return state.withLock { state in state.findIdentity(key).flatMap { state.valueObject($0) } }
+        }
+        let equals = hashing.equals.unsafelyUnwrapped
+        let hash = WeakTableState.contentHash(hashing.hash.unsafelyUnwrapped(UnsafeRawPointer(key)))
+        let value = contentLookup(hash) { candidate in candidate == UnsafeRawPointer(key) || equals(candidate, key) }
+        shim_keepAlive(key)
+        return value
+    }
+
+    /// The value (for a set, the element) of the live entry whose key has
+    /// stored hash `hash` and matches; lock-free unless a writer interferes.
+    @inline(__always)
+    func contentLookup(_ hash: UInt, _ matches: (UnsafeRawPointer) -> Bool) -> UnsafeMutableRawPointer? {
+        switch optimisticContentLookup(hash, matches) {
+        case .found(let value): return value
+        case .absent: return nil
+        case .interfered:
+            return state.withLock { state in
+                state.findSlot(hash: hash) { state, i, _ in state.keyMatches(i, hash: hash, matches) }
+                    .flatMap { state.entryValue($0) }
+            }
+        }
+    }
+
+    /// Runs `body` outside any sweep window, so that what it reads of the
+    /// counts is not a collection half recorded (inside a window, entries
+    /// the marker found dead are not all marked DEAD yet); waits for an open
+    /// window to close, and runs `body` again if one opened meanwhile.
+    func afterSweepWindow<R>(_ body: () -> R) -> R {
+        while true {
+            let before = shim_weakSweepSequence()
+            if before & 1 != 0 {
+                shim_weakSweepWait()
+                continue
+            }
+            let result = body()
+            if shim_weakSweepSequence() == before { return result }
         }
     }
 
@@ -531,19 +617,44 @@ public final class GCWeakTable: Sendable {
     /// lock-free lookups validate against.
     @inline(__always)
     func mutate<R>(_ body: (inout WeakTableState) -> R) -> R {
+        mutateAfter { state, _ in body(&state) }
+    }
+
+    /// ``mutate(_:)``, also passing the (even) version before this writer:
+    /// equal to the version a lock-free probe saw, it means that no writer
+    /// ran since.
+    @inline(__always)
+    func mutateAfter<R>(_ body: (inout WeakTableState, UInt) -> R) -> R {
         state.withLock { state in
             // Only holders of the lock write `version`, so plain stores do.
             // Every slot write is a release store (cgc_store_field,
             // cgc_exchange_field, cgc_weak_copy_slot), so none moves before
             // the odd store; the even store publishes them all.
-            let odd = version.load(ordering: .relaxed) &+ 1
-            version.store(odd, ordering: .releasing)
-            let result = body(&state)
-            readWords.store(UInt(bitPattern: state.words), ordering: .relaxed)
-            readShift.store(state.shift, ordering: .relaxed)
-            version.store(odd &+ 1, ordering: .releasing)
+            let previous = version.load(ordering: .relaxed)
+            version.store(previous &+ 1, ordering: .releasing)
+            let result = body(&state, previous)
+            readWords.store(UInt(bitPattern: state.words), ordering: .releasing)
+            readShift.store(state.shift, ordering: .releasing)
+            readHashes.store(UInt(bitPattern: state.hashes), ordering: .releasing)
+            version.store(previous &+ 2, ordering: .releasing)
             return result
         }
+    }
+
+    /// The storage as last published, and the version it was read at; nil
+    /// while a writer runs.
+    @inline(__always)
+    func publishedStorage() -> (
+        version: UInt, words: UnsafeMutablePointer<UInt>, shift: UInt, hashes: UnsafeMutablePointer<Int>?
+    )? {
+        let before = version.load(ordering: .acquiring)
+        guard before & 1 == 0,
+            let words = UnsafeMutablePointer<UInt>(bitPattern: readWords.load(ordering: .acquiring))
+        else { return nil }
+        let shift = readShift.load(ordering: .acquiring)
+        let hashes = UnsafeMutablePointer<Int>(bitPattern: readHashes.load(ordering: .acquiring))
+        guard version.load(ordering: .acquiring) == before else { return nil }
+        return (before, words, shift, hashes)
     }
 
     /// A lookup without the lock (identity hashing).
@@ -551,21 +662,16 @@ public final class GCWeakTable: Sendable {
     /// The same probe as under the lock, over the storage as published, then
     /// a check that no writer ran meanwhile. Returns nil when a writer interfered or the
     /// value died while it was read (the caller then takes the lock), else
-    /// whether the key was found and its value. The storage stays alive
-    /// while its address is in a register (the collector scans registers);
-    /// a value read is valid because the slot still held it when the
-    /// version was checked again, and weak values are read with the
-    /// read-reveal-reread of `shim_loadWeak`.
+    /// whether the key was found, its value, and the version the probe
+    /// saw. The storage stays alive while its address is in a register (the
+    /// collector scans registers); a value read is valid because the slot
+    /// still held it when the version was checked again, and weak values are
+    /// read with the read-reveal-reread of `shim_loadWeak`.
     @inline(__always)
-    func optimisticLookup(_ key: UnsafeMutableRawPointer) -> (Bool, UnsafeMutableRawPointer?)? {
-        let before = version.load(ordering: .acquiring)
-        if before & 1 != 0 { return nil }
-        guard let words = UnsafeMutablePointer<UInt>(bitPattern: readWords.load(ordering: .relaxed)) else {
-            return nil
-        }
+    func optimisticLookup(_ key: UnsafeMutableRawPointer) -> (Bool, UnsafeMutableRawPointer?, UInt)? {
+        guard let (before, words, shift, _) = publishedStorage() else { return nil }
         let slot = WeakTableState.probeIdentity(
-            key, words: words, shift: readShift.load(ordering: .relaxed), weakKeys: weakKeys,
-            weakValues: weakValues)
+            key, words: words, shift: shift, weakKeys: weakKeys, weakValues: weakValues)
         var value: UnsafeMutableRawPointer? = nil
         if let slot {
             let field = words + (2 &* slot &+ 1)
@@ -574,24 +680,130 @@ public final class GCWeakTable: Sendable {
         }
         guard version.load(ordering: .acquiring) == before else { return nil }
         shim_keepAlive(words)
-        return (value != nil, value)
+        return (value != nil, value, before)
+    }
+
+    /// What a lock-free content probe saw.
+    enum ContentProbe {
+        /// The value (for a set, the element) of the matching entry.
+        case found(UnsafeMutableRawPointer)
+        /// No live entry matched, at this version of the storage.
+        case absent(version: UInt)
+        /// A writer ran, or an entry died, while the probe read: take the lock.
+        case interfered
+    }
+
+    /// A content lookup without the lock: the probe of ``findSlot``, over
+    /// the storage as published.
+    ///
+    /// A candidate key is revealed (`shim_loadWeak` for weak keys), then the
+    /// version is checked before `matches` sees it: on a storage a writer has
+    /// replaced since, a weak key could be one that no sweep covers any more.
+    /// The value is read after the match and the version checked again.
+    @inline(__always)
+    func optimisticContentLookup(_ hash: UInt, _ matches: (UnsafeRawPointer) -> Bool) -> ContentProbe {
+        guard let (before, words, shift, hashes) = publishedStorage() else { return .interfered }
+        let mask = Int(bitPattern: (1 as UInt) &<< (64 &- shift)) &- 1
+        let isSet = layout == .set
+        var i = WeakTableState.bucket(hash, shift: shift)
+        for _ in 0...mask {
+            let keyField = words + 2 &* i
+            let word = shim_loadField(keyField)
+            if word == slotEmpty { break }
+            if word > slotDead {
+                let valueField = keyField + 1
+                let stored = isSet ? shim_loadField(valueField) : UInt(bitPattern: hashes.unsafelyUnwrapped[i])
+                if stored == hash, weakKeys || !weakValues || shim_loadField(valueField) != slotDead,
+                    let key = weakKeys ? shim_loadWeak(keyField) : shim_loadStrong(keyField)
+                {
+                    guard version.load(ordering: .acquiring) == before else { return .interfered }
+                    if matches(UnsafeRawPointer(key)) {
+                        let value = isSet ? key : (weakValues ? shim_loadWeak(valueField) : shim_loadStrong(valueField))
+                        guard let value, version.load(ordering: .acquiring) == before else { return .interfered }
+                        shim_keepAlive(key)
+                        shim_keepAlive(words)
+                        return .found(value)
+                    }
+                    shim_keepAlive(key)
+                }
+            }
+            i = (i &+ 1) & mask
+        }
+        guard version.load(ordering: .acquiring) == before else { return .interfered }
+        shim_keepAlive(words)
+        return .absent(version: before)
+    }
+
+    /// Inserts `new`, replacing or keeping the live entry for its key (as
+    /// `matches(state, slot, keyWord)` recognises it), with the whole insert
+    /// protocol: deliveries of what the probe vacuumed, a collection before
+    /// growing past a sixteenth of the heap, growth, and the vacuum at the
+    /// first insert after a collection found dead entries.
+    ///
+    /// `absentAt`: the version at which a lock-free probe found no entry for
+    /// the key. If no writer ran since, the entry is still absent (the sweep
+    /// only removes entries), so the insert takes a free slot without calling
+    /// `matches`: a get-or-insert runs no user closure under the lock.
+    @inline(__always)
+    func upsert(
+        _ new: WeakTableState.NewEntry, onMatch: WeakTableState.OnMatch, absentAt observed: UInt? = nil,
+        matches: (borrowing WeakTableState, Int, UInt) -> Bool
+    ) throws(GCError) -> WeakTableState.InsertOutcome {
+        var pending: DeadHalves? = nil
+        let eager = vacuumPolicy == .eager
+        let (outcome, deadWaiting, collectFirst): (WeakTableState.InsertOutcome, Bool, Bool) = mutateAfter {
+            state, previous in
+            let outcome: WeakTableState.InsertOutcome
+            if let observed, observed == previous {
+                outcome = state.insert(new, onMatch: onMatch, pending: &pending) { _, _, _ in false }
+            } else {
+                outcome = state.insert(new, onMatch: onMatch, pending: &pending, matches: matches)
+            }
+            let collectFirst: Bool
+            if case .full = outcome {
+                collectFirst = state.wantsCollectionBeforeGrowing(eager: eager)
+                if collectFirst { state.collectionsBeforeGrowing += 1 }
+            } else {
+                collectFirst = false
+            }
+            return (outcome, eager && state.deadCount > 0, collectFirst)
+        }
+        deliver(pending)
+        if collectFirst {
+            // Outside the lock: the collection's sweep finds the dead
+            // entries, the vacuum drops them, and the insert may then fit.
+            libgc_collectSome()
+            runVacuum()
+        }
+        var result = outcome
+        if case .full = outcome { result = try insertAfterGrowing(new, onMatch: onMatch, matches: matches) }
+        // An eager table also vacuums at the first insert after a collection
+        // found dead entries, whichever comes first of this and the post-GC
+        // hook: the hook runs on the finalizer thread, which a busy inserter
+        // can starve of a core, and until the vacuum every dead entry holds
+        // its strong half (a dropped port's buffers and converter).
+        if deadWaiting { runVacuum() }
+        shim_keepAlive(new.key)
+        shim_keepAlive(new.value)
+        return result
     }
 
     @inline(never)
     func insertAfterGrowing(
-        _ value: UnsafeMutableRawPointer, forKey key: UnsafeMutableRawPointer
-    ) throws(GCError) {
+        _ new: WeakTableState.NewEntry, onMatch: WeakTableState.OnMatch,
+        matches: (borrowing WeakTableState, Int, UInt) -> Bool
+    ) throws(GCError) -> WeakTableState.InsertOutcome {
         var pending: DeadHalves? = nil
         var probed: DeadHalves? = nil
-        let result: Result<Void, GCError> = mutate { state in
+        let result: Result<WeakTableState.InsertOutcome, GCError> = mutate { state in
             // No probe limit after a rehash: it leaves the storage at most
             // half full, so the insert finds a slot; a second rehash (to
             // twice the capacity) is only a guard, and the loop is bounded.
             for attempt in 0..<3 {
                 let limit = attempt == 0 ? WeakTableState.probeLimit : .max
-                guard case .full = state.insert(value, forKey: key, pending: &probed, probeLimit: limit) else {
-                    return .success(())
-                }
+                let outcome = state.insert(
+                    new, onMatch: onMatch, pending: &probed, probeLimit: limit, matches: matches)
+                guard case .full = outcome else { return .success(outcome) }
                 // Eager: drop dead entries first (their strong halves go to
                 // onDeadEntry), then size for what is left. Lazy: carry them
                 // and size for them too.
@@ -608,7 +820,7 @@ public final class GCWeakTable: Sendable {
         }
         deliver(probed)
         deliver(pending)
-        try result.get()
+        return try result.get()
     }
 
     /// Hands strong halves of vacuumed entries to the dead-entry handler,
