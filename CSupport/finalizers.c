@@ -6,12 +6,14 @@
 // inside a collection (libgc's finalizer notifier, and the collection-event
 // callback after every collection), where only async-signal-safe calls
 // that never allocate are allowed.
+#define _GNU_SOURCE  // pthread_mutex_clocklock
 #include "internal.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <string.h>
+#include <time.h>
 
 static cgc_finalizer_handler handler;
 
@@ -162,4 +164,29 @@ void cgc_finalizer_thread_wait(void) {
 
 void cgc_wake_finalizer_thread(void) {
     if (__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE)) sem_post(&work);
+}
+
+static uint64_t monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+int cgc_finalizer_thread_catch_up(uint64_t timeout_ns) {
+    if (!__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE) || cgc_finalizer_depth > 0) return 1;
+    if (!GC_should_invoke_finalizers()) return 1;
+    uint64_t deadline = monotonic_ns() + timeout_ns;
+    // The queue empties as the finalizer thread takes its last entry; poll
+    // it, sleeping so that thread gets the processor (on a loaded machine
+    // it is what the allocating thread starves).
+    while (GC_should_invoke_finalizers()) {
+        if (monotonic_ns() >= deadline) return 0;
+        struct timespec pause = {0, 50000};
+        nanosleep(&pause, NULL);
+    }
+    // Then wait for the batch that took them to end.
+    struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+    if (pthread_mutex_clocklock(&batch_lock, CLOCK_MONOTONIC, &until) != 0) return 0;
+    pthread_mutex_unlock(&batch_lock);
+    return 1;
 }

@@ -248,6 +248,14 @@ void cgc_finalizer_thread_wait(void);
 /// allocates.
 void cgc_wake_finalizer_thread(void);
 
+/// Waits until the finalizer thread has run every finalizer that is ready
+/// (and the batch that ran them has ended), or until `timeout_ns` passed.
+/// Returns at once, with 1, when there is no finalizer thread, nothing is
+/// ready, or the caller is a finalizer or hook. Returns 1 if the thread
+/// caught up, 0 at the timeout. Takes no lock of libgc's and allocates
+/// nothing.
+int cgc_finalizer_thread_catch_up(uint64_t timeout_ns);
+
 // MARK: Foreign memory (ForeignResource)
 
 /// Which malloc the process uses, as far as the library can read it.

@@ -500,9 +500,23 @@ internal final class Accountant: Sendable {
             return
         }
         enterCollector()
+        // Finalizers free foreign memory on their own thread; a thread that
+        // reports faster than that thread frees (a loaded machine gives it
+        // little of the processor) would pile up collection after
+        // collection of dead objects whose memory is not given back yet.
+        // Before the next collection, wait a little for the previous one's
+        // finalizers: this bounds the live foreign bytes to about two
+        // budgets where they would otherwise follow the scheduler.
+        _ = shim_finalizerThreadCatchUp(timeoutNanoseconds: Accountant.finalizerCatchUpTimeout)
         libgc_collectSome()
         collectionPending.store(false, ordering: .releasing)
     }
+
+    /// How long a report due for a collection waits for the finalizers of
+    /// the previous one, in ns: long enough for a starved finalizer thread
+    /// to run a batch, short enough that a thread holding a lock a
+    /// finalizer needs loses only that.
+    static var finalizerCatchUpTimeout: UInt64 { 20_000_000 }
 
     /// Called by the background collector once its collection has run.
     fileprivate func backgroundCollectionDone() {

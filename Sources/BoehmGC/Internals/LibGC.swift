@@ -257,6 +257,9 @@ func shim_unregisterFinalizer(_ object: UnsafeMutableRawPointer, _ old: inout Un
 func shim_runFinalizers(then hooks: @convention(c) () -> Void) -> Int { Int(cgc_run_finalizers(hooks)) }
 func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
 func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
+func shim_finalizerThreadCatchUp(timeoutNanoseconds: UInt64) -> Bool {
+    cgc_finalizer_thread_catch_up(timeoutNanoseconds) != 0
+}
 func shim_mallocInUseBytes() -> Int { Int(cgc_malloc_in_use_bytes()) }
 func shim_mallocMeasureCounter() -> UInt64 { cgc_malloc_measure_counter() }
 /// 0 unreadable, 1 glibc, 2 jemalloc.
