@@ -57,7 +57,7 @@ func cgroupOnly(_ source: MemoryPressureMonitor.CgroupSource) -> MemoryPressureM
             "memory.stat", "anon \(40 * gib)\nfile \(20 * gib)\nactive_file 1\ninactive_file \(10 * gib)", in: "/app")
         try tree.write("memory.max", "max", in: "/app/worker")
         try tree.write("memory.high", "\(500 * gib)", in: "/app/worker")
-        try tree.write("memory.current", "\(45 * gib)", in: "/app/worker")
+        try tree.write("memory.current", "\(44 * gib)", in: "/app/worker")
         try tree.write("memory.stat", "inactive_file 0", in: "/app/worker")
         let monitor = try MemoryPressureMonitor(cgroupOnly(.hierarchy(mountPoint: tree.root, group: "/app/worker")))
         #expect(monitor.cgroupDirectory == tree.root + "/app/worker")
@@ -75,7 +75,9 @@ func cgroupOnly(_ source: MemoryPressureMonitor.CgroupSource) -> MemoryPressureM
         sample = monitor.sample()
         let worker = try #require(sample.cgroupLimit)
         #expect(worker.source == .cgroupV2High(directory: tree.root + "/app/worker"))
-        #expect(worker.utilization > 0.89 && worker.utilization <= 0.9, "\(worker)")
+        // 44 of 50 GiB, less the free GC heap bytes: below the critical
+        // threshold (0.9) whatever the free bytes are.
+        #expect(worker.utilization > 0.87 && worker.utilization <= 0.88, "\(worker)")
         #expect(monitor.level == .warning)
 
         let all = try MemoryPressureMonitor.systemLimits(
@@ -181,11 +183,14 @@ func cgroupOnly(_ source: MemoryPressureMonitor.CgroupSource) -> MemoryPressureM
         /// The first change to `level` (there is one of each here: nothing
         /// else moves the level), waiting for it up to 30 s.
         func change(to level: MemoryPressureLevel, after start: ContinuousClock.Instant) async throws -> Change? {
-            while clock.now - start < .seconds(30) {
+            // Looks once more after the deadline: a loaded machine can keep
+            // this task from running for longer than the wait.
+            while true {
+                let late = clock.now - start >= .seconds(30)
                 if let change = seen.value.first(where: { $0.0 == level }) { return change }
+                if late { return nil }
                 try await Task.sleep(for: .milliseconds(1))
             }
-            return nil
         }
         let firstWrite = clock.now
         try tree.write("memory.events", "low 0\nhigh 1\nmax 0\noom 0\noom_kill 0")
