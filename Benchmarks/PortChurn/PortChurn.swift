@@ -314,7 +314,7 @@ struct PortChurn: AsyncParsableCommand {
             print(goals)
         }
         if let policyTable = report.policyTable(policies: policies) {
-            print("\ntrigger policies (issue 6), `both` under each policy; time/closed is wall time per port:")
+            print("\ntrigger policies, `both` under each policy; time/closed is wall time per port:")
             print(policyTable.table)
             print(policyTable.verdict)
         }

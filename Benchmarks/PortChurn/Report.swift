@@ -247,7 +247,7 @@ struct Report {
         return lines.joined(separator: "\n")
     }
 
-    // MARK: Policy table (issue 6)
+    // MARK: Policy table
 
     /// The thesis's kind of table: per policy, wall time per port relative
     /// to `closed`, peak RSS and collections. `never` is `eager` (no
