@@ -72,8 +72,10 @@ func insertDoomed(into table: GCWeakTable, count: Int, firstTag: Int) throws {
     static let kinds: [GCWeakTable.Weakness] = [.keys, .values, .keysAndValues]
     static let churnCount = 1_000_000
     /// Stale words on a stack may keep a few entries alive (conservative
-    /// scanning); more than this is a leak.
-    static let staleAllowance = 16
+    /// scanning); more than this is a leak. Since the scrub clears the dead
+    /// stack for real (StackScrubTests), every run has left 0; 4 leaves room
+    /// for words in registers and in frames the scrub cannot reach.
+    static let staleAllowance = 4
 
     @Test(arguments: kinds)
     func millionKeyChurnEagerVersusLazy(weakness: GCWeakTable.Weakness) throws {
