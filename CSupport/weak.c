@@ -3,7 +3,7 @@
 //
 // Why C: the sweep runs inside a collection, with the allocation lock held:
 // its jobs are listed at mark end (world stopped) and run just after the
-// world restarts, before libgc finalizes and reclaims (the header's weak-slot
+// world restarts, before libgc finalizes and reclaims (cgc_weak.h's opening
 // section says why that window is safe). It must not allocate, take a lock a
 // mutator may hold, or run Swift code that might. It reads mark bits
 // (GC_is_marked) and compare-exchanges slot words, nothing else.
@@ -23,8 +23,9 @@
 static cgc_weak_region *regions;
 
 unsigned cgc_weak_sweep_seq;
-uint64_t cgc_weak_sweep_last_ns;
-uint64_t cgc_weak_sweep_stopped_last_ns;
+// The last collection's sweep times (cgc_weak.h); __atomic builtins only.
+static uint64_t sweep_last_ns;
+static uint64_t sweep_stopped_last_ns;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -435,10 +436,10 @@ void cgc_weak_sweep_prepare(int full) {
         pending = 1;
         __atomic_fetch_add(&cgc_weak_sweep_seq, 1, __ATOMIC_SEQ_CST);
     }
-    if (!job_count) __atomic_store_n(&cgc_weak_sweep_last_ns, 0, __ATOMIC_RELAXED);
+    if (!job_count) __atomic_store_n(&sweep_last_ns, 0, __ATOMIC_RELAXED);
     // The old place, for the benchmark's comparison: all of it here.
     if (job_count && __atomic_load_n(&sweep_in_pause, __ATOMIC_RELAXED)) cgc_weak_sweep_run();
-    __atomic_store_n(&cgc_weak_sweep_stopped_last_ns, now_ns() - start, __ATOMIC_RELAXED);
+    __atomic_store_n(&sweep_stopped_last_ns, now_ns() - start, __ATOMIC_RELAXED);
 }
 
 void cgc_weak_sweep_run(void) {
@@ -465,12 +466,18 @@ void cgc_weak_sweep_run(void) {
     // Close the window: every slot the collection found dead shows DEAD.
     __atomic_fetch_add(&cgc_weak_sweep_seq, 1, __ATOMIC_SEQ_CST);
     futex((int *)&cgc_weak_sweep_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff);
-    __atomic_store_n(&cgc_weak_sweep_last_ns, now_ns() - start, __ATOMIC_RELAXED);
+    __atomic_store_n(&sweep_last_ns, now_ns() - start, __ATOMIC_RELAXED);
 }
 
 void cgc_weak_sweep_set_in_pause(int in_pause) { __atomic_store_n(&sweep_in_pause, in_pause != 0, __ATOMIC_RELAXED); }
 
 int cgc_weak_sweep_in_pause(void) { return __atomic_load_n(&sweep_in_pause, __ATOMIC_RELAXED); }
+
+uint64_t cgc_weak_sweep_last_duration_ns(void) { return __atomic_load_n(&sweep_last_ns, __ATOMIC_RELAXED); }
+
+uint64_t cgc_weak_sweep_stopped_last_duration_ns(void) {
+    return __atomic_load_n(&sweep_stopped_last_ns, __ATOMIC_RELAXED);
+}
 
 void cgc_weak_sweep_wait(void) {
     for (;;) {

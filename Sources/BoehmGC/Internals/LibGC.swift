@@ -276,7 +276,7 @@ func shim_futexWakeOne(_ word: UnsafeMutableRawPointer) {
 }
 
 // Weak regions and slots (the table's side of the sweep's protocol; the
-// protocol itself is described in the shim's header).
+// protocol itself is described in cgc_weak.h).
 
 func shim_weakRegionCreate(flags: Int32) -> WeakRegion? { cgc_weak_region_create(flags) }
 func shim_weakRegionDestroy(_ region: WeakRegion) { cgc_weak_region_destroy(region) }
