@@ -70,6 +70,13 @@ static void unblock_world_stop_signals(void) {
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+void cgc_unblock_crash_handler_signal(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPROF);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static void unregister_self(void) {
     cgc_root_thread_exit();
     cgc_thread_registered = 0;

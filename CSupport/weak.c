@@ -7,6 +7,7 @@
 // section says why that window is safe). It must not allocate, take a lock a
 // mutator may hold, or run Swift code that might. It reads mark bits
 // (GC_is_marked) and compare-exchanges slot words, nothing else.
+#define _GNU_SOURCE // pthread_setname_np
 #include "internal.h"
 
 #include <linux/futex.h>
@@ -303,15 +304,20 @@ static void run_jobs(void) {
 
 static void *helper_main(void *unused) {
     (void)unused;
-    // Signals go elsewhere, but for the faults of its own writes: in
+    // Signals go elsewhere, but for the faults of its own writes (in
     // generational mode libgc write-protects the heap, and its SIGSEGV
-    // handler unprotects a page a sweep writes DEAD into (a blocked
-    // synchronous fault kills the process).
+    // handler unprotects a page a sweep writes DEAD into: a blocked
+    // synchronous fault kills the process) and the signal the Swift
+    // runtime's crash handler suspends it with, so a crash's backtrace shows
+    // it too.
     sigset_t all;
     sigfillset(&all);
     sigdelset(&all, SIGSEGV);
     sigdelset(&all, SIGBUS);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    cgc_unblock_crash_handler_signal();
+    // Named in backtraces and in /proc (15 characters at most).
+    pthread_setname_np(pthread_self(), "gc-weak-sweep");
     int seen = __atomic_load_n(&round_word, __ATOMIC_ACQUIRE);
     for (;;) {
         while (__atomic_load_n(&round_word, __ATOMIC_ACQUIRE) == seen)

@@ -51,6 +51,17 @@ void cgc_unregister_current_thread(void);
 /// Threads registered through this shim and not yet unregistered.
 long cgc_registered_thread_count(void);
 
+/// Unblocks SIGPROF on the calling thread, so the Swift runtime's crash
+/// handler can suspend it and print its backtrace: on Linux the handler
+/// sends each other thread the first of SIGUSR1, SIGUSR2 and SIGPROF the
+/// thread leaves unblocked, and leaves out (with a "failed to suspend
+/// thread" line) a thread that blocks all three. Every thread the library
+/// starts calls it first; SIGPROF, because programs rarely wait for it with
+/// sigwait or a signalfd (which an unblocked thread would steal it from),
+/// and a profiler that uses it installs a handler. Leaves every other
+/// signal as it was.
+void cgc_unblock_crash_handler_signal(void);
+
 // MARK: The gate (fork safety)
 
 /// The slow path of cgc_gate_enter: the gate was closed when the calling
