@@ -47,7 +47,7 @@ static void on_collection_event(GC_EventType event) {
         pause_ns += now_ns() - stop_ns;
         // The world runs again, the lock is still held, and libgc has not yet
         // finalized or reclaimed: the mark bits are those of mark end (the
-        // sweep window, CGCSupport.h). Nothing to do after marking was
+        // sweep window, cgc_weak.h). Nothing to do after marking was
         // abandoned (no mark end).
         cgc_weak_sweep_run();
         break;
@@ -104,7 +104,6 @@ void cgc_install_event_callback(int adopting) {
     if (adopting) GC_call_with_alloc_lock(adopt_collection_count, NULL);
 }
 
-uint64_t cgc_collection_epoch(void) { return __atomic_load_n(&cgc_epoch_word, __ATOMIC_ACQUIRE); }
 uint64_t cgc_full_collections(void) { return atomic_load_explicit(&full_collections, memory_order_relaxed); }
 uint64_t cgc_last_pause_ns(void) { return atomic_load(&last_pause_ns); }
 uint64_t cgc_total_pause_ns(void) { return atomic_load(&total_pause_ns); }

@@ -70,6 +70,13 @@ static void unblock_world_stop_signals(void) {
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+void cgc_unblock_crash_handler_signal(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPROF);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static void unregister_self(void) {
     cgc_root_thread_exit();
     cgc_thread_registered = 0;
@@ -177,23 +184,7 @@ int cgc_gate_enter_unregistered(void) {
 // after ours, libgc would hold its lock while ours wait for a thread that
 // waits for it: C code must not call GC_set_handle_fork.)
 
-static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
-void *cgc_process_wide[CGC_PROCESS_WIDE_SLOTS];
-static void *runtime_instance;
 static int gc_forking;
-
-void *cgc_runtime(void) { return __atomic_load_n(&runtime_instance, __ATOMIC_ACQUIRE); }
-
-void *cgc_runtime_start(void *(*create)(void)) {
-    pthread_mutex_lock(&runtime_lock);
-    void *instance = runtime_instance;
-    if (instance == NULL) {
-        instance = create();
-        __atomic_store_n(&runtime_instance, instance, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&runtime_lock);
-    return instance;
-}
 
 void cgc_set_fork_child_handler(void (*in_child)(void)) { child_callback = in_child; }
 
@@ -204,7 +195,7 @@ void cgc_set_fork_child_handler(void (*in_child)(void)) { child_callback = in_ch
 // consistent); then libgc's handler takes the allocation lock once no
 // collection runs.
 static void fork_prepare(void) {
-    pthread_mutex_lock(&runtime_lock);
+    cgc_runtime_lock();
     if (!GC_is_init_called()) return;
     __atomic_store_n(&cgc_gate_pending, 1, __ATOMIC_SEQ_CST);
     for (;;) {
@@ -237,7 +228,7 @@ static void fork_parent(void) {
         pthread_mutex_unlock(&threads_lock);
         open_gate();
     }
-    pthread_mutex_unlock(&runtime_lock);
+    cgc_runtime_unlock();
 }
 
 // In the child only the forking thread exists: libgc forgets the others;
@@ -261,8 +252,8 @@ static void fork_child(void) {
         __atomic_fetch_add(&cgc_fork_generation, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&cgc_gate_pending, 0, __ATOMIC_SEQ_CST);
     }
-    pthread_mutex_init(&runtime_lock, NULL);
-    if (runtime_instance != NULL && child_callback != NULL) child_callback();
+    cgc_runtime_after_fork();
+    if (cgc_runtime() != NULL && child_callback != NULL) child_callback();
 }
 
 __attribute__((constructor)) static void install_fork_handlers(void) {

@@ -3,10 +3,11 @@
 //
 // Why C: the sweep runs inside a collection, with the allocation lock held:
 // its jobs are listed at mark end (world stopped) and run just after the
-// world restarts, before libgc finalizes and reclaims (the header's weak-slot
+// world restarts, before libgc finalizes and reclaims (cgc_weak.h's opening
 // section says why that window is safe). It must not allocate, take a lock a
 // mutator may hold, or run Swift code that might. It reads mark bits
 // (GC_is_marked) and compare-exchanges slot words, nothing else.
+#define _GNU_SOURCE // pthread_setname_np
 #include "internal.h"
 
 #include <linux/futex.h>
@@ -23,8 +24,9 @@
 static cgc_weak_region *regions;
 
 unsigned cgc_weak_sweep_seq;
-uint64_t cgc_weak_sweep_last_ns;
-uint64_t cgc_weak_sweep_stopped_last_ns;
+// The last collection's sweep times (cgc_weak.h); __atomic builtins only.
+static uint64_t sweep_last_ns;
+static uint64_t sweep_stopped_last_ns;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -302,15 +304,20 @@ static void run_jobs(void) {
 
 static void *helper_main(void *unused) {
     (void)unused;
-    // Signals go elsewhere, but for the faults of its own writes: in
+    // Signals go elsewhere, but for the faults of its own writes (in
     // generational mode libgc write-protects the heap, and its SIGSEGV
-    // handler unprotects a page a sweep writes DEAD into (a blocked
-    // synchronous fault kills the process).
+    // handler unprotects a page a sweep writes DEAD into: a blocked
+    // synchronous fault kills the process) and the signal the Swift
+    // runtime's crash handler suspends it with, so a crash's backtrace shows
+    // it too.
     sigset_t all;
     sigfillset(&all);
     sigdelset(&all, SIGSEGV);
     sigdelset(&all, SIGBUS);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    cgc_unblock_crash_handler_signal();
+    // Named in backtraces and in /proc (15 characters at most).
+    pthread_setname_np(pthread_self(), "gc-weak-sweep");
     int seen = __atomic_load_n(&round_word, __ATOMIC_ACQUIRE);
     for (;;) {
         while (__atomic_load_n(&round_word, __ATOMIC_ACQUIRE) == seen)
@@ -435,10 +442,10 @@ void cgc_weak_sweep_prepare(int full) {
         pending = 1;
         __atomic_fetch_add(&cgc_weak_sweep_seq, 1, __ATOMIC_SEQ_CST);
     }
-    if (!job_count) __atomic_store_n(&cgc_weak_sweep_last_ns, 0, __ATOMIC_RELAXED);
+    if (!job_count) __atomic_store_n(&sweep_last_ns, 0, __ATOMIC_RELAXED);
     // The old place, for the benchmark's comparison: all of it here.
     if (job_count && __atomic_load_n(&sweep_in_pause, __ATOMIC_RELAXED)) cgc_weak_sweep_run();
-    __atomic_store_n(&cgc_weak_sweep_stopped_last_ns, now_ns() - start, __ATOMIC_RELAXED);
+    __atomic_store_n(&sweep_stopped_last_ns, now_ns() - start, __ATOMIC_RELAXED);
 }
 
 void cgc_weak_sweep_run(void) {
@@ -465,12 +472,18 @@ void cgc_weak_sweep_run(void) {
     // Close the window: every slot the collection found dead shows DEAD.
     __atomic_fetch_add(&cgc_weak_sweep_seq, 1, __ATOMIC_SEQ_CST);
     futex((int *)&cgc_weak_sweep_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff);
-    __atomic_store_n(&cgc_weak_sweep_last_ns, now_ns() - start, __ATOMIC_RELAXED);
+    __atomic_store_n(&sweep_last_ns, now_ns() - start, __ATOMIC_RELAXED);
 }
 
 void cgc_weak_sweep_set_in_pause(int in_pause) { __atomic_store_n(&sweep_in_pause, in_pause != 0, __ATOMIC_RELAXED); }
 
 int cgc_weak_sweep_in_pause(void) { return __atomic_load_n(&sweep_in_pause, __ATOMIC_RELAXED); }
+
+uint64_t cgc_weak_sweep_last_duration_ns(void) { return __atomic_load_n(&sweep_last_ns, __ATOMIC_RELAXED); }
+
+uint64_t cgc_weak_sweep_stopped_last_duration_ns(void) {
+    return __atomic_load_n(&sweep_stopped_last_ns, __ATOMIC_RELAXED);
+}
 
 void cgc_weak_sweep_wait(void) {
     for (;;) {

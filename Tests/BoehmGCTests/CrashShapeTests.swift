@@ -38,6 +38,42 @@ import Testing
         try await runShape(["iconv"], runs: 6)
     }
 
+    /// A program that traps with the library's threads running (the
+    /// finalizer thread, the weak sweep's helpers, libgc's parallel
+    /// markers) gets the Swift runtime's backtrace, and the crash handler
+    /// suspends every thread of ours: it sends each thread SIGUSR1, SIGUSR2
+    /// or SIGPROF, the first that thread leaves unblocked, and prints
+    /// "failed to suspend thread N" for a thread that blocks all three.
+    /// libgc's markers block them (libgc sets their mask itself), so with
+    /// its default markers only they may be named; with `GC_MARKERS=1`
+    /// (no marker threads) no thread may.
+    @Test(arguments: [false, true]) func trapPrintsABacktraceOfEveryThreadOfOurs(singleMarker: Bool) async throws {
+        var environment = ["SWIFT_BACKTRACE": "enable=yes,interactive=no,color=no,output-to=stderr"]
+        if singleMarker { environment["GC_MARKERS"] = "1" }
+        let outcome = try await ChildProcess.run(
+            "gc-shapes", ["trap-backtrace"], quiet: true, environment: environment)
+        let lines = outcome.output.split(separator: "\n").map(String.init)
+        var names: [String: String] = [:]
+        for line in lines where line.hasPrefix("thread ") {
+            let fields = line.split(separator: " ", maxSplits: 2).map(String.init)
+            if fields.count == 3 { names[fields[1]] = fields[2] }
+        }
+        let unsuspended = lines.filter { $0.contains("failed to suspend thread") }.map { line in
+            let id = line.split(separator: " ").first { $0.allSatisfy(\.isNumber) }.map(String.init) ?? "?"
+            return (id: id, name: names[id] ?? "unknown")
+        }
+        let ours = unsuspended.filter { singleMarker || !$0.name.hasPrefix("GC-marker") }
+        let seen =
+            "\(outcome.summary); threads \(names); not suspended \(unsuspended); output:\n"
+            + outcome.output.prefix(4_000)
+        #expect(outcome.signal != nil, "the child must die of its trap: \(seen)")
+        #expect(
+            outcome.output.contains("Program crashed") && outcome.output.contains(" crashed:"),
+            "no backtrace: \(seen)")
+        #expect(names.count >= 3, "the library's threads did not run: \(seen)")
+        #expect(ours.isEmpty, "threads the crash handler could not suspend: \(ours); \(seen)")
+    }
+
     /// 2 x 40 children forked while two threads finalize, write ports, use
     /// weak tables and collect; each child allocates, collects, runs
     /// finalizers (at the safe point and on a new finalizer thread), uses a

@@ -16,6 +16,12 @@
 //                                    finalize, write ports and use tables;
 //                                    each child allocates, collects and runs
 //                                    finalizers
+//   gc-shapes trap-backtrace         the library's threads running (the
+//                                    finalizer thread, the weak sweep's
+//                                    helpers, libgc's markers), a
+//                                    collection, then a trap: the Swift
+//                                    runtime's backtrace must reach every
+//                                    thread
 //   gc-shapes foreign-sizes [unreadable]
 //                                    what the library measures under this
 //                                    process's malloc (run under LD_PRELOAD):
@@ -82,6 +88,28 @@ nonisolated func churnConverters(_: UnsafeMutableRawPointer?) -> UnsafeMutableRa
         if Int(bitPattern: converter) != -1 { iconv_close(converter) }
         i &+= 1
     }
+}
+
+/// The threads of this process: their ids and names (/proc/self/task).
+func threadsOfThisProcess() -> [(id: String, name: String)] {
+    guard let directory = opendir("/proc/self/task") else { fail("opendir /proc/self/task: errno \(errno)") }
+    defer { closedir(directory) }
+    var threads: [(id: String, name: String)] = []
+    while let entry = readdir(directory) {
+        let id = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if id.hasPrefix(".") { continue }
+        var name = "?"
+        if let file = fopen("/proc/self/task/\(id)/comm", "r") {
+            var buffer = [CChar](repeating: 0, count: 64)
+            if fgets(&buffer, 64, file) != nil {
+                let bytes = buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }
+                name = String(decoding: bytes, as: UTF8.self)
+            }
+            fclose(file)
+        }
+        threads.append((id, name))
+    }
+    return threads
 }
 
 let finalized = Atomic<Int>(0)
@@ -221,6 +249,24 @@ case "foreign-sizes":
             + "\"converter\": \(port.foreignByteCount), \"in_use\": \(ForeignResources.mallocBytesInUse)}")
     block.close()
     try! port.close()
+case "trap-backtrace":
+    // A storage of 32 Ki slots or more starts the sweep's helper threads (on
+    // a machine with more than one processor); the finalizer thread runs
+    // from the start, and libgc's markers from GC_INIT.
+    let table = try! GCWeakTable(weakness: .keys)
+    try! table.reserveCapacity(40_000)
+    for _ in 0..<1_000 {
+        let object = try! GCRoot(byteCount: 32)
+        try! table.setValue(object, forKey: object)
+    }
+    GC.collect()
+    GC.runFinalizers()
+    withExtendedLifetime(table) {}
+    // Which thread is which, for the test to read the crash handler's
+    // complaints by (it names a thread by its id only).
+    for (id, name) in threadsOfThisProcess() { print("thread \(id) \(name)") }
+    fflush(nil)  // all streams: the trap kills the process with its buffers
+    fatalError("trap-backtrace: the trap this shape ends in")
 case "iconv":
     startThread(churnConverters)
     startThread(churnConverters)

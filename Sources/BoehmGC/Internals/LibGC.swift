@@ -213,6 +213,7 @@ func shim_processWideStore(_ slot: Int32, _ object: UnsafeMutableRawPointer) { c
 func shim_registerCurrentThread() -> Bool { cgc_register_current_thread() == 0 }
 func shim_unregisterCurrentThread() { cgc_unregister_current_thread() }
 func shim_registeredThreadCount() -> Int { cgc_registered_thread_count() }
+func shim_unblockCrashHandlerSignal() { cgc_unblock_crash_handler_signal() }
 @inline(__always) func shim_gateEnter() { cgc_gate_enter() }
 @inline(__always) func shim_gateExit() { cgc_gate_exit() }
 @usableFromInline func shim_forkGeneration() -> UInt32 { cgc_current_fork_generation() }
@@ -276,7 +277,7 @@ func shim_futexWakeOne(_ word: UnsafeMutableRawPointer) {
 }
 
 // Weak regions and slots (the table's side of the sweep's protocol; the
-// protocol itself is described in the shim's header).
+// protocol itself is described in cgc_weak.h).
 
 func shim_weakRegionCreate(flags: Int32) -> WeakRegion? { cgc_weak_region_create(flags) }
 func shim_weakRegionDestroy(_ region: WeakRegion) { cgc_weak_region_destroy(region) }

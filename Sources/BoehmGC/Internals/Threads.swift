@@ -51,7 +51,10 @@ internal final class Semaphore: @unchecked Sendable {
 /// Starts a detached pthread running `body`.
 ///
 /// The thread registers itself with the collector on its first call into
-/// this module, like any other.
+/// this module, like any other. It first unblocks the signal the Swift
+/// runtime's crash handler suspends threads with (it inherits its creator's
+/// mask, which may block it: a Dispatch worker's, or a forking thread's in
+/// the child), so a crash's backtrace shows it.
 ///
 /// - Precondition: the system can create the thread.
 internal func startDetachedThread(_ purpose: String, _ body: @escaping @Sendable () -> Void) {
@@ -64,6 +67,7 @@ internal func startDetachedThread(_ purpose: String, _ body: @escaping @Sendable
     let status = pthread_create(
         &thread, nil,
         { raw in
+            shim_unblockCrashHandlerSignal()
             Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
             return nil
         }, start.toOpaque())

@@ -30,7 +30,7 @@
 /// `@unchecked Sendable`: the raw pointers are touched only by the holder
 /// of `GCWeakTable.state` (a mutex), by lock-free readers (which validate
 /// what they read with the table's sequence lock) and by the collector's
-/// sweep (see the weak-slot section of `CGCSupport.h`).
+/// sweep (see the opening comment of `cgc_weak.h`).
 struct WeakTableState: @unchecked Sendable {
     /// How keys are found.
     enum Layout: Equatable {
