@@ -21,7 +21,11 @@ int cgc_threads_init(void);
 void cgc_root_thread_exit(void);
 /// Makes the root-cell pool's lock usable again in a forked child.
 void cgc_roots_after_fork(void);
-/// Makes the finalizer batch lock usable again in a forked child.
+/// Makes the finalizer batch lock and the hook pass lock usable again in a
+/// forked child.
 void cgc_finalizers_after_fork(void);
+/// Wakes the post-GC hook thread, if there is one. Async-signal-safe; never
+/// allocates.
+void cgc_wake_hook_thread(void);
 
 #endif

@@ -7,7 +7,7 @@
 //   at mark end, the world stopped): it counts collections, times pauses,
 //   marks dead the weak-table entries whose weak object was not marked (just
 //   after the world restarts, still inside the collection), and wakes the
-//   finalizer thread. No allocation happens there.
+//   post-GC hook and finalizer threads. No allocation happens there.
 // - A finalizer batch must not leave object addresses on a stack the
 //   collector scans, so it clears the dead stack below it before returning.
 // Policy, naming, errors and ownership live in Swift.
@@ -221,11 +221,16 @@ int cgc_set_c_finalizer(void *object, void (*fn)(void *object, void *data), void
 int cgc_remove_c_finalizer(void *object);
 
 /// Runs every finalizer that is ready (GC_invoke_finalizers until none is
-/// left), then `then` (the post-GC hooks; may be NULL), then clears the dead
-/// stack below. One batch runs at a time: the call waits for a batch running
-/// on another thread (except from inside a finalizer or hook). Returns how
-/// many finalizers ran.
-size_t cgc_run_finalizers(void (*then)(void));
+/// left), then clears the dead stack below. One batch runs at a time: the
+/// call waits for a batch running on another thread (except from inside a
+/// finalizer). Returns how many finalizers ran.
+size_t cgc_run_finalizers(void);
+
+/// Runs `pass(context)` (one pass of the post-GC hooks), then clears the
+/// dead stack below. One pass runs at a time, apart from the finalizers'
+/// batches: the call waits for a pass running on another thread (except
+/// from inside a pass), never for a batch.
+void cgc_run_hooks(void (*pass)(void *context), void *context);
 
 /// Zeroes a few pages of dead stack below the caller, so stale copies of
 /// object addresses left by returned frames cannot keep objects alive.
@@ -237,8 +242,8 @@ extern _Thread_local int cgc_finalizer_depth;
 // MARK: The finalizer thread
 
 /// Sets up the finalizer thread's wake-up: libgc's finalizer notifier (a
-/// collection queued finalizers) and the end of every collection (post-GC
-/// hooks) post it. Call once, before the thread starts.
+/// collection queued finalizers) and the end of every collection post it.
+/// Call once, before the thread starts.
 void cgc_finalizer_thread_prepare(void);
 
 /// Waits for the next wake-up (the finalizer thread's loop).
@@ -250,11 +255,21 @@ void cgc_wake_finalizer_thread(void);
 
 /// Waits until the finalizer thread has run every finalizer that is ready
 /// (and the batch that ran them has ended), or until `timeout_ns` passed.
-/// Returns at once, with 1, when there is no finalizer thread, nothing is
-/// ready, or the caller is a finalizer or hook. Returns 1 if the thread
-/// caught up, 0 at the timeout. Takes no lock of libgc's and allocates
-/// nothing.
+/// It waits for finalizers only, never for post-GC hooks. Returns at once,
+/// with 1, when there is no finalizer thread, nothing is ready, or the
+/// caller is a finalizer or hook. Returns 1 if the thread caught up, 0 at
+/// the timeout. Takes no lock of libgc's and allocates nothing.
 int cgc_finalizer_thread_catch_up(uint64_t timeout_ns);
+
+// MARK: The post-GC hook thread
+
+/// Sets up the hook thread's wake-up, posted at the end of every
+/// collection. Call once, before the thread starts.
+void cgc_hook_thread_prepare(void);
+
+/// Waits for the next wake-up (the hook thread's loop), and takes the ones
+/// that piled up meanwhile.
+void cgc_hook_thread_wait(void);
 
 // MARK: Foreign memory (ForeignResource)
 

@@ -404,9 +404,10 @@ internal final class MonitorCore: Sendable {
     // MARK: Hook and thread
 
     func installHook() throws(GCError) {
-        let newHook = try PostGCHook { [self] event in
-            guard event.isLatest, !stopped.load(ordering: .relaxed) else { return }
+        let newHook = try PostGCHook(group: .memoryPressure) { [self] event, _ in
+            guard event.isLatest, !stopped.load(ordering: .relaxed) else { return .done }
             _ = sample(reason: .collection)
+            return .done
         }
         hook.withLock { $0 = newHook }
     }
