@@ -6,7 +6,7 @@
 // Why C: libgc calls it with its allocation lock held (and, at mark end,
 // with the world stopped). It must not allocate, take locks a stopped thread
 // may hold, or run Swift code that might. It only reads clocks, bumps
-// atomics, sweeps, and posts the finalizer thread's semaphore.
+// atomics, sweeps, and posts the semaphores of the hook and finalizer threads.
 //
 // Every collection, full or partial (generational mode), ends with
 // GC_EVENT_RECLAIM_END; libgc 8.2.2 reports GC_EVENT_START and GC_EVENT_END
@@ -73,7 +73,9 @@ static void on_collection_event(GC_EventType event) {
         if (pause > atomic_load_explicit(&max_pause_ns, memory_order_relaxed))
             atomic_store_explicit(&max_pause_ns, pause, memory_order_relaxed);
         __atomic_fetch_add(&cgc_epoch_word, 1, __ATOMIC_RELEASE);
-        // Post-GC hooks run on the finalizer thread after every collection.
+        // Post-GC hooks run on their thread after every collection; the
+        // finalizer thread looks for finalizers the collection queued.
+        cgc_wake_hook_thread();
         cgc_wake_finalizer_thread();
         break;
     }

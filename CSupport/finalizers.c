@@ -1,11 +1,14 @@
-// Finalizers: the trampoline libgc calls, the batch that runs them, and the
-// wake-up of the finalizer thread.
+// Finalizers and post-GC hooks: the trampoline libgc calls, the batch that
+// runs finalizers, the pass that runs hooks, and the wake-ups of their two
+// threads.
 //
 // Why C: the trampoline is what libgc calls; it forwards to the Swift
-// handler and then wipes the dead stack below it. The wake-up is posted from
-// inside a collection (libgc's finalizer notifier, and the collection-event
-// callback after every collection), where only async-signal-safe calls
-// that never allocate are allowed.
+// handler and then wipes the dead stack below it. The wake-ups are posted
+// from inside a collection (libgc's finalizer notifier, and the
+// collection-event callback after every collection), where only
+// async-signal-safe calls that never allocate are allowed. The batch and
+// the pass are marked per thread (a thread-local depth), which Swift has no
+// cheap way to do.
 #define _GNU_SOURCE  // pthread_mutex_clocklock
 #include "internal.h"
 
@@ -117,31 +120,49 @@ __attribute__((noinline)) static size_t invoke_all(void) {
 // exist, initialises it again.
 static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void cgc_finalizers_after_fork(void) { pthread_mutex_init(&batch_lock, NULL); }
-
-size_t cgc_run_finalizers(void (*then)(void)) {
+size_t cgc_run_finalizers(void) {
     size_t count;
     if (cgc_finalizer_depth > 0) {
-        // A finalizer or hook draining the queue: its batch already holds
-        // the lock.
+        // A finalizer draining the queue: its batch already holds the lock.
         count = invoke_all();
-        if (then) then();
     } else {
         pthread_mutex_lock(&batch_lock);
         count = invoke_all();
-        if (then) {
-            // Post-GC hooks run in the batch too, so a caller waits for the
-            // finalizer thread's hooks as for its finalizers; counted as
-            // finalizer code, so a hook that drains the queue does not wait
-            // for itself.
-            cgc_finalizer_depth++;
-            then();
-            cgc_finalizer_depth--;
-        }
         pthread_mutex_unlock(&batch_lock);
     }
     cgc_clear_dead_stack();
     return count;
+}
+
+// MARK: The pass of post-GC hooks
+
+// Held while a pass of post-GC hooks runs, so that cgc_run_hooks returns
+// only once no pass is still running on another thread. Apart from the
+// finalizers' batch lock: a pass never waits for finalizers, nor a batch for
+// hooks. A pthread mutex for the reasons batch_lock is one (hooks run user
+// code).
+static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
+// Depth of passes on this thread: a hook that runs the hooks (it must not,
+// but a finalizer's GC.runFinalizers may reach here from one) does not wait
+// for its own pass.
+static _Thread_local int hook_depth = 0;
+
+void cgc_run_hooks(void (*pass)(void *context), void *context) {
+    if (hook_depth > 0) {
+        pass(context);
+        return;
+    }
+    pthread_mutex_lock(&pass_lock);
+    hook_depth++;
+    pass(context);
+    hook_depth--;
+    pthread_mutex_unlock(&pass_lock);
+    cgc_clear_dead_stack();
+}
+
+void cgc_finalizers_after_fork(void) {
+    pthread_mutex_init(&batch_lock, NULL);
+    pthread_mutex_init(&pass_lock, NULL);
 }
 
 // MARK: The finalizer thread's wake-up
@@ -173,7 +194,7 @@ static uint64_t monotonic_ns(void) {
 }
 
 int cgc_finalizer_thread_catch_up(uint64_t timeout_ns) {
-    if (!__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE) || cgc_finalizer_depth > 0) return 1;
+    if (!__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE) || cgc_finalizer_depth > 0 || hook_depth > 0) return 1;
     if (!GC_should_invoke_finalizers()) return 1;
     uint64_t deadline = monotonic_ns() + timeout_ns;
     // The queue empties as the finalizer thread takes its last entry; poll
@@ -189,4 +210,27 @@ int cgc_finalizer_thread_catch_up(uint64_t timeout_ns) {
     if (pthread_mutex_clocklock(&batch_lock, CLOCK_MONOTONIC, &until) != 0) return 0;
     pthread_mutex_unlock(&batch_lock);
     return 1;
+}
+
+// MARK: The hook thread's wake-up
+
+// Posted at the end of every collection; the thread takes every post that
+// piled up before a pass, so one pass follows many quick collections.
+static sem_t hook_work;
+static int hook_thread_started;
+
+void cgc_hook_thread_prepare(void) {
+    sem_init(&hook_work, 0, 0);
+    __atomic_store_n(&hook_thread_started, 1, __ATOMIC_RELEASE);
+}
+
+void cgc_hook_thread_wait(void) {
+    while (sem_wait(&hook_work) != 0 && errno == EINTR) {
+    }
+    while (sem_trywait(&hook_work) == 0) {
+    }
+}
+
+void cgc_wake_hook_thread(void) {
+    if (__atomic_load_n(&hook_thread_started, __ATOMIC_ACQUIRE)) sem_post(&hook_work);
 }

@@ -53,7 +53,8 @@ int cgc_threads_init(void);
 void cgc_root_thread_exit(void);
 /// Makes the root-cell pool's lock usable again in a forked child.
 void cgc_roots_after_fork(void);
-/// Makes the finalizer batch lock usable again in a forked child.
+/// Makes the finalizer batch lock and the hook pass lock usable again in a
+/// forked child.
 void cgc_finalizers_after_fork(void);
 /// The lock cgc_runtime_start makes the runtime under: the fork handlers
 /// take it first (a fork waits for a start in progress) and release it in
@@ -61,5 +62,8 @@ void cgc_finalizers_after_fork(void);
 void cgc_runtime_lock(void);
 void cgc_runtime_unlock(void);
 void cgc_runtime_after_fork(void);
+/// Wakes the post-GC hook thread, if there is one. Async-signal-safe; never
+/// allocates.
+void cgc_wake_hook_thread(void);
 
 #endif

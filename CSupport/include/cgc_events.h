@@ -3,7 +3,8 @@
 // The shim installs libgc's collection-event callback at cgc_init. It runs
 // with the collector's lock held (and, at mark end, with the world stopped),
 // so it only reads clocks, bumps counters, runs the weak sweep (cgc_weak.h)
-// and wakes the finalizer thread (cgc_finalizers.h); it never allocates.
+// and wakes the post-GC hook and finalizer threads (cgc_finalizers.h); it
+// never allocates.
 // What it records is read here, from any thread, without a lock: each
 // counter on its own (relaxed loads, except the epoch, an acquire load), so
 // two of them read one after the other may straddle a collection. The

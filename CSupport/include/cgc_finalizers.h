@@ -1,13 +1,15 @@
-// Finalizers and the finalizer thread (finalizers.c).
+// Finalizers and the finalizer thread; the post-GC hooks' passes and their
+// thread (finalizers.c).
 //
 // libgc calls one trampoline for every finalizer the library registers; it
 // forwards to one handler (the Swift layer's) with the object and its client
 // data, and wipes the dead stack below it afterwards, so no object address
 // is left where the collector scans. Finalizers run in batches, one batch
 // at a time, on whichever thread calls cgc_run_finalizers (usually the
-// finalizer thread, which a collection wakes); a finalizer, or a post-GC
-// hook run in the batch, may drain the queue itself without waiting for
-// its own batch. The registration calls take libgc's allocation lock; the
+// finalizer thread, which a collection wakes); a finalizer may drain the
+// queue itself without waiting for its own batch. Post-GC hooks run in
+// passes of their own, apart from the batches, on the hook thread (which
+// the end of every collection wakes) or in cgc_run_hooks. The registration calls take libgc's allocation lock; the
 // wake-up is async-signal-safe and never allocates. The per-thread depth
 // behind cgc_current_finalizer_depth is the shim's own: no global is
 // declared here.
@@ -52,11 +54,16 @@ int cgc_set_c_finalizer(void *object, void (*fn)(void *object, void *data), void
 int cgc_remove_c_finalizer(void *object);
 
 /// Runs every finalizer that is ready (GC_invoke_finalizers until none is
-/// left), then `then` (the post-GC hooks; may be NULL), then clears the dead
-/// stack below. One batch runs at a time: the call waits for a batch running
-/// on another thread (except from inside a finalizer or hook). Returns how
-/// many finalizers ran.
-size_t cgc_run_finalizers(void (*then)(void));
+/// left), then clears the dead stack below. One batch runs at a time: the
+/// call waits for a batch running on another thread (except from inside a
+/// finalizer). Returns how many finalizers ran.
+size_t cgc_run_finalizers(void);
+
+/// Runs `pass(context)` (one pass of the post-GC hooks), then clears the
+/// dead stack below. One pass runs at a time, apart from the finalizers'
+/// batches: the call waits for a pass running on another thread (except
+/// from inside a pass), never for a batch.
+void cgc_run_hooks(void (*pass)(void *context), void *context);
 
 /// Zeroes a few pages of dead stack below the caller, so stale copies of
 /// object addresses left by returned frames cannot keep objects alive.
@@ -72,8 +79,8 @@ static inline int cgc_current_finalizer_depth(void) {
 // MARK: The finalizer thread
 
 /// Sets up the finalizer thread's wake-up: libgc's finalizer notifier (a
-/// collection queued finalizers) and the end of every collection (post-GC
-/// hooks) post it. Call once, before the thread starts.
+/// collection queued finalizers) and the end of every collection post it.
+/// Call once, before the thread starts.
 void cgc_finalizer_thread_prepare(void);
 
 /// Waits for the next wake-up (the finalizer thread's loop).
@@ -85,11 +92,22 @@ void cgc_wake_finalizer_thread(void);
 
 /// Waits until the finalizer thread has run every finalizer that is ready
 /// (and the batch that ran them has ended), or until `timeout_ns` passed.
-/// Returns at once, with 1, when there is no finalizer thread, nothing is
+/// It waits for finalizers only, never for post-GC hooks. Returns at once,
+/// with 1, when there is no finalizer thread, nothing is
 /// ready, or the caller is a finalizer or hook. Returns 1 if the thread
 /// caught up, 0 at the timeout. Takes no lock of libgc's and allocates
 /// nothing.
 int cgc_finalizer_thread_catch_up(uint64_t timeout_ns);
+
+// MARK: The post-GC hook thread
+
+/// Sets up the hook thread's wake-up, posted at the end of every
+/// collection. Call once, before the thread starts.
+void cgc_hook_thread_prepare(void);
+
+/// Waits for the next wake-up (the hook thread's loop), and takes the ones
+/// that piled up meanwhile.
+void cgc_hook_thread_wait(void);
 
 #ifdef __cplusplus
 }

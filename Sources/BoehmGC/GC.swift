@@ -49,7 +49,8 @@ public enum GC {
     }
 
     /// Runs, on the calling thread, every finalizer and post-GC hook that is
-    /// ready, and waits for a batch running on the finalizer thread.
+    /// ready, and waits for a batch of finalizers running on the finalizer
+    /// thread and a pass of hooks running on the hook thread.
     ///
     /// This is the safe point for tests and for shutdown: after
     /// `GC.collect(); GC.runFinalizers()` every object found unreachable by
@@ -66,7 +67,7 @@ public enum GC {
     @discardableResult
     public static func runFinalizers() -> Int {
         enterCollector()
-        return Runtime.shared.finalizers.runReady(onFinalizerThread: false)
+        return Runtime.shared.finalizers.runReady()
     }
 
     /// Registers the calling thread with the collector now.

@@ -27,15 +27,19 @@ public struct PostGCEvent: Sendable, Equatable {
 ///
 /// How it works: every collection ends with libgc's `GC_EVENT_RECLAIM_END`
 /// event, where the collection-event callback counts it (the epoch,
-/// ``GC/collectionCount``) and wakes the finalizer thread, which runs every
-/// hook once for each collection it has not seen, in order of collection
-/// number. ``GC/runFinalizers()`` does the same, so after
+/// ``GC/collectionCount``) and wakes the post-GC hook thread, which runs
+/// every hook once for each collection it has not seen, in order of
+/// collection number. That thread is not the finalizer thread: hooks never
+/// wait behind finalizers. ``GC/runFinalizers()`` does the same, so after
 /// `GC.collect(); GC.runFinalizers()` each live hook has run for every
 /// collection so far; with ``GC/FinalizerMode/explicitOnly`` that is the
-/// only place hooks run. Two runs of one hook for different collections may
-/// overlap (the finalizer thread and a `runFinalizers()` caller), so a
-/// callback that touches shared state takes its own lock. The callback must
-/// not call ``GC/runFinalizers()``.
+/// only place hooks run. Weak tables' vacuums run first, then
+/// memory-pressure monitors, then the hooks made with this initialiser,
+/// each group in the order it was made. Two runs of one hook for different
+/// collections may overlap (the hook thread and a `runFinalizers()`
+/// caller), so a callback that touches shared state takes its own lock. The
+/// callback must not call ``GC/runFinalizers()``, nor wait for a finalizer
+/// or another hook. See <doc:FinalizersAndPostGCHooks> for what it may do.
 ///
 /// Nothing is registered with libgc per hook: a hook is a Swift object in a
 /// process-wide list, and its owner is watched through a short
@@ -85,7 +89,8 @@ public final class PostGCHook: Sendable {
     ///   - body: Called once per collection that ends after the hook was
     ///     installed (with ``Driver/resurrectingFinalizer``, once per
     ///     collection that found its sentinel unreachable), with that
-    ///     collection's number; on the finalizer thread or in a
+    ///     collection's number; on the post-GC hook thread (with
+    ///     ``Driver/resurrectingFinalizer``, the finalizer thread) or in a
     ///     ``GC/runFinalizers()`` caller.
     /// - Throws: ``GCError/outOfMemory(byteCount:)`` if the weak reference
     ///   to the owner, or the sentinel and its finalizer, cannot be
@@ -97,15 +102,43 @@ public final class PostGCHook: Sendable {
         owner: GCRoot? = nil, driver: Driver = .collectionEvents,
         _ body: @escaping @Sendable (PostGCEvent) -> Void
     ) throws(GCError) {
+        record = try PostGCHook.install(group: .user, owner: owner, driver: driver) { event, _ in
+            body(event)
+            return .done
+        }
+    }
+
+    /// A hook of the library's own, driven by the collection events: a weak
+    /// table's vacuum, a memory-pressure monitor's sample.
+    ///
+    /// `body` is also told whether it may wait (for a lock): false in a
+    /// pass, whose other hooks must not wait behind it; true for a run left
+    /// busy by a ``GC/runFinalizers()`` pass, which must catch up. A body that
+    /// returns ``RunOutcome/busy`` is run again, for the same collection,
+    /// after the pass's other hooks (see ``runAll(onHookThread:)``).
+    internal init(
+        group: Group, owner: GCRoot? = nil,
+        _ body: @escaping @Sendable (PostGCEvent, _ mayWait: Bool) -> RunOutcome
+    ) throws(GCError) {
+        record = try PostGCHook.install(group: group, owner: owner, driver: .collectionEvents, body)
+    }
+
+    private static func install(
+        group: Group, owner: GCRoot?, driver: Driver,
+        _ body: @escaping @Sendable (PostGCEvent, Bool) -> RunOutcome
+    ) throws(GCError) -> HookRecord {
         enterCollector()
         let link = try owner.map { owner throws(GCError) in try GCWeakReference(owner) }
-        record = HookRecord(body: body, owner: link, startEpoch: shim_collectionEpoch())
+        let record = HookRecord(
+            group: group, listed: driver == .collectionEvents, body: body, owner: link,
+            startEpoch: shim_collectionEpoch())
         switch driver {
         case .collectionEvents:
-            HookRecord.live.withLock { $0[ObjectIdentifier(record)] = record }
+            HookRecord.live.withLock { $0.add(record) }
         case .resurrectingFinalizer:
             try ResurrectingSentinel.install(for: record)
         }
+        return record
     }
 
     /// Test hook: the sentinel of a hook driven by
@@ -135,17 +168,105 @@ public final class PostGCHook: Sendable {
     /// How many times the callback has run so far.
     public var runCount: Int { record.runs.load(ordering: .relaxed) }
 
-    /// How many of the runs happened on the finalizer thread, woken by the
+    /// How many of the runs happened on the post-GC hook thread, woken by the
     /// collection itself (the rest were made up in ``GC/runFinalizers()``): a
     /// test hook, for hooks driven by collection events.
     package var threadRunCount: Int { record.threadRuns.load(ordering: .relaxed) }
 
-    /// Runs every live hook for the collections it has not seen, and lets go
-    /// of hooks that were cancelled or whose owner died.
-    internal static func runAll(onFinalizerThread: Bool) {
-        for record in HookRecord.live.withLock({ Array($0.values) }) {
-            record.catchUp(onFinalizerThread: onFinalizerThread)
+    /// Runs left for the next collection because the hook was still busy
+    /// after a pass's retries (a weak table whose lock was held throughout).
+    internal var postponedRunCount: Int { record.postponed.load(ordering: .relaxed) }
+
+    /// The groups a pass runs in order, each in the order its hooks were made.
+    internal enum Group: Int, CaseIterable {
+        /// Weak tables' vacuums (the foreign-resource registry's among
+        /// them): first, so what dead entries hold goes before anything
+        /// samples the heap.
+        case vacuum
+        /// Memory-pressure monitors' samples.
+        case memoryPressure
+        /// Hooks made with the public initialiser.
+        case user
+    }
+
+    /// What a run of a library hook tells the pass.
+    internal enum RunOutcome {
+        case done
+        /// The hook could not take a lock it needs without waiting: run it
+        /// again later.
+        case busy
+    }
+
+    /// A run a pass left busy: the hook and the collection it was for.
+    internal struct BusyRun {
+        fileprivate let record: HookRecord
+        fileprivate let event: PostGCEvent
+    }
+
+    /// How many times a pass runs its busy hooks again, and the pause
+    /// before each round: about 10 ms at most, then the hook waits for the
+    /// next collection.
+    static let busyRetryRounds = 10
+    static let busyRetryPause: useconds_t = 1_000
+
+    /// One pass: runs every live hook for the collections it has not seen,
+    /// group by group, and lets go of hooks that were cancelled or whose
+    /// owner died; then runs the busy ones again, for a few rounds.
+    ///
+    /// On the hook thread, a hook still busy after the last round is counted
+    /// (``postponedRunCount``) and left for the next collection; a
+    /// ``GC/runFinalizers()`` pass returns it to be finished (``finish(_:)``).
+    internal static func runAll(onHookThread: Bool) -> [BusyRun] {
+        var busy: [BusyRun] = []
+        for record in HookRecord.live.withLock({ $0.inOrder() }) {
+            if let event = record.catchUp(onHookThread: onHookThread) {
+                busy.append(BusyRun(record: record, event: event))
+            }
         }
+        for _ in 0..<busyRetryRounds where !busy.isEmpty {
+            usleep(busyRetryPause)
+            busy.removeAll { $0.record.runAgain($0.event, mayWait: false, onHookThread: onHookThread) }
+        }
+        guard onHookThread else { return busy }
+        for run in busy { run.record.postponed.add(1, ordering: .relaxed) }
+        return []
+    }
+
+    /// Runs, waiting for their locks, the runs a ``GC/runFinalizers()``
+    /// pass left busy; outside the pass, so the hook thread's next pass does
+    /// not wait for them.
+    internal static func finish(_ busy: [BusyRun]) {
+        for run in busy { _ = run.record.runAgain(run.event, mayWait: true, onHookThread: false) }
+    }
+}
+
+/// The hooks driven by the collection events, in the order a pass runs them.
+///
+/// A stopped hook stays in its list until half of the hooks listed are
+/// stopped; then the lists are compacted (each hook is listed once and
+/// compacted away once, so adding and stopping cost O(1) amortised).
+internal struct LiveHooks {
+    private var groups = [[HookRecord]](repeating: [], count: PostGCHook.Group.allCases.count)
+    private var listed = 0
+    private var stopped = 0
+
+    mutating func add(_ record: HookRecord) {
+        groups[record.group.rawValue].append(record)
+        listed += 1
+    }
+
+    /// Counts a listed hook that stopped; compacts when half are stopped.
+    mutating func noteStopped() {
+        stopped += 1
+        guard stopped * 2 > listed else { return }
+        for index in groups.indices { groups[index].removeAll { !$0.isActive } }
+        listed = groups.reduce(0) { $0 + $1.count }
+        stopped = 0
+    }
+
+    /// The live hooks, group by group, each group in the order it was made.
+    func inOrder() -> [HookRecord] {
+        groups.flatMap { $0.filter(\.isActive) }
     }
 }
 
@@ -154,12 +275,15 @@ public final class PostGCHook: Sendable {
 /// The process-wide list `live` holds it until the hook is cancelled or its
 /// owner dies.
 internal final class HookRecord: Sendable {
-    static let live = Lock<[ObjectIdentifier: HookRecord]>([:])
+    static let live = Lock<LiveHooks>(LiveHooks())
 
     /// Makes the process-wide list with the runtime (see ``Runtime``).
     static func prepare() { live.withLock { _ in } }
 
-    private let body: @Sendable (PostGCEvent) -> Void
+    let group: PostGCHook.Group
+    /// Whether the hook is in `live` (driven by the collection events).
+    private let listed: Bool
+    private let body: @Sendable (PostGCEvent, Bool) -> PostGCHook.RunOutcome
     /// A short weak reference to the owner, nil for a hook without one.
     private let owner: GCWeakReference?
     /// The last collection the callback ran (or was claimed to run) for.
@@ -171,11 +295,17 @@ internal final class HookRecord: Sendable {
     private let running = Atomic<Int>(0)
     let runs = Atomic<Int>(0)
     let threadRuns = Atomic<Int>(0)
+    let postponed = Atomic<Int>(0)
     /// The sentinel of a hook driven by a resurrecting finalizer (its
     /// address, not a root: nothing may keep it alive), nil otherwise.
     let sentinel = Lock<UnsafeMutableRawPointer?>(nil)
 
-    init(body: @escaping @Sendable (PostGCEvent) -> Void, owner: GCWeakReference?, startEpoch: UInt64) {
+    init(
+        group: PostGCHook.Group, listed: Bool, body: @escaping @Sendable (PostGCEvent, Bool) -> PostGCHook.RunOutcome,
+        owner: GCWeakReference?, startEpoch: UInt64
+    ) {
+        self.group = group
+        self.listed = listed
         self.body = body
         self.owner = owner
         self.lastEpoch = Atomic(startEpoch)
@@ -199,7 +329,8 @@ internal final class HookRecord: Sendable {
 
     private func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        HookRecord.live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
+        guard listed else { return }
+        HookRecord.live.withLock { $0.noteStopped() }
     }
 
     /// One run for a collection that found the sentinel unreachable (a
@@ -212,23 +343,27 @@ internal final class HookRecord: Sendable {
         }
         let latest = shim_collectionEpoch()
         lastEpoch.store(latest, ordering: .releasing)
-        body(PostGCEvent(collection: latest, latestCollection: latest))
+        _ = body(PostGCEvent(collection: latest, latestCollection: latest), true)
         runs.add(1, ordering: .relaxed)
         return true
     }
 
     /// Runs the callback once for each collection since the last run, in
     /// order; stops the hook instead if it was cancelled or its owner died.
-    func catchUp(onFinalizerThread: Bool) {
+    ///
+    /// Returns the event of the last run if that run was busy (the callback
+    /// could not take a lock without waiting), nil otherwise.
+    func catchUp(onHookThread: Bool) -> PostGCEvent? {
+        var busy: PostGCEvent? = nil
         while true {
             let latest = shim_collectionEpoch()
             let last = lastEpoch.load(ordering: .acquiring)
-            if last >= latest { return }
+            if last >= latest { return busy }
             running.add(1, ordering: .sequentiallyConsistent)
             if cancelled.load(ordering: .sequentiallyConsistent) || owner?.isCleared == true {
                 running.subtract(1, ordering: .sequentiallyConsistent)
                 stop()
-                return
+                return nil
             }
             let (claimed, _) = lastEpoch.compareExchange(
                 expected: last, desired: last + 1, ordering: .acquiringAndReleasing)
@@ -236,11 +371,33 @@ internal final class HookRecord: Sendable {
                 running.subtract(1, ordering: .sequentiallyConsistent)
                 continue
             }
-            body(PostGCEvent(collection: last + 1, latestCollection: latest))
-            running.subtract(1, ordering: .sequentiallyConsistent)
-            runs.add(1, ordering: .relaxed)
-            if onFinalizerThread { threadRuns.add(1, ordering: .relaxed) }
+            let event = PostGCEvent(collection: last + 1, latestCollection: latest)
+            busy = finishRun(body(event, false), event: event, onHookThread: onHookThread)
         }
+    }
+
+    /// Runs the callback again for a run that was busy; true once that run
+    /// is over (done, or the hook stopped), false if still busy.
+    func runAgain(_ event: PostGCEvent, mayWait: Bool, onHookThread: Bool) -> Bool {
+        running.add(1, ordering: .sequentiallyConsistent)
+        if cancelled.load(ordering: .sequentiallyConsistent) || owner?.isCleared == true {
+            running.subtract(1, ordering: .sequentiallyConsistent)
+            stop()
+            return true
+        }
+        return finishRun(body(event, mayWait), event: event, onHookThread: onHookThread) == nil
+    }
+
+    /// Ends a run (counted in `running` by the caller): counts it if done;
+    /// returns its event if busy.
+    private func finishRun(
+        _ outcome: PostGCHook.RunOutcome, event: PostGCEvent, onHookThread: Bool
+    ) -> PostGCEvent? {
+        running.subtract(1, ordering: .sequentiallyConsistent)
+        guard outcome == .done else { return event }
+        runs.add(1, ordering: .relaxed)
+        if onHookThread { threadRuns.add(1, ordering: .relaxed) }
+        return nil
     }
 }
 

@@ -169,7 +169,7 @@ public enum Ports {
     /// Ports the last collections found unreachable are released: output
     /// ports ended and flushed, converters given back, owned descriptors
     /// closed, foreign bytes given back. The vacuum runs after every
-    /// collection on its own (on the finalizer thread) and at the table's
+    /// collection on its own (on the post-GC hook thread) and at the table's
     /// next insert; the call is for a caller that wants the dropped ports
     /// released before then. It does not collect: a port dropped since the
     /// last collection waits for the next one. A first call before any

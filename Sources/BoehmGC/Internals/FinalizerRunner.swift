@@ -4,13 +4,16 @@ import Synchronization
     import Glibc
 #endif
 
-/// Runs ready finalizers and post-GC hooks.
+/// Runs ready finalizers, and post-GC hooks, each on a dedicated thread of
+/// its own, and both at GC.runFinalizers().
 ///
-/// They run on a dedicated thread, woken by libgc's finalizer notifier and at
-/// the end of every collection, and at GC.runFinalizers(). One batch of
-/// finalizers and hooks runs at a time (the C shim's batch lock), so
-/// GC.runFinalizers() returns only once no finalizer or hook is still running
-/// on the dedicated thread.
+/// The finalizer thread is woken by libgc's finalizer notifier and at the
+/// end of every collection; the hook thread at the end of every collection.
+/// One batch of finalizers runs at a time (the C shim's batch lock), and one
+/// pass of hooks (its pass lock); a pass never waits for a batch, so hooks
+/// and weak-table vacuums do not wait behind finalizers.
+/// GC.runFinalizers() runs a batch, then a pass, so it returns only once no
+/// finalizer or hook is still running on either thread.
 internal final class FinalizerRunner: Sendable {
     let finalizersRun = Atomic<Int>(0)
     private let mode: GC.FinalizerMode
@@ -19,29 +22,67 @@ internal final class FinalizerRunner: Sendable {
         self.mode = mode
         guard mode == .dedicatedThread else { return }
         shim_finalizerThreadPrepare()
-        FinalizerRunner.startThread()
-        AfterFork.add { FinalizerRunner.startThread() }
+        shim_hookThreadPrepare()
+        FinalizerRunner.startThreads()
+        AfterFork.add { FinalizerRunner.startThreads() }
     }
 
-    private static func startThread() {
+    private static func startThreads() {
         startDetachedThread("finalizer") {
             enterCollector()
             let runner = Runtime.shared.finalizers
             while true {
                 shim_finalizerThreadWait()
-                _ = runner.runReady(onFinalizerThread: true)
+                _ = runner.runFinalizers()
+            }
+        }
+        startDetachedThread("post-GC hooks") {
+            enterCollector()
+            while true {
+                shim_hookThreadWait()
+                FinalizerRunner.runHooks(onHookThread: true)
             }
         }
     }
 
-    /// Runs every ready finalizer, then every post-GC hook that has
-    /// collections to catch up on; returns how many finalizers ran.
-    func runReady(onFinalizerThread: Bool) -> Int {
-        let count =
-            onFinalizerThread
-            ? shim_runFinalizers { PostGCHook.runAll(onFinalizerThread: true) }
-            : shim_runFinalizers { PostGCHook.runAll(onFinalizerThread: false) }
+    /// Runs every ready finalizer; returns how many ran.
+    private func runFinalizers() -> Int {
+        let count = shim_runFinalizers()
         finalizersRun.add(count, ordering: .relaxed)
         return count
+    }
+
+    /// Runs every ready finalizer, then every post-GC hook that has
+    /// collections to catch up on (GC.runFinalizers()); returns how many
+    /// finalizers ran.
+    ///
+    /// A weak table still busy after the pass's retries is vacuumed here,
+    /// waiting for its lock, but after the pass: the hook thread's next pass
+    /// does not wait for it.
+    func runReady() -> Int {
+        let count = runFinalizers()
+        let busy = FinalizerRunner.runHooks(onHookThread: false)
+        PostGCHook.finish(busy)
+        return count
+    }
+
+    /// One pass of the post-GC hooks, under the pass lock; returns the runs
+    /// still busy after its retries.
+    @discardableResult
+    private static func runHooks(onHookThread: Bool) -> [PostGCHook.BusyRun] {
+        final class Pass {
+            let onHookThread: Bool
+            var busy: [PostGCHook.BusyRun] = []
+            init(onHookThread: Bool) { self.onHookThread = onHookThread }
+        }
+        let pass = Pass(onHookThread: onHookThread)
+        withExtendedLifetime(pass) {
+            shim_runHooks(
+                { context in
+                    let pass = Unmanaged<Pass>.fromOpaque(context!).takeUnretainedValue()
+                    pass.busy = PostGCHook.runAll(onHookThread: pass.onHookThread)
+                }, Unmanaged.passUnretained(pass).toOpaque())
+        }
+        return pass.busy
     }
 }

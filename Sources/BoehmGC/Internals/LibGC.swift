@@ -255,9 +255,14 @@ func shim_registerFinalizer(
 func shim_unregisterFinalizer(_ object: UnsafeMutableRawPointer, _ old: inout UnsafeMutableRawPointer?) -> Int32 {
     cgc_unregister_finalizer(object, &old)
 }
-func shim_runFinalizers(then hooks: @convention(c) () -> Void) -> Int { Int(cgc_run_finalizers(hooks)) }
+func shim_runFinalizers() -> Int { Int(cgc_run_finalizers()) }
+func shim_runHooks(_ pass: @convention(c) (UnsafeMutableRawPointer?) -> Void, _ context: UnsafeMutableRawPointer) {
+    cgc_run_hooks(pass, context)
+}
 func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
 func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
+func shim_hookThreadPrepare() { cgc_hook_thread_prepare() }
+func shim_hookThreadWait() { cgc_hook_thread_wait() }
 func shim_finalizerThreadCatchUp(timeoutNanoseconds: UInt64) -> Bool {
     cgc_finalizer_thread_catch_up(timeoutNanoseconds) != 0
 }

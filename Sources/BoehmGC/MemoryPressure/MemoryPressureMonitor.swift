@@ -84,7 +84,7 @@ public final class MemoryPressureMonitor: Sendable {
     }
 
     /// Calls `body` on every level change, on the thread that took the
-    /// sample (the sampling thread, the finalizer thread after a collection,
+    /// sample (the sampling thread, the post-GC hook thread after a collection,
     /// or a caller of ``sample()``), one change at a time, in order.
     ///
     /// `body` must return quickly and must not call ``GC/runFinalizers()``.
@@ -284,7 +284,7 @@ internal final class MonitorCore: Sendable {
         let me = UInt(bitPattern: Int(bitPattern: pthread_self()))
         if samplingThread.load(ordering: .relaxed) == me { return latest.withLock { $0 } }
         if case .collection = reason {
-            // Never block the finalizer thread: a sample in progress will do.
+            // Never block the hook thread: a sample in progress will do.
             return sampling.withLockIfAvailable { state in sampleLocked(&state, reason: reason, thread: me) }
                 ?? latest.withLock { $0 }
         }
@@ -404,9 +404,10 @@ internal final class MonitorCore: Sendable {
     // MARK: Hook and thread
 
     func installHook() throws(GCError) {
-        let newHook = try PostGCHook { [self] event in
-            guard event.isLatest, !stopped.load(ordering: .relaxed) else { return }
+        let newHook = try PostGCHook(group: .memoryPressure) { [self] event, _ in
+            guard event.isLatest, !stopped.load(ordering: .relaxed) else { return .done }
             _ = sample(reason: .collection)
+            return .done
         }
         hook.withLock { $0 = newHook }
     }

@@ -34,6 +34,10 @@ extension GCWeakTable {
         /// storage would pass a sixteenth of the GC heap with no collection
         /// since its last resize collects and vacuums first).
         public var collectionsBeforeGrowing: Int
+        /// Vacuums after a collection left for the next one: another thread
+        /// held the table's lock (a long equality closure, say) through
+        /// every retry of the post-GC hook pass.
+        public var vacuumsPostponed: Int
     }
 
     /// The table's counters now.
@@ -43,7 +47,8 @@ extension GCWeakTable {
     }
 
     private func statisticsNow() -> Statistics {
-        state.withLock { state in
+        let postponed = vacuumsPostponed
+        return state.withLock { state in
             Statistics(
                 capacity: state.capacity,
                 liveEntries: state.liveCount,
@@ -56,7 +61,8 @@ extension GCWeakTable {
                 lastVacuumTime: .nanoseconds(Int64(state.lastVacuumNanoseconds)),
                 entriesFoundDead: Int(shim_weakRegionDeadTotal(state.region)),
                 sweepTime: .nanoseconds(Int64(shim_weakRegionSweepNanoseconds(state.region))),
-                resizes: state.resizes, collectionsBeforeGrowing: state.collectionsBeforeGrowing)
+                resizes: state.resizes, collectionsBeforeGrowing: state.collectionsBeforeGrowing,
+                vacuumsPostponed: postponed)
         }
     }
 }

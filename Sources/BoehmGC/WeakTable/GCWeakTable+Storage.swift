@@ -752,7 +752,8 @@ struct WeakTableState: @unchecked Sendable {
         return true
     }
 
-    /// Whether an eager table about to grow should have a collection (and its vacuum) first.
+    /// Whether a table about to grow should have a collection (and its vacuum) first
+    /// (for a policy that ``GCWeakTable/VacuumPolicy/Behaviour/collectsBeforeGrowing``).
     ///
     /// Yes when no collection ran since it last resized, and the storage it
     /// would grow to passes both 64 Ki slots (1 MiB) and a sixteenth of the
@@ -764,8 +765,8 @@ struct WeakTableState: @unchecked Sendable {
     /// Bounded this way the storage stays within a
     /// sixteenth of the heap beyond its live entries, at the cost of at most
     /// one collection per doubling past that size.
-    func wantsCollectionBeforeGrowing(eager: Bool) -> Bool {
-        guard eager, resizeEpoch == shim_collectionEpoch() else { return false }
+    func wantsCollectionBeforeGrowing() -> Bool {
+        guard resizeEpoch == shim_collectionEpoch() else { return false }
         let grown = fittingCapacity
         guard grown > capacity, grown >= 1 << 16 else { return false }
         return grown * 2 * MemoryLayout<UInt>.size > libgc_heapSize() / 16

@@ -13,18 +13,33 @@ extension GCWeakTable {
         runVacuum(shrinkingNow: true)
     }
 
-    /// The eager hook's work, on the finalizer thread or at
-    /// GC.runFinalizers(): nothing unless the sweep found dead entries.
-    func vacuumAfterCollection() {
-        runVacuum()
+    /// Installs the hook that vacuums after every collection (at the end of
+    /// init, for a policy that wants it).
+    ///
+    /// The hook tries the table's lock: if another thread holds it, the
+    /// run is busy, and the pass goes on with the other hooks and tries
+    /// again after them (see ``PostGCHook/runAll(onHookThread:)``); so a
+    /// table held busy stalls no other table's vacuum and no other hook.
+    func installVacuumHook() throws(GCError) {
+        let installed = try PostGCHook(group: .vacuum) { [weak self] event, mayWait in
+            guard event.isLatest, let self else { return .done }
+            return self.runVacuum(waiting: mayWait) ? .done : .busy
+        }
+        hook.withLock { $0 = installed }
     }
 
-    /// Vacuums, then shrinks the storage if it is too large: for the recent
-    /// peak (the automatic vacuums), or for the entries live now
-    /// (`shrinkingNow`: an explicit vacuum).
-    func runVacuum(shrinkingNow: Bool = false) {
+    /// Vacuums, then shrinks the storage if it is too large.
+    ///
+    /// It shrinks for the recent peak (the automatic vacuums), or for the
+    /// entries live now (`shrinkingNow`: an explicit vacuum); it does nothing
+    /// unless the sweep found dead entries or the storage is too large.
+    ///
+    /// Without `waiting`, returns false at once, having done nothing, if
+    /// another thread holds the table's lock.
+    @discardableResult
+    func runVacuum(shrinkingNow: Bool = false, waiting: Bool = true) -> Bool {
         var pending: DeadHalves? = nil
-        mutate { state in
+        let ran: Void? = mutate(waiting: waiting) { state in
             // A collection since the last insert starts a new peak window.
             state.startPeakWindowIfNeeded()
             let wantsShrink = { (state: borrowing WeakTableState) in
@@ -43,6 +58,50 @@ extension GCWeakTable {
             }
         }
         deliver(pending)
+        return ran != nil
+    }
+
+    /// Vacuums that found the table's lock held through a whole pass of
+    /// post-GC hooks, retries included, and were left for the next
+    /// collection (``Statistics/vacuumsPostponed``, read without the table's
+    /// lock: also a test hook).
+    package var vacuumsPostponed: Int { hook.withLock { $0?.postponedRunCount ?? 0 } }
+
+    /// Runs `body` holding the table's lock, as a long equality closure
+    /// would: a test hook, for the tests of busy tables.
+    package func withLockHeld<R>(_ body: () -> R) -> R {
+        enterCollector()
+        return state.withLock { _ in body() }
+    }
+}
+
+extension GCWeakTable.VacuumPolicy {
+    /// What the policy makes a table do: decided here alone.
+    struct Behaviour {
+        /// A post-GC hook vacuums after every collection.
+        var vacuumsAfterEveryCollection: Bool
+        /// The first insert after a collection that found dead entries
+        /// vacuums (whichever comes first of it and the hook).
+        var vacuumsAtInsert: Bool
+        /// Growth drops dead entries first (else it carries them, and sizes
+        /// for them too).
+        var dropsDeadEntriesWhenGrowing: Bool
+        /// A table about to grow past a sixteenth of the heap with no
+        /// collection since its last resize collects and vacuums first.
+        var collectsBeforeGrowing: Bool
+    }
+
+    var behaviour: Behaviour {
+        switch self {
+        case .eager:
+            Behaviour(
+                vacuumsAfterEveryCollection: true, vacuumsAtInsert: true, dropsDeadEntriesWhenGrowing: true,
+                collectsBeforeGrowing: true)
+        case .lazyOnly:
+            Behaviour(
+                vacuumsAfterEveryCollection: false, vacuumsAtInsert: false, dropsDeadEntriesWhenGrowing: false,
+                collectsBeforeGrowing: false)
+        }
     }
 }
 

@@ -176,7 +176,8 @@ public final class GCWeakTable: Sendable {
         GCWeakTable: an equality or match closure used its own table; these closures run under the table's \
         lock, so the call would wait for itself for ever. Give them what they need before the call.
         """
-    /// The eager hook, set once at the end of init and cancelled by deinit.
+    /// The vacuum hook (``VacuumPolicy/Behaviour/vacuumsAfterEveryCollection``),
+    /// set once at the end of init and cancelled by deinit.
     let hook = Lock<PostGCHook?>(nil)
 
     /// Creates an empty table whose vacuum runs after every collection.
@@ -254,13 +255,7 @@ public final class GCWeakTable: Sendable {
         self.layout = layout
         self.hashing = hashing
         self.state = Lock(initial, reentryRule: GCWeakTable.reentryRule)
-        if vacuum == .eager {
-            let installed = try PostGCHook { [weak self] event in
-                guard event.isLatest, let self else { return }
-                self.vacuumAfterCollection()
-            }
-            hook.withLock { $0 = installed }
-        }
+        if vacuum.behaviour.vacuumsAfterEveryCollection { try installVacuumHook() }
     }
 
     deinit {
@@ -620,25 +615,37 @@ public final class GCWeakTable: Sendable {
         mutateAfter { state, _ in body(&state) }
     }
 
+    /// ``mutate(_:)``, or, without `waiting`, nil at once if another thread
+    /// holds the lock (the vacuum hook).
+    @inline(__always)
+    func mutate<R>(waiting: Bool, _ body: (inout WeakTableState) -> R) -> R? {
+        guard !waiting else { return mutate(body) }
+        return state.withLockIfAvailable { state in write(&state) { state, _ in body(&state) } }
+    }
+
     /// ``mutate(_:)``, also passing the (even) version before this writer:
     /// equal to the version a lock-free probe saw, it means that no writer
     /// ran since.
     @inline(__always)
     func mutateAfter<R>(_ body: (inout WeakTableState, UInt) -> R) -> R {
-        state.withLock { state in
-            // Only holders of the lock write `version`, so plain stores do.
-            // Every slot write is a release store (cgc_store_field,
-            // cgc_exchange_field, cgc_weak_copy_slot), so none moves before
-            // the odd store; the even store publishes them all.
-            let previous = version.load(ordering: .relaxed)
-            version.store(previous &+ 1, ordering: .releasing)
-            let result = body(&state, previous)
-            readWords.store(UInt(bitPattern: state.words), ordering: .releasing)
-            readShift.store(state.shift, ordering: .releasing)
-            readHashes.store(UInt(bitPattern: state.hashes), ordering: .releasing)
-            version.store(previous &+ 2, ordering: .releasing)
-            return result
-        }
+        state.withLock { state in write(&state, body) }
+    }
+
+    /// The writer's side of the sequence lock, for a holder of the lock.
+    @inline(__always)
+    private func write<R>(_ state: inout WeakTableState, _ body: (inout WeakTableState, UInt) -> R) -> R {
+        // Only holders of the lock write `version`, so plain stores do.
+        // Every slot write is a release store (cgc_store_field,
+        // cgc_exchange_field, cgc_weak_copy_slot), so none moves before
+        // the odd store; the even store publishes them all.
+        let previous = version.load(ordering: .relaxed)
+        version.store(previous &+ 1, ordering: .releasing)
+        let result = body(&state, previous)
+        readWords.store(UInt(bitPattern: state.words), ordering: .releasing)
+        readShift.store(state.shift, ordering: .releasing)
+        readHashes.store(UInt(bitPattern: state.hashes), ordering: .releasing)
+        version.store(previous &+ 2, ordering: .releasing)
+        return result
     }
 
     /// The storage as last published, and the version it was read at; nil
@@ -750,7 +757,7 @@ public final class GCWeakTable: Sendable {
         matches: (borrowing WeakTableState, Int, UInt) -> Bool
     ) throws(GCError) -> WeakTableState.InsertOutcome {
         var pending: DeadHalves? = nil
-        let eager = vacuumPolicy == .eager
+        let behaviour = vacuumPolicy.behaviour
         let (outcome, deadWaiting, collectFirst): (WeakTableState.InsertOutcome, Bool, Bool) = mutateAfter {
             state, previous in
             let outcome: WeakTableState.InsertOutcome
@@ -761,12 +768,12 @@ public final class GCWeakTable: Sendable {
             }
             let collectFirst: Bool
             if case .full = outcome {
-                collectFirst = state.wantsCollectionBeforeGrowing(eager: eager)
+                collectFirst = behaviour.collectsBeforeGrowing && state.wantsCollectionBeforeGrowing()
                 if collectFirst { state.collectionsBeforeGrowing += 1 }
             } else {
                 collectFirst = false
             }
-            return (outcome, eager && state.deadCount > 0, collectFirst)
+            return (outcome, behaviour.vacuumsAtInsert && state.deadCount > 0, collectFirst)
         }
         deliver(pending)
         if collectFirst {
@@ -779,9 +786,9 @@ public final class GCWeakTable: Sendable {
         if case .full = outcome { result = try insertAfterGrowing(new, onMatch: onMatch, matches: matches) }
         // An eager table also vacuums at the first insert after a collection
         // found dead entries, whichever comes first of this and the post-GC
-        // hook: the hook runs on the finalizer thread, which a busy inserter
-        // can starve of a core, and until the vacuum every dead entry holds
-        // its strong half (a dropped port's buffers and converter).
+        // hook: the hook runs on the hook thread, which a busy inserter can
+        // starve of a core, and until the vacuum every dead entry holds its
+        // strong half (a dropped port's buffers and converter).
         if deadWaiting { runVacuum() }
         shim_keepAlive(new.key)
         shim_keepAlive(new.value)
@@ -807,11 +814,11 @@ public final class GCWeakTable: Sendable {
                 // Eager: drop dead entries first (their strong halves go to
                 // onDeadEntry), then size for what is left. Lazy: carry them
                 // and size for them too.
-                let eager = vacuumPolicy == .eager
-                if eager { _ = state.vacuumDeadEntries(pending: &pending) }
+                let drops = vacuumPolicy.behaviour.dropsDeadEntriesWhenGrowing
+                if drops { _ = state.vacuumDeadEntries(pending: &pending) }
                 let capacity = attempt == 0 ? state.fittingCapacity : state.capacity * 2
                 do throws(GCError) {
-                    try state.rehash(to: capacity, carryDead: !eager)
+                    try state.rehash(to: capacity, carryDead: !drops)
                 } catch {
                     return .failure(error)
                 }

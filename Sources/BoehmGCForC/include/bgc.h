@@ -106,7 +106,7 @@ const char *bgc_strerror(int status);
 
 enum {
     /* Finalizers and post-GC hooks run on the library's finalizer thread
-       (and in bgc_run_finalizers). */
+       and post-GC hook thread (and in bgc_run_finalizers). */
     BGC_FINALIZERS_ON_THREAD = 0,
     /* Only in bgc_run_finalizers. */
     BGC_FINALIZERS_EXPLICIT = 1,
@@ -403,9 +403,10 @@ int bgc_remove_finalizer(void *object);
 size_t bgc_run_finalizers(void);
 
 /* A post-GC hook: runs once after every collection, full or partial, on
-   the finalizer thread or in bgc_run_finalizers, outside the collector's
-   lock (it may allocate and take locks); two runs may overlap, so guard
-   shared state. `collection` is that collection's bgc_collection_count. */
+   the post-GC hook thread or in bgc_run_finalizers, outside the collector's
+   lock (it may allocate and take locks briefly; it must not call
+   bgc_run_finalizers nor wait for a finalizer or another hook); two runs may
+   overlap, so guard shared state. `collection` is that collection's bgc_collection_count. */
 typedef struct bgc_post_gc_hook bgc_post_gc_hook;
 
 /* Adds a hook calling `fn(collection, data)` after every collection that
