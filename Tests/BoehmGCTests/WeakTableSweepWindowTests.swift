@@ -264,7 +264,11 @@ extension WeakTableSweepWindowTests {
                         } else if let v = table.unsafeValue(forKey: keys[i].unsafeAddress), mine.count < 100_000 {
                             // A value that is no GC object's start is a
                             // freed one the sweep should have cleared.
-                            if let root = try? GCRoot(unsafeAddress: v) { mine.append((root, i)) } else { notObjects += 1 }
+                            if let root = try? GCRoot(unsafeAddress: v) {
+                                mine.append((root, i))
+                            } else {
+                                notObjects += 1
+                            }
                         }
                     }
                 }
@@ -274,7 +278,8 @@ extension WeakTableSweepWindowTests {
             }
             for _ in 0..<200_000 { _ = try makeTagged(-round) }
             if lookupsNotObjects.value > 0 {
-                failures.append("round \(round): \(lookupsNotObjects.value) lookups returned an address that starts no GC object")
+                failures.append(
+                    "round \(round): \(lookupsNotObjects.value) lookups returned an address that starts no GC object")
             }
             if getOrInsertLost.value > 0 {
                 failures.append(
