@@ -64,6 +64,17 @@ static inline void cgc_process_wide_store(int slot, void *object) {
     __atomic_store_n(&cgc_process_wide[slot], object, __ATOMIC_RELEASE);
 }
 
+/// Puts `object` in an empty slot (compare-and-swap) and returns it; if the
+/// slot was filled first, returns the object already there (for objects made
+/// before the collector starts, without a lock).
+static inline void *cgc_process_wide_install(int slot, void *object) {
+    void *expected = NULL;
+    if (__atomic_compare_exchange_n(&cgc_process_wide[slot], &expected, object, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return object;
+    return expected;
+}
+
 /// Sets what runs in a forked child once the shim's own state is reset (the
 /// Swift layer restarts its threads there).
 void cgc_set_fork_child_handler(void (*in_child)(void));

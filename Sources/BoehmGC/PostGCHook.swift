@@ -102,7 +102,7 @@ public final class PostGCHook: Sendable {
         record = HookRecord(body: body, owner: link, startEpoch: shim_collectionEpoch())
         switch driver {
         case .collectionEvents:
-            HookRecord.live.withLock { $0[ObjectIdentifier(record)] = record }
+            Runtime.shared.hooks.withLock { $0[ObjectIdentifier(record)] = record }
         case .resurrectingFinalizer:
             try ResurrectingSentinel.install(for: record)
         }
@@ -143,7 +143,7 @@ public final class PostGCHook: Sendable {
     /// Runs every live hook for the collections it has not seen, and lets go
     /// of hooks that were cancelled or whose owner died.
     internal static func runAll(onFinalizerThread: Bool) {
-        for record in HookRecord.live.withLock({ Array($0.values) }) {
+        for record in Runtime.shared.hooks.withLock({ Array($0.values) }) {
             record.catchUp(onFinalizerThread: onFinalizerThread)
         }
     }
@@ -151,14 +151,9 @@ public final class PostGCHook: Sendable {
 
 /// A hook's state.
 ///
-/// The process-wide list `live` holds it until the hook is cancelled or its
-/// owner dies.
+/// The process-wide list ``Runtime/hooks`` holds it until the hook is
+/// cancelled or its owner dies.
 internal final class HookRecord: Sendable {
-    static let live = Lock<[ObjectIdentifier: HookRecord]>([:])
-
-    /// Makes the process-wide list with the runtime (see ``Runtime``).
-    static func prepare() { live.withLock { _ in } }
-
     private let body: @Sendable (PostGCEvent) -> Void
     /// A short weak reference to the owner, nil for a hook without one.
     private let owner: GCWeakReference?
@@ -199,7 +194,7 @@ internal final class HookRecord: Sendable {
 
     private func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        HookRecord.live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
+        Runtime.shared.hooks.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
     }
 
     /// One run for a collection that found the sentinel unreachable (a

@@ -15,16 +15,11 @@ internal final class FinalizerRunner: Sendable {
     let finalizersRun = Atomic<Int>(0)
     private let mode: GC.FinalizerMode
 
-    init(mode: GC.FinalizerMode) {
+    init(mode: GC.FinalizerMode, threads: BackgroundThreads) {
         self.mode = mode
         guard mode == .dedicatedThread else { return }
         shim_finalizerThreadPrepare()
-        FinalizerRunner.startThread()
-        AfterFork.add { FinalizerRunner.startThread() }
-    }
-
-    private static func startThread() {
-        startDetachedThread("finalizer") {
+        threads.start(name: "finalizer") {
             enterCollector()
             let runner = Runtime.shared.finalizers
             while true {

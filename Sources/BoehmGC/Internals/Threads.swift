@@ -48,32 +48,6 @@ internal final class Semaphore: @unchecked Sendable {
     }
 }
 
-/// Starts a detached pthread running `body`.
-///
-/// The thread registers itself with the collector on its first call into
-/// this module, like any other.
-///
-/// - Precondition: the system can create the thread.
-internal func startDetachedThread(_ purpose: String, _ body: @escaping @Sendable () -> Void) {
-    final class Start {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let start = Unmanaged.passRetained(Start(body))
-    var thread = pthread_t()
-    let status = pthread_create(
-        &thread, nil,
-        { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, start.toOpaque())
-    guard status == 0 else {
-        start.release()
-        preconditionFailure("cannot start the \(purpose) thread: error \(status)")
-    }
-    pthread_detach(thread)
-}
-
 /// CLOCK_MONOTONIC now, in nanoseconds (vacuum and sweep times, the
 /// accounting's interval trigger).
 @inline(__always)
