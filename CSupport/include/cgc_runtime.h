@@ -41,6 +41,18 @@ static inline void cgc_process_wide_store(int slot, void *object) {
     __atomic_store_n(&cgc_process_wide[slot], object, __ATOMIC_RELEASE);
 }
 
+/// Puts `object` in an empty slot (compare-and-swap) and returns it; if the
+/// slot was filled first, returns the object already there (for objects made
+/// before the collector starts, without a lock).
+static inline void *cgc_process_wide_install(int slot, void *object) {
+    extern void *cgc_process_wide[CGC_PROCESS_WIDE_SLOTS]; // runtime.c
+    void *expected = NULL;
+    if (__atomic_compare_exchange_n(&cgc_process_wide[slot], &expected, object, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return object;
+    return expected;
+}
+
 #ifdef __cplusplus
 }
 #endif

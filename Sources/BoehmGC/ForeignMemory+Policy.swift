@@ -62,7 +62,7 @@ extension ForeignMemory {
         /// at 1.05x closed's peak; 1.0 was no faster and passed 1.25x.
         public static let defaultHeapFraction = 0.6
         /// The default policy: `.bytes()`.
-        public static let `default` = TriggerPolicy.bytes()
+        public static var `default`: TriggerPolicy { .bytes() }
 
         /// Throws ``GCError/invalidArgument(_:)`` unless every part is in
         /// range.

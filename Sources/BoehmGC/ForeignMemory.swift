@@ -122,7 +122,7 @@ public enum ForeignMemory {
         public let window: UInt64
 
         /// Nothing recorded.
-        public static let none = Allocation(byteCount: 0, objects: 0, window: 0)
+        public static var none: Allocation { Allocation(byteCount: 0, objects: 0, window: 0) }
 
         /// A part of this allocation, in its window.
         ///
@@ -160,7 +160,7 @@ public enum ForeignMemory {
     /// set so far; reading them seals nothing.
     public static var statistics: Statistics {
         if let accountant = Accountant.existing { return accountant.statistics }
-        let budget = AccountingConfigurationStore.shared.value.policy.thresholds.byteBudget(
+        let budget = Settings.shared.accounting.value.policy.thresholds.byteBudget(
             heapSize: libgc_isStarted() ? libgc_heapSize() : 0)
         return Statistics(
             liveBytes: 0, liveObjects: 0, bytesSinceCollection: 0, objectsSinceCollection: 0, collectionsRequested: 0,
@@ -178,14 +178,14 @@ public enum ForeignMemory {
     ///   ``TriggerPolicy``).
     public static func configure(_ configuration: Configuration) throws(GCError) {
         try configuration.policy.validate()
-        try AccountingConfigurationStore.shared.set(configuration)
+        try Settings.shared.accounting.set(configuration)
     }
 
     /// The configuration in force.
     ///
     /// Before the first report sealed it, the one set so far. Reading it
     /// seals nothing.
-    public static var configuration: Configuration { AccountingConfigurationStore.shared.value }
+    public static var configuration: Configuration { Settings.shared.accounting.value }
 
     /// Where a collection asked for by the accounting runs.
     public enum CollectionMode: Sendable, Equatable {
@@ -265,48 +265,15 @@ public enum ForeignMemory {
     }
 }
 
-/// The configuration until the first report seals it.
-internal enum AccountingConfigurationStore {
-    static let shared = SealedSetting(ForeignMemory.Configuration())
-}
-
 /// The process's counters and trigger.
 internal final class Accountant: Sendable {
     /// The accountant, made at the first report (which seals the
-    /// accounting's configuration) inside the library's gate, so a fork
-    /// never copies it half-made; one acquiring load after that.
-    static var shared: Accountant {
-        existing ?? make()
-    }
+    /// accounting's configuration) and held by ``Runtime``.
+    static var shared: Accountant { Runtime.shared.accountant }
 
-    /// The accountant if the first report made it; nil before.
-    static var existing: Accountant? {
-        guard let instance = UnsafeRawPointer(bitPattern: instance.load(ordering: .acquiring)) else { return nil }
-        return Unmanaged<Accountant>.fromOpaque(instance).takeUnretainedValue()
-    }
-
-    /// The accountant's address, retained for ever (0 until made).
-    private static let instance = Atomic<UInt>(0)
-    private static let making = Lock(())
-
-    /// Makes the slot and its lock with the runtime (see ``Runtime``).
-    static func prepare() {
-        _ = instance.load(ordering: .relaxed)
-        making.withLock { _ in }
-    }
-
-    @inline(never)
-    private static func make() -> Accountant {
-        enterCollector()
-        return making.withLock { _ in
-            if let instance = UnsafeRawPointer(bitPattern: instance.load(ordering: .acquiring)) {
-                return Unmanaged<Accountant>.fromOpaque(instance).takeUnretainedValue()
-            }
-            let accountant = Accountant()
-            instance.store(UInt(bitPattern: Unmanaged.passRetained(accountant).toOpaque()), ordering: .releasing)
-            return accountant
-        }
-    }
+    /// The accountant if the first report made it; nil before (making
+    /// nothing, not even the runtime).
+    static var existing: Accountant? { Runtime.existing?.existingAccountant }
 
     let configuration: ForeignMemory.Configuration
     private let thresholds: ForeignMemory.Thresholds
@@ -328,17 +295,22 @@ internal final class Accountant: Sendable {
     fileprivate let collectionPending = Atomic<Bool>(false)
     private let background: BackgroundCollector?
 
-    private init() {
-        configuration = AccountingConfigurationStore.shared.seal()
+    /// Made by ``Runtime/accountant`` only.
+    init(threads: BackgroundThreads) {
+        configuration = Settings.shared.accounting.seal()
         thresholds = configuration.policy.thresholds
         epochSeen.store(shim_collectionEpoch(), ordering: .relaxed)
         windowStart.store(monotonicNanoseconds(), ordering: .relaxed)
         background =
             configuration.collectionMode == .backgroundThread && !thresholds.isEmpty
-            ? BackgroundCollector() : nil
-        // A collection requested or running when the process forked never
-        // finishes in the child: clear the flag that merges requests.
-        AfterFork.add { Accountant.shared.collectionPending.store(false, ordering: .relaxed) }
+            ? BackgroundCollector(threads: threads) : nil
+    }
+
+    /// In a forked child (through ``Runtime``): a collection requested or
+    /// running when the process forked never finishes there, so the flag
+    /// that merges requests is cleared.
+    func resetInChild() {
+        collectionPending.store(false, ordering: .relaxed)
     }
 
     func add(byteCount: Int, objects: Int) throws(ForeignMemory.AccountingError) -> ForeignMemory.Allocation {
@@ -529,15 +501,11 @@ internal final class Accountant: Sendable {
 private final class BackgroundCollector: Sendable {
     private let wakeup = Semaphore()
 
-    init() {
-        start()
-        // The thread does not survive a fork; the child starts its own.
-        AfterFork.add { [self] in start() }
-    }
-
-    private func start() {
+    /// Starts the thread (a forked child starts its own: see
+    /// ``BackgroundThreads``).
+    init(threads: BackgroundThreads) {
         let wakeup = self.wakeup
-        startDetachedThread("foreign-memory collector") {
+        threads.start(name: "foreign-memory collector") {
             enterCollector()
             while true {
                 wakeup.wait()

@@ -363,6 +363,6 @@ private final class RegistryState: @unchecked Sendable {
             }
         }
         releasedByCollector.add(released, ordering: .relaxed)
-        ForeignResourceCounters.releasedByCollector.add(released, ordering: .relaxed)
+        ForeignResourceCounters.shared.releasedByCollector.add(released, ordering: .relaxed)
     }
 }

@@ -205,10 +205,15 @@ public enum ForeignResources {
 
     /// The counters now.
     public static var statistics: Statistics {
-        Statistics(
-            opened: ForeignResourceCounters.opened.load(ordering: .relaxed),
-            closedExplicitly: ForeignResourceCounters.closedExplicitly.load(ordering: .relaxed),
-            releasedByCollector: ForeignResourceCounters.releasedByCollector.load(ordering: .relaxed))
+        // Before the collector starts, no resource was opened (reading
+        // starts nothing).
+        guard let counters = Runtime.existing?.foreignResources else {
+            return Statistics(opened: 0, closedExplicitly: 0, releasedByCollector: 0)
+        }
+        return Statistics(
+            opened: counters.opened.load(ordering: .relaxed),
+            closedExplicitly: counters.closedExplicitly.load(ordering: .relaxed),
+            releasedByCollector: counters.releasedByCollector.load(ordering: .relaxed))
     }
 
     /// Process malloc bytes in use, as the process's malloc counts them.
@@ -294,7 +299,7 @@ public enum ForeignResources {
     }
 
     private static func warnOnceUnmeasurable() {
-        guard !ForeignResourceCounters.warnedUnmeasurable.exchange(true, ordering: .relaxed) else { return }
+        guard !ForeignResourceCounters.shared.warnedUnmeasurable.exchange(true, ordering: .relaxed) else { return }
         let message =
             "BoehmGC: this process's malloc is neither glibc's nor jemalloc, so foreign sizes cannot be measured; "
             + "each measured size is taken as \(unmeasuredByteCount) bytes (ForeignResources.mallocMeasurement)\n"
@@ -303,18 +308,19 @@ public enum ForeignResources {
     }
 }
 
-internal enum ForeignResourceCounters {
-    static let opened = Atomic<Int>(0)
-    static let closedExplicitly = Atomic<Int>(0)
-    static let releasedByCollector = Atomic<Int>(0)
-    static let warnedUnmeasurable = Atomic<Bool>(false)
+/// The counters of every foreign resource, held by ``Runtime``.
+internal final class ForeignResourceCounters: Sendable {
+    let opened = Atomic<Int>(0)
+    let closedExplicitly = Atomic<Int>(0)
+    let releasedByCollector = Atomic<Int>(0)
+    let warnedUnmeasurable = Atomic<Bool>(false)
 
-    /// Makes the counters with the runtime (see ``Runtime``), and finds the
-    /// process's malloc there (dlopen and dlsym, whose loader lock must not
-    /// be held at a fork).
-    static func prepare() {
-        _ = (opened.load(ordering: .relaxed), closedExplicitly.load(ordering: .relaxed))
-        _ = (releasedByCollector.load(ordering: .relaxed), warnedUnmeasurable.load(ordering: .relaxed))
+    /// Made with the runtime, which finds the process's malloc there too
+    /// (dlopen and dlsym, whose loader lock must not be held at a fork).
+    init() {
         _ = shim_mallocKind()
     }
+
+    /// The runtime's.
+    static var shared: ForeignResourceCounters { Runtime.shared.foreignResources }
 }

@@ -96,7 +96,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
                 try GCRoot(rooting: keyObject).setFinalizer { key in
                     let record = ForeignResourceRecord(key.unsafeAddress.load(as: UnsafeMutableRawPointer.self))
                     guard record.closeAndGiveBack() else { return }
-                    ForeignResourceCounters.releasedByCollector.add(1, ordering: .relaxed)
+                    ForeignResourceCounters.shared.releasedByCollector.add(1, ordering: .relaxed)
                     // The key, being finalized, is the last thing that
                     // reaches the record.
                     record.free()
@@ -106,7 +106,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
             _ = record.closeAndGiveBack()
             throw error
         }
-        ForeignResourceCounters.opened.add(1, ordering: .relaxed)
+        ForeignResourceCounters.shared.opened.add(1, ordering: .relaxed)
         key = GCHandle(rooting: keyObject)
         self.record = record
         self.registry = registry
@@ -171,7 +171,7 @@ package struct ForeignResourceReference: ~Copyable, @unchecked Sendable {
     ///   before, or abandoned at a fork).
     package func close() -> Bool {
         guard record.closeAndGiveBack() else { return false }
-        ForeignResourceCounters.closedExplicitly.add(1, ordering: .relaxed)
+        ForeignResourceCounters.shared.closedExplicitly.add(1, ordering: .relaxed)
         if let registry {
             registry.unregister(key: key.unsafeAddress)
         } else {

@@ -210,7 +210,7 @@ extension GC {
         {
             throw .invalidArgument("initialHeapSize \(initial) is above maximumHeapSize \(maximum)")
         }
-        try ConfigurationStore.shared.set(configuration)
+        try Settings.shared.collector.set(configuration)
     }
 }
 
@@ -223,9 +223,4 @@ extension GC {
     /// start up: not enough memory", then exit): its first heap is 16 blocks
     /// of 4 KiB.
     internal static let smallestStartingHeapSize = 1 << 16
-}
-
-/// The configuration until initialisation seals it.
-internal enum ConfigurationStore {
-    static let shared = SealedSetting(GC.Configuration())
 }

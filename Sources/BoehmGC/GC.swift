@@ -22,7 +22,7 @@ public enum GC {
     }
 
     /// Whether the collector has started.
-    public static var isInitialized: Bool { ConfigurationStore.shared.isSealed }
+    public static var isInitialized: Bool { Settings.shared.collector.isSealed }
 
     /// Runs a full collection now, on the calling thread.
     ///

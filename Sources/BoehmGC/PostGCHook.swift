@@ -134,7 +134,7 @@ public final class PostGCHook: Sendable {
             startEpoch: shim_collectionEpoch())
         switch driver {
         case .collectionEvents:
-            HookRecord.live.withLock { $0.add(record) }
+            Runtime.shared.hooks.withLock { $0.add(record) }
         case .resurrectingFinalizer:
             try ResurrectingSentinel.install(for: record)
         }
@@ -218,7 +218,7 @@ public final class PostGCHook: Sendable {
     /// ``GC/runFinalizers()`` pass returns it to be finished (``finish(_:)``).
     internal static func runAll(onHookThread: Bool) -> [BusyRun] {
         var busy: [BusyRun] = []
-        for record in HookRecord.live.withLock({ $0.inOrder() }) {
+        for record in Runtime.shared.hooks.withLock({ $0.inOrder() }) {
             if let event = record.catchUp(onHookThread: onHookThread) {
                 busy.append(BusyRun(record: record, event: event))
             }
@@ -272,16 +272,11 @@ internal struct LiveHooks {
 
 /// A hook's state.
 ///
-/// The process-wide list `live` holds it until the hook is cancelled or its
-/// owner dies.
+/// The process-wide list ``Runtime/hooks`` holds it until the hook is
+/// cancelled or its owner dies.
 internal final class HookRecord: Sendable {
-    static let live = Lock<LiveHooks>(LiveHooks())
-
-    /// Makes the process-wide list with the runtime (see ``Runtime``).
-    static func prepare() { live.withLock { _ in } }
-
     let group: PostGCHook.Group
-    /// Whether the hook is in `live` (driven by the collection events).
+    /// Whether the hook is in ``Runtime/hooks`` (driven by the collection events).
     private let listed: Bool
     private let body: @Sendable (PostGCEvent, Bool) -> PostGCHook.RunOutcome
     /// A short weak reference to the owner, nil for a hook without one.
@@ -330,7 +325,7 @@ internal final class HookRecord: Sendable {
     private func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         guard listed else { return }
-        HookRecord.live.withLock { $0.noteStopped() }
+        Runtime.shared.hooks.withLock { $0.noteStopped() }
     }
 
     /// One run for a collection that found the sentinel unreachable (a

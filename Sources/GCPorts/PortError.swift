@@ -96,11 +96,11 @@ public enum InvalidInputPolicy: Sendable, Equatable {
 
     /// Replaces invalid input with U+FFFD REPLACEMENT CHARACTER: the usual
     /// choice for input ports.
-    public static let replacementCharacter = InvalidInputPolicy.replace(with: "\u{FFFD}")
+    public static var replacementCharacter: InvalidInputPolicy { .replace(with: "\u{FFFD}") }
 
     /// Skips what cannot be converted (an empty replacement), like
     /// iconv(1)'s `-c`.
-    public static let skip = InvalidInputPolicy.replace(with: "")
+    public static var skip: InvalidInputPolicy { .replace(with: "") }
 }
 
 extension InvalidInputPolicy {

@@ -155,11 +155,12 @@ public enum Ports {
     /// The corresponding C function is `write`.
     @discardableResult
     public static func flushAll() -> Int {
-        state.registry.forEachOpenHandle(OutputPortState.self) { port in
+        let state = state
+        return state.registry.forEachOpenHandle(OutputPortState.self) { port in
             do {
                 try port.pointee.flush()
             } catch {
-                PortCounters.flushFailures.add(1, ordering: .relaxed)
+                state.flushFailures.add(1, ordering: .relaxed)
             }
         }
     }
@@ -215,14 +216,15 @@ public enum Ports {
     /// while ports open and close may disagree by a few. A first read before
     /// any port makes the ports' state, which fixes ``configuration``.
     public static var statistics: Statistics {
+        let state = state
         let registry = state.registry
         let resources = registry.resourceStatistics
         return Statistics(
             opened: resources.opened,
             closedExplicitly: resources.closedExplicitly,
             releasedByCollector: resources.releasedByCollector,
-            flushFailures: PortCounters.flushFailures.load(ordering: .relaxed),
-            discardedIncompleteInput: PortCounters.discardedIncompleteInput.load(ordering: .relaxed),
+            flushFailures: state.flushFailures.load(ordering: .relaxed),
+            discardedIncompleteInput: state.discardedIncompleteInput.load(ordering: .relaxed),
             registered: registry.count,
             table: registry.tableStatistics)
     }
@@ -230,7 +232,8 @@ public enum Ports {
     /// Test hook: idle converters in the pool of `encoding` for output
     /// ports (`decoding` false) or input ports; 0 before the pool exists.
     package static func idleConverterCount(_ encoding: String, decoding: Bool = false) -> Int {
-        ConverterPool.existing(encoding, decoding ? .decoding : .encoding)?.idleCount ?? 0
+        let state = ProcessWide.existingObject(in: .ports, as: PortsState.self)
+        return state?.converterPools.existing(encoding, decoding ? .decoding : .encoding)?.idleCount ?? 0
     }
 
     /// Bytes of a string port's first buffer, in its record (GC memory):
@@ -256,24 +259,35 @@ public enum Ports {
     }
 
     /// The ports' state, made with the first port (inside the library's
-    /// gate: see ``ProcessWide``).
+    /// gate, owned by `BoehmGC`'s runtime: see ``ProcessWide``).
     static var state: PortsState { ProcessWide.object(in: .ports) { PortsState() } }
 
-    fileprivate static let pendingConfiguration = SealedSetting(Configuration())
+    /// The settings until the ports' state seals them, kept with the
+    /// package's other pre-start settings (`BoehmGC`'s ``Settings``).
+    fileprivate static var pendingConfiguration: SealedSetting<Configuration> {
+        Settings.shared.setting(for: .ports, initial: Configuration())
+    }
 }
 
-/// The ports' state, created with the first port.
+/// The ports' state, created with the first port: every process-wide value
+/// of the module.
 internal final class PortsState: Sendable {
     let configuration: Ports.Configuration
     let registry: ForeignResourceRegistry
     let kinds = PortKinds()
+    /// The converter pools, by encoding and direction.
+    let converterPools = ConverterPools()
+    /// Flushes that failed and were not thrown (``Ports/Statistics/flushFailures``).
+    let flushFailures = Atomic<Int>(0)
+    /// Incomplete input dropped at exit or by the collector
+    /// (``Ports/Statistics/discardedIncompleteInput``).
+    let discardedIncompleteInput = Atomic<Int>(0)
     /// The pool a port was last opened with (ports of one encoding tend to
     /// follow each other): the address of an immortal pool, or 0.
     private let lastPool = Atomic<UInt>(0)
 
     init() {
         configuration = Ports.pendingConfiguration.seal()
-        PortCounters.prepare()
         do {
             registry = try ForeignResourceRegistry(design: configuration.openPortsTable)
         } catch {
@@ -292,7 +306,7 @@ internal final class PortsState: Sendable {
             let pool = Unmanaged<ConverterPool>.fromOpaque(last).takeUnretainedValue()
             if pool.direction == direction && pool.encoding == encoding { return pool }
         }
-        let pool = try ConverterPool.named(encoding, direction)
+        let pool = try converterPools.named(encoding, direction)
         // Pools are never freed, so the slot needs no reference of its own.
         lastPool.store(UInt(bitPattern: Unmanaged.passUnretained(pool).toOpaque()), ordering: .releasing)
         return pool
@@ -309,19 +323,7 @@ private func flushPortsAtExit() {
             try port.pointee.finish(reportsHeld: false)
             try port.pointee.flush()
         } catch {
-            PortCounters.flushFailures.add(1, ordering: .relaxed)
+            state.flushFailures.add(1, ordering: .relaxed)
         }
-    }
-}
-
-/// The ports' own counters; opens, closes and releases are the open-ports
-/// registry's (`ForeignResourceRegistry.resourceStatistics`).
-internal enum PortCounters {
-    static let flushFailures = Atomic<Int>(0)
-    static let discardedIncompleteInput = Atomic<Int>(0)
-
-    /// Made with the ports' state, inside the library's gate.
-    static func prepare() {
-        _ = flushFailures.load(ordering: .relaxed) + discardedIncompleteInput.load(ordering: .relaxed)
     }
 }

@@ -13,17 +13,19 @@ import GCPorts
 
 @main
 struct Transcode: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "transcode",
-        abstract: "Convert text from one encoding to another through GCPorts' input and output ports.",
-        discussion: """
-            Reads FILE (or standard input) through an input port, writes standard output through an \
-            output port. Input that is not valid in the FROM encoding stops the conversion with its \
-            byte offset on standard error; a character TO cannot represent stops it with its line and \
-            column (both from 1). Both exit with status 1, after writing the output converted before \
-            the error. With -c both are skipped instead, as iconv -c does (an incomplete sequence at \
-            the end of the input too, which iconv -c reports).
-            """)
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "transcode",
+            abstract: "Convert text from one encoding to another through GCPorts' input and output ports.",
+            discussion: """
+                Reads FILE (or standard input) through an input port, writes standard output through an \
+                output port. Input that is not valid in the FROM encoding stops the conversion with its \
+                byte offset on standard error; a character TO cannot represent stops it with its line and \
+                column (both from 1). Both exit with status 1, after writing the output converted before \
+                the error. With -c both are skipped instead, as iconv -c does (an incomplete sequence at \
+                the end of the input too, which iconv -c reports).
+                """)
+    }
 
     @Option(name: [.customShort("f"), .customLong("from-code")], help: "The input's encoding (an iconv name).")
     var from: String

@@ -18,17 +18,12 @@ internal final class FinalizerRunner: Sendable {
     let finalizersRun = Atomic<Int>(0)
     private let mode: GC.FinalizerMode
 
-    init(mode: GC.FinalizerMode) {
+    init(mode: GC.FinalizerMode, threads: BackgroundThreads) {
         self.mode = mode
         guard mode == .dedicatedThread else { return }
         shim_finalizerThreadPrepare()
         shim_hookThreadPrepare()
-        FinalizerRunner.startThreads()
-        AfterFork.add { FinalizerRunner.startThreads() }
-    }
-
-    private static func startThreads() {
-        startDetachedThread("finalizer") {
+        threads.start(name: "finalizer") {
             enterCollector()
             let runner = Runtime.shared.finalizers
             while true {
@@ -36,7 +31,7 @@ internal final class FinalizerRunner: Sendable {
                 _ = runner.runFinalizers()
             }
         }
-        startDetachedThread("post-GC hooks") {
+        threads.start(name: "post-GC hooks") {
             enterCollector()
             while true {
                 shim_hookThreadWait()

@@ -177,7 +177,7 @@ internal func libgc_readUnderLock(_ cell: UnsafeMutablePointer<UnsafeMutableRawP
     GC_call_with_alloc_lock({ $0?.load(as: UnsafeMutableRawPointer?.self) }, cell)
 }
 
-internal let libgc_success = Int32(GC_SUCCESS)
+internal var libgc_success: Int32 { Int32(GC_SUCCESS) }
 
 // MARK: - The shim (CGCSupport)
 //
@@ -188,9 +188,9 @@ typealias WeakRegion = UnsafeMutablePointer<cgc_weak_region>
 typealias WeakSlot = cgc_slot
 
 /// Words a slot field holds besides objects (CGC_SLOT_* in the shim).
-let slotEmpty = UInt(CGC_SLOT_EMPTY)
-let slotTombstone = UInt(CGC_SLOT_TOMBSTONE)
-let slotDead = UInt(CGC_SLOT_DEAD)
+var slotEmpty: UInt { UInt(CGC_SLOT_EMPTY) }
+var slotTombstone: UInt { UInt(CGC_SLOT_TOMBSTONE) }
+var slotDead: UInt { UInt(CGC_SLOT_DEAD) }
 
 /// The flags of a weak region: which sides of its entries are weak.
 @inline(__always)
@@ -209,6 +209,9 @@ func shim_runtimeStart(_ create: @convention(c) () -> UnsafeMutableRawPointer?) 
 func shim_setForkChildHandler(_ handler: @convention(c) () -> Void) { cgc_set_fork_child_handler(handler) }
 @inline(__always) func shim_processWideLoad(_ slot: Int32) -> UnsafeMutableRawPointer? { cgc_process_wide_load(slot) }
 func shim_processWideStore(_ slot: Int32, _ object: UnsafeMutableRawPointer) { cgc_process_wide_store(slot, object) }
+func shim_processWideInstall(_ slot: Int32, _ object: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+    cgc_process_wide_install(slot, object)!
+}
 @inline(__always) func shim_currentThreadIsRegistered() -> Bool { cgc_current_thread_is_registered() != 0 }
 func shim_registerCurrentThread() -> Bool { cgc_register_current_thread() == 0 }
 func shim_unregisterCurrentThread() { cgc_unregister_current_thread() }

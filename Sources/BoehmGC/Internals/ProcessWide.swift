@@ -1,16 +1,17 @@
 /// Process-wide objects of the package's other modules (the ports' state),
-/// made on first use inside the library's gate.
+/// made on first use inside the library's gate, under ``Runtime``'s
+/// `making` lock: the runtime owns them.
 ///
 /// A Swift lazy global would do, but for fork: a fork while another thread
 /// is inside its initialisation leaves the child waiting for ever on it. The
 /// gate makes a fork wait until the object is made; the slot is plain C
 /// storage, zero at load, so it needs no initialisation of its own.
 package enum ProcessWide {
-    /// A slot (0 to 7).
+    /// A slot (0 to 7; 1 holds ``Settings``).
     package struct Slot: Sendable {
         let index: Int32
         /// The ports' state (GCPorts).
-        package static let ports = Slot(index: 0)
+        package static var ports: Slot { Slot(index: 0) }
     }
 
     /// The object in `slot`, made by `make` on first use (once, whichever
@@ -21,6 +22,12 @@ package enum ProcessWide {
             return Unmanaged<T>.fromOpaque(object).takeUnretainedValue()
         }
         return makeObject(in: slot, make: make)
+    }
+
+    /// The object in `slot` if it was made; nil before (making nothing).
+    @inline(__always)
+    package static func existingObject<T: AnyObject & Sendable>(in slot: Slot, as type: T.Type) -> T? {
+        shim_processWideLoad(slot.index).map { Unmanaged<T>.fromOpaque($0).takeUnretainedValue() }
     }
 
     @inline(never)

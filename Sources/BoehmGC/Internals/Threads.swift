@@ -48,36 +48,6 @@ internal final class Semaphore: @unchecked Sendable {
     }
 }
 
-/// Starts a detached pthread running `body`.
-///
-/// The thread registers itself with the collector on its first call into
-/// this module, like any other. It first unblocks the signal the Swift
-/// runtime's crash handler suspends threads with (it inherits its creator's
-/// mask, which may block it: a Dispatch worker's, or a forking thread's in
-/// the child), so a crash's backtrace shows it.
-///
-/// - Precondition: the system can create the thread.
-internal func startDetachedThread(_ purpose: String, _ body: @escaping @Sendable () -> Void) {
-    final class Start {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let start = Unmanaged.passRetained(Start(body))
-    var thread = pthread_t()
-    let status = pthread_create(
-        &thread, nil,
-        { raw in
-            shim_unblockCrashHandlerSignal()
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, start.toOpaque())
-    guard status == 0 else {
-        start.release()
-        preconditionFailure("cannot start the \(purpose) thread: error \(status)")
-    }
-    pthread_detach(thread)
-}
-
 /// CLOCK_MONOTONIC now, in nanoseconds (vacuum and sweep times, the
 /// accounting's interval trigger).
 @inline(__always)

@@ -158,8 +158,8 @@ internal final class CgroupLevel: Sendable {
 
     /// v2's `inactive_file` and v1's hierarchical `total_inactive_file` (v1's
     /// `usage_in_bytes` covers the group's descendants too).
-    private static let inactiveFileV2 = KeyName("inactive_file")
-    private static let inactiveFileV1 = KeyName("total_inactive_file")
+    private static var inactiveFileV2: KeyName { KeyName("inactive_file") }
+    private static var inactiveFileV1: KeyName { KeyName("total_inactive_file") }
 
     struct Reading {
         var hard: Int?

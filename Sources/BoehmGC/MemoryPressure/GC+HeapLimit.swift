@@ -35,12 +35,20 @@ extension GC {
     }
 }
 
-/// The heap limit as last set.
+/// The heap limit as last set, held by ``Runtime``.
 ///
 /// libgc has a setter but no getter for it.
-internal enum HeapLimit {
+internal final class HeapLimit: Sendable {
     /// 0 means no limit, as in libgc.
-    private static let stored = Atomic<Int>(0)
+    private let stored: Atomic<Int>
+
+    /// The limit the collector started with.
+    init(starting configured: Int?) {
+        stored = Atomic(configured ?? 0)
+    }
+
+    /// The runtime's.
+    static var shared: HeapLimit { Runtime.shared.heapLimit }
 
     /// The limit the collector starts with: ``GC/Configuration/maximumHeapSize``,
     /// or the ``GC/Configuration/maximumHeapShare`` of the container's limit
@@ -69,22 +77,14 @@ internal enum HeapLimit {
         return machine.readAll(gcFreeBytes: 0, gcInUseBytes: 0).first
     }
 
-    /// The limit the collector started with (with the runtime, see
-    /// ``Runtime``).
-    static func prepare(_ configured: Int?) {
-        stored.store(configured ?? 0, ordering: .releasing)
-        lastFailureCollection.store(0, ordering: .relaxed)
-    }
-
     static var current: Int? {
-        Runtime.start()
-        let value = stored.load(ordering: .acquiring)
+        let value = shared.stored.load(ordering: .acquiring)
         return value == 0 ? nil : value
     }
 
     /// When ``collectingOnce(_:)`` last collected (CLOCK_MONOTONIC
     /// nanoseconds).
-    private static let lastFailureCollection = Atomic<UInt64>(0)
+    private let lastFailureCollection = Atomic<UInt64>(0)
 
     /// Collects and calls `allocate` again after an allocation failed,
     /// unless this was done less than 20 pauses ago (10 ms at least); nil
@@ -100,11 +100,12 @@ internal enum HeapLimit {
     /// collections), and one thread at a time collects: the others fail at
     /// once.
     static func collectingOnce<T>(_ allocate: () -> T?) -> T? {
+        let limit = shared
         let now = monotonicNanoseconds()
-        let last = lastFailureCollection.load(ordering: .relaxed)
+        let last = limit.lastFailureCollection.load(ordering: .relaxed)
         let lastPause = UInt64(max(0, GC.statistics.lastPause / .nanoseconds(1)))
         guard now &- last >= max(10_000_000, 20 * lastPause),
-            lastFailureCollection.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+            limit.lastFailureCollection.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
         else { return nil }
         GC.collect()
         return allocate()
@@ -113,6 +114,6 @@ internal enum HeapLimit {
     static func set(_ bytes: Int?) {
         let value = bytes ?? 0
         libgc_setMaxHeapSizeUnderLock(value)
-        stored.store(value, ordering: .releasing)
+        shared.stored.store(value, ordering: .releasing)
     }
 }

@@ -225,7 +225,7 @@ internal final class MonitorCore: Sendable {
     /// observer's call to sample() return instead of deadlocking.
     private let samplingThread = Atomic<UInt>(0)
     private let stopped = Atomic<Bool>(false)
-    /// The AfterFork action that restarts the sampling thread (0: none).
+    /// The sampling thread's token in ``BackgroundThreads`` (0: none).
     private let forkToken = Atomic<Int>(0)
     private let hook = Lock<PostGCHook?>(nil)
 
@@ -415,16 +415,18 @@ internal final class MonitorCore: Sendable {
     /// Starts the thread that samples every interval and waits for kernel
     /// notices, if there is either.
     func startThread() {
-        guard let watcher = armedWatcher() else { return }
-        // The thread holds the core until its loop ends.
-        startDetachedThread("memory-pressure sampling") { [self] in runLoop(watcher) }
-        // It does not survive a fork; a child starts its own, with notices
-        // of its own, while the monitor is running.
-        let token = AfterFork.add { [weak self] in
-            guard let self, !self.stopped.load(ordering: .relaxed) else { return }
+        guard armedWatcher() != nil else { return }
+        // The thread holds the core until its loop ends (or, recorded, until
+        // stop() removes it). A forked child starts its own, with notices of
+        // its own, while the monitor is running.
+        let restartsInChild = { @Sendable [self] () -> Bool in
+            guard !self.stopped.load(ordering: .relaxed) else { return false }
             self.watcher.withLock { $0?.closeAll() }
-            guard let watcher = self.armedWatcher() else { return }
-            startDetachedThread("memory-pressure sampling") { [self] in self.runLoop(watcher) }
+            return self.armedWatcher() != nil
+        }
+        let token = Runtime.shared.threads.start(name: "memory-pressure sampling", prepareInChild: restartsInChild) {
+            [self] in
+            if let watcher = self.watcher.withLock({ $0 }) { self.runLoop(watcher) }
         }
         forkToken.store(token, ordering: .relaxed)
     }
@@ -481,7 +483,7 @@ internal final class MonitorCore: Sendable {
 
     func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
-        if case let token = forkToken.load(ordering: .relaxed), token != 0 { AfterFork.remove(token) }
+        if case let token = forkToken.load(ordering: .relaxed), token != 0 { Runtime.shared.threads.remove(token) }
         hook.withLock { hook in
             hook?.cancel()
             hook = nil

@@ -267,10 +267,10 @@ internal final class NoticeWatcher: Sendable {
         }
     }
 
-    private static let highKey = KeyName("high")
-    private static let maxKey = KeyName("max")
-    private static let oomKey = KeyName("oom")
-    private static let oomKillKey = KeyName("oom_kill")
+    private static var highKey: KeyName { KeyName("high") }
+    private static var maxKey: KeyName { KeyName("max") }
+    private static var oomKey: KeyName { KeyName("oom") }
+    private static var oomKillKey: KeyName { KeyName("oom_kill") }
 
     /// The counts of a `memory.events` file (`low N`, `high N`, `max N`,
     /// `oom N`, `oom_kill N`, ...); nil if it cannot be read.

@@ -15,8 +15,8 @@ internal final class SystemMemoryReader: Sendable {
     /// group first (v2 levels, then v1 levels).
     let levels: [CgroupLevel]
 
-    private static let memTotal = KeyName("MemTotal")
-    private static let memAvailable = KeyName("MemAvailable")
+    private static var memTotal: KeyName { KeyName("MemTotal") }
+    private static var memAvailable: KeyName { KeyName("MemAvailable") }
 
     init(readsResident: Bool, levels: [CgroupLevel], readsResourceLimits: Bool, readsMachineMemory: Bool) {
         self.readsResident = readsResident

@@ -60,7 +60,7 @@ internal final class ConverterPool: Sendable {
     /// Idle converters kept per pool; more are closed when given back.
     static let maximumIdle = 64
 
-    private init(encoding: String, direction: ConversionDirection) throws(PortError) {
+    fileprivate init(encoding: String, direction: ConversionDirection, pools: ConverterPools) throws(PortError) {
         self.encoding = encoding
         self.direction = direction
         isIdentity = ["UTF-8", "UTF8"].contains(encoding.uppercased())
@@ -77,7 +77,7 @@ internal final class ConverterPool: Sendable {
                 (traits.isStateless, traits.isReusable, traits.encodesEveryScalar, traits.prefix, traits.isPrefixOnly)
             unitSize = 1
         case .decoding:
-            let encoder = try? ConverterPool.named(encoding, .encoding)
+            let encoder = try? pools.named(encoding, .encoding)
             let traits = try Probe.decoder(open)
             isStateless = traits.isStateless && (encoder?.isStateless ?? true)
             isReusable = traits.isReusable
@@ -129,19 +129,29 @@ internal final class ConverterPool: Sendable {
 
     /// Idle converters now.
     var idleCount: Int { idle.withLock { $0.count } }
+}
+
+/// The ports' converter pools, held by the ports' state (``PortsState``).
+internal final class ConverterPools: Sendable {
+    private struct Key: Hashable {
+        var encoding: String
+        var direction: ConversionDirection
+    }
+
+    private let pools = Lock<[Key: ConverterPool]>([:])
 
     /// The pool of `encoding` in `direction`, created (and probed) on first
     /// use.
     ///
     /// - Throws: ``PortError/unknownEncoding(_:)`` if iconv cannot convert
     ///   between `encoding` and UTF-8 in that direction.
-    static func named(_ encoding: String, _ direction: ConversionDirection) throws(PortError) -> ConverterPool {
+    func named(_ encoding: String, _ direction: ConversionDirection) throws(PortError) -> ConverterPool {
         let key = Key(encoding: encoding, direction: direction)
         if let pool = pools.withLock({ $0[key] }) { return pool }
         // Inside the gate: a fork waits for the probes (and the first use of
         // their constants) to finish.
         let pool = try withinLibraryGate { () throws(PortError) in
-            try ConverterPool(encoding: encoding, direction: direction)
+            try ConverterPool(encoding: encoding, direction: direction, pools: self)
         }
         return pools.withLock { pools in
             if let existing = pools[key] { return existing }
@@ -151,16 +161,9 @@ internal final class ConverterPool: Sendable {
     }
 
     /// The pool of `encoding` in `direction` if it was created.
-    static func existing(_ encoding: String, _ direction: ConversionDirection) -> ConverterPool? {
+    func existing(_ encoding: String, _ direction: ConversionDirection) -> ConverterPool? {
         pools.withLock { $0[Key(encoding: encoding, direction: direction)] }
     }
-
-    private struct Key: Hashable {
-        var encoding: String
-        var direction: ConversionDirection
-    }
-
-    private static let pools = Lock<[Key: ConverterPool]>([:])
 }
 
 /// The probes that tell a pool what its converters are like.
@@ -168,13 +171,19 @@ private enum Probe {
     /// Characters of many scripts: some make a stateful encoder switch
     /// character sets (ISO-2022), open a run (UTF-7), or hold the character
     /// back in case a combining one follows (BIG5-HKSCS, EUC-JISX0213, TSCII).
-    static let samples = ["é", "€", "日", "ア", "Ω", "Ж", "한", "Ê", "ê", "か", "ə", "க", "😀", "\u{0301}", "+"]
+    /// (Probe arrays are computed, not stored: made once per pool probed,
+    /// they cost nothing that matters, and need no lazy global.)
+    static var samples: [String] {
+        ["é", "€", "日", "ア", "Ω", "Ж", "한", "Ê", "ê", "か", "ə", "க", "😀", "\u{0301}", "+"]
+    }
     /// Scalars from every plane and the edges of the ranges: an encoder that
     /// takes all of them is taken to represent every scalar.
-    static let allScalars = [
-        "a", "\u{0}", "\u{7F}", "\u{80}", "é", "€", "日", "\u{E000}", "\u{FFFD}", "\u{FFFF}", "😀", "\u{2FFFF}",
-        "\u{10FFFF}",
-    ]
+    static var allScalars: [String] {
+        [
+            "a", "\u{0}", "\u{7F}", "\u{80}", "é", "€", "日", "\u{E000}", "\u{FFFD}", "\u{FFFF}", "😀", "\u{2FFFF}",
+            "\u{10FFFF}",
+        ]
+    }
 
     struct Encoder {
         var isStateless: Bool
@@ -238,11 +247,14 @@ private enum Probe {
     ///
     /// Does B decode differently after A (a byte-order mark, an escape
     /// sequence, a UTF-7 run), and after A and a reset?
-    static let pairs: [([UInt8], [UInt8])] = [
-        ([0xFE, 0xFF], [0x00, 0x61]), ([0xFF, 0xFE], [0x61, 0x00]),
-        ([0x00, 0x00, 0xFE, 0xFF], [0x00, 0x00, 0x00, 0x61]), ([0xFF, 0xFE, 0x00, 0x00], [0x61, 0x00, 0x00, 0x00]),
-        ([0x1B, 0x24, 0x42], [0x46, 0x7C]), ([0x0E], [0x46, 0x7C]), ([0x2B, 0x41], [0x47, 0x45, 0x2D]),
-    ]
+    static var pairs: [([UInt8], [UInt8])] {
+        [
+            ([0xFE, 0xFF], [0x00, 0x61]), ([0xFF, 0xFE], [0x61, 0x00]),
+            ([0x00, 0x00, 0xFE, 0xFF], [0x00, 0x00, 0x00, 0x61]),
+            ([0xFF, 0xFE, 0x00, 0x00], [0x61, 0x00, 0x00, 0x00]),
+            ([0x1B, 0x24, 0x42], [0x46, 0x7C]), ([0x0E], [0x46, 0x7C]), ([0x2B, 0x41], [0x47, 0x45, 0x2D]),
+        ]
+    }
 
     static func decoder(_ open: () throws(PortError) -> iconv_t) throws(PortError) -> Decoder {
         let converter = try open()
