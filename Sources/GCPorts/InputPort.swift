@@ -136,7 +136,7 @@ public final class InputPort: Sendable {
         invalidInput: InvalidInputPolicy
     ) throws -> InputPort {
         let resource = try PortResource<InputPortState>(
-            encoding: encoding, direction: .decoding, kind: Ports.state.kinds.input
+            encoding: encoding, direction: .decoding, kind: try Ports.state().kinds.input
         ) { converter, _ in
             InputPortState(
                 source: source, closesDescriptor: closesDescriptor, bufferCapacity: bufferCapacity,

@@ -134,7 +134,7 @@ public final class OutputPort: Sendable {
         // A buffer as short as a string port's lives in the record.
         let inline = bufferCapacity <= Ports.stringPortInlineCapacity ? bufferCapacity : 0
         let resource = try PortResource<OutputPortState>(
-            encoding: encoding, direction: .encoding, kind: Ports.state.kinds.output, inlineByteCount: inline
+            encoding: encoding, direction: .encoding, kind: try Ports.state().kinds.output, inlineByteCount: inline
         ) { converter, inlineBuffer throws(PortError) in
             try OutputPortState(
                 converter: converter, descriptor: descriptor, closesDescriptor: closesDescriptor,

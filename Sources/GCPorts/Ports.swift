@@ -18,9 +18,9 @@ import Synchronization
 /// state, as at close) and flushed.
 ///
 /// The ports' state (the settings, sealed; the table; the exit handler) is
-/// made on the first use of any of them: the first port opened, or the
-/// first call of ``flushAll()``, ``vacuum()`` or ``statistics``. That first
-/// use also starts the collector if it has not started.
+/// made with the first port opened, which also starts the collector if it
+/// has not started. ``flushAll()``, ``vacuum()`` and ``statistics`` make
+/// nothing: before the first port they find nothing to do and count zero.
 /// See <doc:DroppedPortsAndTheOpenPortsTable>.
 public enum Ports {
     /// Where ports get their iconv converters.
@@ -56,8 +56,7 @@ public enum Ports {
     /// Process-wide settings of the ports.
     ///
     /// They are fixed when the ports' state is made: by the first port
-    /// opened, or the first call of ``Ports/flushAll()``, ``Ports/vacuum()``
-    /// or ``Ports/statistics``.
+    /// opened.
     public struct Configuration: Sendable, Equatable {
         /// How the open-ports table keeps its entries and when ports dropped
         /// unclosed are released: a weak table vacuumed after every
@@ -117,8 +116,7 @@ public enum Ports {
     /// Sets the ports' settings.
     ///
     /// - Warning: Only before the ports' state is made: before the first
-    ///   port is opened and before the first call of ``flushAll()``,
-    ///   ``vacuum()`` or ``statistics``.
+    ///   port is opened.
     ///
     /// - Parameter configuration: The settings for the life of the process.
     /// - Throws: `GCError.alreadyInitialized` once the ports' state was made
@@ -155,7 +153,7 @@ public enum Ports {
     /// The corresponding C function is `write`.
     @discardableResult
     public static func flushAll() -> Int {
-        let state = state
+        guard let state = existingState else { return 0 }
         return state.registry.forEachOpenHandle(OutputPortState.self) { port in
             do {
                 try port.pointee.flush()
@@ -179,7 +177,7 @@ public enum Ports {
     /// The corresponding C functions are `iconv`, `write`, `iconv_close`
     /// and `close`.
     public static func vacuum() {
-        state.registry.vacuum()
+        existingState?.registry.vacuum()
     }
 
     /// The ports' counters, from the start of the process.
@@ -213,10 +211,15 @@ public enum Ports {
     /// The counters now.
     ///
     /// Each counter is read on its own (relaxed atomics), so counters read
-    /// while ports open and close may disagree by a few. A first read before
-    /// any port makes the ports' state, which fixes ``configuration``.
+    /// while ports open and close may disagree by a few. Before the first
+    /// port every counter is zero (the read makes nothing and fixes no
+    /// setting).
     public static var statistics: Statistics {
-        let state = state
+        guard let state = existingState else {
+            return Statistics(
+                opened: 0, closedExplicitly: 0, releasedByCollector: 0, flushFailures: 0,
+                discardedIncompleteInput: 0, registered: 0, table: .none)
+        }
         let registry = state.registry
         let resources = registry.resourceStatistics
         return Statistics(
@@ -232,8 +235,7 @@ public enum Ports {
     /// Test hook: idle converters in the pool of `encoding` for output
     /// ports (`decoding` false) or input ports; 0 before the pool exists.
     package static func idleConverterCount(_ encoding: String, decoding: Bool = false) -> Int {
-        let state = ProcessWide.existingObject(in: .ports, as: PortsState.self)
-        return state?.converterPools.existing(encoding, decoding ? .decoding : .encoding)?.idleCount ?? 0
+        existingState?.converterPools.existing(encoding, decoding ? .decoding : .encoding)?.idleCount ?? 0
     }
 
     /// Bytes of a string port's first buffer, in its record (GC memory):
@@ -260,7 +262,16 @@ public enum Ports {
 
     /// The ports' state, made with the first port (inside the library's
     /// gate, owned by `BoehmGC`'s runtime: see ``ProcessWide``).
-    static var state: PortsState { ProcessWide.object(in: .ports) { PortsState() } }
+    ///
+    /// - Throws: `GCError.outOfMemory(byteCount:)` if the open-ports table
+    ///   cannot be allocated; nothing is made then, and the next port tries
+    ///   again.
+    static func state() throws(GCError) -> PortsState {
+        try ProcessWide.object(in: .ports) { () throws(GCError) in try PortsState() }
+    }
+
+    /// The ports' state if a port made it; nil before (making nothing).
+    static var existingState: PortsState? { ProcessWide.existingObject(in: .ports, as: PortsState.self) }
 
     /// The settings until the ports' state seals them, kept with the
     /// package's other pre-start settings (`BoehmGC`'s ``Settings``).
@@ -286,13 +297,11 @@ internal final class PortsState: Sendable {
     /// follow each other): the address of an immortal pool, or 0.
     private let lastPool = Atomic<UInt>(0)
 
-    init() {
+    /// - Throws: `GCError.outOfMemory(byteCount:)` if the open-ports table
+    ///   cannot be allocated (the settings stay sealed).
+    init() throws(GCError) {
         configuration = Ports.pendingConfiguration.seal()
-        do {
-            registry = try ForeignResourceRegistry(design: configuration.openPortsTable)
-        } catch {
-            preconditionFailure("cannot create the open-ports table: \(error)")
-        }
+        registry = try ForeignResourceRegistry(design: configuration.openPortsTable)
         atexit { flushPortsAtExit() }
     }
 
@@ -316,7 +325,7 @@ internal final class PortsState: Sendable {
 /// The exit handler: release the ports already collected, then end (back to
 /// the initial state) and flush every output port still open.
 private func flushPortsAtExit() {
-    let state = Ports.state
+    guard let state = Ports.existingState else { return }
     state.registry.vacuum()
     state.registry.forEachOpenHandle(OutputPortState.self) { port in
         do {

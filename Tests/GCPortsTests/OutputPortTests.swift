@@ -463,6 +463,29 @@ func openAndDropPorts(_ count: Int, encoding: String = "ISO-8859-15", text: Stri
         report.show()
     }
 
+    /// Reading the counters, flushing and vacuuming before the first port
+    /// make nothing: the counters are zero and the settings stay open.
+    @Test func gettersBeforeTheFirstPortSealNothing() async {
+        let report = ChildReport()
+        await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in
+            let before = Ports.statistics
+            let flushed = Ports.flushAll()
+            Ports.vacuum()
+            report.check(before.opened == 0 && before.table.capacity == 0, "counters before any port: \(before)")
+            report.check(flushed == 0, "flushAll visited \(flushed) ports before any port")
+            do {
+                try Ports.configure(.init(converters: .perPort))
+            } catch {
+                report.fail("configure after reading the counters: \(error)")
+            }
+            let port = try! OutputPort.openString(encoding: "ISO-8859-15")
+            report.check(port.foreignByteCount > 30_000, "the setting applies: \(port.foreignByteCount) foreign bytes")
+            report.check(Ports.statistics.opened == 1, "opened \(Ports.statistics.opened) after one port")
+            report.exit()
+        }
+        report.show()
+    }
+
     @Test func aPortPerConverterReportsItFromOpen() async {
         let report = ChildReport()
         await #expect(processExitsWith: .success, report.comment) { [report = report as ChildReport] in

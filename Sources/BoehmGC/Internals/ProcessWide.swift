@@ -17,11 +17,16 @@ package enum ProcessWide {
     /// The object in `slot`, made by `make` on first use (once, whichever
     /// thread gets there first) and kept for the life of the process.
     @inline(__always)
-    package static func object<T: AnyObject & Sendable>(in slot: Slot, make: () -> T) -> T {
+    ///
+    /// - Throws: What `make` throws; the slot stays empty then, and the next
+    ///   call makes the object again.
+    package static func object<T: AnyObject & Sendable, E: Error>(
+        in slot: Slot, make: () throws(E) -> T
+    ) throws(E) -> T {
         if let object = shim_processWideLoad(slot.index) {
             return Unmanaged<T>.fromOpaque(object).takeUnretainedValue()
         }
-        return makeObject(in: slot, make: make)
+        return try makeObject(in: slot, make: make)
     }
 
     /// The object in `slot` if it was made; nil before (making nothing).
@@ -31,13 +36,15 @@ package enum ProcessWide {
     }
 
     @inline(never)
-    private static func makeObject<T: AnyObject & Sendable>(in slot: Slot, make: () -> T) -> T {
+    private static func makeObject<T: AnyObject & Sendable, E: Error>(
+        in slot: Slot, make: () throws(E) -> T
+    ) throws(E) -> T {
         enterCollector()
-        return Runtime.shared.making.withLock { _ in
+        return try Runtime.shared.making.withLock { _ throws(E) in
             if let object = shim_processWideLoad(slot.index) {
                 return Unmanaged<T>.fromOpaque(object).takeUnretainedValue()
             }
-            let object = make()
+            let object = try make()
             shim_processWideStore(slot.index, Unmanaged.passRetained(object).toOpaque())
             return object
         }

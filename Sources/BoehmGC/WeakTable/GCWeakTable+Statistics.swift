@@ -38,6 +38,14 @@ extension GCWeakTable {
         /// held the table's lock (a long equality closure, say) through
         /// every retry of the post-GC hook pass.
         public var vacuumsPostponed: Int
+
+        /// Every counter zero (a table that does not exist yet).
+        package static var none: Statistics {
+            Statistics(
+                capacity: 0, liveEntries: 0, deadAwaitingVacuum: 0, tombstones: 0, storageBytes: 0, vacuums: 0,
+                entriesVacuumed: 0, vacuumTime: .zero, lastVacuumTime: .zero, entriesFoundDead: 0, sweepTime: .zero,
+                resizes: 0, collectionsBeforeGrowing: 0, vacuumsPostponed: 0)
+        }
     }
 
     /// The table's counters now.

@@ -299,7 +299,7 @@ internal struct OutputPortState: PortState, ~Copyable {
                 if reportsHeld {
                     failure = .invalidInput(byteOffset: offset)
                 } else {
-                    Ports.state.discardedIncompleteInput.add(1, ordering: .relaxed)
+                    Ports.existingState?.discardedIncompleteInput.add(1, ordering: .relaxed)
                 }
             } else if converter.isIdentity {
                 var position = self.position.load()
@@ -367,7 +367,7 @@ internal struct OutputPortState: PortState, ~Copyable {
         do {
             try flush()
         } catch {
-            Ports.state.flushFailures.add(1, ordering: .relaxed)
+            Ports.existingState?.flushFailures.add(1, ordering: .relaxed)
         }
         converter.release()
         if closesDescriptor { _ = Glibc.close(descriptor) }

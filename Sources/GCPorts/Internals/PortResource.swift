@@ -63,7 +63,7 @@ internal struct PortResource<State: PortState & ~Copyable>: ~Copyable, Sendable 
         encoding: String, direction: ConversionDirection, kind: ForeignResourceKind, inlineByteCount: Int = 0,
         makeState: (ConverterSlot, UnsafeMutableRawBufferPointer) throws(PortError) -> State
     ) throws {
-        let ports = Ports.state
+        let ports = try Ports.state()
         let configuration = ports.configuration
         let pool = try ports.pool(encoding, direction)
         reference = try ForeignResourceReference(
