@@ -14,7 +14,10 @@ public enum GC {
     /// registers the calling thread.
     ///
     /// Calling it again does nothing. After it, ``configure(_:)`` throws
-    /// ``GCError/alreadyInitialized``.
+    /// ``GCError/alreadyInitialized``. It does what
+    /// ``registerCurrentThread()`` does; each name says why a program calls
+    /// it (the start, a thread), as the C API's `bgc_init` and
+    /// `bgc_register_thread` do.
     ///
     /// The corresponding C function is `GC_INIT`.
     public static func initialize() {
