@@ -160,6 +160,8 @@ void cgc_run_hooks(void (*pass)(void *context), void *context) {
     cgc_clear_dead_stack();
 }
 
+int cgc_in_hook_pass(void) { return hook_depth > 0; }
+
 void cgc_finalizers_after_fork(void) {
     pthread_mutex_init(&batch_lock, NULL);
     pthread_mutex_init(&pass_lock, NULL);

@@ -314,8 +314,9 @@ static void *helper_main(void *unused) {
     sigfillset(&all);
     sigdelset(&all, SIGSEGV);
     sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGPROF);  // never blocked, not even for an instant
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    cgc_unblock_crash_handler_signal();
+    cgc_unblock_crash_handler_signal();  // in case it inherited it blocked
     // Named in backtraces and in /proc (15 characters at most).
     pthread_setname_np(pthread_self(), "gc-weak-sweep");
     int seen = __atomic_load_n(&round_word, __ATOMIC_ACQUIRE);

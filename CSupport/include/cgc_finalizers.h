@@ -76,6 +76,14 @@ static inline int cgc_current_finalizer_depth(void) {
     return cgc_finalizer_depth;
 }
 
+/// 1 if the calling thread is inside a pass of the post-GC hooks (a hook
+/// runs there), 0 otherwise.
+int cgc_in_hook_pass(void);
+
+/// 1 if the calling thread runs a finalizer or a post-GC hook (a callback
+/// of the library's), 0 otherwise.
+static inline int cgc_in_callback(void) { return cgc_current_finalizer_depth() > 0 || cgc_in_hook_pass(); }
+
 // MARK: The finalizer thread
 
 /// Sets up the finalizer thread's wake-up: libgc's finalizer notifier (a

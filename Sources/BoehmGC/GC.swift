@@ -61,7 +61,10 @@ public enum GC {
     /// run for every collection so far (eager weak tables have vacuumed).
     /// With ``FinalizerMode/explicitOnly`` it is the only place finalizers
     /// and hooks run. Do not call it while holding a lock that a finalizer or
-    /// hook may take, nor from inside a post-GC hook.
+    /// hook may take. From a finalizer it runs the ready finalizers only (not
+    /// the hooks, whose pass may be waiting for that finalizer's batch); from
+    /// a post-GC hook it ends the process with a message that names the rule
+    /// (the batch it would wait for may be waiting for the hook's pass).
     ///
     /// - Returns: How many finalizers ran in this call (hook runs are not
     ///   counted).

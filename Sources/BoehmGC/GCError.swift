@@ -30,7 +30,7 @@ extension GCError: CustomStringConvertible {
             return
                 "already in use: a configuration takes effect only before its first use (GC.configure before "
                 + "the collector starts, ForeignMemory.configure before the first report, Ports.configure "
-                + "before the first port or Ports call)"
+                + "before the first port)"
         case .finalizerAlreadySet:
             return "the object already has a finalizer (libgc keeps one per object)"
         case .invalidArgument(let message):

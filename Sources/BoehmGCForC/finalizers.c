@@ -46,5 +46,5 @@ bgc_post_gc_hook *bgc_post_gc_hook_add(void (*fn)(uint64_t collection, void *dat
 void bgc_post_gc_hook_remove(bgc_post_gc_hook *hook) {
     if (hook == NULL || bgc_enter() != BGC_SUCCESS) return;
     // From a finalizer or hook, the run in progress may be this very call.
-    cgc_swift_hook_remove(hook, cgc_current_finalizer_depth() == 0);
+    cgc_swift_hook_remove(hook, !cgc_in_callback());
 }

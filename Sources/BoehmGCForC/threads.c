@@ -14,7 +14,7 @@ int bgc_register_thread(void) { return bgc_enter(); }
 int bgc_unregister_thread(void) {
     // A finalizer or hook runs on a thread of the library's (or inside
     // bgc_run_finalizers), with the finalized object on its stack.
-    if (cgc_current_finalizer_depth() > 0) return BGC_EPERM;
+    if (cgc_in_callback()) return BGC_EPERM;
     cgc_unregister_current_thread();
     return BGC_SUCCESS;
 }

@@ -143,9 +143,8 @@ public enum Ports {
     /// thrown. Each port is flushed under its own lock, one at a time, so
     /// the call waits for a write in progress on another thread. Ports
     /// opened or closed meanwhile may be missed, and so are ports that
-    /// another thread was using at a fork (in the child). A first call
-    /// before any port makes the ports' state, which fixes
-    /// ``configuration``.
+    /// another thread was using at a fork (in the child). Before the first
+    /// port it visits nothing and makes nothing.
     ///
     /// - Returns: How many open output ports were visited, string ports
     ///   that hold something to release included.
@@ -171,8 +170,8 @@ public enum Ports {
     /// collection on its own (on the post-GC hook thread) and at the table's
     /// next insert; the call is for a caller that wants the dropped ports
     /// released before then. It does not collect: a port dropped since the
-    /// last collection waits for the next one. A first call before any
-    /// port makes the ports' state, which fixes ``configuration``.
+    /// last collection waits for the next one. Before the first port it
+    /// does nothing.
     ///
     /// The corresponding C functions are `iconv`, `write`, `iconv_close`
     /// and `close`.

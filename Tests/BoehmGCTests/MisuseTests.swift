@@ -30,6 +30,24 @@ private final class TableBox: @unchecked Sendable {
         return "the child ended with \(status); its standard error ends: \(standardError(result).suffix(400))"
     }
 
+    /// A post-GC hook that runs the finalizers (on the hook thread, while a
+    /// finalizer of the batch it would wait for runs them too): the rule,
+    /// not the deadlock a user met.
+    @Test func runFinalizersFromAHook() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            alarm(30)
+            for _ in 0..<100 {
+                let object = try! GCRoot(byteCount: 16)
+                try! object.setFinalizer { _ in GC.runFinalizers() }
+            }
+            let hook = try! PostGCHook { _ in GC.runFinalizers() }
+            for _ in 0..<1_000 { GC.collect() }
+            withExtendedLifetime(hook) {}
+        }
+        let text = Self.standardError(result)
+        #expect(text.contains("GC.runFinalizers() (bgc_run_finalizers) was called from a post-GC hook"), Self.describe(result))
+    }
+
     /// A match closure that calls back into its own table (here, `count`
     /// during a removal by content, which runs it under the table's lock).
     @Test func matchClosureUsingItsOwnTable() async {

@@ -54,11 +54,27 @@ internal final class FinalizerRunner: Sendable {
     /// A weak table still busy after the pass's retries is vacuumed here,
     /// waiting for its lock, but after the pass: the hook thread's next pass
     /// does not wait for it.
+    ///
+    /// From a finalizer it runs the finalizers only (the hooks' pass may be
+    /// waiting for this very batch); from a post-GC hook it traps with
+    /// ``hookRule`` (the finalizers' batch may be waiting for this very
+    /// pass: each would wait for the other for ever).
     func runReady() -> Int {
+        if shim_inHookPass() { fatalError("\(Self.hookRule)") }
         let count = runFinalizers()
+        if shim_inFinalizer() { return count }
         let busy = FinalizerRunner.runHooks(onHookThread: false)
         PostGCHook.finish(busy)
         return count
+    }
+
+    /// The rule a post-GC hook breaks when it runs the finalizers.
+    static var hookRule: StaticString {
+        """
+        GC.runFinalizers() (bgc_run_finalizers) was called from a post-GC hook: a hook must not run or wait \
+        for finalizers or other hooks (a finalizer's batch may be waiting for this hook's pass). Call it \
+        outside the hook, or let the finalizer thread run them.
+        """
     }
 
     /// One pass of the post-GC hooks, under the pass lock; returns the runs

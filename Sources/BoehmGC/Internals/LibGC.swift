@@ -264,6 +264,8 @@ func shim_runHooks(_ pass: @convention(c) (UnsafeMutableRawPointer?) -> Void, _ 
 }
 func shim_finalizerThreadPrepare() { cgc_finalizer_thread_prepare() }
 func shim_finalizerThreadWait() { cgc_finalizer_thread_wait() }
+func shim_inHookPass() -> Bool { cgc_in_hook_pass() != 0 }
+func shim_inFinalizer() -> Bool { cgc_current_finalizer_depth() > 0 }
 func shim_hookThreadPrepare() { cgc_hook_thread_prepare() }
 func shim_hookThreadWait() { cgc_hook_thread_wait() }
 func shim_finalizerThreadCatchUp(timeoutNanoseconds: UInt64) -> Bool {

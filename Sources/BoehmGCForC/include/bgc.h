@@ -36,7 +36,7 @@
  * (inside GC_call_with_alloc_lock). Any may be called from a finalizer or a
  * post-GC hook unless its contract says otherwise. Finalizers and hooks
  * never run inside another call of this API: only on the library's
- * finalizer thread or in bgc_run_finalizers.
+ * finalizer thread and post-GC hook thread, or in bgc_run_finalizers.
  *
  * Errors. Allocation returns NULL and sets errno to ENOMEM (heap limit
  * reached even after a collection, or the system refused memory); nothing
@@ -397,15 +397,19 @@ int bgc_remove_finalizer(void *object);
    thread. After bgc_collect(); bgc_run_finalizers(); every object found
    unreachable by that collection has been finalized and every hook has run
    for it. Not while holding a lock a finalizer or hook may take. From a
-   finalizer or hook it only runs what is ready, without waiting for the
-   batch it is part of. Returns how many finalizers ran.
+   finalizer it runs the ready finalizers only (not the hooks, whose pass
+   may be waiting for that finalizer's batch); from a post-GC hook it ends
+   the process with a message that names the rule (the batch it would wait
+   for may be waiting for the hook's pass). Returns how many finalizers
+   ran.
    The corresponding gc.h function is GC_invoke_finalizers. */
 size_t bgc_run_finalizers(void);
 
 /* A post-GC hook: runs once after every collection, full or partial, on
    the post-GC hook thread or in bgc_run_finalizers, outside the collector's
    lock (it may allocate and take locks briefly; it must not call
-   bgc_run_finalizers nor wait for a finalizer or another hook); two runs may
+   bgc_run_finalizers, which traps there, nor wait for a finalizer or
+   another hook); two runs may
    overlap, so guard shared state. `collection` is that collection's bgc_collection_count. */
 typedef struct bgc_post_gc_hook bgc_post_gc_hook;
 
