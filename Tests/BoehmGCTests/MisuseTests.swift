@@ -45,7 +45,9 @@ private final class TableBox: @unchecked Sendable {
             withExtendedLifetime(hook) {}
         }
         let text = Self.standardError(result)
-        #expect(text.contains("GC.runFinalizers() (bgc_run_finalizers) was called from a post-GC hook"), Self.describe(result))
+        #expect(
+            text.contains("GC.runFinalizers() (bgc_run_finalizers) was called from a post-GC hook"),
+            Self.describe(result))
     }
 
     /// A match closure that calls back into its own table (here, `count`
