@@ -30,12 +30,6 @@ static uint64_t stop_ns;
 static uint64_t pause_ns;
 static int full_collection;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void on_full_collection_start(void) { full_collection = 1; }
 
 static void on_collection_event(GC_EventType event) {

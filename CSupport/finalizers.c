@@ -142,9 +142,9 @@ size_t cgc_run_finalizers(void) {
 // hooks. A pthread mutex for the reasons batch_lock is one (hooks run user
 // code).
 static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
-// Depth of passes on this thread: a hook that runs the hooks (it must not,
-// but a finalizer's GC.runFinalizers may reach here from one) does not wait
-// for its own pass.
+// Depth of passes on this thread (cgc_in_hook_pass): GC.runFinalizers
+// traps inside a pass, so no pass should start inside another; if one did,
+// it would run without waiting for its own pass.
 static _Thread_local int hook_depth = 0;
 
 void cgc_run_hooks(void (*pass)(void *context), void *context) {
@@ -189,21 +189,15 @@ void cgc_wake_finalizer_thread(void) {
     if (__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE)) sem_post(&work);
 }
 
-static uint64_t monotonic_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-}
-
 int cgc_finalizer_thread_catch_up(uint64_t timeout_ns) {
     if (!__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE) || cgc_finalizer_depth > 0 || hook_depth > 0) return 1;
     if (!GC_should_invoke_finalizers()) return 1;
-    uint64_t deadline = monotonic_ns() + timeout_ns;
+    uint64_t deadline = now_ns() + timeout_ns;
     // The queue empties as the finalizer thread takes its last entry; poll
     // it, sleeping so that thread gets the processor (on a loaded machine
     // it is what the allocating thread starves).
     while (GC_should_invoke_finalizers()) {
-        if (monotonic_ns() >= deadline) return 0;
+        if (now_ns() >= deadline) return 0;
         struct timespec pause = {0, 50000};
         nanosleep(&pause, NULL);
     }

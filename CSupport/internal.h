@@ -4,6 +4,15 @@
 
 #include "CGCSupport.h"
 
+#include <time.h>
+
+/// CLOCK_MONOTONIC now, in nanoseconds (pauses, sweep times, deadlines).
+static inline uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 // MARK: State the headers' inline functions reach
 //
 // Each is defined in the .c file named, and declared again at block scope in

@@ -28,12 +28,6 @@ unsigned cgc_weak_sweep_seq;
 static uint64_t sweep_last_ns;
 static uint64_t sweep_stopped_last_ns;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int cgc_weak_target_marked(const void *p) { return GC_is_marked(p); }
 
 // MARK: Killing one entry
