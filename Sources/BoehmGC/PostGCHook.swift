@@ -354,12 +354,7 @@ internal final class HookRecord: Sendable {
             let latest = shim_collectionEpoch()
             let last = lastEpoch.load(ordering: .acquiring)
             if last >= latest { return busy }
-            running.add(1, ordering: .sequentiallyConsistent)
-            if cancelled.load(ordering: .sequentiallyConsistent) || owner?.isCleared == true {
-                running.subtract(1, ordering: .sequentiallyConsistent)
-                stop()
-                return nil
-            }
+            guard beginRun() else { return nil }
             let (claimed, _) = lastEpoch.compareExchange(
                 expected: last, desired: last + 1, ordering: .acquiringAndReleasing)
             guard claimed else {
@@ -374,16 +369,21 @@ internal final class HookRecord: Sendable {
     /// Runs the callback again for a run that was busy; true once that run
     /// is over (done, or the hook stopped), false if still busy.
     func runAgain(_ event: PostGCEvent, mayWait: Bool, onHookThread: Bool) -> Bool {
-        running.add(1, ordering: .sequentiallyConsistent)
-        if cancelled.load(ordering: .sequentiallyConsistent) || owner?.isCleared == true {
-            running.subtract(1, ordering: .sequentiallyConsistent)
-            stop()
-            return true
-        }
+        guard beginRun() else { return true }
         return finishRun(body(event, mayWait), event: event, onHookThread: onHookThread) == nil
     }
 
-    /// Ends a run (counted in `running` by the caller): counts it if done;
+    /// Counts a run in `running` and returns true, unless the hook was
+    /// cancelled or its owner died: then stops the hook and returns false.
+    private func beginRun() -> Bool {
+        running.add(1, ordering: .sequentiallyConsistent)
+        guard cancelled.load(ordering: .sequentiallyConsistent) || owner?.isCleared == true else { return true }
+        running.subtract(1, ordering: .sequentiallyConsistent)
+        stop()
+        return false
+    }
+
+    /// Ends a run (counted in `running` by ``beginRun()``): counts it if done;
     /// returns its event if busy.
     private func finishRun(
         _ outcome: PostGCHook.RunOutcome, event: PostGCEvent, onHookThread: Bool
