@@ -144,6 +144,11 @@ struct Report {
             let flat = Goal(
                 name: "both end RSS / RSS at 10%", ballastMB: ballast,
                 value: Double(both.endRSS) / Double(max(both.rssAt10Percent, 1)), limit: 1.1, atLeast: false)
+            let peak = closed.map { closed in
+                Goal(
+                    name: "both/closed peak RSS", ballastMB: ballast,
+                    value: Double(both.peakRSS) / Double(max(closed.peakRSS, 1)), limit: peakLimit, atLeast: false)
+            }
             if converters == "per-port" {
                 if let ceiling = ceiling(both) {
                     goals.append(
@@ -152,26 +157,16 @@ struct Report {
                             value: both.portsPerSecond / ceiling.portsPerSecond, limit: 0.8, atLeast: true))
                 }
                 if malloc == "jemalloc" {
-                    if let closed {
-                        goals.append(
-                            Goal(
-                                name: "both/closed peak RSS", ballastMB: ballast,
-                                value: Double(both.peakRSS) / Double(max(closed.peakRSS, 1)), limit: peakLimit,
-                                atLeast: false))
-                    }
+                    if let peak { goals.append(peak) }
                     goals.append(flat)
                 }
             } else {
-                if let closed {
+                if let closed, let peak {
                     goals.append(
                         Goal(
                             name: "both/closed ports per second", ballastMB: ballast,
                             value: both.portsPerSecond / max(closed.portsPerSecond, 1e-9), limit: 0.8, atLeast: true))
-                    goals.append(
-                        Goal(
-                            name: "both/closed peak RSS", ballastMB: ballast,
-                            value: Double(both.peakRSS) / Double(max(closed.peakRSS, 1)), limit: peakLimit,
-                            atLeast: false))
+                    goals.append(peak)
                 }
                 goals.append(flat)
                 if ballast > 0, let guile = result("guile-string-dropped", ballast) {
