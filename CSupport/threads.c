@@ -3,12 +3,15 @@
 // Why C: the registration fast path and the gate are thread-locals read on
 // every call; unregistration must happen in a pthread-key destructor; the
 // fork handlers run inside fork(), before any Swift code may take a lock.
+#define _GNU_SOURCE  // pthread_setname_np
 #include "internal.h"
 
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,11 +73,40 @@ static void unblock_world_stop_signals(void) {
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-void cgc_unblock_crash_handler_signal(void) {
+struct thread_start {
+    const char *name;
+    void (*body)(void *);
+    void *context;
+    sem_t began;
+};
+
+static void *thread_main(void *argument) {
+    struct thread_start *start = argument;
+    char name[16];
+    snprintf(name, sizeof name, "%s", start->name);
+    pthread_setname_np(pthread_self(), name);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGPROF);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    void (*body)(void *) = start->body;
+    void *context = start->context;
+    sem_post(&start->began);  // start lives on the creator's stack: not read after this
+    body(context);
+    return NULL;
+}
+
+int cgc_start_thread(const char *name, void (*body)(void *), void *context) {
+    struct thread_start start = {name, body, context};
+    sem_init(&start.began, 0, 0);
+    pthread_t thread;
+    int status = pthread_create(&thread, NULL, thread_main, &start);
+    if (status == 0) {
+        pthread_detach(thread);
+        while (sem_wait(&start.began) != 0) {}  // EINTR
+    }
+    sem_destroy(&start.began);
+    return status;
 }
 
 static void unregister_self(void) {

@@ -7,7 +7,6 @@
 // section says why that window is safe). It must not allocate, take a lock a
 // mutator may hold, or run Swift code that might. It reads mark bits
 // (GC_is_marked) and compare-exchanges slot words, nothing else.
-#define _GNU_SOURCE // pthread_setname_np
 #include "internal.h"
 
 #include <linux/futex.h>
@@ -296,7 +295,7 @@ static void run_jobs(void) {
     }
 }
 
-static void *helper_main(void *unused) {
+static void helper_main(void *unused) {
     (void)unused;
     // Signals go elsewhere, but for the faults of its own writes (in
     // generational mode libgc write-protects the heap, and its SIGSEGV
@@ -308,11 +307,8 @@ static void *helper_main(void *unused) {
     sigfillset(&all);
     sigdelset(&all, SIGSEGV);
     sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGPROF);  // never blocked, not even for an instant
+    sigdelset(&all, SIGPROF);  // never blocked (cgc_start_thread)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    cgc_unblock_crash_handler_signal();  // in case it inherited it blocked
-    // Named in backtraces and in /proc (15 characters at most).
-    pthread_setname_np(pthread_self(), "gc-weak-sweep");
     int seen = __atomic_load_n(&round_word, __ATOMIC_ACQUIRE);
     for (;;) {
         while (__atomic_load_n(&round_word, __ATOMIC_ACQUIRE) == seen)
@@ -322,7 +318,6 @@ static void *helper_main(void *unused) {
         __atomic_fetch_add(&helpers_done, 1, __ATOMIC_ACQ_REL);
         futex(&helpers_done, FUTEX_WAKE_PRIVATE, 1);
     }
-    return NULL;
 }
 
 void cgc_weak_sweep_helpers_start(void) {
@@ -334,9 +329,7 @@ void cgc_weak_sweep_helpers_start(void) {
         int wanted = cpus > 1 ? (int)(cpus - 1 < MAX_HELPERS ? cpus - 1 : MAX_HELPERS) : 0;
         int started = 0;
         for (int i = 0; i < wanted; i++) {
-            pthread_t thread;
-            if (pthread_create(&thread, NULL, helper_main, NULL) != 0) break;
-            pthread_detach(thread);
+            if (cgc_start_thread("gc-weak-sweep", helper_main, NULL) != 0) break;
             started++;
         }
         __atomic_store_n(&helper_count, started, __ATOMIC_RELEASE);

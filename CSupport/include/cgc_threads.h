@@ -51,16 +51,26 @@ void cgc_unregister_current_thread(void);
 /// Threads registered through this shim and not yet unregistered.
 long cgc_registered_thread_count(void);
 
-/// Unblocks SIGPROF on the calling thread, so the Swift runtime's crash
-/// handler can suspend it and print its backtrace: on Linux the handler
-/// sends each other thread the first of SIGUSR1, SIGUSR2 and SIGPROF the
-/// thread leaves unblocked, and leaves out (with a "failed to suspend
-/// thread" line) a thread that blocks all three. Every thread the library
-/// starts calls it first; SIGPROF, because programs rarely wait for it with
-/// sigwait or a signalfd (which an unblocked thread would steal it from),
-/// and a profiler that uses it installs a handler. Leaves every other
-/// signal as it was.
-void cgc_unblock_crash_handler_signal(void);
+/// Starts a detached thread running `body(context)`: every thread the
+/// library starts (the Swift layer's background threads and the weak
+/// sweep's helpers) starts here. Returns 0, or the error of pthread_create.
+///
+/// The new thread first names itself (`name`, 15 bytes at most, Linux's
+/// limit; a longer name is cut) for /proc, debuggers and crash backtraces,
+/// and unblocks SIGPROF, so the Swift runtime's crash handler can suspend it
+/// and print its backtrace: on Linux the handler sends each other thread the
+/// first of SIGUSR1, SIGUSR2 and SIGPROF the thread leaves unblocked, and
+/// leaves out (with a "failed to suspend thread" line) a thread that blocks
+/// all three. SIGPROF, because programs rarely wait for it with sigwait or a
+/// signalfd (which an unblocked thread would steal it from), and a profiler
+/// that uses it installs a handler. Every other signal stays as the thread
+/// inherited it, which `body` may change (never blocking SIGPROF).
+///
+/// Returns once the thread has done so: until it runs, a new thread blocks
+/// every signal (glibc's pthread_create), and a crash in that window,
+/// which a loaded machine stretches to milliseconds, would leave it out of
+/// the backtrace. Must not be called from inside a collection.
+int cgc_start_thread(const char *name, void (*body)(void *), void *context);
 
 // MARK: The gate (fork safety)
 

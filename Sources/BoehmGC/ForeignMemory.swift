@@ -505,7 +505,7 @@ private final class BackgroundCollector: Sendable {
     /// ``BackgroundThreads``).
     init(threads: BackgroundThreads) {
         let wakeup = self.wakeup
-        threads.start(name: "foreign-memory collector") {
+        threads.start(name: "gc-foreign") {
             enterCollector()
             while true {
                 wakeup.wait()

@@ -51,8 +51,10 @@ internal final class BackgroundThreads: Sendable {
     /// into this module, like any other.
     ///
     /// - Parameters:
-    ///   - name: What the thread is for (in the trap message if the system
-    ///     cannot create it).
+    ///   - name: The thread's name, in /proc, debuggers and a crash's
+    ///     backtrace, and in the trap message if the system cannot create
+    ///     it: `gc-` and what the thread is for, 15 bytes at most (Linux's
+    ///     limit).
     ///   - prepareInChild: Runs in a forked child, on its only thread,
     ///     before the restart; false skips it.
     ///   - body: What the thread runs, in the parent and in each child.
@@ -93,30 +95,21 @@ internal final class BackgroundThreads: Sendable {
         recorded.withLock { $0.entries }
     }
 
-    /// Starts a detached pthread running `body`.
-    ///
-    /// The thread first unblocks the signal the Swift runtime's crash
-    /// handler suspends threads with (it inherits its creator's mask, which
-    /// may block it: a Dispatch worker's, or a forking thread's in the
-    /// child), so a crash's backtrace shows it.
+    /// Starts a detached pthread running `body`, named `name`, through the
+    /// C shim's `cgc_start_thread` (which returns once the thread runs, its
+    /// crash-handler signal unblocked: see `cgc_threads.h`).
     private static func startDetachedThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
         final class Start {
             let body: @Sendable () -> Void
             init(_ body: @escaping @Sendable () -> Void) { self.body = body }
         }
         let start = Unmanaged.passRetained(Start(body))
-        var thread = pthread_t()
-        let status = pthread_create(
-            &thread, nil,
-            { raw in
-                shim_unblockCrashHandlerSignal()
-                Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-                return nil
-            }, start.toOpaque())
+        let status = shim_startThread(name, start.toOpaque()) { raw in
+            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
+        }
         guard status == 0 else {
             start.release()
             preconditionFailure("cannot start the \(name) thread: error \(status)")
         }
-        pthread_detach(thread)
     }
 }

@@ -23,7 +23,7 @@ internal final class FinalizerRunner: Sendable {
         guard mode == .dedicatedThread else { return }
         shim_finalizerThreadPrepare()
         shim_hookThreadPrepare()
-        threads.start(name: "finalizer") {
+        threads.start(name: "gc-finalizer") {
             enterCollector()
             let runner = Runtime.shared.finalizers
             while true {
@@ -31,7 +31,7 @@ internal final class FinalizerRunner: Sendable {
                 _ = runner.runFinalizers()
             }
         }
-        threads.start(name: "post-GC hooks") {
+        threads.start(name: "gc-hooks") {
             enterCollector()
             while true {
                 shim_hookThreadWait()

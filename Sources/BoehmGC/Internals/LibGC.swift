@@ -216,7 +216,9 @@ func shim_processWideInstall(_ slot: Int32, _ object: UnsafeMutableRawPointer) -
 func shim_registerCurrentThread() -> Bool { cgc_register_current_thread() == 0 }
 func shim_unregisterCurrentThread() { cgc_unregister_current_thread() }
 func shim_registeredThreadCount() -> Int { cgc_registered_thread_count() }
-func shim_unblockCrashHandlerSignal() { cgc_unblock_crash_handler_signal() }
+func shim_startThread(
+    _ name: String, _ context: UnsafeMutableRawPointer, _ body: @convention(c) (UnsafeMutableRawPointer?) -> Void
+) -> Int32 { cgc_start_thread(name, body, context) }
 @inline(__always) func shim_gateEnter() { cgc_gate_enter() }
 @inline(__always) func shim_gateExit() { cgc_gate_exit() }
 @usableFromInline func shim_forkGeneration() -> UInt32 { cgc_current_fork_generation() }

@@ -424,7 +424,7 @@ internal final class MonitorCore: Sendable {
             self.watcher.withLock { $0?.closeAll() }
             return self.armedWatcher() != nil
         }
-        let token = Runtime.shared.threads.start(name: "memory-pressure sampling", prepareInChild: restartsInChild) {
+        let token = Runtime.shared.threads.start(name: "gc-pressure", prepareInChild: restartsInChild) {
             [self] in
             if let watcher = self.watcher.withLock({ $0 }) { self.runLoop(watcher) }
         }
