@@ -108,6 +108,12 @@ public final class ForeignResourceRegistry: Sendable {
         state.opened.add(1, ordering: .relaxed)
     }
 
+    /// Asks the processor for the cache line of `key`'s entry, to come
+    /// (a hint, for `register` a few hundred nanoseconds later).
+    func prefetchEntry(key: UnsafeMutableRawPointer) {
+        if case .table(let table) = storage { table.prefetchSlot(forKey: key) }
+    }
+
     /// Makes the live entry of `key` hold its record from now on; false if
     /// the table refused (the entry keeps its placeholder).
     func hold(record: UnsafeMutableRawPointer, key: UnsafeMutableRawPointer) -> Bool {
