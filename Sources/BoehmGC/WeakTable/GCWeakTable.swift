@@ -648,10 +648,11 @@ public final class GCWeakTable: Sendable {
         return result
     }
 
-    /// Asks the processor for the cache line of `key`'s home slot, for an
-    /// insert or a lookup soon (identity hashing; nothing otherwise). A
-    /// hint: it never faults, and a storage replaced meanwhile only wastes
-    /// it. In a table of millions of entries the home slot is a cache and a
+    /// Asks the processor for the cache line of `key`'s home slot.
+    ///
+    /// For an insert or a lookup soon (identity hashing; nothing
+    /// otherwise). A hint: it never faults, and a storage replaced
+    /// meanwhile only wastes it. In a table of millions of entries the home slot is a cache and a
     /// TLB miss; issued a few hundred nanoseconds ahead, its latency hides
     /// behind the caller's work.
     @inline(__always)
