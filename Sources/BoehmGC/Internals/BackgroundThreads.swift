@@ -15,7 +15,9 @@
 /// The C shim creates threads of its own, which this registry does not see:
 /// the weak-region sweep helpers (`CSupport/weak.c`, one per fork
 /// generation, started again on demand in a child). Its own fork handlers
-/// (`CSupport/threads.c`) reset what they need.
+/// (`CSupport/threads.c`) reset what they need. Both start their threads
+/// through `cgc_start_thread` (`cgc_threads.h`), which names each thread and
+/// makes it visible to a crash's backtrace before it returns.
 ///
 /// Held by ``Runtime``; a new background thread is started here and in no
 /// other place (the house-rules test checks Sources/ for that).
