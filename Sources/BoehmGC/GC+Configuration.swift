@@ -14,6 +14,15 @@ extension GC {
         /// libgc's free-space divisor, 1 or more: larger values collect more
         /// often and keep the heap smaller (nil keeps libgc's default, 3).
         ///
+        /// libgc collects once about (heap in use) / divisor bytes have been
+        /// allocated since the last collection, so garbage that waits for a
+        /// collection (dropped ports, and the weak-table entries that stand
+        /// for them) takes a share of the heap that falls as the divisor
+        /// rises. With a large live heap, 4 can lower the peak more than it
+        /// costs in collections: Benchmarks/README.md (the 1 GB soak) has the
+        /// figures. The environment variable `GC_FREE_SPACE_DIVISOR` sets the
+        /// same before the collector starts, unless this is set.
+        ///
         /// The corresponding C function is `GC_set_free_space_divisor`.
         public var freeSpaceDivisor: Int?
         /// The heap limit in bytes, in `65_536...2^47` (libgc cannot start
