@@ -26,6 +26,12 @@ static inline uint64_t cgc_collection_epoch(void) {
     return __atomic_load_n(&cgc_epoch_word, __ATOMIC_ACQUIRE);
 }
 
+/// Collections completed, for a reader that must not start the library:
+/// the epoch once the shim counts collections (cgc_install_event_callback),
+/// before that libgc's own count (`GC_get_gc_no`: 0 unless C code started
+/// libgc itself). Any thread, registered or not.
+uint64_t cgc_collections_completed(void);
+
 /// Of those, full collections (every one outside generational mode).
 uint64_t cgc_full_collections(void);
 /// The time the world stood still in the last collection, in ns.

@@ -114,8 +114,13 @@ public enum GC {
     /// and the weak tables follow (also ``Statistics/collections``): the
     /// collection-event callback counts it when a collection ends
     /// (`GC_EVENT_RECLAIM_END`), so it equals libgc's `GC_get_gc_no()`.
+    ///
+    /// Reading it never starts the collector, so ``configure(_:)`` still
+    /// applies afterwards: before the library starts it is libgc's own
+    /// count, 0 unless C code started libgc itself.
+    ///
+    /// The corresponding C function is `bgc_collection_count`.
     public static var collectionCount: UInt64 {
-        enterCollector()
-        return shim_collectionEpoch()
+        shim_collectionsCompleted()
     }
 }

@@ -74,10 +74,7 @@ void bgc_collect(void) {
     GC_gcollect();
 }
 
-uint64_t bgc_collection_count(void) {
-    (void)bgc_enter();
-    return cgc_collection_epoch();
-}
+uint64_t bgc_collection_count(void) { return cgc_collections_completed(); }
 
 int bgc_set_maximum_heap_size(size_t bytes) {
     if (bytes > PTRDIFF_MAX) return BGC_EINVAL;

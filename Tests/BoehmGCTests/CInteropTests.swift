@@ -22,6 +22,13 @@ import Testing
 
     @Test func memory() { check(cinterop_check_memory) }
 
+    /// Reading the collection count (Swift and C) and the foreign
+    /// statistics before anything starts the library starts nothing: the
+    /// configuration given afterwards still applies.
+    @Test func readsBeforeTheStartSealNothing() async throws {
+        try await ChildProcess.runRepeatedly("c-shapes", ["reads-first"], runs: 1)
+    }
+
     /// A heap limit is process-wide: these checks run in a child.
     @Test func heapLimit() async throws {
         try await ChildProcess.runRepeatedly("c-shapes", ["heap-limit"], runs: 1)

@@ -385,3 +385,19 @@ void cinterop_check_configuration_after_start(cinterop_report *r) {
     configuration.finalizers = 9;
     CHECK(r, bgc_configure(&configuration) == BGC_EINVAL, "an unknown finalizer mode is BGC_EINVAL");
 }
+
+void cinterop_check_reads_before_start(cinterop_report *r) {
+    CHECK(r, !bgc_is_started(), "the library has not started yet");
+    CHECK(r, bgc_collection_count() == 0, "bgc_collection_count is 0 before anything started libgc");
+    bgc_foreign_statistics statistics;
+    CHECK(r, bgc_get_foreign_statistics(&statistics) == BGC_SUCCESS && statistics.live_bytes == 0,
+          "bgc_get_foreign_statistics before the start");
+    CHECK(r, !bgc_is_started(), "reading the counts did not start the library");
+    bgc_configuration configuration = BGC_CONFIGURATION_DEFAULT;
+    configuration.maximum_heap_size = 64u << 20;
+    CHECK(r, bgc_configure(&configuration) == BGC_SUCCESS, "bgc_configure after the reads is accepted");
+    bgc_init();
+    CHECK(r, bgc_is_started(), "bgc_init starts the library");
+    bgc_collect();
+    CHECK(r, bgc_collection_count() >= 1, "bgc_collection_count counts after the start");
+}

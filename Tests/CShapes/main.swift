@@ -9,6 +9,10 @@
 //       the control, uses gc.h from threads libgc does not know) build lists of
 //       cons cells while another collects; `dispatch` makes them from a
 //       Dispatch worker, so they inherit its blocked signals
+//   c-shapes reads-first
+//       GC.collectionCount, then bgc_collection_count and the foreign
+//       statistics, before anything starts the library: none starts it, and
+//       the configuration given afterwards applies
 //   c-shapes heap-limit
 //       the C API at a heap limit (process-wide, so in a process of its own)
 //   c-shapes blocked-create [ROUNDS]
@@ -111,6 +115,13 @@ case "lists":
         corrupt = cinterop_lists(Int32(how), threads, lists, &report)
     }
     finish(&report, ["corrupt": Int(corrupt), "lists": Int(threads * lists)])
+case "reads-first":
+    let count = GC.collectionCount
+    if count != 0 || GC.isInitialized {
+        fail("GC.collectionCount before the start: \(count), GC.isInitialized \(GC.isInitialized)")
+    }
+    cinterop_check_reads_before_start(&report)
+    finish(&report)
 case "heap-limit":
     cinterop_check_heap_limit(&report)
     finish(&report)

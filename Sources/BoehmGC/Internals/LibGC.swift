@@ -237,6 +237,7 @@ func shim_rootGive(_ cell: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
 // Collections and finalizers.
 
 @inline(__always) func shim_collectionEpoch() -> UInt64 { cgc_collection_epoch() }
+func shim_collectionsCompleted() -> UInt64 { cgc_collections_completed() }
 func shim_fullCollections() -> UInt64 { cgc_full_collections() }
 func shim_lastPauseNanoseconds() -> UInt64 { cgc_last_pause_ns() }
 func shim_totalPauseNanoseconds() -> UInt64 { cgc_total_pause_ns() }

@@ -137,8 +137,9 @@ typedef struct bgc_configuration {
     /* Substrings of the paths of loaded modules the collector does not scan
        for roots (modules that hold no GC pointers and may be unloaded while
        it runs). NULL keeps the default, {"/gconv/"} (glibc's iconv unloads
-       its converters on its own); otherwise unscanned_module_count strings,
-       none empty, at most 16. The strings are copied. */
+       its converters on its own), and unscanned_module_count must then be
+       0; otherwise unscanned_module_count strings, none empty, at most 16.
+       BGC_EINVAL otherwise. The strings are copied. */
     const char *const *unscanned_modules;
     size_t unscanned_module_count;
     /* The heap limit as a share, in (0, 1], of the tightest memory limit
@@ -275,7 +276,10 @@ int bgc_free(void *object);
 void bgc_collect(void);
 
 /* Collections completed since libgc started, full and partial: the
-   number post-GC hooks receive. Any thread. */
+   number post-GC hooks receive. Any thread, registered or not; never
+   starts the library (bgc_configure still applies after it): before the
+   start it is libgc's own count, 0 unless C code started libgc itself.
+   The corresponding Swift property is GC.collectionCount. */
 uint64_t bgc_collection_count(void);
 
 /* Changes the heap limit while the program runs: `bytes` (at most 2^47),
@@ -467,7 +471,8 @@ typedef struct bgc_foreign_statistics {
     size_t byte_budget;
 } bgc_foreign_statistics;
 
-/* Fills *statistics. Returns BGC_SUCCESS, or BGC_EINVAL for NULL.
+/* Fills *statistics. Returns BGC_SUCCESS, or BGC_EINVAL for NULL. Any
+   thread, registered or not; never starts the library.
    The corresponding Swift property is ForeignMemory.statistics. */
 int bgc_get_foreign_statistics(bgc_foreign_statistics *statistics);
 
@@ -480,9 +485,11 @@ int bgc_get_foreign_statistics(bgc_foreign_statistics *statistics);
    own (and free in a finalizer): zlib's zalloc/zfree, PCRE2's general
    context, libxml2's xmlMemSetup. Blocks are 16-byte aligned and carry a
    16-byte header; free them only with bgc_counted_free (or realloc them
-   with bgc_counted_realloc). Any thread, registered or not. Allocation
-   returns NULL with errno ENOMEM when malloc refuses or the count would
-   overflow. */
+   with bgc_counted_realloc). Any thread: an allocation reports to the
+   account through bgc_register_allocation, so, like every function here,
+   it registers the calling thread and starts the library if needed.
+   Allocation returns NULL with errno ENOMEM when malloc refuses or the
+   count would overflow. */
 void *bgc_counted_malloc(size_t size);
 void *bgc_counted_calloc(size_t count, size_t size);
 /* As realloc: NULL allocates; size 0 frees and returns NULL. */

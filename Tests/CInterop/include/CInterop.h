@@ -28,6 +28,9 @@ void cinterop_check_finalizers_and_hooks(cinterop_report *report);
 void cinterop_check_foreign_memory(cinterop_report *report);
 void cinterop_check_threads(cinterop_report *report);
 void cinterop_check_configuration_after_start(cinterop_report *report);
+/// Reads the counters before the library starts, then configures it: only
+/// in a process where nothing has started it.
+void cinterop_check_reads_before_start(cinterop_report *report);
 
 // MARK: Shapes (shapes.c, libraries.c)
 
