@@ -20,8 +20,8 @@
 //                        [--progress-ms N]
 //
 // --monitor default: MemoryPressureMonitor() as it comes (limits found on
-// their own, kernel notices); collect: the same with collectsOnWarning; none:
-// no monitor. --heap-share-percent: GC.Configuration.maximumHeapShare, the
+// their own, kernel notices, collections on warning); collect: the same,
+// with collectsOnWarning spelled out; none: no monitor. --heap-share-percent: GC.Configuration.maximumHeapShare, the
 // GC heap limit as a share of the cgroup's limit (an allocation past it is
 // refused with GCError.outOfMemory instead of the OOM killer's SIGKILL).
 //
@@ -108,8 +108,8 @@ func serve(_ arguments: ChildArguments) throws -> Never {
     let mode = arguments.string("monitor") ?? "default"
     guard ["default", "collect", "none"].contains(mode) else { fail("--monitor needs default, collect or none") }
     let requests = try arguments.int("requests", 3000)
-    let intervalNanoseconds = UInt64(try arguments.int("interval-us", 1000)) * 1000
-    let sessionTicks = max(1, Int(UInt64(try arguments.int("session-ms", 300)) * 1_000_000 / intervalNanoseconds))
+    let intervalNanoseconds = UInt64(try arguments.int("interval-us", 2000)) * 1000
+    let sessionTicks = max(1, Int(UInt64(try arguments.int("session-ms", 1000)) * 1_000_000 / intervalNanoseconds))
     let sessionBytes = try arguments.int("session-kib", 1024) << 10
     let chunks = max(1, sessionBytes / 65_536)
     let progressNanoseconds = UInt64(try arguments.int("progress-ms", 500)) * 1_000_000
