@@ -98,11 +98,20 @@ def main():
     build = subprocess.run(
         ["swift", "build", "--package-path", str(WORK)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    if build.returncode == 0 and manifests_failed == 0:
-        print(f"all {len(targets)} code blocks compile, and every manifest reads")
+    # A block a user copies should build as cleanly as the library does.
+    marker = f"{WORK.name}/Sources/"
+    warnings = sorted({line.strip() for line in build.stdout.splitlines() if ": warning:" in line and marker in line})
+    if build.returncode == 0 and manifests_failed == 0 and not warnings:
+        print(f"all {len(targets)} code blocks compile without warnings, and every manifest reads")
         if "--keep" not in sys.argv:
             shutil.rmtree(WORK)
         return 0
+    if build.returncode == 0 and manifests_failed == 0:
+        for line in warnings:
+            name = line.split(marker, 1)[1].split("/", 1)[0]
+            print(f"warning in the block at {origins.get(name, name)}: {line.split(': warning: ', 1)[-1]}")
+        print(f"{len(warnings)} warnings in the code blocks")
+        return 1
     # swift build stops at the first module that fails: build each target
     # on its own to name every block that does not compile.
     failed = 0
