@@ -203,6 +203,7 @@ func serve(_ arguments: ChildArguments) throws -> Never {
             print(
                 "  \(fixed(Double(now - start) / 1e9, 2)) s: \(newest - oldest) open, \(accepted) accepted,"
                     + " \(refused) refused, RSS \(mebibytes(residentBytes().current)),"
+                    + " GC heap \(mebibytes(GC.statistics.heapSize)) (free \(mebibytes(GC.statistics.freeBytes))),"
                     + " level \(monitor.map { "\($0.level)" } ?? "-")"
                     + (arguments.flag("verbose") ? details(monitor) : ""))
             nextProgress += progressNanoseconds
