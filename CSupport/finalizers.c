@@ -167,30 +167,63 @@ void cgc_finalizers_after_fork(void) {
     pthread_mutex_init(&pass_lock, NULL);
 }
 
-// MARK: The finalizer thread's wake-up
+// MARK: The wake-ups of the finalizer and hook threads
 
-static sem_t work;
-static int thread_started;
+// A thread's wake-up: a semaphore posted from inside a collection, once the
+// thread's owner prepared it (posts before that find no thread to wake).
+struct wakeup {
+    sem_t posts;
+    int prepared;  // __atomic builtins only
+};
 
-static void notify(void) { sem_post(&work); }
-
-void cgc_finalizer_thread_prepare(void) {
-    sem_init(&work, 0, 0);
-    __atomic_store_n(&thread_started, 1, __ATOMIC_RELEASE);
-    GC_set_finalizer_notifier(notify);
+static void wakeup_prepare(struct wakeup *w) {
+    sem_init(&w->posts, 0, 0);
+    __atomic_store_n(&w->prepared, 1, __ATOMIC_RELEASE);
 }
 
-void cgc_finalizer_thread_wait(void) {
-    while (sem_wait(&work) != 0 && errno == EINTR) {
+static int wakeup_prepared(struct wakeup *w) { return __atomic_load_n(&w->prepared, __ATOMIC_ACQUIRE); }
+
+static void wakeup_post(struct wakeup *w) {
+    if (wakeup_prepared(w)) sem_post(&w->posts);
+}
+
+static void wakeup_wait(struct wakeup *w) {
+    while (sem_wait(&w->posts) != 0 && errno == EINTR) {
     }
 }
 
-void cgc_wake_finalizer_thread(void) {
-    if (__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE)) sem_post(&work);
+static struct wakeup finalizer_wakeup;
+
+static void notify(void) { sem_post(&finalizer_wakeup.posts); }
+
+void cgc_finalizer_thread_prepare(void) {
+    wakeup_prepare(&finalizer_wakeup);
+    GC_set_finalizer_notifier(notify);
 }
 
+void cgc_finalizer_thread_wait(void) { wakeup_wait(&finalizer_wakeup); }
+
+void cgc_wake_finalizer_thread(void) { wakeup_post(&finalizer_wakeup); }
+
+// The hook thread's: posted at the end of every collection; the thread takes
+// every post that piled up before a pass, so one pass follows many quick
+// collections.
+static struct wakeup hook_wakeup;
+
+void cgc_hook_thread_prepare(void) { wakeup_prepare(&hook_wakeup); }
+
+void cgc_hook_thread_wait(void) {
+    wakeup_wait(&hook_wakeup);
+    while (sem_trywait(&hook_wakeup.posts) == 0) {
+    }
+}
+
+void cgc_wake_hook_thread(void) { wakeup_post(&hook_wakeup); }
+
+// MARK: Waiting for the finalizer thread
+
 int cgc_finalizer_thread_catch_up(uint64_t timeout_ns) {
-    if (!__atomic_load_n(&thread_started, __ATOMIC_ACQUIRE) || cgc_finalizer_depth > 0 || hook_depth > 0) return 1;
+    if (!wakeup_prepared(&finalizer_wakeup) || cgc_finalizer_depth > 0 || hook_depth > 0) return 1;
     if (!GC_should_invoke_finalizers()) return 1;
     uint64_t deadline = now_ns() + timeout_ns;
     // The queue empties as the finalizer thread takes its last entry; poll
@@ -206,27 +239,4 @@ int cgc_finalizer_thread_catch_up(uint64_t timeout_ns) {
     if (pthread_mutex_clocklock(&batch_lock, CLOCK_MONOTONIC, &until) != 0) return 0;
     pthread_mutex_unlock(&batch_lock);
     return 1;
-}
-
-// MARK: The hook thread's wake-up
-
-// Posted at the end of every collection; the thread takes every post that
-// piled up before a pass, so one pass follows many quick collections.
-static sem_t hook_work;
-static int hook_thread_started;
-
-void cgc_hook_thread_prepare(void) {
-    sem_init(&hook_work, 0, 0);
-    __atomic_store_n(&hook_thread_started, 1, __ATOMIC_RELEASE);
-}
-
-void cgc_hook_thread_wait(void) {
-    while (sem_wait(&hook_work) != 0 && errno == EINTR) {
-    }
-    while (sem_trywait(&hook_work) == 0) {
-    }
-}
-
-void cgc_wake_hook_thread(void) {
-    if (__atomic_load_n(&hook_thread_started, __ATOMIC_ACQUIRE)) sem_post(&hook_work);
 }
