@@ -21,9 +21,6 @@
 #include <time.h>
 
 uint64_t cgc_epoch_word; // the epoch; __atomic builtins only
-// 1 once the callback counts collections (the epoch is libgc's count from
-// then on); __atomic builtins only.
-static int counting;
 static _Atomic uint64_t full_collections;
 static _Atomic uint64_t last_pause_ns;
 static _Atomic uint64_t total_pause_ns;
@@ -101,11 +98,12 @@ void cgc_install_event_callback(int adopting) {
     // and the epoch equals GC_get_gc_no() from the first; C code that
     // started libgc itself may have run collections already.
     if (adopting) GC_call_with_alloc_lock(adopt_collection_count, NULL);
-    __atomic_store_n(&counting, 1, __ATOMIC_RELEASE);
 }
 
 uint64_t cgc_collections_completed(void) {
-    if (__atomic_load_n(&counting, __ATOMIC_ACQUIRE)) return cgc_collection_epoch();
+    // The runtime is published once its start (cgc_init, which installs
+    // the callback above) returned: from then on the epoch counts.
+    if (cgc_runtime() != NULL) return cgc_collection_epoch();
     return (uint64_t)GC_get_gc_no();  // libgc's own count: 0 unless C code started it
 }
 

@@ -27,9 +27,9 @@ static inline uint64_t cgc_collection_epoch(void) {
 }
 
 /// Collections completed, for a reader that must not start the library:
-/// the epoch once the shim counts collections (cgc_install_event_callback),
-/// before that libgc's own count (`GC_get_gc_no`: 0 unless C code started
-/// libgc itself). Any thread, registered or not.
+/// the epoch once the runtime is published (cgc_runtime), before that
+/// libgc's own count (`GC_get_gc_no`: 0 unless C code started libgc
+/// itself). Any thread, registered or not.
 uint64_t cgc_collections_completed(void);
 
 /// Of those, full collections (every one outside generational mode).
