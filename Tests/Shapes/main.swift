@@ -133,16 +133,7 @@ func threadsOfThisProcess() -> [(id: String, name: String)] {
     while let entry = readdir(directory) {
         let id = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         if id.hasPrefix(".") { continue }
-        var name = "?"
-        if let file = fopen("/proc/self/task/\(id)/comm", "r") {
-            var buffer = [CChar](repeating: 0, count: 64)
-            if fgets(&buffer, 64, file) != nil {
-                let bytes = buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }
-                name = String(decoding: bytes, as: UTF8.self)
-            }
-            fclose(file)
-        }
-        threads.append((id, name))
+        threads.append((id, taskLine(id, "comm", startingWith: "") ?? "?"))
     }
     return threads
 }
