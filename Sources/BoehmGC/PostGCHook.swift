@@ -39,7 +39,8 @@ public struct PostGCEvent: Sendable, Equatable {
 /// collections may overlap (the hook thread and a `runFinalizers()`
 /// caller), so a callback that touches shared state takes its own lock. The
 /// callback must not call ``GC/runFinalizers()`` (it traps there), nor
-/// wait for a finalizer or another hook. See <doc:FinalizersAndPostGCHooks> for what it may do.
+/// wait for a finalizer or another hook. See <doc:FinalizersAndPostGCHooks>
+/// for what it may do.
 ///
 /// Nothing is registered with libgc per hook: a hook is a Swift object in a
 /// process-wide list, and its owner is watched through a short

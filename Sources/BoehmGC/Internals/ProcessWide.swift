@@ -16,10 +16,10 @@ package enum ProcessWide {
 
     /// The object in `slot`, made by `make` on first use (once, whichever
     /// thread gets there first) and kept for the life of the process.
-    @inline(__always)
     ///
     /// - Throws: What `make` throws; the slot stays empty then, and the next
     ///   call makes the object again.
+    @inline(__always)
     package static func object<T: AnyObject & Sendable, E: Error>(
         in slot: Slot, make: () throws(E) -> T
     ) throws(E) -> T {

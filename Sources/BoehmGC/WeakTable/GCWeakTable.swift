@@ -652,9 +652,9 @@ public final class GCWeakTable: Sendable {
     ///
     /// For an insert or a lookup soon (identity hashing; nothing
     /// otherwise). A hint: it never faults, and a storage replaced
-    /// meanwhile only wastes it. In a table of millions of entries the home slot is a cache and a
-    /// TLB miss; issued a few hundred nanoseconds ahead, its latency hides
-    /// behind the caller's work.
+    /// meanwhile only wastes it. In a table of millions of entries the home
+    /// slot is a cache and a TLB miss; issued a few hundred nanoseconds
+    /// ahead, its latency hides behind the caller's work.
     @inline(__always)
     func prefetchSlot(forKey key: UnsafeMutableRawPointer) {
         guard layout == .identity, let (_, words, shift, _) = publishedStorage() else { return }

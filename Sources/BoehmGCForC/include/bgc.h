@@ -413,8 +413,8 @@ size_t bgc_run_finalizers(void);
    the post-GC hook thread or in bgc_run_finalizers, outside the collector's
    lock (it may allocate and take locks briefly; it must not call
    bgc_run_finalizers, which traps there, nor wait for a finalizer or
-   another hook); two runs may
-   overlap, so guard shared state. `collection` is that collection's bgc_collection_count. */
+   another hook); two runs may overlap, so guard shared state.
+   `collection` is that collection's bgc_collection_count. */
 typedef struct bgc_post_gc_hook bgc_post_gc_hook;
 
 /* Adds a hook calling `fn(collection, data)` after every collection that
