@@ -9,8 +9,8 @@
 
 int bgc_set_finalizer(void *object, bgc_finalizer fn, void *data) {
     if (fn == NULL) return BGC_EINVAL;
-    if (bgc_enter() != BGC_SUCCESS) return BGC_EAGAIN;
-    if (!bgc_is_object_start(object)) return BGC_EINVAL;
+    int status = bgc_enter_with_object(object);
+    if (status != BGC_SUCCESS) return status;
     switch (cgc_set_c_finalizer(object, fn, data)) {
     case 0: return BGC_SUCCESS;
     case -1: return BGC_EEXIST;
@@ -19,8 +19,8 @@ int bgc_set_finalizer(void *object, bgc_finalizer fn, void *data) {
 }
 
 int bgc_remove_finalizer(void *object) {
-    if (bgc_enter() != BGC_SUCCESS) return BGC_EAGAIN;
-    if (!bgc_is_object_start(object)) return BGC_EINVAL;
+    int status = bgc_enter_with_object(object);
+    if (status != BGC_SUCCESS) return status;
     return cgc_remove_c_finalizer(object) == 0 ? BGC_SUCCESS : BGC_ENOENT;
 }
 

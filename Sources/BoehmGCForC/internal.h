@@ -55,9 +55,12 @@ static inline int bgc_enter(void) {
     return bgc_enter_slow();
 }
 
-/// Whether `object` is the start of a GC heap object (GC_base).
-static inline int bgc_is_object_start(const void *object) {
-    return object != NULL && GC_base((void *)object) == object;
+/// What every call on an existing object checks first: bgc_enter, then
+/// that `object` is the start of a GC heap object (GC_base). Returns
+/// BGC_SUCCESS, BGC_EAGAIN or BGC_EINVAL.
+static inline int bgc_enter_with_object(const void *object) {
+    if (bgc_enter() != BGC_SUCCESS) return BGC_EAGAIN;
+    return object != NULL && GC_base((void *)object) == object ? BGC_SUCCESS : BGC_EINVAL;
 }
 
 #endif

@@ -49,12 +49,9 @@ void *bgc_malloc_uncollectable(size_t size) {
 
 void *bgc_realloc(void *object, size_t size) {
     if (object == NULL) return bgc_malloc(size);
-    if (bgc_enter() != BGC_SUCCESS) {
-        errno = EAGAIN;
-        return NULL;
-    }
-    if (!bgc_is_object_start(object)) {
-        errno = EINVAL;
+    int status = bgc_enter_with_object(object);
+    if (status != BGC_SUCCESS) {
+        errno = -status;
         return NULL;
     }
     void *moved = GC_realloc(object, size);
@@ -63,10 +60,9 @@ void *bgc_realloc(void *object, size_t size) {
 
 int bgc_free(void *object) {
     if (object == NULL) return BGC_SUCCESS;
-    if (bgc_enter() != BGC_SUCCESS) return BGC_EAGAIN;
-    if (!bgc_is_object_start(object)) return BGC_EINVAL;
-    GC_free(object);
-    return BGC_SUCCESS;
+    int status = bgc_enter_with_object(object);
+    if (status == BGC_SUCCESS) GC_free(object);
+    return status;
 }
 
 void bgc_collect(void) {

@@ -18,12 +18,9 @@ bgc_weak_ref *bgc_weak_ref_create(void *object, int strength) {
         errno = EINVAL;
         return NULL;
     }
-    if (bgc_enter() != BGC_SUCCESS) {
-        errno = EAGAIN;
-        return NULL;
-    }
-    if (!bgc_is_object_start(object)) {
-        errno = EINVAL;
+    int status = bgc_enter_with_object(object);
+    if (status != BGC_SUCCESS) {
+        errno = -status;
         return NULL;
     }
     bgc_weak_ref *ref = GC_malloc_atomic_uncollectable(sizeof *ref);
@@ -33,9 +30,9 @@ bgc_weak_ref *bgc_weak_ref_create(void *object, int strength) {
     }
     ref->object = object;
     ref->strength = strength;
-    int status = strength == BGC_WEAK_LONG ? GC_register_long_link(&ref->object, object)
-                                           : GC_general_register_disappearing_link(&ref->object, object);
-    if (status != GC_SUCCESS) {
+    int registered = strength == BGC_WEAK_LONG ? GC_register_long_link(&ref->object, object)
+                                               : GC_general_register_disappearing_link(&ref->object, object);
+    if (registered != GC_SUCCESS) {
         GC_free(ref);
         errno = ENOMEM;
         return NULL;
