@@ -57,7 +57,7 @@ let package = Package(
             name: "foreign-bench-child", dependencies: ["BoehmGC", "GCPorts", "BenchmarkSupport"],
             path: "Benchmarks/ForeignBenchChild"),
         .executableTarget(
-            name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureChild"),
+            name: "pressure-bench", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Benchmarks/PressureBench"),
         // The load-shedding example: a server under a memory limit, with and without the monitor,
         // and its driver, which runs it under scripts/under-memory-limit.sh.
         .executableTarget(
@@ -93,6 +93,9 @@ let package = Package(
             path: "Benchmarks/InteropBenchChild"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC", "TestSupport", "CInterop"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
+        // The heap-limit and memory-pressure tests' child process.
+        .executableTarget(
+            name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Tests/PressureChild"),
         // C code that uses the C API only (bgc.h), with zlib and GMP (Debian's
         // zlib1g-dev and libgmp-dev), and the shapes it runs in child processes.
         .target(

@@ -336,7 +336,8 @@ func cgroupOnly(_ source: MemoryPressureMonitor.CgroupSource) -> MemoryPressureM
     /// than its 64 MiB group through the page cache until the kernel's
     /// reclaim stalls it and a PSI trigger (on the child's own cgroup v2
     /// group, made beside the v1 group where the unified hierarchy is
-    /// mounted) fires; the level rises on the notice.
+    /// mounted) fires; the level rises on the notice. The child is the
+    /// notice benchmark (`pressure-bench notice`), run for one event.
     @Test func aKernelStallNoticeRaisesTheLevel() async throws {
         guard access("/proc/pressure/memory", R_OK) == 0 else {
             print("skipped: no /proc/pressure/memory (kernel without PSI)")
@@ -359,7 +360,7 @@ func cgroupOnly(_ source: MemoryPressureMonitor.CgroupSource) -> MemoryPressureM
             }
         }
         defer { if let unifiedGroup { Self.removeGroup(unifiedGroup) } }
-        let outcome = try await PressureChild.run(arguments)
+        let outcome = try await ChildProcess.run("pressure-bench", arguments)
         #expect(outcome.succeeded, "no level change on a kernel notice within 20 s: \(outcome)")
         #expect(outcome.int("changes") >= 1)
         if outcome.int("stallChanges") < 1 {

@@ -156,7 +156,7 @@ extension ChildProcess {
     }
 }
 
-/// The memory-pressure child (`Benchmarks/PressureChild`).
+/// The heap-limit and memory-pressure tests' child (`Tests/PressureChild`).
 package enum PressureChild {
     package static func run(_ arguments: [String]) async throws -> ChildProcess.Outcome {
         try await ChildProcess.run("gc-pressure-child", arguments)

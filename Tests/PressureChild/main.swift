@@ -1,16 +1,13 @@
 // gc-pressure-child: the child process of the heap-limit and memory-pressure
-// tests, and the benchmark of one monitor sample.
+// tests (HeapLimitTests, MemoryLimitTests), one process per case.
 //
 //   gc-pressure-child heap-limit [--limit-mb N] [--runtime-limit] [--without-collect]
 //   gc-pressure-child churn [--monitor] [--limit-mb N] [--requests N] [--live-mb N]
 //                           [--share-percent N]
 //   gc-pressure-child roots [--limit-mb N] [--byte-count N]
 //   gc-pressure-child ration [--share-percent N] [--ms N] [--min-collections N] [--live-mb N]
-//   gc-pressure-child sample-cost [--samples N] [--live-mb N] [--json PATH] [--tiny]
-//                                 [--cgroup-dir DIR]  (DIR holds memory.max and memory.current)
 //   gc-pressure-child limits [--join-cgroup DIR] [--heap-share-percent P] [--fill-percent F]
 //                            [--rlimit-data-mb N]                                    (Limits.swift)
-//   gc-pressure-child notice [--events N] [--threshold-ms T] [--file-mb N] [--fake]  (Notices.swift)
 //
 // Each mode prints one `result {...}` JSON line. Exit codes: 0 success,
 // 1 a checked object was corrupted, 2 the heap limit was never reached,
@@ -40,16 +37,6 @@ func finish(_ code: ExitCode, _ fields: KeyValuePairs<String, Any>) -> Never {
     exit(code.rawValue)
 }
 
-/// A one-line JSON object of `fields` (strings quoted as they are, numbers
-/// and Booleans as Swift prints them), without Foundation.
-func jsonObject(_ fields: KeyValuePairs<String, Any>...) -> String {
-    let members = fields.joined().map { key, value in
-        if let text = value as? String { return "\"\(key)\":\"\(text)\"" }
-        return "\"\(key)\":\(value)"
-    }
-    return "{" + members.joined(separator: ",") + "}"
-}
-
 func fail(_ message: String) -> Never {
     print("gc-pressure-child: \(message)")
     exit(ExitCode.usage.rawValue)
@@ -57,7 +44,7 @@ func fail(_ message: String) -> Never {
 
 /// Level changes the churn's observer saw, printed at the end.
 let changeLog = Mutex<[String]>([])
-/// The sample-cost benchmark's foreign-bytes source.
+/// The ration mode's foreign-bytes source.
 let foreignBytes = Atomic<Int>(0)
 
 // MARK: Object patterns
@@ -84,26 +71,6 @@ func check(_ object: UnsafeMutableRawPointer, byteCount: Int, index: Int, skippi
 
 /// A table of object addresses in uncollectable (scanned, never freed)
 /// memory: what keeps the child's data alive. Nothing here is kept in Swift
-/// memory, which the collector does not scan.
-struct Table: ~Copyable {
-    let block: GCUncollectable
-    let capacity: Int
-
-    init(capacity: Int) throws(GCError) {
-        block = try GCUncollectable(byteCount: capacity * 8)
-        self.capacity = capacity
-    }
-
-    subscript(index: Int) -> UnsafeMutableRawPointer? {
-        get { block.withUnsafeMutableBytes { $0.load(fromByteOffset: index * 8, as: UnsafeMutableRawPointer?.self) } }
-        nonmutating set {
-            block.withUnsafeMutableBytes {
-                $0.storeBytes(of: newValue, toByteOffset: index * 8, as: UnsafeMutableRawPointer?.self)
-            }
-        }
-    }
-}
-
 // MARK: heap-limit
 
 /// Object `index`: sizes cycle from 64 B to 16 KiB; even objects are scanned
@@ -145,7 +112,7 @@ func heapLimit(_ arguments: ChildArguments) throws -> Never {
     } else {
         try GC.configure(.init(maximumHeapSize: limit))
     }
-    let table = try Table(capacity: limit / 512)
+    let table = try AddressTable(capacity: limit / 512)
     // Fill until the collector refuses.
     var filled = 0
     var oomSize = 0
@@ -225,7 +192,7 @@ func churn(_ arguments: ChildArguments) throws -> Never {
     // Optional long-lived data the churn runs beside (scanned 256-byte
     // objects in a chain of tables), to see what the monitor's collections
     // cost when each one must mark a big live heap.
-    let live = try Table(capacity: max(1, liveBytes / 256))
+    let live = try AddressTable(capacity: max(1, liveBytes / 256))
     for index in 0..<(liveBytes / 256) {
         let object = try GC.unsafeAllocate(byteCount: 256, kind: .scanned)
         if index > 0 { object.storeBytes(of: live[index - 1], as: UnsafeMutableRawPointer?.self) }
@@ -253,7 +220,7 @@ func churn(_ arguments: ChildArguments) throws -> Never {
         monitor = nil
     }
 
-    let inFlight = try Table(capacity: requests)
+    let inFlight = try AddressTable(capacity: requests)
     var oldest = 0
     var newest = 0
     var accepted = 0
@@ -337,7 +304,7 @@ func ration(_ arguments: ChildArguments) throws -> Never {
     let duration = UInt64(try arguments.int("ms", 300)) * 1_000_000
     let liveBytes = try arguments.int("live-mb", 0, minimum: 0) << 20
     GC.initialize()
-    let live = try Table(capacity: max(1, liveBytes / 256))
+    let live = try AddressTable(capacity: max(1, liveBytes / 256))
     for index in 0..<(liveBytes / 256) {
         live[index] = try GC.unsafeAllocate(byteCount: 240, kind: .scanned)
     }
@@ -403,107 +370,16 @@ func rootsAtLimit(_ arguments: ChildArguments) throws -> Never {
         ["mode": "roots", "byteCount": byteCount, "filled": filled, "error": error, "allocatesAgain": again])
 }
 
-// MARK: sample-cost
-
-/// Calls per timed batch in sample-cost: a sample costs 0.05-3 µs and a
-/// clock read pair ~30 ns, so each call is timed as 1/100 of a batch.
-let sampleBatch = 100
-
-/// The cost of one monitor sample against its floor (GC.statistics alone,
-/// libgc's heap counters under its lock), with an empty heap and with a live
-/// heap, and of one `level` check.
-func sampleCost(_ arguments: ChildArguments) throws -> Never {
-    let tiny = arguments.flag("tiny")
-    let count = try arguments.int("samples", tiny ? 200 : 20_000)
-    let liveBytes = try arguments.int("live-mb", tiny ? 4 : 64) << 20
-    GC.initialize()
-    let monitor = try MemoryPressureMonitor(
-        .init(
-            samplingInterval: nil, samplesAfterCollections: false, collectsOnWarning: false,
-            gcHeapBudget: .bytes(1 << 40), foreignBytes: { foreignBytes.load(ordering: .relaxed) },
-            foreignLimit: 1 << 40, residentLimit: 1 << 40,
-            cgroup: arguments.string("cgroup-dir").map { .directory($0) } ?? .automatic, kernelNotices: .none))
-
-    // The same without the files: what reading /proc (and cgroupfs) adds.
-    let heapOnly = try MemoryPressureMonitor(
-        .init(
-            samplingInterval: nil, samplesAfterCollections: false, collectsOnWarning: false,
-            gcHeapBudget: .bytes(1 << 40), foreignBytes: { foreignBytes.load(ordering: .relaxed) },
-            foreignLimit: 1 << 40, readsResidentSize: false, cgroup: .none, readsResourceLimits: false,
-            readsMachineMemory: false, kernelNotices: .none))
-
-    /// Nanoseconds per call, the median of the batches.
-    struct Figures {
-        var floor: Double
-        var sample: Double
-        var heapOnly: Double
-        var level: Double
-    }
-
-    func measure() -> Figures {
-        var floors: [Double] = []
-        var samples: [Double] = []
-        var heapOnlySamples: [Double] = []
-        for _ in 0..<max(1, count / sampleBatch) {
-            floors.append(nanosecondsPerCall(sampleBatch) { _ = GC.statistics })
-            samples.append(nanosecondsPerCall(sampleBatch) { monitor.sample() })
-            heapOnlySamples.append(nanosecondsPerCall(sampleBatch) { heapOnly.sample() })
-        }
-        var sum = 0
-        let level = nanosecondsPerCall(count * 100) { sum &+= Int(monitor.level.rawValue) }
-        precondition(sum >= 0)
-        return Figures(
-            floor: median(floors), sample: median(samples), heapOnly: median(heapOnlySamples), level: level)
-    }
-
-    let empty = measure()
-    // A live heap of `liveBytes` in 4 KiB pointer-free objects, held by a
-    // table: the sample's cost must not grow with the heap.
-    let table = try Table(capacity: liveBytes / 4096)
-    for index in 0..<table.capacity { table[index] = try GC.unsafeAllocate(byteCount: 4096, kind: .pointerFree) }
-    GC.collect()
-    let live = measure()
-    let last = monitor.latestSample
-    print(
-        "one monitor sample, median of \(max(1, count / sampleBatch)) batches of \(sampleBatch)"
-            + " (floor: GC.statistics alone, libgc's counters under its lock):")
-    for (name, figures) in [("empty heap", empty), ("\(liveBytes >> 20) MB live", live)] {
-        print(
-            "  \(name): full sample (GC heap, foreign, RSS, cgroup levels, rlimits, machine) \(fixed(figures.sample, 0)) ns,"
-                + " without /proc and cgroup files \(fixed(figures.heapOnly, 0)) ns,"
-                + " floor \(fixed(figures.floor, 0)) ns, ratio \(fixed(figures.sample / figures.floor, 1))")
-    }
-    print("  level check: \(fixed(live.level, 2)) ns")
-    if let path = arguments.string("json") {
-        let json = jsonObject([
-            "samples": count, "liveBytes": liveBytes, "floorNsEmpty": Int(empty.floor),
-            "sampleNsEmpty": Int(empty.sample), "heapOnlySampleNsEmpty": Int(empty.heapOnly),
-            "floorNsLive": Int(live.floor), "sampleNsLive": Int(live.sample),
-            "heapOnlySampleNsLive": Int(live.heapOnly),
-            "ratioLive": decimals(live.sample / live.floor, 2), "levelNs": decimals(live.level, 3),
-            "cgroupDirectory": monitor.cgroupDirectory ?? "none", "residentBytes": last.residentBytes ?? -1,
-            "gcHeapBytes": last.gcHeapBytes,
-        ])
-        guard let file = fopen(path, "w") else { fail("cannot write \(path)") }
-        fputs(json + "\n", file)
-        fclose(file)
-    }
-    precondition(table[0] != nil)  // the live heap stays live up to here
-    finish(.success, ["mode": "sample-cost", "sampleNsLive": Int(live.sample)])
-}
-
 do {
-    let arguments = try ChildArguments(flags: ["monitor", "runtime-limit", "tiny", "fake", "without-collect"])
+    let arguments = try ChildArguments(flags: ["monitor", "runtime-limit", "without-collect"])
     if arguments.positional.count > 1 { fail("unexpected argument \(arguments.positional[1])") }
     switch arguments.positional.first ?? "" {
     case "heap-limit": try heapLimit(arguments)
     case "churn": try churn(arguments)
     case "roots": try rootsAtLimit(arguments)
     case "ration": try ration(arguments)
-    case "sample-cost": try sampleCost(arguments)
     case "limits": try limits(arguments)
-    case "notice": try notice(arguments)
-    default: fail("usage: gc-pressure-child heap-limit|churn|roots|ration|sample-cost|limits|notice [options]")
+    default: fail("usage: gc-pressure-child heap-limit|churn|roots|ration|limits [options]")
     }
 } catch let error as UsageError {
     fail("\(error)")

@@ -1,9 +1,9 @@
-// The `notice` mode of gc-pressure-child: how soon after a kernel pressure
+// The `notice` mode of pressure-bench: how soon after a kernel pressure
 // notice the monitor's level changes.
 //
-//   gc-pressure-child notice [--events N] [--threshold-ms T] [--file-mb N] [--seconds N]
+//   pressure-bench notice [--events N] [--threshold-ms T] [--file-mb N] [--seconds N]
 //                            [--join-cgroup DIR] [--join-cgroup2 DIR]
-//   gc-pressure-child notice --fake [--events N]
+//   pressure-bench notice --fake [--events N]
 //
 // Real: run it in a small memory cgroup (scripts/under-memory-limit.sh 64M
 // -- ..., which also gives it a cgroup v2 group of its own for per-group
@@ -53,7 +53,7 @@ func monotonic(_ instant: ContinuousClock.Instant) -> UInt64 {
 
 func notice(_ arguments: ChildArguments) throws -> Never {
     if arguments.flag("fake") { try fakeNotices(arguments) }
-    joinCgroups(arguments)
+    try joinCgroups(arguments)
     let events = try arguments.int("events", 5)
     let thresholdMs = try arguments.int("threshold-ms", 2)
     let fileMB = try arguments.int("file-mb", 192)
@@ -73,7 +73,7 @@ func notice(_ arguments: ChildArguments) throws -> Never {
     }
     for source in monitor.kernelNoticeSources { print("armed: \(source)") }
     guard let psi = monitor.kernelNoticeSources.first(where: { $0.contains(": psi ") }) else {
-        finish(.limitNeverReached, ["mode": "notice", "error": "no PSI trigger could be armed"])
+        finish(.notMeasured, ["mode": "notice", "error": "no PSI trigger could be armed"])
     }
     let path = String(psi[..<psi.firstRange(of: ": psi ")!.lowerBound])
     // "... 2 ms in 2000 ms": the trigger as the monitor armed it.
@@ -167,7 +167,7 @@ func report(monitor: MemoryPressureMonitor, measured: Int) -> Never {
             + " \(fixed(median(fromOnset), 0)) ms (the kernel's own detection: without CAP_SYS_RESOURCE a PSI"
             + " trigger is checked every 2 s)")
     finish(
-        measured > 0 ? .success : .limitNeverReached,
+        measured > 0 ? .success : .notMeasured,
         [
             "mode": "notice", "changes": changes.count, "stallChanges": stallNotices,
             "signalToLevelMsMedian": fixed(median(fromSignal), 3),
@@ -284,7 +284,7 @@ func fakeNotices(_ arguments: ChildArguments) throws -> Never {
         "memory.events (faked in /tmp, inotify) -> level: \(latencies.count) of \(events) changes, median"
             + " \(fixed(median(latencies), 3)) ms after the write, max \(fixed(latencies.max() ?? .nan, 3)) ms")
     finish(
-        latencies.count == events ? .success : .limitNeverReached,
+        latencies.count == events ? .success : .notMeasured,
         [
             "mode": "notice-fake", "changes": latencies.count, "writeToLevelMsMedian": fixed(median(latencies), 3),
             "writeToLevelMsMax": fixed(latencies.max() ?? .nan, 3), "sources": monitor.kernelNoticeSources.count,

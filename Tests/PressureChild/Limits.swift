@@ -9,19 +9,6 @@ import BoehmGC
     import Glibc
 #endif
 
-/// Moves this process into the cgroup directories of `--join-cgroup` (and
-/// `--join-cgroup2`), before it allocates anything; exits with a usage error
-/// if it cannot.
-func joinCgroups(_ arguments: ChildArguments) {
-    for directory in [arguments.string("join-cgroup"), arguments.string("join-cgroup2")].compactMap({ $0 }) {
-        let procs = open(directory + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
-        let text = "\(getpid())\n"
-        guard procs >= 0, text.utf8CString.withUnsafeBytes({ write(procs, $0.baseAddress, $0.count - 1) }) > 0
-        else { fail("cannot join \(directory): errno \(errno)") }
-        close(procs)
-    }
-}
-
 /// Reports the limits a default monitor finds, the heap limit a heap share
 /// gives, then fills the GC heap (64 KiB chunks, every byte written) until
 /// the cgroup budget reaches `--fill-percent` and reports the level.
@@ -29,7 +16,7 @@ func joinCgroups(_ arguments: ChildArguments) {
 ///   gc-pressure-child limits [--join-cgroup DIR] [--heap-share-percent P] [--fill-percent F]
 ///                            [--rlimit-data-mb N]
 func limits(_ arguments: ChildArguments) throws -> Never {
-    joinCgroups(arguments)
+    try joinCgroups(arguments)
     if let megabytes = arguments.string("rlimit-data-mb").flatMap({ Int($0) }) {
         var limit = rlimit(rlim_cur: rlim_t(megabytes) << 20, rlim_max: rlim_t(megabytes) << 20)
         guard setrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &limit) == 0 else {
@@ -47,7 +34,7 @@ func limits(_ arguments: ChildArguments) throws -> Never {
     var chunks = 0
     var fillError = ""
     if fillPercent > 0 {
-        let table = try Table(capacity: 1 << 16)
+        let table = try AddressTable(capacity: 1 << 16)
         while chunks < table.capacity, (sample.cgroupLimit?.utilization ?? 1) * 100 < Double(fillPercent) {
             do {
                 let chunk = try GC.unsafeAllocate(byteCount: 65_536 - 16, kind: .pointerFree)
