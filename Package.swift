@@ -79,8 +79,6 @@ let package = Package(
             name: "weak-table-bench",
             dependencies: ["BoehmGC", "CFloor", "BenchmarkSupport", "BenchmarkDriverSupport", argumentParser],
             path: "Benchmarks/WeakTableBench"),
-        .executableTarget(
-            name: "stress", dependencies: ["BoehmGC", "GCPorts", argumentParser], path: "Benchmarks/Stress"),
         .target(
             name: "InteropC", dependencies: ["BoehmGCForC"], path: "Benchmarks/InteropC",
             linkerSettings: [.linkedLibrary("z"), .linkedLibrary("gmp")]),
@@ -93,6 +91,10 @@ let package = Package(
             path: "Benchmarks/InteropBenchChild"),
         .testTarget(name: "BoehmGCTests", dependencies: ["BoehmGC", "TestSupport", "CInterop"]),
         .executableTarget(name: "gc-shapes", dependencies: ["BoehmGC", "GCPorts"], path: "Tests/Shapes"),
+        // Every public type at once from pthreads, Dispatch and tasks, then the invariants checked
+        // (`swift run -c release stress`; CI runs it).
+        .executableTarget(
+            name: "stress", dependencies: ["BoehmGC", "GCPorts", argumentParser], path: "Tests/Stress"),
         // The heap-limit and memory-pressure tests' child process.
         .executableTarget(
             name: "gc-pressure-child", dependencies: ["BoehmGC", "BenchmarkSupport"], path: "Tests/PressureChild"),
