@@ -43,10 +43,11 @@ import Testing
     /// 4 C threads build 2,000 lists each while another collects: made
     /// directly (registered by their first call), through
     /// bgc_pthread_create, blocking every signal before they register by
-    /// hand, or inside bgc_with_gc; each from the main thread and from a
-    /// Dispatch worker (signals inherited blocked). 0 corrupt lists, 0
-    /// crashes, in every run.
-    @Test(arguments: ["direct", "wrapper", "blocked", "scoped"])
+    /// hand, or inside bgc_with_gc, or with the lists held by root ranges
+    /// added and removed while collections run; each from the main thread
+    /// and from a Dispatch worker (signals inherited blocked). 0 corrupt
+    /// lists, 0 crashes, in every run.
+    @Test(arguments: ["direct", "wrapper", "blocked", "scoped", "ranges"])
     func listsFromCThreads(how: String) async throws {
         for variant in [[], ["dispatch"]] {
             let outcomes = try await ChildProcess.runRepeatedly(

@@ -100,6 +100,32 @@ static int count_cleared(bgc_weak_ref **refs, int count) {
     return cleared;
 }
 
+// Fills table[0..<count] with new objects, removes [start, end) from the
+// roots once, collects, and sets alive[i] to whether table[i]'s object is
+// still there.
+__attribute__((noinline)) static void collect_removing(void **table, int count, void **start, void **end,
+                                                       int *alive) {
+    bgc_weak_ref *refs[count];
+    for (int i = 0; i < count; i++) {
+        refs[i] = make_unreachable(32, NULL);
+        table[i] = bgc_weak_ref_get(refs[i]);
+    }
+    bgc_remove_roots(start, end);
+    cinterop_scrub_stack();
+    bgc_collect();
+    for (int i = 0; i < count; i++) {
+        alive[i] = bgc_weak_ref_get(refs[i]) != NULL;
+        bgc_weak_ref_destroy(refs[i]);
+        table[i] = NULL;
+    }
+}
+
+static int sum(const int *values, int from, int to) {
+    int total = 0;
+    for (int i = from; i < to; i++) total += values[i];
+    return total;
+}
+
 void cinterop_check_roots(cinterop_report *r) {
     enum { N = 200 };
     bgc_weak_ref *rooted[N], *dropped[N];
@@ -150,6 +176,39 @@ void cinterop_check_roots(cinterop_report *r) {
     CHECK(r, bgc_add_roots(table + 1, table) == BGC_EINVAL, "a range whose start is past its end is BGC_EINVAL");
     memset(table, 0, N * sizeof(void *));
     for (int i = 0; i < N; i++) bgc_weak_ref_destroy(in_table[i]);
+
+    // Each add counts: a range added twice is a root until removed twice,
+    // and a word stays a root while an overlapping range still covers it
+    // (libgc alone merges ranges that share a start, and one removal drops
+    // both).
+    int alive[N];
+    bgc_add_roots(table, table + N);
+    bgc_add_roots(table, table + N);
+    collect_removing(table, N, table, table + N, alive);
+    kept = sum(alive, 0, N);
+    CHECK(r, kept == N, "a range added twice, removed once: %d of %d objects survive", kept, N);
+    collect_removing(table, N, table, table + N, alive);
+    kept = sum(alive, 0, N);
+    CHECK(r, kept <= 8, "removed twice: %d of %d objects survive (a few stale stack words allowed)", kept, N);
+    bgc_add_roots(table, table + N / 2);
+    bgc_add_roots(table, table + N);
+    collect_removing(table, N, table, table + N, alive);
+    kept = sum(alive, 0, N / 2);
+    CHECK(r, kept == N / 2, "a range inside another, same start, the outer removed: %d of its %d survive", kept,
+          N / 2);
+    kept = sum(alive, N / 2, N);
+    CHECK(r, kept <= 8, "the outer range removed: %d of the %d outside the inner survive", kept, N / 2);
+    CHECK(r, bgc_remove_roots(table, table + N / 2) == BGC_SUCCESS, "the inner range removed");
+    bgc_add_roots(table, table + N / 2);
+    bgc_add_roots(table + N / 4, table + N);
+    collect_removing(table, N, table, table + N / 2, alive);
+    kept = sum(alive, N / 4, N);
+    CHECK(r, kept == 3 * N / 4, "two overlapping ranges, the first removed: %d of the second's %d survive", kept,
+          3 * N / 4);
+    kept = sum(alive, 0, N / 4);
+    CHECK(r, kept <= 8, "the first range removed: %d of the %d only it covered survive", kept, N / 4);
+    CHECK(r, bgc_remove_roots(table + N / 4, table + N) == BGC_SUCCESS, "the second range removed");
+    memset(table, 0, N * sizeof(void *));
 
     // The bound on ranges: the 1,025th is refused, not an abort in libgc.
     static char cells[1100][16];

@@ -59,8 +59,15 @@ static void *build_lists(void *raw) {
     if (worker->how == CINTEROP_THREADS_DIRECT) worker->began_blocked = suspend_signal_blocked();
     // The heads live in a scanned GC array that only this thread's stack
     // reaches: if the collector did not know the thread, it would free them.
-    cons **heads = allocate(worker, (size_t)lists * sizeof *heads);
+    // Or, for RANGES, in malloc'd memory that only root ranges hold.
+    int ranges = worker->how == CINTEROP_THREADS_RANGES;
+    cons **heads = ranges ? calloc((size_t)lists, sizeof *heads) : allocate(worker, (size_t)lists * sizeof *heads);
     if (heads == NULL) return NULL;
+    if (ranges) {
+        bgc_add_roots(heads, heads + lists);
+        bgc_add_roots(heads, heads + lists);
+        bgc_remove_roots(heads, heads + lists);
+    }
     for (int l = 0; l < lists; l++) {
         cons *list = NULL;
         for (int i = LIST_LENGTH - 1; i >= 0; i--) {
@@ -72,7 +79,11 @@ static void *build_lists(void *raw) {
         }
         heads[l] = list;
         // Now and then, wait for a collection to run between lists.
-        if (l % 64 == 63) usleep(500);
+        if (l % 64 == 63) {
+            if (ranges) bgc_add_roots(heads, heads + l / 2);
+            usleep(500);
+            if (ranges) bgc_remove_roots(heads, heads + l / 2);
+        }
     }
     int corrupt = 0;
     for (int l = 0; l < lists; l++) {
@@ -85,6 +96,10 @@ static void *build_lists(void *raw) {
         corrupt += i != LIST_LENGTH || cell != NULL;
     }
     worker->corrupt = corrupt;
+    if (ranges) {
+        bgc_remove_roots(heads, heads + lists);
+        free(heads);
+    }
     return NULL;
 }
 
@@ -204,8 +219,13 @@ static void *keep_busy(void *unused) {
         bgc_root *root = bgc_root_create(list);
         bgc_weak_ref *ref = bgc_weak_ref_create(list, BGC_WEAK_SHORT);
         void *block = bgc_counted_malloc(4096);
+        cons **held = malloc(sizeof *held);
+        *held = list;
+        bgc_add_roots(held, held + 1);
         bgc_counted_free(block);
         bgc_weak_ref_destroy(ref);
+        bgc_remove_roots(held, held + 1);
+        free(held);
         bgc_root_destroy(root);
         if (round % 16 == 0) bgc_collect();
     }

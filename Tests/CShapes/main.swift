@@ -92,7 +92,7 @@ case "lists":
     let kinds = [
         "direct": CINTEROP_THREADS_DIRECT, "wrapper": CINTEROP_THREADS_WRAPPER,
         "blocked": CINTEROP_THREADS_BLOCKED, "scoped": CINTEROP_THREADS_SCOPED,
-        "unregistered": CINTEROP_THREADS_UNREGISTERED,
+        "unregistered": CINTEROP_THREADS_UNREGISTERED, "ranges": CINTEROP_THREADS_RANGES,
     ]
     guard arguments.count > 1, let how = kinds[arguments[1]] else { fail("lists HOW: \(kinds.keys.sorted())") }
     let threads = arguments.count > 2 ? Int32(arguments[2]) ?? 4 : 4

@@ -27,6 +27,13 @@
  * while it waits, so the common idiom of blocking every signal around
  * thread creation is safe with it.)
  *
+ * fork. The library's fork handlers (installed when it is loaded) let a
+ * child call every function here: in the child the library's locks are
+ * free, the forking thread is the only one (registered if it was), and the
+ * library's own threads (finalizers, post-GC hooks) start again. The child
+ * is Swift too: see "Threads and fork" in the BoehmGC documentation for the
+ * Swift runtime's one lock the handlers cannot wait for.
+ *
  * The library is Swift underneath: a program that uses only this header
  * still links the Swift runtime (libswiftCore and its kin), and a crash
  * prints the Swift runtime's backtrace (SWIFT_BACKTRACE=enable=no turns it
@@ -51,7 +58,9 @@
  * functions, from a registered thread; never the settings the library owns
  * (fork handling, finalize-on-demand, the finalizer notifier, the
  * collection-event, start and out-of-memory callbacks, thread
- * registration, GC_enable_incremental).
+ * registration, GC_enable_incremental); a GC_set_push_other_roots procedure
+ * must call the one it replaces (the ranges of bgc_add_roots are pushed
+ * there).
  */
 #ifndef BGC_H
 #define BGC_H
@@ -155,9 +164,10 @@ typedef struct bgc_configuration {
 /* Sets the start-up settings, replacing any given before (by this call or
    by Swift's GC.configure). Only before the library starts.
    Any thread; does not start the library or register the thread.
-   Returns BGC_SUCCESS; BGC_EALREADY once the library has started;
-   BGC_EINVAL for a field out of range, or `configuration` NULL (nothing
-   changes then).
+   Returns BGC_SUCCESS; BGC_EINVAL for a field out of range, or
+   `configuration` NULL (checked first, so also after the start);
+   BGC_EALREADY for a valid configuration once the library has started.
+   Nothing changes on an error.
    The corresponding Swift function is GC.configure. */
 int bgc_configure(const bgc_configuration *configuration);
 
@@ -249,7 +259,7 @@ void *bgc_malloc_uncollectable(size_t size);
    may move: the old address is then freed at once, as by bgc_free, so no
    other reference to it may remain. `object` NULL allocates as bgc_malloc
    (the smallest object for `size` 0); otherwise `size` 0 frees `object`
-   and returns NULL.
+   and returns NULL, leaving errno as it was (not an error).
    NULL with errno ENOMEM if the memory cannot be had (`object` is left as
    it was); NULL with errno EINVAL if `object` is not the start of a GC
    object (nothing changes).
@@ -319,16 +329,21 @@ void bgc_root_destroy(bgc_root *root);
 
 /* Adds the memory in [start, end) to the roots: every word in it that
    points into the GC heap keeps its object alive. For a static table or a
-   malloc'd block of GC pointers. At most 1,024 ranges at a time through
-   this function (libgc keeps 2,048 root ranges, shared with the data of
-   every loaded module, and aborts past them).
-   An empty range (start == end) is accepted and holds nothing.
+   malloc'd block of GC pointers. At most 1,024 ranges at a time.
+   An empty range (start == end) is accepted and holds nothing. Ranges may
+   overlap and the same range may be added more than once: each add counts
+   (against the 1,024 too), and a word stays a root while any range that
+   covers it is added and not yet removed. (gc.h's GC_add_roots merges
+   ranges that share a start, so one GC_remove_roots undoes both; these
+   ranges are the library's own, scanned at every collection, and use none
+   of libgc's 2,048 root ranges.)
    Returns BGC_SUCCESS; BGC_EINVAL if start > end; BGC_ENOMEM when 1,024
    ranges are registered already.
    The corresponding gc.h function is GC_add_roots. */
 int bgc_add_roots(void *start, void *end);
 
-/* Removes a range added by bgc_add_roots, given exactly as added.
+/* Removes one add of a range added by bgc_add_roots, given exactly as
+   added; words that another added range covers stay roots.
    Returns BGC_SUCCESS, or BGC_ENOENT if no such range was added (nothing
    changes).
    The corresponding gc.h function is GC_remove_roots. */

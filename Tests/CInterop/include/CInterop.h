@@ -48,6 +48,11 @@ enum {
     /// The control: pthread_create, and gc.h's GC_malloc from a thread
     /// libgc does not know (lists are freed early, or libgc aborts).
     CINTEROP_THREADS_UNREGISTERED = 4,
+    /// pthread_create, as DIRECT, but the list heads live in malloc'd
+    /// memory held only by root ranges (bgc_add_roots, the range added
+    /// twice and removed once, an overlapping range added and removed now
+    /// and then while collections run).
+    CINTEROP_THREADS_RANGES = 5,
 };
 
 /// `threads` threads of kind `how` each build `lists` lists of cons cells
@@ -71,9 +76,9 @@ void cinterop_raw_collect(void);
 uint64_t cinterop_raw_collection_number(void);
 
 /// Starts two threads that keep the C API busy for ever (allocation,
-/// finalizers, weak references, roots, collections), and one that makes
-/// thread after thread, each blocking every signal before its first bgc_
-/// call.
+/// finalizers, weak references, roots, root ranges, collections), and one
+/// that makes thread after thread, each blocking every signal before its
+/// first bgc_ call.
 void cinterop_start_busy_threads(void);
 
 /// What each forked child does (also run once in the parent first);
