@@ -37,7 +37,10 @@
  * The library is Swift underneath: a program that uses only this header
  * still links the Swift runtime (libswiftCore and its kin), and a crash
  * prints the Swift runtime's backtrace (SWIFT_BACKTRACE=enable=no turns it
- * off).
+ * off). libgc's parallel markers block the signals its crash handler
+ * suspends threads with, so each is left out with a line "failed to
+ * suspend thread N" (GC_MARKERS=1 in the environment starts none; "Threads
+ * and fork" in the BoehmGC documentation says more).
  *
  * Locks. No function here may be called with libgc's allocation lock held
  * (inside GC_call_with_alloc_lock). Any may be called from a finalizer or a
