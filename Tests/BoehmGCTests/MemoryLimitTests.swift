@@ -122,6 +122,22 @@ func cgroupOnly(_ source: MemoryPressureMonitor.CgroupSource) -> MemoryPressureM
         }
     }
 
+    /// The GC heap's free bytes are subtracted from a group's usage only
+    /// down to the GC heap in use: a usage below the heap in use (a group
+    /// charged less than the process's resident pages) counts the heap in
+    /// use as used, not 0.
+    @Test func freeGCHeapBytesLeaveTheHeapInUseCounted() throws {
+        let tree = try FakeCgroupTree()
+        try tree.write("memory.max", "\(1 << 30)")
+        try tree.write("memory.current", "4096")
+        try tree.write("memory.stat", "inactive_file 0")
+        let monitor = try MemoryPressureMonitor(cgroupOnly(.directory(tree.root)))
+        let sample = monitor.latestSample
+        let limit = try #require(sample.cgroupLimit)
+        #expect(sample.gcInUseBytes >= 4096, "\(sample.gcInUseBytes) bytes of GC heap in use")
+        #expect(limit.freeGCHeapBytes == 0 && limit.usedBytes == 4096, "\(limit)")
+    }
+
     /// Configuration the monitor cannot follow is an error that says what,
     /// and starts nothing.
     @Test func badConfigurationThrowsAndSaysWhy() throws {

@@ -33,9 +33,11 @@ func limits(_ arguments: ChildArguments) throws -> Never {
     let fillPercent = try arguments.int("fill-percent", 0, minimum: 0)
     var chunks = 0
     var fillError = ""
+    // Kept to the end (the chunks stay live for the last sample).
+    let table = try AddressTable(capacity: fillPercent > 0 ? 1 << 16 : 1)
     if fillPercent > 0 {
-        let table = try AddressTable(capacity: 1 << 16)
-        while chunks < table.capacity, (sample.cgroupLimit?.utilization ?? 1) * 100 < Double(fillPercent) {
+        func filled() -> Bool { (sample.cgroupLimit?.utilization ?? 1) * 100 >= Double(fillPercent) }
+        while chunks < table.capacity, !filled() {
             do {
                 let chunk = try GC.unsafeAllocate(byteCount: 65_536 - 16, kind: .pointerFree)
                 memset(chunk, 0x5A, 65_536 - 16)
@@ -47,8 +49,10 @@ func limits(_ arguments: ChildArguments) throws -> Never {
             }
             if chunks % 16 == 0 { sample = monitor.sample() }
         }
-        sample = monitor.sample()
+        // The sample that reached the fill stands; otherwise one of the end.
+        if !filled() { sample = monitor.sample() }
     }
+    precondition(chunks == 0 || table[0] != nil)
     let limit = sample.cgroupLimit
     finish(
         .success,

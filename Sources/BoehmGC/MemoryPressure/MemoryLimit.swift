@@ -28,8 +28,10 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
     ///
     /// For a cgroup or the machine it is libgc's free bytes, at most the
     /// resident set size minus the GC heap in use (free pages never touched
-    /// are not resident, so they are not in the usage); for `RLIMIT_AS` and
-    /// `RLIMIT_DATA` it is all of libgc's free bytes.
+    /// are not resident, so they are not in the usage) and at most the
+    /// usage minus the GC heap in use (the heap in use stays counted as
+    /// used); for `RLIMIT_AS` and `RLIMIT_DATA` it is all of libgc's free
+    /// bytes.
     public var freeGCHeapBytes: Int
 
     /// What is counted as used: ``usageBytes`` less ``inactiveFileBytes``

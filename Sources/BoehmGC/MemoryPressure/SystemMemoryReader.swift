@@ -87,8 +87,11 @@ internal final class SystemMemoryReader: Sendable {
         let dataBytes = sizes?.2.map { $0 * pageSize }
         // Free GC pages never touched are not resident, so not in a
         // resident-based usage: count at most what is resident beyond the
-        // GC heap in use.
+        // GC heap in use, and leave the heap in use counted as used (a
+        // group's usage can be below the resident size, which also counts
+        // shared pages charged to other groups).
         let residentFreeGC = residentBytes.map { min(gcFreeBytes, max(0, $0 - gcInUseBytes)) } ?? 0
+        func freeGC(within usage: Int) -> Int { min(residentFreeGC, max(0, usage - gcInUseBytes)) }
         var smallest = Int.max
 
         for level in levels {
@@ -101,7 +104,7 @@ internal final class SystemMemoryReader: Sendable {
                     .cgroup,
                     MemoryLimit(
                         source: source, limitBytes: limit, usageBytes: figures.usage,
-                        inactiveFileBytes: figures.inactiveFile, freeGCHeapBytes: residentFreeGC))
+                        inactiveFileBytes: figures.inactiveFile, freeGCHeapBytes: freeGC(within: figures.usage)))
             }
         }
         if readsResourceLimits {
@@ -122,11 +125,12 @@ internal final class SystemMemoryReader: Sendable {
         if let meminfo, let total = memTotalBytes, total > 0, total <= smallest,
             let available = meminfo.readValue(of: Self.memAvailable, capacity: 512)
         {
+            let usage = max(0, total - available * 1024)
             body(
                 .machine,
                 MemoryLimit(
-                    source: .machine, limitBytes: total, usageBytes: max(0, total - available * 1024),
-                    inactiveFileBytes: 0, freeGCHeapBytes: residentFreeGC))
+                    source: .machine, limitBytes: total, usageBytes: usage, inactiveFileBytes: 0,
+                    freeGCHeapBytes: freeGC(within: usage)))
         }
         return residentBytes
     }
