@@ -66,7 +66,8 @@ private final class TableBox: @unchecked Sendable {
         }
         let text = Self.standardError(result)
         #expect(
-            text.contains("GCWeakTable: an equality or match closure used its own table"), Self.describe(result))
+            text.contains("GCWeakTable/GCWeakSet: an equality or match closure used its own table or set"),
+            Self.describe(result))
     }
 
     /// An equality closure that inserts into its own table.
@@ -93,7 +94,7 @@ private final class TableBox: @unchecked Sendable {
         }
         let text = Self.standardError(result)
         #expect(
-            text.contains("GCWeakTable: an equality or match closure used its own table"),
+            text.contains("GCWeakTable/GCWeakSet: an equality or match closure used its own table or set"),
             Self.describe(result))
     }
 

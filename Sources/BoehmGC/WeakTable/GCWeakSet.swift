@@ -27,6 +27,12 @@
 /// Lookups take no lock (the storage's sequence lock validates them), and a
 /// get-or-insert (``handle(hash:where:orInsert:)``) is linearizable: threads
 /// that race to add equal elements all get the one that was added.
+///
+/// A match closure must not use its own set. It runs under the set's lock
+/// when an element is added or removed, and when a lookup meets a writer
+/// (so on one thread it may seem to work, and with several it does not);
+/// a call back into the set from under the lock ends the process with a
+/// message that names this rule, where it would wait for itself for ever.
 public final class GCWeakSet: Sendable {
     /// The table that holds the elements (package: the benchmark counts its
     /// slots).
@@ -97,8 +103,9 @@ public final class GCWeakSet: Sendable {
     /// `matches` is in the set; returns the one in the set.
     ///
     /// `matches` must accept `element` itself (it says which stored element
-    /// equals it). Linearizable: threads racing to add equal elements all
-    /// get the one that was added first.
+    /// equals it), and must not use the set: it may run under the set's
+    /// lock. Linearizable: threads racing to add equal elements all get the
+    /// one that was added first.
     ///
     /// The corresponding C function is `scm_c_weak_set_add_x` (Guile).
     ///
@@ -144,7 +151,9 @@ public final class GCWeakSet: Sendable {
     /// it is absent. `make` runs outside the set's lock and may use the set;
     /// when threads race it may run on each of them, and all get the one
     /// element added (the others go with the next collection). The element
-    /// it makes must have hash `hash` and satisfy `matches`.
+    /// it makes must have hash `hash` and satisfy `matches`. `matches` may
+    /// run under the set's lock and must not use the set (see
+    /// ``GCWeakSet``).
     ///
     /// - Parameters:
     ///   - hash: The hash of the element looked for.

@@ -173,8 +173,8 @@ public final class GCWeakTable: Sendable {
     /// The message of the trap that ends a closure's call back into its own
     /// table (see ``Hashing``).
     static let reentryRule: StaticString = """
-        GCWeakTable: an equality or match closure used its own table; these closures run under the table's \
-        lock, so the call would wait for itself for ever. Give them what they need before the call.
+        GCWeakTable/GCWeakSet: an equality or match closure used its own table or set; these closures run \
+        under its lock, so the call would wait for itself for ever. Give them what they need before the call.
         """
     /// The vacuum hook (``VacuumPolicy/Behaviour/vacuumsAfterEveryCollection``),
     /// set once at the end of init and cancelled by deinit.
