@@ -21,9 +21,10 @@
 //
 // --monitor default: MemoryPressureMonitor() as it comes (limits found on
 // their own, kernel notices, collections on warning); collect: the same,
-// with collectsOnWarning spelled out; none: no monitor. --heap-share-percent: GC.Configuration.maximumHeapShare, the
-// GC heap limit as a share of the cgroup's limit (an allocation past it is
-// refused with GCError.outOfMemory instead of the OOM killer's SIGKILL).
+// with collectsOnWarning spelled out; none: no monitor.
+// --heap-share-percent: GC.Configuration.maximumHeapShare, the GC heap
+// limit as a share of the cgroup's limit (an allocation past it is refused
+// with GCError.outOfMemory instead of the OOM killer's SIGKILL).
 //
 // It prints progress lines, a summary, and a `result key=value ...` record
 // for the driver. "Allowed" is what a server that knew its memory exactly
@@ -200,10 +201,11 @@ func serve(_ arguments: ChildArguments) throws -> Never {
         peakOpen = max(peakOpen, newest - oldest)
         let now = monotonicNanoseconds()
         if now >= nextProgress {
+            let heap = GC.statistics
             print(
                 "  \(fixed(Double(now - start) / 1e9, 2)) s: \(newest - oldest) open, \(accepted) accepted,"
                     + " \(refused) refused, RSS \(mebibytes(residentBytes().current)),"
-                    + " GC heap \(mebibytes(GC.statistics.heapSize)) (free \(mebibytes(GC.statistics.freeBytes))),"
+                    + " GC heap \(mebibytes(heap.heapSize)) (free \(mebibytes(heap.freeBytes))),"
                     + " level \(monitor.map { "\($0.level)" } ?? "-")"
                     + (arguments.flag("verbose") ? details(monitor) : ""))
             nextProgress += progressNanoseconds
