@@ -24,10 +24,7 @@ enum ExitCode: Int32 {
 }
 
 /// Prints the `result {...}` line, then exits with `code`.
-func finish(_ code: ExitCode, _ fields: KeyValuePairs<String, Any>) -> Never {
-    print("result \(jsonObject(fields, ["exit": code.rawValue]))")
-    exit(code.rawValue)
-}
+func finish(_ code: ExitCode, _ fields: KeyValuePairs<String, Any>) -> Never { finishChild(code.rawValue, fields) }
 
 func fail(_ message: String) -> Never {
     print("pressure-bench: \(message)")

@@ -1,6 +1,7 @@
 // What the measured and tested children share besides their arguments: the
-// one-line JSON result they print, a table of GC object addresses kept in
-// scanned memory, and joining a cgroup before anything is allocated.
+// one-line JSON result they print and exit with, a table of GC object
+// addresses kept in scanned memory, and joining a cgroup before anything is
+// allocated.
 
 import BoehmGC
 
@@ -16,6 +17,13 @@ public func jsonObject(_ fields: KeyValuePairs<String, Any>...) -> String {
         return "\"\(key)\":\(value)"
     }
     return "{" + members.joined(separator: ",") + "}"
+}
+
+/// Prints a child's `result {...}` line (`fields` and `exit`, the status),
+/// then exits with `status`.
+public func finishChild(_ status: Int32, _ fields: KeyValuePairs<String, Any>) -> Never {
+    print("result \(jsonObject(fields, ["exit": status]))")
+    exit(status)
 }
 
 /// A table of object addresses in uncollectable (scanned, never freed)
